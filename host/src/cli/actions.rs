@@ -1,0 +1,57 @@
+//! `wfhost actions MODULE`: what a module can do.
+
+use crate::home::Home;
+
+use super::exit::{SUCCESS, UsageError};
+use super::load;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct ActionsArgs {
+    /// A bundled module name or a path to a component (`.wasm` or `.wat`).
+    module: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(home: &Home, args: &ActionsArgs) -> Result<u8, UsageError> {
+    let runtime = load::runtime(home)?;
+    let module = load::module(&runtime, &args.module)?;
+    if args.json {
+        let actions: Vec<serde_json::Value> = module
+            .actions()
+            .map(|action| {
+                serde_json::json!({
+                    "name": action.name,
+                    "signature": action.signature,
+                    "params": action.params.iter().map(|(name, ty)| serde_json::json!({
+                        "name": name,
+                        "type": crate::sandbox::values::type_name(ty),
+                    })).collect::<Vec<_>>(),
+                    "result": action.result.as_ref().map(crate::sandbox::values::type_name),
+                    "docs": action.docs,
+                })
+            })
+            .collect();
+        let json = serde_json::json!({
+            "module": module.name(),
+            "digest": module.digest().to_string(),
+            "actions": actions,
+        });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        return Ok(SUCCESS);
+    }
+    println!("{} ({})", module.name(), module.digest());
+    if module.actions().next().is_none() {
+        println!("\n  (no actions: the component exports no functions)");
+    }
+    for action in module.actions() {
+        println!("\n  {}: {}", action.name, action.signature);
+        if let Some(docs) = &action.docs {
+            for line in docs.lines() {
+                println!("      {line}");
+            }
+        }
+    }
+    Ok(SUCCESS)
+}

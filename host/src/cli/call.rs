@@ -1,0 +1,125 @@
+//! `wfhost call MODULE ACTION`: run one action in a fresh sandbox.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::home::Home;
+use crate::sandbox::{CallReport, Limits, Outcome};
+use crate::units::{parse_duration, parse_size};
+
+use super::exit::{FAILURE, SUCCESS, UsageError};
+use super::load;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct CallArgs {
+    /// A bundled module name or a path to a component (`.wasm` or `.wat`).
+    module: String,
+    /// The action: its WIT name (`add`), or `interface.add`.
+    action: String,
+    /// The input: a JSON object keyed by parameter name, `@FILE` to read it
+    /// from a file, or `-` for stdin.
+    #[arg(long, short, value_name = "JSON", default_value = "{}")]
+    input: String,
+    /// Fuel for the call (about one unit per WebAssembly instruction).
+    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT_FUEL)]
+    fuel: u64,
+    /// Total linear memory the guest may use, e.g. `64MiB`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512MiB")]
+    memory: u64,
+    /// Wall-clock limit for the call, e.g. `500ms`, `2s`, `5m`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    timeout: Duration,
+    /// Print one JSON object with the status, output or error, and measurements.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(home: &Home, args: CallArgs) -> Result<u8, UsageError> {
+    let input = read_input(&args.input)?;
+    let limits = Limits {
+        fuel: args.fuel,
+        memory_bytes: args.memory,
+        timeout: args.timeout,
+    };
+    let runtime = load::runtime(home)?;
+    let module = load::module(&runtime, &args.module)?;
+    let tokio = super::tokio_runtime()?;
+    let report = tokio.block_on(module.call(&args.action, &input, &limits))?;
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print_human(&report)?;
+    }
+    Ok(if report.is_success() {
+        SUCCESS
+    } else {
+        FAILURE
+    })
+}
+
+fn read_input(text: &str) -> Result<Value, UsageError> {
+    let (source, text) = match text {
+        "-" => (
+            "stdin".to_string(),
+            std::io::read_to_string(std::io::stdin()).context("cannot read --input from stdin")?,
+        ),
+        file if file.starts_with('@') => {
+            let path = &file[1..];
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --input file {path}"))?;
+            (path.to_string(), text)
+        }
+        inline => ("--input".to_string(), inline.to_string()),
+    };
+    serde_json::from_str(&text).map_err(|error| {
+        UsageError(anyhow::anyhow!(
+            "{source} is not valid JSON: {error}; pass an object such as '{{\"name\": \"world\"}}'"
+        ))
+    })
+}
+
+fn print_human(report: &CallReport) -> anyhow::Result<()> {
+    for record in &report.logs {
+        let fields: String = record
+            .fields
+            .iter()
+            .map(|(key, value)| format!(" {key}={value}"))
+            .collect();
+        eprintln!("[{}] {}{fields}", record.level, record.message);
+    }
+    if report.dropped_logs > 0 {
+        eprintln!("[wfhost] {} more log lines dropped", report.dropped_logs);
+    }
+    match &report.outcome {
+        Outcome::Success(output) => {
+            println!("{}", serde_json::to_string_pretty(output)?);
+        }
+        Outcome::Failure(failure) => {
+            eprintln!("failed ({}): {}", failure.kind, failure.message);
+            if let Some(error) = &failure.error
+                && !error.is_string()
+            {
+                eprintln!("{}", serde_json::to_string_pretty(error)?);
+            }
+            for (name, captured) in [("stdout", &report.stdout), ("stderr", &report.stderr)] {
+                if !captured.text.is_empty() {
+                    eprintln!("--- guest {name} ---\n{}", captured.display().trim_end());
+                }
+            }
+        }
+    }
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "{} in {:.1?}, fuel {}, memory peak {}",
+            if report.is_success() { "ok" } else { "failed" },
+            report.duration,
+            report.fuel_consumed,
+            bytesize::ByteSize(report.memory_peak_bytes).display().iec()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! The command line: the only code that prints or exits.
+
+mod actions;
+mod call;
+mod exit;
+mod load;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use exit::UsageError;
+pub use exit::{FAILURE, SUCCESS, USAGE};
+
+/// wfhost runs workflows of sandboxed WebAssembly components.
+///
+/// Every action runs in a fresh sandbox under fuel, memory and time limits,
+/// with no filesystem, environment, process or network access unless granted.
+#[derive(Debug, Parser)]
+#[command(name = "wfhost", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// State directory (artifact cache, journal). Default: the XDG data dir.
+    #[arg(long, global = true, env = "WFHOST_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Call one action of a module and print its output.
+    Call(call::CallArgs),
+    /// List a module's actions with their WIT signatures and docs.
+    Actions(actions::ActionsArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Parse arguments, run the command, and turn the result into an exit code.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let home = crate::home::Home::resolve(cli.home);
+    let result = match cli.command {
+        Command::Call(args) => call::run(&home, args),
+        Command::Actions(args) => actions::run(&home, &args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "wfhost", &mut std::io::stdout());
+            Ok(SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => exit::code(code),
+        Err(UsageError(error)) => {
+            eprintln!("error: {error:#}");
+            exit::code(USAGE)
+        }
+    }
+}
+
+/// Diagnostics go to stderr, filtered by `WFHOST_LOG` (default: warnings).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WFHOST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .try_init();
+}
+
+/// A tokio runtime for one command.
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, UsageError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_time()
+        .build()?)
+}

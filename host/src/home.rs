@@ -1,0 +1,29 @@
+//! Where wfhost keeps its state: `--home`, else `$WFHOST_HOME`, else the XDG
+//! data directory (`~/.local/share/wfhost` on Linux).
+
+use std::path::{Path, PathBuf};
+
+/// The state directory and the paths inside it.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// Resolve the home directory; `explicit` comes from `--home`/`WFHOST_HOME`.
+    pub fn resolve(explicit: Option<PathBuf>) -> Self {
+        let root = explicit
+            .or_else(|| dirs::data_dir().map(|dir| dir.join("wfhost")))
+            .unwrap_or_else(|| PathBuf::from(".wfhost"));
+        Self { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Precompiled components, keyed by engine and component digest.
+    pub fn component_cache(&self) -> PathBuf {
+        self.root.join("cache").join("components")
+    }
+}

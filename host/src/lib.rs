@@ -1,0 +1,14 @@
+//! wfhost: a local-first workflow engine for sandboxed WebAssembly components.
+//!
+//! Data flows one way: a module reference is resolved to component bytes
+//! ([`module_source`]), loaded and called in the [`sandbox`] (the only code
+//! that touches wasmtime), and the [`cli`] (the only code that prints or
+//! exits) shows the result. See `ARCHITECTURE.md`.
+
+pub mod bundled;
+pub mod cli;
+pub mod home;
+pub mod module_source;
+pub mod sandbox;
+pub mod suggest;
+pub mod units;

@@ -1,0 +1,31 @@
+//! The sandbox: the only code that touches wasmtime.
+//!
+//! [`Runtime`] owns the engine; [`Runtime::load`] turns component bytes into a
+//! [`Module`]; [`Module::call`] runs one action in a fresh store under
+//! [`Limits`], with nothing granted, and returns a [`CallReport`].
+
+mod cache;
+mod capture;
+mod digest;
+mod engine;
+mod error;
+mod host_api;
+mod limits;
+mod module;
+mod outcome;
+mod reflect;
+mod runtime;
+mod store;
+pub mod values;
+
+pub use cache::CacheOutcome;
+pub use capture::Captured;
+pub use digest::Digest;
+pub use engine::EngineOptions;
+pub use error::{CallError, LoadError, RuntimeError};
+pub use host_api::{LogRecord, Progress};
+pub use limits::{Limits, maximum};
+pub use module::Module;
+pub use outcome::{CallReport, Failure, FailureKind, Outcome};
+pub use reflect::{Action, WitFile};
+pub use runtime::Runtime;

@@ -1,0 +1,317 @@
+//! A loaded module and the call of one of its actions in a fresh sandbox.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wasmtime::component::{ComponentExportIndex, InstancePre, Val};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
+
+use super::cache::CacheOutcome;
+use super::digest::Digest;
+use super::engine::{EPOCH_TICK, EpochTicker};
+use super::error::CallError;
+use super::limits::{Limits, MemoryLimitExceeded};
+use super::outcome::{CallReport, Failure, FailureKind, Outcome, guest_error};
+use super::reflect::Action;
+use super::store::StoreState;
+use super::values::{params_from_json, val_to_json};
+
+/// A compiled, linked component, ready to call any number of times.
+///
+/// Every call instantiates it afresh in a new store: no state survives from
+/// one call to the next.
+#[derive(Clone)]
+pub struct Module {
+    pub(crate) name: String,
+    pub(crate) digest: Digest,
+    pub(crate) engine: Engine,
+    pub(crate) pre: InstancePre<StoreState>,
+    pub(crate) actions: Vec<(Action, ComponentExportIndex)>,
+    pub(crate) cache: CacheOutcome,
+    pub(crate) fuel_metering: bool,
+    pub(crate) _ticker: Arc<EpochTicker>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module")
+            .field("name", &self.name)
+            .field("digest", &self.digest)
+            .field(
+                "actions",
+                &self
+                    .actions
+                    .iter()
+                    .map(|(a, _)| &a.name)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Module {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The sha256 of the component's bytes.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// Whether it came from the precompiled cache.
+    pub fn cache_outcome(&self) -> CacheOutcome {
+        self.cache
+    }
+
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.actions.iter().map(|(action, _)| action)
+    }
+
+    /// Find an action by its qualified name (`math.add`) or, when only one
+    /// action has it, by its function name (`add`).
+    pub fn action(&self, name: &str) -> Result<&Action, CallError> {
+        self.find(name).map(|index| &self.actions[index].0)
+    }
+
+    fn find(&self, name: &str) -> Result<usize, CallError> {
+        if let Some(index) = self
+            .actions
+            .iter()
+            .position(|(action, _)| action.name == name)
+        {
+            return Ok(index);
+        }
+        let matches: Vec<usize> = self
+            .actions
+            .iter()
+            .enumerate()
+            .filter(|(_, (action, _))| action.function == name)
+            .map(|(index, _)| index)
+            .collect();
+        match matches.as_slice() {
+            [index] => Ok(*index),
+            [] => {
+                let available: Vec<String> =
+                    self.actions().map(|action| action.name.clone()).collect();
+                Err(CallError::UnknownAction {
+                    module: self.name.clone(),
+                    action: name.to_string(),
+                    suggestion: crate::suggest::closest(name, available.iter().map(String::as_str))
+                        .map(str::to_string),
+                    available,
+                })
+            }
+            many => Err(CallError::AmbiguousAction {
+                module: self.name.clone(),
+                action: name.to_string(),
+                candidates: many
+                    .iter()
+                    .map(|index| self.actions[*index].0.name.clone())
+                    .collect(),
+            }),
+        }
+    }
+
+    /// Call `action` with `input` (a JSON object keyed by parameter name) under
+    /// `limits`, in a fresh sandbox with nothing granted.
+    ///
+    /// Every way the guest can fail is an [`Outcome::Failure`] in the report;
+    /// `Err` means the call could not start (unknown action, bad limits).
+    pub async fn call(
+        &self,
+        action: &str,
+        input: &Value,
+        limits: &Limits,
+    ) -> Result<CallReport, CallError> {
+        limits.check().map_err(CallError::Limits)?;
+        let index = self.find(action)?;
+        let (action, export) = &self.actions[index];
+        let params = match params_from_json(input, &action.params) {
+            Ok(params) => params,
+            Err(error) => {
+                return Ok(not_run(Failure::new(
+                    FailureKind::InvalidInput,
+                    error.to_string(),
+                )));
+            }
+        };
+
+        let started = Instant::now();
+        let mut store = Store::new(
+            &self.engine,
+            StoreState::deny_by_default(limits.memory_bytes, started),
+        );
+        store.limiter(|state| &mut state.meter);
+        if self.fuel_metering {
+            store
+                .set_fuel(limits.fuel)
+                .expect("fuel metering is enabled on this engine");
+        }
+        let deadline = started + limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                // Yield at every tick so concurrent calls and timers make progress.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let result_count = usize::from(action.result.is_some());
+        let run = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            let func = instance.get_func(&mut store, export).ok_or_else(|| {
+                wasmtime::Error::msg(format!(
+                    "export `{}` vanished after instantiation",
+                    action.name
+                ))
+            })?;
+            let mut results = vec![Val::Bool(false); result_count];
+            func.call_async(&mut store, &params, &mut results).await?;
+            wasmtime::Result::Ok(results)
+        };
+        // Epochs stop guest code at the deadline; this outer timeout also stops
+        // a guest blocked inside a host call, where epochs are not checked.
+        let finished = tokio::time::timeout(limits.timeout + 2 * EPOCH_TICK, run).await;
+        let duration = started.elapsed();
+
+        let outcome = match finished {
+            Ok(Ok(results)) => self.outcome_of(action, results.into_iter().next()),
+            Ok(Err(error)) => {
+                Outcome::Failure(classify(&error, store.data().meter.exceeded(), limits))
+            }
+            Err(_elapsed) => Outcome::Failure(Failure::new(
+                FailureKind::Timeout,
+                format!(
+                    "the call did not finish within its {} time limit (it was blocked in a host call)",
+                    humantime::format_duration(limits.timeout)
+                ),
+            )),
+        };
+        let fuel_consumed = if self.fuel_metering {
+            limits.fuel - store.get_fuel().unwrap_or(0)
+        } else {
+            0
+        };
+        let state = store.into_data();
+        let mut report = CallReport {
+            outcome,
+            fuel_consumed,
+            memory_peak_bytes: state.meter.peak(),
+            duration,
+            logs: state.reports.logs,
+            dropped_logs: state.reports.dropped_logs,
+            progress: state.reports.progress,
+            stdout: state.stdout.captured(),
+            stderr: state.stderr.captured(),
+        };
+        add_panic_message(&mut report);
+        Ok(report)
+    }
+
+    fn outcome_of(&self, action: &Action, result: Option<Val>) -> Outcome {
+        match result {
+            None => Outcome::Success(Value::Null),
+            Some(Val::Result(Ok(payload))) if action.returns_result() => {
+                Outcome::Success(payload.as_deref().map_or(Value::Null, val_to_json))
+            }
+            Some(Val::Result(Err(payload))) if action.returns_result() => Outcome::Failure(
+                guest_error(payload.as_deref().map_or(Value::Null, val_to_json)),
+            ),
+            Some(value) => Outcome::Success(val_to_json(&value)),
+        }
+    }
+}
+
+/// A report for a call whose guest never ran.
+fn not_run(failure: Failure) -> CallReport {
+    CallReport {
+        outcome: Outcome::Failure(failure),
+        fuel_consumed: 0,
+        memory_peak_bytes: 0,
+        duration: Duration::ZERO,
+        logs: Vec::new(),
+        dropped_logs: 0,
+        progress: None,
+        stdout: Default::default(),
+        stderr: Default::default(),
+    }
+}
+
+/// Map a wasmtime error to a failure kind. The top-level message of a trap is
+/// only "error while executing at wasm backtrace", so look inside.
+fn classify(error: &wasmtime::Error, memory_exceeded: bool, limits: &Limits) -> Failure {
+    let backtrace = error
+        .downcast_ref::<WasmBacktrace>()
+        .map(|bt| bt.to_string());
+    let (kind, message) = if let Some(exceeded) = error.downcast_ref::<MemoryLimitExceeded>() {
+        (FailureKind::MemoryLimit, exceeded.to_string())
+    } else if memory_exceeded {
+        (
+            FailureKind::MemoryLimit,
+            format!(
+                "memory limit of {} exceeded",
+                bytesize::ByteSize(limits.memory_bytes).display().iec()
+            ),
+        )
+    } else {
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => (
+                FailureKind::FuelExhausted,
+                format!("the call used all of its {} fuel", limits.fuel),
+            ),
+            Some(Trap::Interrupt) => (
+                FailureKind::Timeout,
+                format!(
+                    "the call ran past its {} time limit",
+                    humantime::format_duration(limits.timeout)
+                ),
+            ),
+            Some(Trap::StackOverflow) => (
+                FailureKind::StackOverflow,
+                "the guest's call stack grew past the maximum depth (unbounded recursion?)"
+                    .to_string(),
+            ),
+            Some(trap) => (FailureKind::Trap, format!("the guest trapped: {trap}")),
+            None => (FailureKind::Trap, format!("{error:#}")),
+        }
+    };
+    Failure {
+        kind,
+        message,
+        error: None,
+        backtrace,
+    }
+}
+
+/// A Rust guest prints its panic message to stderr and then hits
+/// `unreachable`; put that message where people look first.
+fn add_panic_message(report: &mut CallReport) {
+    let stderr = &report.stderr.text;
+    let Outcome::Failure(failure) = &mut report.outcome else {
+        return;
+    };
+    if failure.kind != FailureKind::Trap {
+        return;
+    }
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let panic_line = lines.iter().position(|line| line.contains("panicked at"));
+    let chosen = match panic_line {
+        Some(at) => lines.get(at + 1).copied(),
+        None => lines
+            .iter()
+            .rev()
+            .find(|line| !line.starts_with("note:"))
+            .copied(),
+    };
+    if let Some(line) = chosen {
+        failure.message = format!("{} (guest stderr: {line})", failure.message);
+    }
+}

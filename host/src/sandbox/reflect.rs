@@ -1,0 +1,289 @@
+//! Reflection: which actions a component exports, with their WIT signatures
+//! and docs.
+//!
+//! Types for calling come from wasmtime (structural); names and docs come
+//! from the WIT the component carries (decoded with `wit-parser`), when it
+//! carries any — a component written by hand in WAT has none, and its
+//! signatures are spelled structurally instead.
+
+use std::collections::HashMap;
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
+use wit_parser::decoding::DecodedWasm;
+use wit_parser::{Resolve, TypeDefKind, WorldItem};
+
+use super::values::type_name;
+
+/// One WIT source file a module ships, for names and docs.
+#[derive(Debug, Clone)]
+pub struct WitFile {
+    /// Shown in messages.
+    pub path: String,
+    pub text: String,
+}
+
+/// One action of a module: an exported WIT function.
+#[derive(Debug, Clone)]
+pub struct Action {
+    /// How workflows and the CLI name it: `add`, or `iface.add` inside an
+    /// exported interface.
+    pub name: String,
+    /// The exported interface holding it (`wfhost:calc/math@0.1.0`), if any.
+    pub interface: Option<String>,
+    /// The function's WIT name.
+    pub function: String,
+    /// Named parameters in order, with their types.
+    pub params: Vec<(String, Type)>,
+    /// The result type, if the function returns anything.
+    pub result: Option<Type>,
+    /// `func(a: u32, b: u32) -> result<u32, action-error>`.
+    pub signature: String,
+    /// The WIT doc comment, if the component carries it.
+    pub docs: Option<String>,
+}
+
+impl Action {
+    /// True when the action returns `result<T, E>`: `err` is then a failure.
+    pub fn returns_result(&self) -> bool {
+        matches!(self.result, Some(Type::Result(_)))
+    }
+}
+
+/// Names and docs of functions as written in WIT, keyed by (interface, function).
+type Described = HashMap<(Option<String>, String), (String, Option<String>)>;
+
+/// Every action `component` exports, in export order.
+pub(crate) fn discover(
+    engine: &Engine,
+    component: &Component,
+    bytes: &[u8],
+    wit: &[WitFile],
+) -> Vec<Action> {
+    let described = describe(bytes, wit);
+    let mut actions = Vec::new();
+    let ty = component.component_type();
+    for (export, item) in ty.exports(engine) {
+        match item.ty {
+            ComponentItem::ComponentFunc(func) => {
+                if !is_toolchain_hook(None, export, &func) {
+                    actions.push(action(None, export, &func, &described));
+                }
+            }
+            ComponentItem::ComponentInstance(instance) => {
+                if is_toolchain_interface(export) {
+                    continue;
+                }
+                for (name, item) in instance.exports(engine) {
+                    if let ComponentItem::ComponentFunc(func) = item.ty
+                        && !is_toolchain_hook(Some(export), name, &func)
+                    {
+                        actions.push(action(Some(export), name, &func, &described));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    actions
+}
+
+fn action(
+    interface: Option<&str>,
+    function: &str,
+    func: &ComponentFunc,
+    described: &Described,
+) -> Action {
+    let params: Vec<(String, Type)> = func
+        .params()
+        .map(|(name, ty)| (name.to_string(), ty))
+        .collect();
+    let result = func.results().next();
+    let key = (interface.map(str::to_string), function.to_string());
+    let (signature, docs) = match described.get(&key) {
+        Some((signature, docs)) => (signature.clone(), docs.clone()),
+        None => (structural_signature(&params, result.as_ref()), None),
+    };
+    Action {
+        name: match interface {
+            Some(interface) => format!("{}.{function}", short_interface_name(interface)),
+            None => function.to_string(),
+        },
+        interface: interface.map(str::to_string),
+        function: function.to_string(),
+        params,
+        result,
+        signature,
+        docs,
+    }
+}
+
+/// `wfhost:calc/math@0.1.0` → `math`; a plain export name stays as it is.
+pub(crate) fn short_interface_name(export: &str) -> &str {
+    let without_version = export.split('@').next().unwrap_or(export);
+    without_version
+        .rsplit('/')
+        .next()
+        .unwrap_or(without_version)
+}
+
+/// Interfaces a toolchain or WASI exports on its own: never actions.
+fn is_toolchain_interface(export: &str) -> bool {
+    export.starts_with("wasi:") || export.starts_with("componentize-py:")
+}
+
+/// componentize-py (`exports.init`) and componentize-qjs (`init`) add an
+/// initialisation hook, `init: func()`, that is not an action.
+fn is_toolchain_hook(interface: Option<&str>, name: &str, func: &ComponentFunc) -> bool {
+    let hook_place = match interface {
+        None => true,
+        Some(interface) => short_interface_name(interface) == "exports",
+    };
+    hook_place && name == "init" && func.params().len() == 0 && func.results().len() == 0
+}
+
+fn structural_signature(params: &[(String, Type)], result: Option<&Type>) -> String {
+    let params: Vec<String> = params
+        .iter()
+        .map(|(name, ty)| format!("{name}: {}", type_name(ty)))
+        .collect();
+    match result {
+        Some(result) => format!("func({}) -> {}", params.join(", "), type_name(result)),
+        None => format!("func({})", params.join(", ")),
+    }
+}
+
+/// Signatures with named types, and docs: from the WIT embedded in the
+/// component, overridden by the module's WIT sources when it ships them
+/// (wit-bindgen leaves doc comments out of the component it builds).
+fn describe(bytes: &[u8], wit: &[WitFile]) -> Described {
+    let mut described = Described::new();
+    if let Ok(DecodedWasm::Component(resolve, world)) = wit_parser::decoding::decode(bytes) {
+        describe_world(&resolve, world, &mut described);
+    }
+    if !wit.is_empty() {
+        match parse_wit(wit) {
+            Ok((resolve, world)) => describe_world(&resolve, world, &mut described),
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "cannot read the module's WIT; docs unavailable")
+            }
+        }
+    }
+    described
+}
+
+/// Parse WIT files (dependencies first); the world is the one world of the
+/// last package.
+fn parse_wit(wit: &[WitFile]) -> anyhow::Result<(Resolve, wit_parser::WorldId)> {
+    let mut resolve = Resolve::default();
+    let mut last = None;
+    for file in wit {
+        last = Some(resolve.push_source(&file.path, &file.text)?);
+    }
+    let package = last.ok_or_else(|| anyhow::anyhow!("no WIT files"))?;
+    let world = resolve.select_world(&[package], None)?;
+    Ok((resolve, world))
+}
+
+fn describe_world(resolve: &Resolve, world: wit_parser::WorldId, described: &mut Described) {
+    for (key, item) in &resolve.worlds[world].exports {
+        match item {
+            WorldItem::Function(func) => {
+                described.insert(
+                    (None, func.name.clone()),
+                    (wit_signature(resolve, func), func.docs.contents.clone()),
+                );
+            }
+            WorldItem::Interface { id, .. } => {
+                let interface = resolve.name_world_key(key);
+                for (name, func) in &resolve.interfaces[*id].functions {
+                    described.insert(
+                        (Some(interface.clone()), name.clone()),
+                        (wit_signature(resolve, func), func.docs.contents.clone()),
+                    );
+                }
+            }
+            WorldItem::Type { .. } => {}
+        }
+    }
+}
+
+fn wit_signature(resolve: &Resolve, func: &wit_parser::Function) -> String {
+    let params: Vec<String> = func
+        .params
+        .iter()
+        .map(|param| format!("{}: {}", param.name, wit_type(resolve, &param.ty)))
+        .collect();
+    match &func.result {
+        Some(result) => format!(
+            "func({}) -> {}",
+            params.join(", "),
+            wit_type(resolve, result)
+        ),
+        None => format!("func({})", params.join(", ")),
+    }
+}
+
+fn wit_type(resolve: &Resolve, ty: &wit_parser::Type) -> String {
+    use wit_parser::Type as T;
+    match ty {
+        T::Bool => "bool".into(),
+        T::U8 => "u8".into(),
+        T::U16 => "u16".into(),
+        T::U32 => "u32".into(),
+        T::U64 => "u64".into(),
+        T::S8 => "s8".into(),
+        T::S16 => "s16".into(),
+        T::S32 => "s32".into(),
+        T::S64 => "s64".into(),
+        T::F32 => "f32".into(),
+        T::F64 => "f64".into(),
+        T::Char => "char".into(),
+        T::String => "string".into(),
+        T::ErrorContext => "error-context".into(),
+        T::Id(id) => {
+            let def = &resolve.types[*id];
+            if let Some(name) = &def.name {
+                return name.clone();
+            }
+            let inner = |ty: &wit_parser::Type| wit_type(resolve, ty);
+            match &def.kind {
+                TypeDefKind::List(ty) => format!("list<{}>", inner(ty)),
+                TypeDefKind::FixedLengthList(ty, len) => format!("list<{}, {len}>", inner(ty)),
+                TypeDefKind::Map(key, value) => format!("map<{}, {}>", inner(key), inner(value)),
+                TypeDefKind::Option(ty) => format!("option<{}>", inner(ty)),
+                TypeDefKind::Result(result) => match (&result.ok, &result.err) {
+                    (None, None) => "result".into(),
+                    (Some(ok), None) => format!("result<{}>", inner(ok)),
+                    (None, Some(err)) => format!("result<_, {}>", inner(err)),
+                    (Some(ok), Some(err)) => format!("result<{}, {}>", inner(ok), inner(err)),
+                },
+                TypeDefKind::Tuple(tuple) => {
+                    format!(
+                        "tuple<{}>",
+                        tuple.types.iter().map(inner).collect::<Vec<_>>().join(", ")
+                    )
+                }
+                TypeDefKind::Handle(wit_parser::Handle::Own(id)) => resolve.types[*id]
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| "resource".into()),
+                TypeDefKind::Handle(wit_parser::Handle::Borrow(id)) => {
+                    format!(
+                        "borrow<{}>",
+                        resolve.types[*id].name.as_deref().unwrap_or("resource")
+                    )
+                }
+                TypeDefKind::Future(ty) => ty
+                    .as_ref()
+                    .map_or("future".into(), |ty| format!("future<{}>", inner(ty))),
+                TypeDefKind::Stream(ty) => ty
+                    .as_ref()
+                    .map_or("stream".into(), |ty| format!("stream<{}>", inner(ty))),
+                TypeDefKind::Type(ty) => inner(ty),
+                _ => "<anonymous>".into(),
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! What one call's `Store` holds: a deny-by-default WASI context, the memory
+//! meter, and the captured output of the guest.
+
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::capture::CappedPipe;
+use super::host_api::GuestReports;
+use super::limits::MemoryMeter;
+
+/// Bytes of stdout and of stderr kept per call.
+pub(crate) const OUTPUT_CAP_BYTES: usize = 1 << 20;
+
+/// The data of one call's store. Never reused: every call gets a new one.
+pub(crate) struct StoreState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) meter: MemoryMeter,
+    pub(crate) stdout: CappedPipe,
+    pub(crate) stderr: CappedPipe,
+    pub(crate) reports: GuestReports,
+}
+
+impl std::fmt::Debug for StoreState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreState")
+            .field("meter", &self.meter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoreState {
+    /// A store with nothing granted: no preopened directories, no environment,
+    /// no arguments, no sockets or name lookups, an empty stdin, and stdout and
+    /// stderr captured with a cap. Capability grants will extend this builder.
+    pub(crate) fn deny_by_default(memory_bytes: u64, started: Instant) -> Self {
+        let stdout = CappedPipe::new(OUTPUT_CAP_BYTES);
+        let stderr = CappedPipe::new(OUTPUT_CAP_BYTES);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            meter: MemoryMeter::new(memory_bytes),
+            stdout,
+            stderr,
+            reports: GuestReports::new(started),
+        }
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

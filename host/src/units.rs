@@ -1,0 +1,51 @@
+//! Command-line units: sizes like `16MiB` and durations like `500ms`.
+
+use std::time::Duration;
+
+/// Parse a size: `16MiB`, `512 KiB`, `1GB`, or a number of bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|_| format!("`{text}` is not a size; write it like 16MiB, 512KiB or 1GB"))
+}
+
+/// Parse a duration: `500ms`, `2s`, `5m`, `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|error| {
+        format!("`{text}` is not a duration ({error}); write it like 500ms, 2s or 5m")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        let cases = [
+            ("16MiB", Some(16 << 20)),
+            ("16 MiB", Some(16 << 20)),
+            ("512KiB", Some(512 << 10)),
+            ("1GB", Some(1_000_000_000)),
+            ("4096", Some(4096)),
+            ("lots", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_size(text).ok(), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        let cases = [
+            ("500ms", Some(Duration::from_millis(500))),
+            ("2s", Some(Duration::from_secs(2))),
+            ("5m", Some(Duration::from_secs(300))),
+            ("soon", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_duration(text).ok(), expected, "{text}");
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! A test guest: echoes of every WIT type, floods, panics and probes of the
+//! deny-by-default sandbox. Built by `host/build.rs`; used by host tests only.
+
+// The glue wit-bindgen generates is `unsafe`; the code written here has none.
+#![allow(unsafe_code)]
+
+wit_bindgen::generate!({
+    world: "wfhost-test:kitchen-sink/kitchen-sink",
+    path: ["../../../wit", "wit"],
+    with: {
+        "wfhost:module/types@0.1.0": wfhost_sdk::wit::types,
+        "wfhost:module/log@0.1.0": wfhost_sdk::wit::log,
+        "wfhost:module/progress@0.1.0": wfhost_sdk::wit::progress,
+    },
+});
+
+use exports::wfhost_test::kitchen_sink::echoes::{self, Color, Perms, Point, Shape};
+use wfhost_sdk::log;
+
+struct KitchenSink;
+
+impl echoes::Guest for KitchenSink {
+    fn echo_bool(v: bool) -> bool {
+        v
+    }
+    fn echo_s8(v: i8) -> i8 {
+        v
+    }
+    fn echo_u8(v: u8) -> u8 {
+        v
+    }
+    fn echo_s16(v: i16) -> i16 {
+        v
+    }
+    fn echo_u16(v: u16) -> u16 {
+        v
+    }
+    fn echo_s32(v: i32) -> i32 {
+        v
+    }
+    fn echo_u32(v: u32) -> u32 {
+        v
+    }
+    fn echo_s64(v: i64) -> i64 {
+        v
+    }
+    fn echo_u64(v: u64) -> u64 {
+        v
+    }
+    fn echo_f32(v: f32) -> f32 {
+        v
+    }
+    fn echo_f64(v: f64) -> f64 {
+        v
+    }
+    fn echo_char(v: char) -> char {
+        v
+    }
+    fn echo_string(v: String) -> String {
+        v
+    }
+    fn echo_bytes(v: Vec<u8>) -> Vec<u8> {
+        v
+    }
+    fn echo_list(v: Vec<String>) -> Vec<String> {
+        v
+    }
+    fn echo_record(v: Point) -> Point {
+        v
+    }
+    fn echo_tuple(v: (u8, String, bool)) -> (u8, String, bool) {
+        v
+    }
+    fn echo_variant(v: Shape) -> Shape {
+        v
+    }
+    fn echo_enum(v: Color) -> Color {
+        v
+    }
+    fn echo_option(v: Option<u32>) -> Option<u32> {
+        v
+    }
+    fn echo_nested_option(v: Option<Option<u32>>) -> Option<Option<u32>> {
+        v
+    }
+    fn echo_result(v: Result<String, u32>) -> Result<String, u32> {
+        v
+    }
+    fn echo_flags(v: Perms) -> Perms {
+        v
+    }
+    fn echo_points(v: Vec<Point>) -> Vec<Point> {
+        v
+    }
+
+    fn describe(name: String, age: Option<u8>, tags: Option<Vec<String>>) -> String {
+        let age = age.map_or("unknown age".to_string(), |age| format!("{age} years"));
+        let tags = tags.map_or("no tags".to_string(), |tags| tags.join(","));
+        format!("{name}, {age}, {tags}")
+    }
+}
+
+impl Guest for KitchenSink {
+    #[allow(clippy::print_stdout)]
+    fn flood_stdout(megabytes: u32) -> u32 {
+        use std::io::Write;
+        let chunk = vec![b'x'; 1 << 20];
+        let mut stdout = std::io::stdout();
+        for _ in 0..megabytes {
+            // The host accepts every write; it keeps only the first bytes.
+            stdout.write_all(&chunk).expect("stdout accepts writes");
+        }
+        stdout.flush().expect("stdout flushes");
+        megabytes
+    }
+
+    fn flood_logs(lines: u32) -> u32 {
+        for i in 0..lines {
+            log::info(format!("log line {i}"));
+        }
+        lines
+    }
+
+    fn chatty() -> String {
+        log::trace("a trace line");
+        log::debug("a debug line");
+        log::info("an info line");
+        log::warn("a warn line");
+        log::with_fields(
+            log::Level::Error,
+            "an error line",
+            &[("file", "src/lib.rs"), ("line", "7")],
+        );
+        wfhost_sdk::progress(3, Some(4), "almost there");
+        "done".to_string()
+    }
+
+    fn panic(message: String) {
+        panic!("{message}");
+    }
+
+    fn allocate(megabytes: u32) -> Result<u32, ActionError> {
+        let mut blocks = Vec::new();
+        for _ in 0..megabytes {
+            let mut block = vec![0u8; 1 << 20];
+            block[0] = 1;
+            blocks.push(block);
+        }
+        Ok(blocks.iter().map(|block| u32::from(block[0])).sum())
+    }
+
+    fn env_var(name: String) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn read_file(path: String) -> Result<String, String> {
+        std::fs::read_to_string(&path).map_err(|error| error.to_string())
+    }
+
+    fn connect(address: String) -> Result<(), String> {
+        std::net::TcpStream::connect(address.as_str())
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+}
+
+export!(KitchenSink);
