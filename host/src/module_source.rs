@@ -29,10 +29,10 @@ pub struct ModuleSource {
 pub enum ModuleSourceError {
     #[error("no module named `{name}`{hint}")]
     NotFound { name: String, hint: String },
-    #[error("cannot read module file {}: {source}", .path.display())]
+    #[error("cannot read module file {}: {error}", .path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}: invalid WebAssembly text: {message}", .path.display())]
     Wat { path: PathBuf, message: String },
@@ -49,7 +49,14 @@ pub fn is_path(reference: &str) -> bool {
 /// Resolve `reference`: a path (relative to `base`) or a bundled module name.
 pub fn resolve(reference: &str, base: &Path) -> Result<ModuleSource, ModuleSourceError> {
     if is_path(reference) {
-        return from_file(&base.join(reference));
+        let path = Path::new(reference);
+        // Keep a relative path as written so messages show what the user typed.
+        let path = if path.is_relative() && base != Path::new(".") && base != Path::new("") {
+            base.join(path)
+        } else {
+            path.to_path_buf()
+        };
+        return from_file(&path);
     }
     if let Some(module) = bundled::find(reference) {
         return Ok(ModuleSource {
@@ -82,9 +89,9 @@ pub fn resolve(reference: &str, base: &Path) -> Result<ModuleSource, ModuleSourc
 
 /// Read a component file; `.wat` text is assembled to binary.
 pub fn from_file(path: &Path) -> Result<ModuleSource, ModuleSourceError> {
-    let raw = std::fs::read(path).map_err(|source| ModuleSourceError::Read {
+    let raw = std::fs::read(path).map_err(|error| ModuleSourceError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let bytes = if raw.starts_with(b"\0asm") {
         raw

@@ -101,7 +101,7 @@ fn print_human(report: &CallReport) -> anyhow::Result<()> {
         Outcome::Failure(failure) => {
             eprintln!("failed ({}): {}", failure.kind, failure.message);
             if let Some(error) = &failure.error
-                && !error.is_string()
+                && (error.is_object() || error.is_array())
             {
                 eprintln!("{}", serde_json::to_string_pretty(error)?);
             }

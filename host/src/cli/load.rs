@@ -1,7 +1,5 @@
 //! Resolve and load the module a command names.
 
-use anyhow::Context;
-
 use crate::home::Home;
 use crate::module_source;
 use crate::sandbox::{Module, Runtime};
@@ -15,7 +13,7 @@ pub(super) fn runtime(home: &Home) -> Result<Runtime, UsageError> {
 
 /// Load `reference` (bundled name or component path) into `runtime`.
 pub(super) fn module(runtime: &Runtime, reference: &str) -> Result<Module, UsageError> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let source = module_source::resolve(reference, &cwd)?;
+    // Relative paths resolve against the current directory, as written.
+    let source = module_source::resolve(reference, std::path::Path::new("."))?;
     Ok(runtime.load(&source.name, &source.bytes, &source.wit)?)
 }

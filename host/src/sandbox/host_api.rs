@@ -9,7 +9,8 @@ wasmtime::component::bindgen!({
     world: "wfhost:module/imports",
 });
 
-pub(crate) use wfhost::module::log::Level;
+use self::wfhost::module::{log as log_api, progress as progress_api, types as types_api};
+pub(crate) use log_api::Level;
 
 /// How many log lines one call may keep, and how long each may be.
 pub(crate) const MAX_LOG_RECORDS: usize = 10_000;
@@ -95,9 +96,9 @@ fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
-impl wfhost::module::types::Host for StoreState {}
+impl types_api::Host for StoreState {}
 
-impl wfhost::module::log::Host for StoreState {
+impl log_api::Host for StoreState {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, String)>) {
         let reports = &mut self.reports;
         if reports.logs.len() >= MAX_LOG_RECORDS {
@@ -118,7 +119,7 @@ impl wfhost::module::log::Host for StoreState {
     }
 }
 
-impl wfhost::module::progress::Host for StoreState {
+impl progress_api::Host for StoreState {
     fn report(&mut self, done: u64, total: Option<u64>, message: String) {
         tracing::debug!(done, ?total, %message, "guest progress");
         self.reports.progress = Some(Progress {

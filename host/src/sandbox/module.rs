@@ -98,8 +98,7 @@ impl Module {
                 Err(CallError::UnknownAction {
                     module: self.name.clone(),
                     action: name.to_string(),
-                    suggestion: crate::suggest::closest(name, available.iter().map(String::as_str))
-                        .map(str::to_string),
+                    suggestion: self.suggest(name),
                     available,
                 })
             }
@@ -112,6 +111,18 @@ impl Module {
                     .collect(),
             }),
         }
+    }
+
+    /// The qualified name of the action closest to a misspelt `name`,
+    /// matching against both qualified and function names.
+    fn suggest(&self, name: &str) -> Option<String> {
+        let spellings = self
+            .actions()
+            .flat_map(|action| [action.name.as_str(), action.function.as_str()]);
+        let closest = crate::suggest::closest(name, spellings)?;
+        self.actions()
+            .find(|action| action.name == closest || action.function == closest)
+            .map(|action| action.name.clone())
     }
 
     /// Call `action` with `input` (a JSON object keyed by parameter name) under

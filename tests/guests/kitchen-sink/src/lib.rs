@@ -86,6 +86,9 @@ impl echoes::Guest for KitchenSink {
     fn echo_result(v: Result<String, u32>) -> Result<String, u32> {
         v
     }
+    fn echo_results(v: Vec<Result<String, u32>>) -> Vec<Result<String, u32>> {
+        v
+    }
     fn echo_flags(v: Perms) -> Perms {
         v
     }

@@ -1,0 +1,256 @@
+//! The real `wfhost` binary: outputs, messages and exit codes.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::{fixture, repo};
+
+/// The result of one run of the binary, rendered for snapshots.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn render(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Run `wfhost` with `args` in the repository root, with a private home.
+fn wfhost(home: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_wfhost"))
+        .args(args)
+        .current_dir(repo())
+        .env("WFHOST_HOME", home)
+        .env_remove("WFHOST_LOG")
+        .output()
+        .expect("the wfhost binary runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn snapshot(name: &str, run: &Run) {
+    insta::with_settings!({
+        filters => vec![(r"sha256:[0-9a-f]{64}", "sha256:[digest]")],
+        prepend_module_to_snapshot => false,
+    }, {
+        insta::assert_snapshot!(name, run.render());
+    });
+}
+
+/// (snapshot name, arguments): every CLI outcome worth pinning down.
+const CASES: &[(&str, &[&str])] = &[
+    (
+        "call_echo",
+        &[
+            "call",
+            "system",
+            "echo",
+            "--input",
+            r#"{"message": "hello"}"#,
+        ],
+    ),
+    (
+        "call_fail",
+        &[
+            "call",
+            "system",
+            "fail",
+            "--input",
+            r#"{"code": "not-found", "message": "no such branch", "details": "{\"branch\": \"main\"}"}"#,
+        ],
+    ),
+    ("call_unknown_action", &["call", "system", "ecoh"]),
+    ("call_unknown_module", &["call", "sytsem", "echo"]),
+    ("call_missing_file", &["call", "./missing.wasm", "run"]),
+    (
+        "call_bad_json",
+        &["call", "system", "echo", "--input", "{message: hi}"],
+    ),
+    (
+        "call_invalid_input",
+        &[
+            "call",
+            "tests/fixtures/components/checked.wat",
+            "add",
+            "--input",
+            r#"{"a": "two", "b": 1}"#,
+        ],
+    ),
+    (
+        "call_guest_error",
+        &[
+            "call",
+            "tests/fixtures/components/checked.wat",
+            "check",
+            "--input",
+            r#"{"value": 0}"#,
+        ],
+    ),
+    (
+        "call_fuel_exhausted",
+        &[
+            "call",
+            "tests/fixtures/hostile/spin.wat",
+            "spin",
+            "--fuel",
+            "1000000",
+        ],
+    ),
+    (
+        "call_memory_limit",
+        &[
+            "call",
+            "tests/fixtures/hostile/memory-bomb.wat",
+            "bomb",
+            "--memory",
+            "8MiB",
+        ],
+    ),
+    (
+        "call_stack_overflow",
+        &["call", "tests/fixtures/hostile/recursion.wat", "recurse"],
+    ),
+    (
+        "call_bad_size",
+        &["call", "system", "echo", "--memory", "lots"],
+    ),
+    (
+        "call_core_module",
+        &["call", "tests/fixtures/components/core-module.wat", "f"],
+    ),
+    ("actions_system", &["actions", "system"]),
+    (
+        "actions_bare_component",
+        &["actions", "tests/fixtures/components/checked.wat"],
+    ),
+];
+
+#[test]
+fn cli_outputs_and_exit_codes() {
+    let home = tempfile::tempdir().expect("temp dir");
+    for (name, args) in CASES {
+        snapshot(name, &wfhost(home.path(), args));
+    }
+}
+
+#[test]
+fn call_json_reports_status_output_and_measurements() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let run = wfhost(
+        home.path(),
+        &[
+            "call",
+            "system",
+            "notify-completion",
+            "--json",
+            "--input",
+            r#"{"workflow": "release", "status": "completed"}"#,
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+    assert_eq!(json["status"], "success");
+    assert_eq!(json["output"], "workflow release finished: completed");
+    assert!(json["fuel_consumed"].as_u64().expect("fuel is a number") > 0);
+    assert!(
+        json["memory_peak_bytes"]
+            .as_u64()
+            .expect("memory is a number")
+            > 0
+    );
+    assert!(json["duration_ms"].as_f64().is_some());
+    assert_eq!(json["logs"][0]["level"], "info");
+    assert_eq!(json["logs"][0]["fields"]["status"], "completed");
+
+    let failed = wfhost(
+        home.path(),
+        &[
+            "call",
+            "tests/fixtures/hostile/spin.wat",
+            "spin",
+            "--json",
+            "--timeout",
+            "100ms",
+            "--fuel",
+            "100000000000000",
+        ],
+    );
+    assert_eq!(failed.code, 1);
+    let json: serde_json::Value = serde_json::from_str(&failed.stdout).expect("stdout is JSON");
+    assert_eq!(json["status"], "failure");
+    assert_eq!(json["kind"], "timeout");
+}
+
+#[test]
+fn the_artifact_cache_lives_under_wfhost_home() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let first = wfhost(
+        home.path(),
+        &["call", "system", "echo", "--input", r#"{"message": "a"}"#],
+    );
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let cache = home.path().join("cache").join("components");
+    let artifacts: Vec<_> = walk(&cache)
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    assert_eq!(
+        artifacts.len(),
+        1,
+        "one artifact for the system module: {artifacts:?}"
+    );
+}
+
+#[test]
+fn version_help_and_completions() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let version = wfhost(home.path(), &["--version"]);
+    assert_eq!(
+        version.stdout.trim(),
+        format!("wfhost {}", env!("CARGO_PKG_VERSION"))
+    );
+    let help = wfhost(home.path(), &["call", "--help"]);
+    assert!(
+        help.stdout.contains("--timeout <DURATION>"),
+        "{}",
+        help.stdout
+    );
+    let completions = wfhost(home.path(), &["completions", "bash"]);
+    assert_eq!(completions.code, 0);
+    assert!(
+        completions.stdout.contains("_wfhost()"),
+        "{}",
+        completions.stdout
+    );
+    let bad = wfhost(home.path(), &["frobnicate"]);
+    assert_eq!(bad.code, 2);
+}
+
+#[test]
+fn fixtures_exist() {
+    assert!(fixture("hostile/spin.wat").exists());
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(walk(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
