@@ -57,8 +57,10 @@ fn main() {
 
     let wasm_dir = target_dir.join(TARGET).join("release");
     let mut bundled = String::from(
-        "/// Bundled modules: (name, component bytes, WIT files as (path, text), dependencies first).\n\
-         pub const BUNDLED: &[(&str, &[u8], &[(&str, &str)])] = &[\n",
+        "/// WIT files as (path, text), dependencies first.\n\
+         type WitSources = &'static [(&'static str, &'static str)];\n\
+         /// Bundled modules: (name, component bytes, WIT sources).\n\
+         pub const BUNDLED: &[(&str, &[u8], WitSources)] = &[\n",
     );
     for (name, package) in BUNDLED {
         let path = artifact(&wasm_dir, package);

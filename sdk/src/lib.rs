@@ -34,7 +34,7 @@
 //! contract.
 
 // The glue wit-bindgen generates is `unsafe`; the code written here has none.
-#![allow(unsafe_code)]
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({
     path: "../wit",

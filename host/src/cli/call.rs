@@ -37,7 +37,7 @@ pub(super) struct CallArgs {
     json: bool,
 }
 
-pub(super) fn run(home: &Home, args: CallArgs) -> Result<u8, UsageError> {
+pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
     let input = read_input(&args.input)?;
     let limits = Limits {
         fuel: args.fuel,

@@ -66,10 +66,8 @@ pub(crate) fn discover(
     let ty = component.component_type();
     for (export, item) in ty.exports(engine) {
         match item.ty {
-            ComponentItem::ComponentFunc(func) => {
-                if !is_toolchain_hook(None, export, &func) {
-                    actions.push(action(None, export, &func, &described));
-                }
+            ComponentItem::ComponentFunc(func) if !is_toolchain_hook(None, export, &func) => {
+                actions.push(action(None, export, &func, &described));
             }
             ComponentItem::ComponentInstance(instance) => {
                 if is_toolchain_interface(export) {

@@ -1,7 +1,7 @@
 //! The wfhost system module. See `wit/world.wit` for the actions.
 
 // The glue wit-bindgen generates is `unsafe`; the code written here has none.
-#![allow(unsafe_code)]
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({
     world: "wfhost:system/system",

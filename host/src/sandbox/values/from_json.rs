@@ -396,7 +396,7 @@ fn payload_val(
     match (payload, ty) {
         (None | Some(Value::Null), None) => Ok(None),
         (Some(value), Some(ty)) => json_to_val(value, ty, path).map(|v| Some(Box::new(v))),
-        (None, Some(ty)) if matches!(ty, Type::Option(_)) => Ok(Some(Box::new(Val::Option(None)))),
+        (None, Some(Type::Option(_))) => Ok(Some(Box::new(Val::Option(None)))),
         (None, Some(ty)) => Err(InputError::new(
             path,
             format!("missing payload ({})", type_name(ty)),

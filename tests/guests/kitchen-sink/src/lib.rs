@@ -2,7 +2,7 @@
 //! deny-by-default sandbox. Built by `host/build.rs`; used by host tests only.
 
 // The glue wit-bindgen generates is `unsafe`; the code written here has none.
-#![allow(unsafe_code)]
+#![allow(unsafe_code, clippy::too_many_arguments)]
 
 wit_bindgen::generate!({
     world: "wfhost-test:kitchen-sink/kitchen-sink",
