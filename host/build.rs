@@ -13,7 +13,10 @@ use std::process::Command;
 /// Crates under `modules/` embedded in the binary: (module name, package).
 const BUNDLED: &[(&str, &str)] = &[("system", "wfhost-module-system")];
 /// Guests used only by tests: (file stem, package).
-const TEST_GUESTS: &[(&str, &str)] = &[("kitchen-sink", "wfhost-test-kitchen-sink")];
+const TEST_GUESTS: &[(&str, &str)] = &[
+    ("kitchen-sink", "wfhost-test-kitchen-sink"),
+    ("greeter", "wfhost-example-greeter"),
+];
 
 const TARGET: &str = "wasm32-wasip2";
 

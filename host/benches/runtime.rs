@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 use wfhost::sandbox::{CacheOutcome, EngineOptions, Limits, Module, Runtime};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn source(reference: &str) -> wfhost::module_source::ModuleSource {
@@ -26,7 +29,9 @@ fn source(reference: &str) -> wfhost::module_source::ModuleSource {
 
 fn load(runtime: &Runtime, reference: &str) -> Module {
     let source = source(reference);
-    runtime.load(&source.name, &source.bytes, &source.wit).expect("bench module loads")
+    runtime
+        .load(&source.name, &source.bytes, &source.wit)
+        .expect("bench module loads")
 }
 
 /// Run `f` `iterations` times after a warm-up; return sorted durations.
@@ -62,19 +67,41 @@ fn report(name: &str, samples: &[Duration], goal: &str) {
     );
 }
 
-fn call(tokio: &tokio::runtime::Runtime, module: &Module, action: &str, input: &Value, limits: &Limits) {
-    let report = tokio.block_on(module.call(action, input, limits)).expect("call starts");
-    assert!(report.is_success(), "bench call failed: {:?}", report.failure());
+fn call(
+    tokio: &tokio::runtime::Runtime,
+    module: &Module,
+    action: &str,
+    input: &Value,
+    limits: &Limits,
+) {
+    let report = tokio
+        .block_on(module.call(action, input, limits))
+        .expect("call starts");
+    assert!(
+        report.is_success(),
+        "bench call failed: {:?}",
+        report.failure()
+    );
 }
 
 fn main() {
-    let tokio = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("tokio");
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("tokio");
     let home = tempfile::tempdir().expect("temp dir");
     let cache = home.path().join("cache");
     let limits = Limits::default();
 
     let runtime = Runtime::new(Some(&cache)).expect("runtime");
-    println!("pooling allocator: {}", if runtime.is_pooled() { "on" } else { "off (fallback)" });
+    println!(
+        "pooling allocator: {}",
+        if runtime.is_pooled() {
+            "on"
+        } else {
+            "off (fallback)"
+        }
+    );
     for reference in ["tests/fixtures/components/checked.wat", "system"] {
         load(&runtime, reference); // compile and store the artifact
     }
@@ -84,20 +111,32 @@ fn main() {
     assert_eq!(bare.cache_outcome(), CacheOutcome::Hit);
     let input = json!({"a": 1, "b": 2});
     let samples = measure(5_000, || call(&tokio, &bare, "add", &input, &limits));
-    report("instantiate + call no-op (bare WAT component)", &samples, "<= 30 µs");
+    report(
+        "instantiate + call no-op (bare WAT component)",
+        &samples,
+        "<= 30 µs",
+    );
 
     let system = load(&runtime, "system");
     assert_eq!(system.cache_outcome(), CacheOutcome::Hit);
     let input = json!({"message": "hi"});
     let samples = measure(5_000, || call(&tokio, &system, "echo", &input, &limits));
-    report("instantiate + call no-op (Rust SDK module, WASI linked)", &samples, "<= 30 µs");
+    report(
+        "instantiate + call no-op (Rust SDK module, WASI linked)",
+        &samples,
+        "<= 30 µs",
+    );
 
     // Loading a precompiled component: read, verify digest, deserialise, link, reflect.
     let samples = measure(300, || {
         let module = load(&runtime, "system");
         assert_eq!(module.cache_outcome(), CacheOutcome::Hit);
     });
-    report("load precompiled component from cache (system, 96 KiB)", &samples, "fast");
+    report(
+        "load precompiled component from cache (system, 96 KiB)",
+        &samples,
+        "fast",
+    );
 
     // Fuel metering overhead on a compute-bound loop, both measured here.
     let metered = Runtime::new(Some(&cache)).expect("runtime");

@@ -18,7 +18,7 @@
 //! Generate the bindings with `wit-bindgen`, pointing the wfhost interfaces at
 //! this crate so the types are shared, and use the helpers here:
 //!
-//! ```ignore
+//! ```text
 //! wit_bindgen::generate!({
 //!     world: "greeter",
 //!     path: ["wit/deps/wfhost", "wit"],

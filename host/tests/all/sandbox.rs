@@ -182,3 +182,38 @@ fn a_core_module_is_not_a_component() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn the_sdk_example_greets_and_fails_with_a_typed_error() {
+    let runtime = runtime();
+    let module = load(&runtime, &guest("greeter"));
+    let hello = call(&module, "hello", json!({"name": "Ada"}), Limits::default()).await;
+    assert_eq!(hello.outcome, Outcome::Success(json!("Hello, Ada!")));
+    assert_eq!(hello.logs[0].message, "greeting Ada");
+
+    let empty = call(&module, "hello", json!({"name": ""}), Limits::default()).await;
+    let failure = empty.failure().expect("an empty name fails");
+    assert_eq!(failure.kind, FailureKind::Error);
+    assert_eq!(
+        failure.error.as_ref().and_then(|e| e.get("code")),
+        Some(&json!("empty-name"))
+    );
+    assert!(!failure.retryable());
+}
+
+#[test]
+fn the_sdk_readme_shows_the_tested_example_verbatim() {
+    let repo = crate::common::repo();
+    let readme = std::fs::read_to_string(repo.join("sdk/README.md")).expect("sdk/README.md");
+    for file in [
+        "sdk/examples/greeter/wit/world.wit",
+        "sdk/examples/greeter/src/lib.rs",
+        "sdk/examples/greeter/Cargo.toml",
+    ] {
+        let text = std::fs::read_to_string(repo.join(file)).expect("example file");
+        assert!(
+            readme.contains(&text),
+            "sdk/README.md must show {file} exactly as it is"
+        );
+    }
+}
