@@ -14,6 +14,23 @@ fn load(runtime: &Runtime) -> wfhost::sandbox::Module {
         .expect("loads")
 }
 
+/// A runtime caching under a fresh home, the fixture loaded once, and the
+/// path of its artifact.
+fn cached() -> (
+    tempfile::TempDir,
+    Runtime,
+    wfhost::sandbox::Module,
+    std::path::PathBuf,
+) {
+    let home = tempfile::tempdir().expect("temp dir");
+    let runtime = Runtime::new(Some(home.path())).expect("runtime");
+    let module = load(&runtime);
+    let artifact = runtime
+        .artifact_path(module.digest())
+        .expect("caching is on");
+    (home, runtime, module, artifact)
+}
+
 #[tokio::test]
 async fn compiled_once_then_loaded_from_the_cache() {
     let home = tempfile::tempdir().expect("temp dir");
@@ -27,12 +44,7 @@ async fn compiled_once_then_loaded_from_the_cache() {
 
 #[tokio::test]
 async fn a_tampered_artifact_is_refused_and_recompiled() {
-    let home = tempfile::tempdir().expect("temp dir");
-    let runtime = Runtime::new(Some(home.path())).expect("runtime");
-    let module = load(&runtime);
-    let artifact = runtime
-        .artifact_path(module.digest())
-        .expect("caching is on");
+    let (_home, runtime, _module, artifact) = cached();
     let original = std::fs::read(&artifact).expect("artifact written");
 
     // Flip bytes in the middle of the machine code, as an attacker would.
@@ -60,12 +72,7 @@ async fn a_tampered_artifact_is_refused_and_recompiled() {
 
 #[test]
 fn a_corrupt_record_or_truncated_artifact_is_recompiled_not_a_crash() {
-    let home = tempfile::tempdir().expect("temp dir");
-    let runtime = Runtime::new(Some(home.path())).expect("runtime");
-    let module = load(&runtime);
-    let artifact = runtime
-        .artifact_path(module.digest())
-        .expect("caching is on");
+    let (_home, runtime, _module, artifact) = cached();
     let record = artifact.with_extension("json");
 
     std::fs::write(&record, b"{ not json").expect("record writable");

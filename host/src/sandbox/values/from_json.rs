@@ -97,13 +97,7 @@ pub fn json_to_val(json: &Value, ty: &Type, path: &str) -> Result<Val, InputErro
             .ok_or_else(mismatch),
         Type::List(list) => {
             let items = json.as_array().ok_or_else(mismatch)?;
-            let item_ty = list.ty();
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| json_to_val(item, &item_ty, &format!("{path}[{i}]")))
-                .collect::<Result<_, _>>()
-                .map(Val::List)
+            items_to_vals(items, &list.ty(), path).map(Val::List)
         }
         Type::FixedLengthList(list) => {
             let items = json.as_array().ok_or_else(mismatch)?;
@@ -118,13 +112,7 @@ pub fn json_to_val(json: &Value, ty: &Type, path: &str) -> Result<Val, InputErro
                     ),
                 ));
             }
-            let item_ty = list.ty();
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| json_to_val(item, &item_ty, &format!("{path}[{i}]")))
-                .collect::<Result<_, _>>()
-                .map(Val::FixedLengthList)
+            items_to_vals(items, &list.ty(), path).map(Val::FixedLengthList)
         }
         Type::Map(map) => map_to_val(json, ty, &map.key(), &map.value(), path),
         Type::Record(record) => {
@@ -304,6 +292,15 @@ pub fn params_from_json(input: &Value, params: &[(String, Type)]) -> Result<Vec<
                 )),
             }
         })
+        .collect()
+}
+
+/// Convert every item of a JSON array to `item_ty`, naming each by index.
+fn items_to_vals(items: &[Value], item_ty: &Type, path: &str) -> Result<Vec<Val>, InputError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| json_to_val(item, item_ty, &format!("{path}[{i}]")))
         .collect()
 }
 
