@@ -152,6 +152,21 @@ impl Guest for KitchenSink {
         Ok(blocks.iter().map(|block| u32::from(block[0])).sum())
     }
 
+    fn checksum(rounds: u32) -> u64 {
+        // FNV-1a over a buffer that changes every round: integer work with
+        // loads, stores and branches, like real guest code.
+        let mut buffer: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for round in 0..rounds {
+            for byte in &mut buffer {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+                *byte = byte.wrapping_add(round as u8);
+            }
+        }
+        hash
+    }
+
     fn env_var(name: String) -> Option<String> {
         std::env::var(name).ok()
     }
