@@ -45,7 +45,7 @@ pub(crate) fn build_engine(options: &EngineOptions) -> wasmtime::Result<(Engine,
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
         match Engine::new(&config) {
             Ok(engine) => return Ok((engine, true)),
-            Err(error) => tracing::warn!(
+            Err(error) => tracing::info!(
                 error = %format!("{error:#}"),
                 "pooling allocator unavailable; falling back to on-demand allocation"
             ),

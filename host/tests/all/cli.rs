@@ -254,3 +254,29 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+#[test]
+fn without_address_space_for_the_pool_it_falls_back_to_on_demand_allocation() {
+    let home = tempfile::tempdir().expect("temp dir");
+    // 12 GB of address space: too little for the pool, enough for one instance.
+    let script = format!(
+        "ulimit -v 12000000 && exec '{}' call system echo --input '{{\"message\": \"still works\"}}'",
+        env!("CARGO_BIN_EXE_wfhost")
+    );
+    let output = Command::new("sh")
+        .args(["-c", &script])
+        .env("WFHOST_HOME", home.path())
+        .env("WFHOST_LOG", "info")
+        .output()
+        .expect("sh runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "\"still works\""
+    );
+    assert!(
+        stderr.contains("falling back to on-demand allocation"),
+        "{stderr}"
+    );
+}
