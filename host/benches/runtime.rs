@@ -138,7 +138,8 @@ fn main() {
         "fast",
     );
 
-    // Fuel metering overhead on a compute-bound loop, both measured here.
+    // Fuel metering overhead: the same calls with metering on and off, both
+    // measured in this run.
     let metered = Runtime::new(Some(&cache)).expect("runtime");
     let unmetered = Runtime::with_options(
         Some(&cache),
@@ -148,42 +149,52 @@ fn main() {
         },
     )
     .expect("runtime");
+    let engines = (&metered, &unmetered);
     let compute = "tests/fixtures/bench/compute.wat";
-    let (metered, unmetered) = (load(&metered, compute), load(&unmetered, compute));
-    let input = json!({"n": 20_000_000});
-    let on = measure(30, || call(&tokio, &metered, "work", &input, &limits));
-    let off = measure(30, || call(&tokio, &unmetered, "work", &input, &limits));
-    report("compute loop, 20M iterations, fuel on", &on, "-");
-    report("compute loop, 20M iterations, fuel off", &off, "-");
-    println!(
-        "{:<58} {:.2}×  (goal <= 1.3×)",
-        "fuel overhead, tight 3-instruction loop (worst case)",
-        median(&on).as_secs_f64() / median(&off).as_secs_f64()
+    let work = (json!({"n": 20_000_000}), 30);
+    fuel_overhead(
+        &tokio,
+        engines,
+        compute,
+        "work",
+        work,
+        "tight 3-instruction loop, 20M iterations (worst case)",
     );
-
-    // The same comparison on compiled Rust: a hash over a buffer.
     let guest = repo().join("target/wasm-guests/wasm32-wasip2/release/kitchen-sink.wasm");
     let guest = guest.to_str().expect("UTF-8 path");
-    let metered = load(&Runtime::new(Some(&cache)).expect("runtime"), guest);
-    let unmetered = load(
-        &Runtime::with_options(
-            Some(&cache),
-            &EngineOptions {
-                fuel_metering: false,
-                ..EngineOptions::default()
-            },
-        )
-        .expect("runtime"),
+    let checksum = (json!({"rounds": 300}), 20);
+    fuel_overhead(
+        &tokio,
+        engines,
         guest,
+        "checksum",
+        checksum,
+        "compiled Rust checksum, 300 × 64 KiB",
     );
-    let input = json!({"rounds": 300});
-    let on = measure(20, || call(&tokio, &metered, "checksum", &input, &limits));
-    let off = measure(20, || call(&tokio, &unmetered, "checksum", &input, &limits));
-    report("Rust checksum, 300 × 64 KiB, fuel on", &on, "-");
-    report("Rust checksum, 300 × 64 KiB, fuel off", &off, "-");
+}
+
+/// Time `action` on a metered and an unmetered engine and print the ratio.
+fn fuel_overhead(
+    tokio: &tokio::runtime::Runtime,
+    (metered, unmetered): (&Runtime, &Runtime),
+    reference: &str,
+    action: &str,
+    (input, iterations): (Value, usize),
+    what: &str,
+) {
+    let limits = Limits::default();
+    let (on_module, off_module) = (load(metered, reference), load(unmetered, reference));
+    let on = measure(iterations, || {
+        call(tokio, &on_module, action, &input, &limits)
+    });
+    let off = measure(iterations, || {
+        call(tokio, &off_module, action, &input, &limits)
+    });
+    report(&format!("fuel on:  {what}"), &on, "-");
+    report(&format!("fuel off: {what}"), &off, "-");
     println!(
         "{:<58} {:.2}×  (goal <= 1.3×)",
-        "fuel overhead, compiled Rust workload",
+        "  fuel overhead (median on / median off)",
         median(&on).as_secs_f64() / median(&off).as_secs_f64()
     );
 }
