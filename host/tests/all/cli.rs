@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{fixture, repo};
+use crate::common::repo;
 
 /// The result of one run of the binary, rendered for snapshots.
 struct Run {
@@ -233,11 +233,6 @@ fn version_help_and_completions() {
     );
     let bad = wfhost(home.path(), &["frobnicate"]);
     assert_eq!(bad.code, 2);
-}
-
-#[test]
-fn fixtures_exist() {
-    assert!(fixture("hostile/spin.wat").exists());
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {

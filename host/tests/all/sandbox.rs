@@ -10,7 +10,7 @@ async fn nothing_is_granted_by_default() {
     let runtime = runtime();
     let module = load(&runtime, &guest("kitchen-sink"));
 
-    // SAFETY of the assertion: the test process certainly has PATH set.
+    // The host process has PATH; the guest must not see it.
     assert!(std::env::var_os("PATH").is_some());
     let env = call(
         &module,
