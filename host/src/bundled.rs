@@ -8,7 +8,6 @@ include!(concat!(env!("OUT_DIR"), "/bundled.rs"));
 /// A module compiled into the binary.
 #[derive(Debug, Clone, Copy)]
 pub struct Bundled {
-    pub name: &'static str,
     pub component: &'static [u8],
     /// Its WIT sources as (path, text), dependencies first, for docs.
     pub wit: &'static [(&'static str, &'static str)],
@@ -19,11 +18,7 @@ pub fn find(name: &str) -> Option<Bundled> {
     BUNDLED
         .iter()
         .find(|(bundled, _, _)| *bundled == name)
-        .map(|&(name, component, wit)| Bundled {
-            name,
-            component,
-            wit,
-        })
+        .map(|&(_, component, wit)| Bundled { component, wit })
 }
 
 /// Names of all bundled modules.

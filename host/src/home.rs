@@ -1,7 +1,7 @@
 //! Where wfhost keeps its state: `--home`, else `$WFHOST_HOME`, else the XDG
 //! data directory (`~/.local/share/wfhost` on Linux).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The state directory and the paths inside it.
 #[derive(Debug, Clone)]
@@ -16,10 +16,6 @@ impl Home {
             .or_else(|| dirs::data_dir().map(|dir| dir.join("wfhost")))
             .unwrap_or_else(|| PathBuf::from(".wfhost"));
         Self { root }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// Precompiled components, keyed by engine and component digest.

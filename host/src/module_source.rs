@@ -8,18 +8,10 @@ use std::path::{Path, PathBuf};
 use crate::bundled;
 use crate::sandbox::WitFile;
 
-/// Where a module's bytes came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ModuleOrigin {
-    Bundled(String),
-    File(PathBuf),
-}
-
-/// A module's component bytes (binary), with where they came from.
+/// A module's component bytes (binary), with its name for messages.
 #[derive(Debug)]
 pub struct ModuleSource {
     pub name: String,
-    pub origin: ModuleOrigin,
     pub bytes: Cow<'static, [u8]>,
     /// WIT sources shipped with the module (dependencies first), for docs.
     pub wit: Vec<WitFile>,
@@ -61,7 +53,6 @@ pub fn resolve(reference: &str, base: &Path) -> Result<ModuleSource, ModuleSourc
     if let Some(module) = bundled::find(reference) {
         return Ok(ModuleSource {
             name: reference.to_string(),
-            origin: ModuleOrigin::Bundled(reference.to_string()),
             bytes: Cow::Borrowed(module.component),
             wit: module
                 .wit
@@ -114,7 +105,6 @@ pub fn from_file(path: &Path) -> Result<ModuleSource, ModuleSourceError> {
     );
     Ok(ModuleSource {
         name,
-        origin: ModuleOrigin::File(path.to_path_buf()),
         bytes: Cow::Owned(bytes),
         wit: Vec::new(),
     })

@@ -72,7 +72,7 @@ pub(crate) struct MemoryMeter {
     limit: u64,
     in_use: u64,
     peak: u64,
-    exceeded: bool,
+    refused: Option<MemoryLimitExceeded>,
 }
 
 impl MemoryMeter {
@@ -81,7 +81,7 @@ impl MemoryMeter {
             limit,
             in_use: 0,
             peak: 0,
-            exceeded: false,
+            refused: None,
         }
     }
 
@@ -89,9 +89,9 @@ impl MemoryMeter {
         self.peak
     }
 
-    /// True once a growth was refused because of the limit.
-    pub(crate) fn exceeded(&self) -> bool {
-        self.exceeded
+    /// The growth refused because of the limit, if any.
+    pub(crate) fn refused(&self) -> Option<MemoryLimitExceeded> {
+        self.refused
     }
 }
 
@@ -113,13 +113,14 @@ impl wasmtime::ResourceLimiter for MemoryMeter {
         let growth = desired.saturating_sub(current) as u64;
         let total = self.in_use.saturating_add(growth);
         if total > self.limit {
-            self.exceeded = true;
-            // An error (rather than `Ok(false)`) traps at once, so a guest that
-            // ignores a failed `memory.grow` cannot keep running past its cap.
-            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+            let refused = MemoryLimitExceeded {
                 limit: self.limit,
                 requested: total,
-            }));
+            };
+            self.refused = Some(refused);
+            // An error (rather than `Ok(false)`) traps at once, so a guest that
+            // ignores a failed `memory.grow` cannot keep running past its cap.
+            return Err(wasmtime::Error::new(refused));
         }
         self.in_use = total;
         self.peak = self.peak.max(total);

@@ -190,9 +190,9 @@ impl Module {
         let duration = started.elapsed();
 
         let outcome = match finished {
-            Ok(Ok(results)) => self.outcome_of(action, results.into_iter().next()),
+            Ok(Ok(results)) => Self::outcome_of(results.into_iter().next()),
             Ok(Err(error)) => {
-                Outcome::Failure(classify(&error, store.data().meter.exceeded(), limits))
+                Outcome::Failure(classify(&error, store.data().meter.refused(), limits))
             }
             Err(_elapsed) => Outcome::Failure(Failure::new(
                 FailureKind::Timeout,
@@ -223,15 +223,17 @@ impl Module {
         Ok(report)
     }
 
-    fn outcome_of(&self, action: &Action, result: Option<Val>) -> Outcome {
+    /// `ok`/`err` of a top-level `result` decide the outcome; any other
+    /// value (or none) is success.
+    fn outcome_of(result: Option<Val>) -> Outcome {
         match result {
             None => Outcome::Success(Value::Null),
-            Some(Val::Result(Ok(payload))) if action.returns_result() => {
+            Some(Val::Result(Ok(payload))) => {
                 Outcome::Success(payload.as_deref().map_or(Value::Null, val_to_json))
             }
-            Some(Val::Result(Err(payload))) if action.returns_result() => Outcome::Failure(
-                guest_error(payload.as_deref().map_or(Value::Null, val_to_json)),
-            ),
+            Some(Val::Result(Err(payload))) => Outcome::Failure(guest_error(
+                payload.as_deref().map_or(Value::Null, val_to_json),
+            )),
             Some(value) => Outcome::Success(val_to_json(&value)),
         }
     }
@@ -254,20 +256,18 @@ fn not_run(failure: Failure) -> CallReport {
 
 /// Map a wasmtime error to a failure kind. The top-level message of a trap is
 /// only "error while executing at wasm backtrace", so look inside.
-fn classify(error: &wasmtime::Error, memory_exceeded: bool, limits: &Limits) -> Failure {
+fn classify(
+    error: &wasmtime::Error,
+    memory_refused: Option<MemoryLimitExceeded>,
+    limits: &Limits,
+) -> Failure {
     let backtrace = error
         .downcast_ref::<WasmBacktrace>()
         .map(|bt| bt.to_string());
-    let (kind, message) = if let Some(exceeded) = error.downcast_ref::<MemoryLimitExceeded>() {
-        (FailureKind::MemoryLimit, exceeded.to_string())
-    } else if memory_exceeded {
-        (
-            FailureKind::MemoryLimit,
-            format!(
-                "memory limit of {} exceeded",
-                bytesize::ByteSize(limits.memory_bytes).display().iec()
-            ),
-        )
+    // The meter, not the error, is the source of truth: however wasmtime
+    // wraps the limiter's error, a refused growth is a memory-limit failure.
+    let (kind, message) = if let Some(refused) = memory_refused {
+        (FailureKind::MemoryLimit, refused.to_string())
     } else {
         match error.downcast_ref::<Trap>() {
             Some(Trap::OutOfFuel) => (

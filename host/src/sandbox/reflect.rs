@@ -44,13 +44,6 @@ pub struct Action {
     pub docs: Option<String>,
 }
 
-impl Action {
-    /// True when the action returns `result<T, E>`: `err` is then a failure.
-    pub fn returns_result(&self) -> bool {
-        matches!(self.result, Some(Type::Result(_)))
-    }
-}
-
 /// Names and docs of functions as written in WIT, keyed by (interface, function).
 type Described = HashMap<(Option<String>, String), (String, Option<String>)>;
 

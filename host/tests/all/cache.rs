@@ -8,7 +8,8 @@ use crate::common::{call, fixture};
 
 fn load(runtime: &Runtime) -> wfhost::sandbox::Module {
     let source =
-        wfhost::module_source::from_file(&fixture("components/checked.wat")).expect("reads");
+        wfhost::module_source::from_file(std::path::Path::new(&fixture("components/checked.wat")))
+            .expect("reads");
     runtime
         .load(&source.name, &source.bytes, &[])
         .expect("loads")

@@ -13,13 +13,15 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-pub fn fixture(relative: &str) -> PathBuf {
-    repo().join("tests").join("fixtures").join(relative)
+/// The path of a fixture under `tests/fixtures/`, as a module reference.
+pub fn fixture(relative: &str) -> String {
+    let path = repo().join("tests").join("fixtures").join(relative);
+    path.to_str().expect("UTF-8 repository path").to_string()
 }
 
-/// A test guest built by `build.rs`, e.g. `kitchen-sink`.
-pub fn guest(stem: &str) -> PathBuf {
-    Path::new(env!("WFHOST_GUEST_DIR")).join(format!("{stem}.wasm"))
+/// A test guest built by `build.rs`, e.g. `kitchen-sink`, as a module reference.
+pub fn guest(stem: &str) -> String {
+    format!("{}/{stem}.wasm", env!("WFHOST_GUEST_DIR"))
 }
 
 /// A runtime with no artifact cache.
@@ -27,9 +29,10 @@ pub fn runtime() -> Runtime {
     Runtime::new(None).expect("the runtime starts")
 }
 
-/// Load a component file (`.wasm` or `.wat`).
-pub fn load(runtime: &Runtime, path: &Path) -> Module {
-    let source = wfhost::module_source::from_file(path).expect("the fixture reads");
+/// Load a module reference: a bundled name or a component path (`.wasm`, `.wat`).
+pub fn load(runtime: &Runtime, reference: &str) -> Module {
+    let source =
+        wfhost::module_source::resolve(reference, Path::new(".")).expect("the module resolves");
     runtime
         .load(&source.name, &source.bytes, &source.wit)
         .expect("the fixture loads")

@@ -9,7 +9,8 @@ use crate::common::{call, fixture, guest, load, runtime};
 
 struct Case {
     name: &'static str,
-    module: std::path::PathBuf,
+    /// A bundled module name or a component path.
+    module: String,
     action: &'static str,
     input: serde_json::Value,
     limits: Limits,
@@ -76,7 +77,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a guest blocked in a host call is stopped by the outer timeout",
-            module: wfhost_system(),
+            module: "system".to_string(),
             action: "sleep",
             input: json!({"milliseconds": 60_000}),
             limits: limits(Limits::DEFAULT_FUEL, 64, 200),
@@ -91,14 +92,6 @@ fn cases() -> Vec<Case> {
             expected: FailureKind::Error,
         },
     ]
-}
-
-/// The system module, written out as a file so the table can treat it alike.
-fn wfhost_system() -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("wfhost-test-system-{}.wasm", std::process::id()));
-    let module = wfhost::bundled::find("system").expect("system is bundled");
-    std::fs::write(&path, module.component).expect("temp dir is writable");
-    path
 }
 
 #[tokio::test]

@@ -99,11 +99,7 @@ async fn a_panicking_guest_traps_with_its_panic_message() {
 #[tokio::test]
 async fn action_errors_keep_code_retryable_and_structured_details() {
     let runtime = runtime();
-    let source =
-        wfhost::module_source::resolve("system", std::path::Path::new(".")).expect("bundled");
-    let module = runtime
-        .load(&source.name, &source.bytes, &source.wit)
-        .expect("loads");
+    let module = load(&runtime, "system");
     let input = json!({"code": "busy", "message": "try later", "retryable": true, "details": "{\"after_ms\": 50}"});
     let report = call(&module, "fail", input, Limits::default()).await;
     let failure = report.failure().expect("fail fails");
@@ -170,8 +166,10 @@ async fn limits_above_the_host_maximum_are_refused() {
 #[test]
 fn a_core_module_is_not_a_component() {
     let runtime = runtime();
-    let source =
-        wfhost::module_source::from_file(&fixture("components/core-module.wat")).expect("reads");
+    let source = wfhost::module_source::from_file(std::path::Path::new(&fixture(
+        "components/core-module.wat",
+    )))
+    .expect("reads");
     let error = runtime
         .load(&source.name, &source.bytes, &[])
         .expect_err("refused");
