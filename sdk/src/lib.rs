@@ -15,19 +15,11 @@
 //! }
 //! ```
 //!
-//! Generate the bindings with `wit-bindgen`, pointing the wfhost interfaces at
-//! this crate so the types are shared, and use the helpers here:
+//! Generate the bindings with [`generate!`], which points the wfhost
+//! interfaces at this crate so the types are shared, and use the helpers here:
 //!
 //! ```text
-//! wit_bindgen::generate!({
-//!     world: "greeter",
-//!     path: ["wit/deps/wfhost", "wit"],
-//!     with: {
-//!         "wfhost:module/types@0.1.0": wfhost_sdk::wit::types,
-//!         "wfhost:module/log@0.1.0": wfhost_sdk::wit::log,
-//!         "wfhost:module/progress@0.1.0": wfhost_sdk::wit::progress,
-//!     },
-//! });
+//! wfhost_sdk::generate!(world: "my:greeter/greeter", path: "wit");
 //! ```
 //!
 //! See `sdk/README.md` for the complete example and `wit/README.md` for the
@@ -49,6 +41,32 @@ pub mod wit {
 }
 
 pub use wit::types::ActionError;
+
+/// Generate a module's bindings with `wit_bindgen::generate!`, sharing this
+/// crate's bindings of the wfhost interfaces (so every module has the same
+/// `ActionError`). `path` is relative to the module's `Cargo.toml`: a `wit`
+/// folder with the wfhost package in `wit/deps/wfhost/`, or a list naming the
+/// wfhost package first and the module's own WIT second:
+///
+/// ```text
+/// wfhost_sdk::generate!(world: "example:greeter/greeter", path: "wit");
+/// ```
+///
+/// The module crate depends on `wit-bindgen` too (the generated code uses it).
+#[macro_export]
+macro_rules! generate {
+    (world: $world:literal, path: $path:tt $(,)?) => {
+        ::wit_bindgen::generate!({
+            world: $world,
+            path: $path,
+            with: {
+                "wfhost:module/types@0.1.0": wfhost_sdk::wit::types,
+                "wfhost:module/log@0.1.0": wfhost_sdk::wit::log,
+                "wfhost:module/progress@0.1.0": wfhost_sdk::wit::progress,
+            },
+        });
+    };
+}
 
 impl ActionError {
     /// A permanent failure: retrying will not help.

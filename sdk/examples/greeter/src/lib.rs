@@ -1,17 +1,8 @@
 // The glue wit-bindgen generates is `unsafe`; the code written here has none.
 #![allow(unsafe_code)]
 
-wit_bindgen::generate!({
-    world: "example:greeter/greeter",
-    // The wfhost WIT package first, then this module's own.
-    path: ["../../../wit", "wit"],
-    // Reuse the SDK's bindings of the wfhost interfaces.
-    with: {
-        "wfhost:module/types@0.1.0": wfhost_sdk::wit::types,
-        "wfhost:module/log@0.1.0": wfhost_sdk::wit::log,
-        "wfhost:module/progress@0.1.0": wfhost_sdk::wit::progress,
-    },
-});
+// The wfhost WIT package first, then this module's own.
+wfhost_sdk::generate!(world: "example:greeter/greeter", path: ["../../../wit", "wit"]);
 
 use wfhost_sdk::log;
 

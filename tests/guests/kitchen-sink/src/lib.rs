@@ -4,15 +4,8 @@
 // The glue wit-bindgen generates is `unsafe`; the code written here has none.
 #![allow(unsafe_code, clippy::too_many_arguments)]
 
-wit_bindgen::generate!({
-    world: "wfhost-test:kitchen-sink/kitchen-sink",
-    path: ["../../../wit", "wit"],
-    with: {
-        "wfhost:module/types@0.1.0": wfhost_sdk::wit::types,
-        "wfhost:module/log@0.1.0": wfhost_sdk::wit::log,
-        "wfhost:module/progress@0.1.0": wfhost_sdk::wit::progress,
-    },
-});
+// The wfhost WIT package first, then this module's own.
+wfhost_sdk::generate!(world: "wfhost-test:kitchen-sink/kitchen-sink", path: ["../../../wit", "wit"]);
 
 use exports::wfhost_test::kitchen_sink::echoes::{self, Color, Perms, Point, Shape};
 use wfhost_sdk::log;
