@@ -6,9 +6,12 @@
 //! exits) shows the result. See `ARCHITECTURE.md`.
 
 pub mod bundled;
+pub mod catalog;
 pub mod cli;
+pub mod engine;
 pub mod home;
 pub mod module_source;
 pub mod sandbox;
 pub mod suggest;
 pub mod units;
+pub mod workflow;

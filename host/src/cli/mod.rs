@@ -6,7 +6,13 @@
 mod actions;
 mod call;
 mod exit;
+mod graph;
 mod load;
+mod report;
+mod run;
+mod schema;
+mod validate;
+mod workflow_file;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -34,6 +40,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a workflow: validate it, then execute its steps and report each.
+    Run(run::RunArgs),
+    /// Check a workflow and print every problem at its line; exit 0 when valid.
+    Validate(validate::ValidateArgs),
+    /// Print a workflow's routing graph (Mermaid or Graphviz DOT).
+    Graph(graph::GraphArgs),
+    /// Print the JSON Schema of the workflow format (for editor completion).
+    Schema,
     /// Call one action of a module and print its output.
     Call(call::CallArgs),
     /// List a module's actions with their WIT signatures and docs.
@@ -51,6 +65,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let home = crate::home::Home::resolve(cli.home);
     let result = match cli.command {
+        Command::Run(args) => run::run(&home, &args),
+        Command::Validate(args) => validate::run(&home, &args),
+        Command::Graph(args) => graph::run(&home, &args),
+        Command::Schema => schema::run(),
         Command::Call(args) => call::run(&home, &args),
         Command::Actions(args) => actions::run(&home, &args),
         Command::Completions { shell } => {

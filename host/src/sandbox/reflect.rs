@@ -14,7 +14,7 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wit_parser::decoding::DecodedWasm;
 use wit_parser::{Resolve, TypeDefKind, WorldItem};
 
-use super::values::type_name;
+use super::values::{InputError, Shape, json_to_val, type_name};
 
 /// One WIT source file a module ships, for names and docs.
 #[derive(Debug, Clone)]
@@ -42,6 +42,59 @@ pub struct Action {
     pub signature: String,
     /// The WIT doc comment, if the component carries it.
     pub docs: Option<String>,
+}
+
+impl Action {
+    /// The parameters' names, in order.
+    pub fn param_names(&self) -> impl Iterator<Item = &str> {
+        self.params.iter().map(|(name, _)| name.as_str())
+    }
+
+    /// The parameter's WIT type spelled out, if there is one of that name.
+    pub fn param_type(&self, name: &str) -> Option<String> {
+        self.param(name).map(type_name)
+    }
+
+    /// May the parameter be left out (an `option`)?
+    pub fn param_is_optional(&self, name: &str) -> bool {
+        matches!(self.param(name), Some(Type::Option(_)))
+    }
+
+    /// Check a literal value for parameter `name`, as the call would.
+    pub fn check_param(&self, name: &str, value: &serde_json::Value) -> Result<(), InputError> {
+        match self.param(name) {
+            Some(ty) => json_to_val(value, ty, &format!("input.{name}")).map(drop),
+            None => Err(InputError::new(
+                &format!("input.{name}"),
+                "no such parameter",
+            )),
+        }
+    }
+
+    /// The JSON shape of a successful call's output: the `ok` value of a
+    /// `result`, or the plain return value.
+    pub fn output_shape(&self) -> Shape {
+        match self.result.as_ref().map(Shape::of) {
+            None => Shape::Null,
+            Some(Shape::Result(ok, _)) => *ok,
+            Some(shape) => shape,
+        }
+    }
+
+    /// The JSON shape of the guest's `err` value, when the action returns a `result`.
+    pub fn error_shape(&self) -> Shape {
+        match self.result.as_ref().map(Shape::of) {
+            Some(Shape::Result(_, err)) => *err,
+            _ => Shape::Null,
+        }
+    }
+
+    fn param(&self, name: &str) -> Option<&Type> {
+        self.params
+            .iter()
+            .find(|(param, _)| param == name)
+            .map(|(_, ty)| ty)
+    }
 }
 
 /// Names and docs of functions as written in WIT, keyed by (interface, function).

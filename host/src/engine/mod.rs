@@ -1,0 +1,22 @@
+//! The engine: runs a [`Plan`](crate::workflow::Plan) on tokio, one fresh
+//! sandbox per attempt, and reports every state change as an [`Event`].
+//!
+//! It never prints: events go to an [`Observer`] (the CLI's reporter now,
+//! the journal next).
+
+mod event;
+mod failure;
+pub mod inputs;
+mod run;
+mod scope;
+mod summary;
+
+pub use event::{Discard, Event, Observer, Recorder, RunStatus};
+pub use failure::StepFailure;
+pub use run::run;
+pub use summary::{RunSummary, StepSummary};
+
+/// A short, copyable run id: 8 hex digits.
+pub fn new_run_id() -> String {
+    format!("{:08x}", fastrand::u32(..))
+}

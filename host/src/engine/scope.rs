@@ -1,0 +1,123 @@
+//! What templates see during a run: `inputs`, `context`, `steps.<id>`,
+//! `workflow`, and per evaluation `attempt`, `iteration`, `item`, `index`.
+//!
+//! `steps` is a live view of the run's step records (not a copy per
+//! evaluation), so evaluating a template costs the same at step 1 and at
+//! step 1,000.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use minijinja::Value as Jinja;
+use minijinja::value::{Enumerator, Object};
+use serde_json::{Value, json};
+
+use crate::workflow::template::jinja;
+
+/// The step records templates read, one per step, shared with the engine.
+#[derive(Debug, Clone)]
+pub struct StepRecords {
+    by_id: Arc<HashMap<String, usize>>,
+    ids: Arc<Vec<String>>,
+    records: Arc<RwLock<Vec<Jinja>>>,
+}
+
+impl StepRecords {
+    pub fn new(ids: Vec<String>) -> Self {
+        let pending = jinja(&record("pending", &Value::Null, &Value::Null, 0, 0, 0.0));
+        Self {
+            by_id: Arc::new(
+                ids.iter()
+                    .enumerate()
+                    .map(|(i, id)| (id.clone(), i))
+                    .collect(),
+            ),
+            records: Arc::new(RwLock::new(vec![pending; ids.len()])),
+            ids: Arc::new(ids),
+        }
+    }
+
+    pub fn set(&self, index: usize, record: &Value) {
+        let value = jinja(record);
+        self.records.write().unwrap_or_else(PoisonError::into_inner)[index] = value;
+    }
+
+    fn get(&self, index: usize) -> Jinja {
+        self.records.read().unwrap_or_else(PoisonError::into_inner)[index].clone()
+    }
+}
+
+/// `steps.<id>`: status, output, error, attempts, visits, duration.
+pub fn record(
+    status: &str,
+    output: &Value,
+    error: &Value,
+    attempts: u32,
+    visits: u32,
+    duration_ms: f64,
+) -> Value {
+    json!({
+        "status": status,
+        "output": output,
+        "error": error,
+        "attempts": attempts,
+        "visits": visits,
+        "duration_ms": duration_ms,
+    })
+}
+
+#[derive(Debug)]
+struct StepsView(StepRecords);
+
+impl Object for StepsView {
+    fn get_value(self: &Arc<Self>, key: &Jinja) -> Option<Jinja> {
+        let index = self.0.by_id.get(key.as_str()?)?;
+        Some(self.0.get(*index))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(
+            self.0
+                .ids
+                .iter()
+                .map(|id| Jinja::from(id.as_str()))
+                .collect(),
+        )
+    }
+}
+
+/// The values every template of a run shares.
+#[derive(Debug, Clone)]
+pub struct RunScope {
+    pub inputs: Jinja,
+    pub context: Jinja,
+    pub steps: StepRecords,
+    pub workflow: Value,
+}
+
+/// Per-evaluation values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Local<'a> {
+    pub attempt: u32,
+    pub iteration: u32,
+    pub item: Option<(usize, &'a Value)>,
+}
+
+impl RunScope {
+    /// The root value a template is evaluated against.
+    pub fn root(&self, local: Local<'_>) -> Jinja {
+        let mut entries: Vec<(&str, Jinja)> = vec![
+            ("inputs", self.inputs.clone()),
+            ("context", self.context.clone()),
+            ("steps", Jinja::from_object(StepsView(self.steps.clone()))),
+            ("workflow", jinja(&self.workflow)),
+            ("attempt", Jinja::from(local.attempt)),
+            ("iteration", Jinja::from(local.iteration)),
+        ];
+        if let Some((index, item)) = local.item {
+            entries.push(("item", jinja(item)));
+            entries.push(("index", Jinja::from(index)));
+        }
+        Jinja::from_pairs(entries)
+    }
+}

@@ -1,0 +1,318 @@
+//! The workflow format: what a YAML or JSON workflow file may say.
+//!
+//! These types are read from the file by [`super::read`] (which collects
+//! every problem with its position) and describe the JSON Schema printed by
+//! `wfhost schema`; doc comments here become the schema's descriptions.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde_json::Value;
+
+use super::span::Spanned;
+
+/// A workflow: a graph of steps, each calling an action of a WebAssembly module.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(title = "wfhost workflow", deny_unknown_fields)]
+pub struct Workflow {
+    /// The workflow's name, shown in runs and reports.
+    pub name: Spanned<String>,
+    /// A version for people; not interpreted.
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Typed parameters given with `wfhost run --input NAME=VALUE`.
+    #[serde(default)]
+    pub inputs: IndexMap<String, InputSpec>,
+    /// Read-only values for every step, as `{{ context.name }}`.
+    #[serde(default)]
+    pub context: IndexMap<String, Value>,
+    /// Defaults for every step, and limits of the whole run.
+    #[serde(default)]
+    pub limits: WorkflowLimits,
+    /// The steps. Steps that no route targets and that have no `needs` start the run.
+    pub steps: Vec<Step>,
+    /// A step to run when the run fails (an error handler); it sees `workflow.error`.
+    #[serde(default, rename = "onFailure")]
+    pub on_failure: Option<Spanned<String>>,
+    /// Steps that always run at the end, whatever happened (cleanup, notification).
+    #[serde(default)]
+    pub finally: Vec<Spanned<String>>,
+}
+
+/// A typed workflow parameter.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct InputSpec {
+    #[serde(rename = "type", default)]
+    pub ty: InputType,
+    /// Used when the parameter is not given; makes it optional.
+    #[serde(default)]
+    pub default: Option<Value>,
+    /// Defaults to true when there is no `default`.
+    #[serde(default)]
+    pub required: Option<bool>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The JSON type of a workflow parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    #[default]
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Object,
+    Array,
+    Any,
+}
+
+impl InputType {
+    pub const NAMES: &[&str] = &[
+        "string", "integer", "number", "boolean", "object", "array", "any",
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "string" => Self::String,
+            "integer" => Self::Integer,
+            "number" => Self::Number,
+            "boolean" => Self::Boolean,
+            "object" => Self::Object,
+            "array" => Self::Array,
+            "any" => Self::Any,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Does `value` have this type?
+    pub fn accepts(self, value: &Value) -> bool {
+        match self {
+            Self::String => value.is_string(),
+            Self::Integer => value.is_i64() || value.is_u64(),
+            Self::Number => value.is_number(),
+            Self::Boolean => value.is_boolean(),
+            Self::Object => value.is_object(),
+            Self::Array => value.is_array(),
+            Self::Any => true,
+        }
+    }
+}
+
+/// Limits for every step, plus limits of the run as a whole.
+#[derive(Debug, Clone, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct WorkflowLimits {
+    #[serde(flatten)]
+    pub step: StepLimits,
+    /// How many steps may run at once (default: the number of CPUs).
+    #[serde(default)]
+    pub max_concurrent_steps: Option<Spanned<u32>>,
+    /// Wall-clock limit of the whole run, e.g. `30m`.
+    #[serde(default)]
+    pub workflow_timeout: Option<Spanned<DurationText>>,
+}
+
+/// Sandbox limits of one step attempt.
+#[derive(Debug, Clone, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct StepLimits {
+    /// Fuel: about one unit per WebAssembly instruction.
+    #[serde(default)]
+    pub fuel: Option<Spanned<u64>>,
+    /// Total linear memory, e.g. `64MiB`.
+    #[serde(default)]
+    pub memory: Option<Spanned<ByteSize>>,
+    /// Wall-clock limit of one attempt, e.g. `30s`.
+    #[serde(default)]
+    pub timeout: Option<Spanned<DurationText>>,
+}
+
+/// One step. Either an action step (`module` and `action`) or a parallel group (`parallel`).
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Step {
+    /// Unique within the workflow; other steps route to it and read `steps.<id>`.
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A bundled or installed module name (`name` or `name@version`), or a path to a
+    /// component relative to the workflow file (`./probe.wasm`).
+    #[serde(default)]
+    pub module: Option<Spanned<String>>,
+    /// The action: its WIT function name, or `interface.function`.
+    #[serde(default)]
+    pub action: Option<Spanned<String>>,
+    /// The action's parameters by WIT name; strings may hold `{{ }}` templates.
+    #[serde(default)]
+    pub inputs: IndexMap<String, Spanned<Value>>,
+    /// Where to go when the step succeeds.
+    #[serde(default, rename = "onSuccess")]
+    pub on_success: Option<Route>,
+    /// Where to go when the step fails (after its retries).
+    #[serde(default, rename = "onFailure")]
+    pub on_failure: Option<Route>,
+    #[serde(default)]
+    pub limits: StepLimits,
+    /// The same as `limits.timeout`.
+    #[serde(default)]
+    pub timeout: Option<Spanned<DurationText>>,
+    #[serde(default)]
+    pub retry: Option<Retry>,
+    /// Record a failure and go on as if the step had succeeded.
+    #[serde(default)]
+    pub continue_on_error: bool,
+    /// Steps that must all succeed before this one starts.
+    #[serde(default)]
+    pub needs: Vec<Spanned<String>>,
+    /// How many times a route may enter this step: bounds a cycle through it.
+    #[serde(default)]
+    pub max_visits: Option<Spanned<u32>>,
+    /// Run the action once per item of this list (`item`, `index` in scope); the
+    /// step's output is the list of outputs.
+    #[serde(default)]
+    pub foreach: Option<Spanned<String>>,
+    /// How many items of a `foreach` run at once (default 4).
+    #[serde(default)]
+    pub concurrency: Option<Spanned<u32>>,
+    /// Repeat the action until a condition holds.
+    #[serde(default, rename = "loop")]
+    pub repeat: Option<Loop>,
+    /// Run branches concurrently and join them before this step's routes.
+    #[serde(default)]
+    pub parallel: Option<Parallel>,
+}
+
+/// Where a step's outcome leads.
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum Route {
+    /// Go to this step.
+    Goto(Spanned<String>),
+    /// The first branch whose `when` holds; a branch without `when` is the default.
+    Branches(Vec<Branch>),
+    /// `condition` true → `then`, otherwise `else`.
+    Conditional(Conditional),
+}
+
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Branch {
+    /// A `{{ }}` condition.
+    #[serde(default)]
+    pub when: Option<Spanned<String>>,
+    pub goto: Spanned<String>,
+}
+
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Conditional {
+    pub condition: Spanned<String>,
+    #[serde(default)]
+    pub then: Option<Spanned<String>>,
+    #[serde(default, rename = "else")]
+    pub otherwise: Option<Spanned<String>>,
+}
+
+/// Try a failed step again before taking `onFailure`.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Retry {
+    /// Attempts in all, the first included.
+    pub max_attempts: Spanned<u32>,
+    #[serde(default)]
+    pub backoff: Backoff,
+    /// Delay before the second attempt (default `1s`).
+    #[serde(default)]
+    pub initial: Option<Spanned<DurationText>>,
+    /// Largest delay (default `60s`).
+    #[serde(default)]
+    pub max: Option<Spanned<DurationText>>,
+    /// Randomise each delay between zero and its value ("full jitter").
+    #[serde(default)]
+    pub jitter: bool,
+    /// Failure kinds to retry. Default: `trap`, `timeout`, and errors the guest marks retryable.
+    #[serde(default)]
+    pub on: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backoff {
+    Fixed,
+    #[default]
+    Exponential,
+}
+
+/// Repeat a step's action until `until` holds, at most `max_iterations` times.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Loop {
+    /// A `{{ }}` condition evaluated after each iteration, with `steps.<this>.output` set.
+    pub until: Spanned<String>,
+    pub max_iterations: Spanned<u32>,
+}
+
+/// Branches that run concurrently; each branch is the step it starts at and
+/// runs along its routes until its path ends.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Parallel {
+    pub branches: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub wait_for: WaitFor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitFor {
+    /// Every branch must succeed.
+    #[default]
+    All,
+    /// The first branch to succeed completes the group; the others are cancelled.
+    Any,
+}
+
+/// A duration such as `500ms`, `30s`, `5m`, `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationText(pub Duration);
+
+impl JsonSchema for DurationText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration: `500ms`, `30s`, `5m`, `1h`.",
+            "pattern": "^[0-9]+(\\.[0-9]+)?\\s*[a-z]+"
+        })
+    }
+}
+
+/// A size such as `64MiB`, or a number of bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Size".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["string", "integer"],
+            "description": "A size: `64MiB`, `1GiB`, or a number of bytes."
+        })
+    }
+}

@@ -1,0 +1,184 @@
+//! A validated workflow, resolved for the engine: step ids are indices,
+//! modules are loaded, limits and retry policies are filled in.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::model::{Backoff, InputSpec, WaitFor};
+use crate::sandbox::{FailureKind, Limits, Module};
+
+/// Index of a step in [`Plan::steps`].
+pub type StepIndex = usize;
+
+#[derive(Debug)]
+pub struct Plan {
+    pub name: String,
+    /// The workflow file.
+    pub file: PathBuf,
+    pub inputs: IndexMap<String, InputSpec>,
+    /// `context` as a JSON object.
+    pub context: Value,
+    pub steps: Vec<PlannedStep>,
+    pub by_id: HashMap<String, StepIndex>,
+    /// Steps that start when the run starts.
+    pub roots: Vec<StepIndex>,
+    /// The workflow's error handler.
+    pub on_failure: Option<StepIndex>,
+    pub finally: Vec<StepIndex>,
+    pub max_concurrent_steps: usize,
+    pub workflow_timeout: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub struct PlannedStep {
+    pub id: String,
+    pub kind: StepKind,
+    /// Parameters by name; strings may hold templates.
+    pub inputs: serde_json::Map<String, Value>,
+    /// Whether any input holds a template (otherwise inputs are used as they are).
+    pub templated: bool,
+    pub on_success: PlannedRoute,
+    pub on_failure: PlannedRoute,
+    pub limits: Limits,
+    pub retry: RetryPolicy,
+    pub continue_on_error: bool,
+    /// Steps that must succeed first.
+    pub needs: Vec<StepIndex>,
+    /// Steps waiting for this one.
+    pub needed_by: Vec<StepIndex>,
+    pub max_visits: Option<u32>,
+    /// `foreach` expression and how many items run at once.
+    pub foreach: Option<(String, usize)>,
+    /// `loop`: the `until` condition and the most iterations.
+    pub repeat: Option<(String, u32)>,
+}
+
+#[derive(Debug)]
+pub enum StepKind {
+    Action {
+        module: Arc<Module>,
+        /// The action's qualified name.
+        action: String,
+    },
+    Parallel {
+        branches: Vec<StepIndex>,
+        wait_for: WaitFor,
+    },
+}
+
+/// Where an outcome leads: the first branch whose condition holds (a branch
+/// without one always does); no branch, or none holding, ends the path.
+#[derive(Debug, Default)]
+pub struct PlannedRoute {
+    pub branches: Vec<(Option<String>, StepIndex)>,
+}
+
+impl PlannedRoute {
+    pub fn is_empty(&self) -> bool {
+        self.branches.is_empty()
+    }
+
+    pub fn targets(&self) -> impl Iterator<Item = StepIndex> + '_ {
+        self.branches.iter().map(|(_, target)| *target)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all; 1 means no retry.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    pub initial: Duration,
+    pub max: Duration,
+    pub jitter: bool,
+    /// `None`: the default rule (trap, timeout, retryable guest errors).
+    pub on: Option<Vec<String>>,
+}
+
+impl RetryPolicy {
+    pub const NONE: RetryPolicy = RetryPolicy {
+        max_attempts: 1,
+        backoff: Backoff::Exponential,
+        initial: Duration::from_secs(1),
+        max: Duration::from_secs(60),
+        jitter: false,
+        on: None,
+    };
+
+    /// Should a failure of `kind` (retryable as the guest says) be tried again?
+    pub fn retries(&self, kind: &str, guest_retryable: bool) -> bool {
+        match &self.on {
+            Some(kinds) => kinds.iter().any(|k| k == kind),
+            None => {
+                kind == FailureKind::Trap.as_str()
+                    || kind == FailureKind::Timeout.as_str()
+                    || (kind == FailureKind::Error.as_str() && guest_retryable)
+            }
+        }
+    }
+
+    /// The delay before attempt `next` (2 for the first retry).
+    pub fn delay(&self, next: u32) -> Duration {
+        let base = match self.backoff {
+            Backoff::Fixed => self.initial,
+            Backoff::Exponential => {
+                let factor = 2u32.saturating_pow(next.saturating_sub(2));
+                self.initial.saturating_mul(factor)
+            }
+        }
+        .min(self.max);
+        if self.jitter {
+            base.mul_f64(fastrand::f64())
+        } else {
+            base
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponential_backoff_doubles_up_to_the_cap() {
+        let policy = RetryPolicy {
+            max_attempts: 6,
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+            ..RetryPolicy::NONE
+        };
+        let delays: Vec<u128> = (2..=6).map(|n| policy.delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 500, 500]);
+        let fixed = RetryPolicy {
+            backoff: Backoff::Fixed,
+            ..policy.clone()
+        };
+        assert_eq!(fixed.delay(5), Duration::from_millis(100));
+        let jittered = RetryPolicy {
+            jitter: true,
+            ..policy
+        };
+        assert!((2..=6).all(|n| jittered.delay(n) <= Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn default_rule_retries_stops_and_retryable_errors() {
+        let policy = RetryPolicy::NONE;
+        assert!(policy.retries("trap", false));
+        assert!(policy.retries("timeout", false));
+        assert!(policy.retries("error", true));
+        assert!(!policy.retries("error", false));
+        assert!(!policy.retries("fuel-exhausted", false));
+        let only_errors = RetryPolicy {
+            on: Some(vec!["error".into()]),
+            ..RetryPolicy::NONE
+        };
+        assert!(only_errors.retries("error", false));
+        assert!(!only_errors.retries("trap", false));
+    }
+}

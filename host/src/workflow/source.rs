@@ -1,0 +1,45 @@
+//! A workflow file's text, and printing diagnostics against it.
+
+use std::path::{Path, PathBuf};
+
+use super::diagnostic::Diagnostics;
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// Read a workflow file, refusing one too large to be a workflow.
+    pub fn read(path: &Path) -> std::io::Result<Self> {
+        let size = std::fs::metadata(path)?.len();
+        if size > super::tree::MAX_FILE_BYTES as u64 {
+            // Let the parser report it with the limit; avoid reading it all.
+            return Ok(Self::new(path, "x".repeat(super::tree::MAX_FILE_BYTES + 1)));
+        }
+        Ok(Self::new(path, std::fs::read_to_string(path)?))
+    }
+
+    /// The directory relative module paths resolve against.
+    pub fn base_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    /// Every diagnostic rendered with its source line, in file order.
+    pub fn render(&self, diagnostics: &Diagnostics) -> String {
+        let file = self.path.display().to_string();
+        diagnostics
+            .iter()
+            .map(|d| d.render(&file, &self.text))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}

@@ -1,0 +1,235 @@
+//! `{{ }}` templates and conditions, evaluated by minijinja in a sandbox of
+//! its own: no file loading, strict undefined values, and a fuel budget per
+//! evaluation so a template cannot loop for long.
+//!
+//! A string that is exactly one `{{ expression }}` keeps its JSON type
+//! (`"{{ steps.a.output }}"` is the number 42, not "42"); any other string
+//! with `{{` renders to a string. Values coming *out* of steps are data and
+//! are never rendered again.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use minijinja::{Environment, UndefinedBehavior, Value as Jinja};
+use serde_json::Value;
+
+/// Instructions one template evaluation may execute.
+pub const TEMPLATE_FUEL: u64 = 100_000;
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(TEMPLATE_FUEL));
+    env.set_recursion_limit(64);
+    // Rendered values are data for actions, not HTML.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env
+});
+
+/// What a string in a workflow is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind<'a> {
+    /// No template: used as written.
+    Literal,
+    /// Exactly one `{{ expression }}`: the expression's value, typed.
+    Expression(&'a str),
+    /// Text with templates inside: a string.
+    Text,
+}
+
+pub fn kind(text: &str) -> Kind<'_> {
+    if !text.contains("{{") && !text.contains("{%") && !text.contains("{#") {
+        return Kind::Literal;
+    }
+    let trimmed = text.trim();
+    if let Some(inner) = trimmed
+        .strip_prefix("{{")
+        .and_then(|rest| rest.strip_suffix("}}"))
+        && !inner.contains("{{")
+        && !inner.contains("}}")
+    {
+        return Kind::Expression(inner.trim());
+    }
+    Kind::Text
+}
+
+/// Does this JSON value hold a template anywhere?
+pub fn has_template(value: &Value) -> bool {
+    match value {
+        Value::String(text) => kind(text) != Kind::Literal,
+        Value::Array(items) => items.iter().any(has_template),
+        Value::Object(map) => map.values().any(has_template),
+        _ => false,
+    }
+}
+
+/// The expression of a condition: `{{ expr }}` or a bare `expr`.
+pub fn condition_expression(text: &str) -> Result<&str, String> {
+    match kind(text) {
+        Kind::Expression(expr) => Ok(expr),
+        Kind::Literal => Ok(text.trim()),
+        Kind::Text => Err("a condition must be one `{{ expression }}`, not text around it".into()),
+    }
+}
+
+/// The variables a template reads, as dotted paths (`steps.build.output.n`),
+/// or its syntax error.
+pub fn references(text: &str) -> Result<BTreeSet<String>, String> {
+    let found = match kind(text) {
+        Kind::Literal => return Ok(BTreeSet::new()),
+        Kind::Expression(expr) => ENV
+            .compile_expression(expr)
+            .map_err(|e| describe(&e))?
+            .undeclared_variables(true),
+        Kind::Text => ENV
+            .template_from_str(text)
+            .map_err(|e| describe(&e))?
+            .undeclared_variables(true),
+    };
+    Ok(found.into_iter().collect())
+}
+
+/// The dotted paths a condition reads, or its syntax error.
+pub fn condition_references(text: &str) -> Result<BTreeSet<String>, String> {
+    let expr = condition_expression(text)?;
+    let found = ENV
+        .compile_expression(expr)
+        .map_err(|e| describe(&e))?
+        .undeclared_variables(true);
+    Ok(found.into_iter().collect())
+}
+
+/// Evaluate one string against `scope`.
+pub fn eval_str(text: &str, scope: &Jinja) -> Result<Value, String> {
+    match kind(text) {
+        Kind::Literal => Ok(Value::String(text.to_string())),
+        Kind::Expression(expr) => {
+            let value = ENV
+                .compile_expression(expr)
+                .and_then(|e| e.eval(scope.clone()))
+                .map_err(|e| describe(&e))?;
+            to_json(&value)
+        }
+        Kind::Text => ENV
+            .render_str(text, scope.clone())
+            .map(Value::String)
+            .map_err(|e| describe(&e)),
+    }
+}
+
+/// Evaluate every template inside `value` (strings in arrays and objects too).
+pub fn eval_value(value: &Value, scope: &Jinja) -> Result<Value, String> {
+    Ok(match value {
+        Value::String(text) => eval_str(text, scope)?,
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|item| eval_value(item, scope))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, item)| Ok((key.clone(), eval_value(item, scope)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Evaluate a condition to true or false (Jinja truthiness).
+pub fn eval_condition(text: &str, scope: &Jinja) -> Result<bool, String> {
+    let expr = condition_expression(text)?;
+    ENV.compile_expression(expr)
+        .and_then(|e| e.eval(scope.clone()))
+        .map(|value| value.is_true())
+        .map_err(|e| describe(&e))
+}
+
+/// A JSON value for a template scope.
+pub fn jinja(value: &Value) -> Jinja {
+    Jinja::from(minijinja::value::Serde(value))
+}
+
+/// A minijinja value as JSON; undefined and none become null.
+fn to_json(value: &Jinja) -> Result<Value, String> {
+    if value.is_undefined() || value.is_none() {
+        return Ok(Value::Null);
+    }
+    serde_json::to_value(value).map_err(|e| format!("the value cannot become JSON: {e}"))
+}
+
+/// A minijinja error in one line, with its detail.
+fn describe(error: &minijinja::Error) -> String {
+    let mut text = error.kind().to_string();
+    if let Some(detail) = error.detail() {
+        text.push_str(": ");
+        text.push_str(detail);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope() -> Jinja {
+        jinja(&json!({
+            "steps": {"a": {"output": 42, "text": "{{ 7*7 }}"}},
+            "inputs": {"name": "world", "list": [1, 2]},
+        }))
+    }
+
+    #[test]
+    fn evaluation_keeps_types_and_never_re_renders_data() {
+        let cases = [
+            (json!("{{ steps.a.output }}"), json!(42)),
+            (json!("  {{ steps.a.output + 1 }}  "), json!(43)),
+            (json!("n={{ steps.a.output }}"), json!("n=42")),
+            (json!("{{ inputs.list }}"), json!([1, 2])),
+            (json!("{{ steps.a.text }}"), json!("{{ 7*7 }}")),
+            (json!("hello {{ inputs.name }}"), json!("hello world")),
+            (json!({"x": ["{{ inputs.name }}"]}), json!({"x": ["world"]})),
+            (json!("plain"), json!("plain")),
+            (json!(7), json!(7)),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(eval_value(&input, &scope()), Ok(expected), "{input}");
+        }
+    }
+
+    #[test]
+    fn missing_references_and_runaway_templates_fail() {
+        let missing = eval_str("{{ steps.b.output }}", &scope());
+        assert!(
+            matches!(&missing, Err(e) if e.contains("undefined")),
+            "{missing:?}"
+        );
+        let runaway = eval_str("{% for i in range(100000) %}{{ i }}{% endfor %}", &scope());
+        assert!(
+            matches!(&runaway, Err(e) if e.contains("fuel")),
+            "{runaway:?}"
+        );
+    }
+
+    #[test]
+    fn references_are_dotted_paths() {
+        let found = references("{{ steps.build.output.count + inputs.n }}");
+        let expected: BTreeSet<String> = ["inputs.n", "steps.build.output.count"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(found, Ok(expected));
+        assert!(references("{{ steps.( }}").is_err());
+    }
+
+    #[test]
+    fn conditions_are_truthy() {
+        assert_eq!(
+            eval_condition("{{ steps.a.output == 42 }}", &scope()),
+            Ok(true)
+        );
+        assert_eq!(eval_condition("steps.a.output < 10", &scope()), Ok(false));
+        assert!(eval_condition("x {{ 1 }}", &scope()).is_err());
+    }
+}
