@@ -12,8 +12,11 @@ use crate::sandbox::{Module, Runtime};
 #[derive(Debug)]
 pub struct Catalog {
     runtime: Runtime,
-    loaded: Mutex<HashMap<(String, PathBuf), Result<Arc<Module>, String>>>,
+    loaded: Mutex<Loaded>,
 }
+
+/// Modules by (reference, base directory): loaded, or why not.
+type Loaded = HashMap<(String, PathBuf), Result<Arc<Module>, String>>;
 
 /// The version bundled modules carry: the host's.
 pub const BUNDLED_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -61,9 +64,7 @@ impl Catalog {
             .map_err(|e| e.to_string())
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, PathBuf), Result<Arc<Module>, String>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Loaded> {
         self.loaded
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

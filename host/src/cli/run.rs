@@ -32,7 +32,7 @@ pub(super) struct RunArgs {
 pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, UsageError> {
     let (plan, _catalog) = workflow_file::plan(home, &args.file)?;
     let given = given_inputs(&plan.inputs, args)?;
-    let inputs = inputs::resolve(&plan.inputs, given).map_err(|problems| {
+    let inputs = inputs::resolve(&plan.inputs, &given).map_err(|problems| {
         UsageError(anyhow::anyhow!(
             "invalid inputs:\n  {}",
             problems.join("\n  ")

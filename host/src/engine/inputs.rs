@@ -10,7 +10,7 @@ use crate::workflow::model::{InputSpec, InputType};
 /// Resolve `given` against the workflow's declared inputs, or every problem.
 pub fn resolve(
     declared: &IndexMap<String, InputSpec>,
-    given: Map<String, Value>,
+    given: &Map<String, Value>,
 ) -> Result<Map<String, Value>, Vec<String>> {
     let mut problems = Vec::new();
     for name in given.keys() {

@@ -96,7 +96,7 @@ struct Frame {
 enum TaskDone {
     Call {
         key: TaskKey,
-        report: Result<CallReport, String>,
+        report: Box<Result<CallReport, String>>,
     },
     Wake {
         key: TaskKey,
@@ -159,6 +159,7 @@ impl Engine<'_> {
         self.finish()
     }
 
+    #[allow(clippy::needless_pass_by_value)] // events are built at the call site
     fn emit(&mut self, event: Event) {
         self.observer.event(&event);
     }
@@ -241,10 +242,9 @@ impl Engine<'_> {
                 }
                 None => self.tasks.join_next().await,
             };
-            match next {
-                Some(Ok(done)) => self.on_done(done),
-                // Aborted tasks were accounted for when they were aborted.
-                Some(Err(_)) | None => {}
+            // Aborted tasks (an `Err`) were accounted for when they were aborted.
+            if let Some(Ok(done)) = next {
+                self.on_done(done);
             }
         }
     }
@@ -289,10 +289,10 @@ impl Engine<'_> {
     fn enter(&mut self, step: StepIndex, frame: Option<FrameId>) {
         let plan = self.plan.clone();
         let planned = &plan.steps[step];
-        let state = &mut self.states[step];
-        state.visits += 1;
+        self.states[step].visits += 1;
+        self.update_record(step);
         if let Some(max) = planned.max_visits
-            && state.visits > max
+            && self.states[step].visits > max
         {
             let failure = StepFailure::engine(
                 "max-visits",
@@ -417,7 +417,7 @@ impl Engine<'_> {
                 item.and_then(|i| activation.map.as_ref().map(|map| (i, map.items[i].clone())));
             let local = Local {
                 attempt,
-                iteration,
+                iteration: iteration + 1,
                 item: item_value.as_ref().map(|(i, v)| (*i, v)),
             };
             let root = self.scope.root(local);
@@ -461,7 +461,10 @@ impl Engine<'_> {
                 .call(&action, &input, &limits)
                 .await
                 .map_err(|error| error.to_string());
-            TaskDone::Call { key, report }
+            TaskDone::Call {
+                key,
+                report: Box::new(report),
+            }
         });
         self.in_flight.insert(key, (handle, true));
         self.running += 1;
@@ -480,7 +483,7 @@ impl Engine<'_> {
                 self.running -= 1;
                 self.fill_slots();
                 if self.acts.get(key.0).is_some_and(Option::is_some) {
-                    self.on_attempt(key, report);
+                    self.on_attempt(key, *report);
                 }
             }
         }

@@ -24,23 +24,39 @@ use crate::catalog::Catalog;
 
 /// Read the workflow in `source` into the model, or every problem found.
 pub fn parse(source: &Source) -> Result<model::Workflow, Diagnostics> {
-    let node = tree::parse(&source.text)?;
-    let mut reader = read::Reader::default();
-    let workflow = <model::Workflow as read::FromNode>::from_node(&node, &mut reader);
-    match workflow {
-        Some(workflow) if !reader.problems.has_errors() => Ok(workflow),
-        _ => Err(reader.problems.sorted()),
+    match read(source) {
+        (Some(workflow), problems) if !problems.has_errors() => Ok(workflow),
+        (_, problems) => Err(problems),
     }
 }
 
+/// Read as much of the workflow as is well-formed, with the problems found.
+fn read(source: &Source) -> (Option<model::Workflow>, Diagnostics) {
+    let node = match tree::parse(&source.text) {
+        Ok(node) => node,
+        Err(problems) => return (None, problems),
+    };
+    let mut reader = read::Reader::default();
+    let workflow = <model::Workflow as read::FromNode>::from_node(&node, &mut reader);
+    (workflow, reader.problems)
+}
+
 /// Parse and validate: the plan when the workflow is valid, and every
-/// diagnostic (errors and warnings) either way.
+/// diagnostic (errors and warnings) either way. A workflow with some
+/// malformed parts is still validated, so one run shows every problem.
 pub fn check(source: &Source, catalog: &Catalog) -> Checked {
-    match parse(source) {
-        Ok(workflow) => validate::validate(source, &workflow, catalog),
-        Err(diagnostics) => Checked {
+    let (workflow, mut diagnostics) = read(source);
+    let Some(workflow) = workflow else {
+        return Checked {
             plan: None,
-            diagnostics,
-        },
+            diagnostics: diagnostics.sorted(),
+        };
+    };
+    let checked = validate::validate(source, &workflow, catalog);
+    let malformed = diagnostics.has_errors();
+    diagnostics.extend(checked.diagnostics);
+    Checked {
+        plan: checked.plan.filter(|_| !malformed),
+        diagnostics: diagnostics.sorted(),
     }
 }

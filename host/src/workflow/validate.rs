@@ -17,7 +17,7 @@ use super::span::{Span, Spanned};
 use super::template::{self, Kind};
 use crate::catalog::Catalog;
 use crate::sandbox::values::Shape;
-use crate::sandbox::{Action, FailureKind, Limits, Module};
+use crate::sandbox::{Action, CallError, FailureKind, Limits, Module};
 use crate::suggest::closest;
 
 /// Failure kinds the engine adds to the sandbox's.
@@ -101,6 +101,8 @@ struct Place {
 
 struct Checker<'a> {
     workflow: &'a Workflow,
+    /// The file's text, to point at a reference inside a template.
+    text: &'a str,
     problems: Diagnostics,
     ids: HashMap<&'a str, StepIndex>,
     resolved: Vec<Option<Resolved>>,
@@ -110,6 +112,7 @@ struct Checker<'a> {
 pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Checked {
     let mut checker = Checker {
         workflow,
+        text: &source.text,
         problems: Diagnostics::default(),
         ids: HashMap::new(),
         resolved: Vec::new(),
@@ -242,15 +245,10 @@ impl<'a> Checker<'a> {
         let module = match catalog.load(&module_ref.value, source.base_dir()) {
             Ok(module) => module,
             Err(problem) => {
-                let suggestion = if crate::module_source::is_path(&module_ref.value) {
-                    None
-                } else {
-                    closest(&module_ref.value, crate::bundled::names())
-                };
-                self.error(
-                    Diagnostic::error(module_ref.span, format!("cannot load module: {problem}"))
-                        .suggest(suggestion),
-                );
+                self.error(Diagnostic::error(
+                    module_ref.span,
+                    format!("cannot load module: {problem}"),
+                ));
                 return None;
             }
         };
@@ -259,16 +257,24 @@ impl<'a> Checker<'a> {
                 action: action.clone(),
                 module: module.clone(),
             }),
-            Err(error) => {
-                let available: Vec<String> = module.actions().map(|a| a.name.clone()).collect();
+            Err(CallError::UnknownAction {
+                module,
+                action,
+                suggestion,
+                available,
+            }) => {
                 self.error(
-                    Diagnostic::error(action_name.span, error.to_string())
-                        .suggest(closest(
-                            &action_name.value,
-                            available.iter().map(String::as_str),
-                        ))
-                        .with_help_if_none(format!("its actions: {}", available.join(", "))),
+                    Diagnostic::error(
+                        action_name.span,
+                        format!("module `{module}` has no action `{action}`"),
+                    )
+                    .suggest(suggestion.as_deref())
+                    .with_help_if_none(format!("its actions: {}", available.join(", "))),
                 );
+                None
+            }
+            Err(error) => {
+                self.error(Diagnostic::error(action_name.span, error.to_string()));
                 None
             }
         }
@@ -551,6 +557,10 @@ impl<'a> Checker<'a> {
 
     /// Check one dotted reference (`steps.build.output.count`).
     fn reference(&mut self, reference: &str, place: Place) {
+        let place = Place {
+            span: self.narrow(place.span, reference),
+            ..place
+        };
         let segments: Vec<&str> = reference.split('.').collect();
         let at = |problem: String| Diagnostic::error(place.span, problem);
         let result = match segments[0] {
@@ -600,6 +610,26 @@ impl<'a> Checker<'a> {
         };
         if let Err(diagnostic) = result {
             self.error(diagnostic);
+        }
+    }
+
+    /// The span of `needle` when it is written on the span's line at or
+    /// after the span's start; otherwise the span itself.
+    fn narrow(&self, span: Span, needle: &str) -> Span {
+        let Some(line) = self.text.lines().nth(span.line as usize - 1) else {
+            return span;
+        };
+        let start: usize = line
+            .char_indices()
+            .nth(span.col as usize - 1)
+            .map_or(line.len(), |(i, _)| i);
+        match line[start..].find(needle) {
+            Some(offset) => Span::new(
+                span.line as usize,
+                line[..start + offset].chars().count() + 1,
+                needle.chars().count(),
+            ),
+            None => span,
         }
     }
 

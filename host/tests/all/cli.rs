@@ -39,7 +39,15 @@ fn wfhost(home: &Path, args: &[&str]) -> Run {
 
 fn snapshot(name: &str, run: &Run) {
     insta::with_settings!({
-        filters => vec![(r"sha256:[0-9a-f]{64}", "sha256:[digest]")],
+        filters => vec![
+            (r"sha256:[0-9a-f]{64}", "sha256:[digest]"),
+            (r"run [0-9a-f]{8}", "run [id]"),
+            (r#""run_id":"[0-9a-f]{8}""#, r#""run_id":"[id]""#),
+            (r#""duration_ms":[0-9.e-]+"#, r#""duration_ms":[ms]"#),
+            (r#""delay_ms":[0-9]+"#, r#""delay_ms":[ms]"#),
+            (r#""at_ms":[0-9]+"#, r#""at_ms":[ms]"#),
+            (r"\s+[0-9]+\.[0-9]+m?s\b", " [time]"),
+        ],
         prepend_module_to_snapshot => false,
     }, {
         insta::assert_snapshot!(name, run.render());
@@ -128,6 +136,36 @@ const CASES: &[(&str, &[&str])] = &[
         &["call", "tests/fixtures/components/core-module.wat", "f"],
     ),
     ("actions_system", &["actions", "system"]),
+    (
+        "run_hello",
+        &["run", "workflows/hello.yaml", "--input", "who=Ada"],
+    ),
+    (
+        "run_failed_json",
+        &["run", "workflows/resilient.yaml", "--json"],
+    ),
+    (
+        "run_unknown_input",
+        &["run", "workflows/hello.yaml", "--input", "whom=Ada"],
+    ),
+    (
+        "run_invalid_workflow",
+        &["run", "tests/fixtures/workflows/invalid/unknown-route.yaml"],
+    ),
+    ("validate_valid", &["validate", "workflows/fix-loop.yaml"]),
+    (
+        "validate_invalid",
+        &[
+            "validate",
+            "tests/fixtures/workflows/invalid/unknown-key.yaml",
+        ],
+    ),
+    ("graph_mermaid", &["graph", "workflows/fan-out.yaml"]),
+    (
+        "graph_dot",
+        &["graph", "workflows/hello.yaml", "--format", "dot"],
+    ),
+    ("schema", &["schema"]),
     (
         "actions_bare_component",
         &["actions", "tests/fixtures/components/checked.wat"],

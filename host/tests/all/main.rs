@@ -3,6 +3,8 @@
 mod cache;
 mod cli;
 mod common;
+mod engine;
 mod hostile;
 mod sandbox;
 mod values;
+mod workflows;
