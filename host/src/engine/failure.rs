@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::sandbox::Failure;
+use crate::sandbox::{Failure, says_retryable};
 
 /// Why a step failed: a sandbox failure kind (`error`, `trap`, `timeout`, …)
 /// or one the engine adds (`template`, `max-visits`, `max-iterations`,
@@ -41,11 +41,7 @@ impl StepFailure {
 
     /// Does the guest say trying again may help?
     pub fn guest_retryable(&self) -> bool {
-        self.value
-            .as_ref()
-            .and_then(|v| v.get("retryable"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        says_retryable(self.value.as_ref())
     }
 
     /// `steps.<id>.error` in templates.

@@ -25,6 +25,10 @@ type FrameId = usize;
 type TaskKey = (ActId, Option<usize>);
 
 /// Run `plan` with resolved `inputs` to the end, reporting to `observer`.
+///
+/// Call it from a task spawned on the runtime (not directly in `block_on`):
+/// the attempts it spawns then start on the same worker, which keeps the
+/// per-step overhead low (see `benches/workflow.rs`).
 pub async fn run(
     plan: Arc<Plan>,
     inputs: Map<String, Value>,

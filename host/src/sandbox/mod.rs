@@ -26,6 +26,6 @@ pub use error::{CallError, LoadError, RuntimeError};
 pub use host_api::{LogRecord, Progress};
 pub use limits::{Limits, maximum};
 pub use module::Module;
-pub use outcome::{CallReport, Failure, FailureKind, Outcome};
+pub use outcome::{CallReport, Failure, FailureKind, Outcome, says_retryable};
 pub use reflect::{Action, WitFile};
 pub use runtime::Runtime;

@@ -79,12 +79,16 @@ impl Failure {
 
     /// True for an `action-error` that says trying again may help.
     pub fn retryable(&self) -> bool {
-        self.error
-            .as_ref()
-            .and_then(|error| error.get("retryable"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+        says_retryable(self.error.as_ref())
     }
+}
+
+/// Does a guest's `err` value say trying again may help (`retryable: true`)?
+pub fn says_retryable(error: Option<&Value>) -> bool {
+    error
+        .and_then(|error| error.get("retryable"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 /// Success with the action's output, or a failure.

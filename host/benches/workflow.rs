@@ -1,0 +1,174 @@
+//! Workflow benchmarks: `cargo bench -p wfhost --bench workflow`.
+//!
+//! Prints:
+//! - parse + validate (with the WIT type check) of a generated 1,000-step workflow,
+//! - engine time per step of a 1,000-step linear workflow of no-op actions
+//!   (no journal yet), with the time spent inside the sandbox taken out,
+//! - throughput of a fan-out of 1,000 parallel no-op steps joined by a group.
+//!
+//! Figures are printed, never asserted: goals live in the issue tracker.
+
+#![allow(clippy::print_stdout)]
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Map;
+use wfhost::catalog::Catalog;
+use wfhost::engine::{self, Discard, RunSummary};
+use wfhost::sandbox::Runtime;
+use wfhost::workflow::{self, Plan, Source};
+
+const STEPS: usize = 1_000;
+
+fn noop_module() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .join("tests/fixtures/components/checked.wat")
+        .display()
+        .to_string()
+}
+
+/// A linear workflow: step i adds, then routes to step i + 1. With
+/// `templated`, each step reads the previous step's output.
+fn linear(templated: bool) -> String {
+    let module = noop_module();
+    let mut text = String::from("name: linear\nlimits: { fuel: 100000 }\nsteps:\n");
+    for i in 0..STEPS {
+        let a = if templated && i > 0 {
+            format!("\"{{{{ steps.s{}.output }}}}\"", i - 1)
+        } else {
+            "1".to_string()
+        };
+        let _ = writeln!(
+            text,
+            "  - {{ id: s{i}, module: \"{module}\", action: add, inputs: {{ a: {a}, b: 2 }}{} }}",
+            if i + 1 < STEPS {
+                format!(", onSuccess: s{}", i + 1)
+            } else {
+                String::new()
+            }
+        );
+    }
+    text
+}
+
+/// A parallel group of 1,000 branches, each one no-op step, then a join.
+fn fan_out() -> String {
+    let module = noop_module();
+    let branches: Vec<String> = (0..STEPS).map(|i| format!("b{i}")).collect();
+    let mut text = format!(
+        "name: fan-out\nlimits: {{ fuel: 100000 }}\nsteps:\n  - {{ id: group, parallel: {{ branches: [{}] }}, onSuccess: join }}\n  - {{ id: join, module: \"{module}\", action: add, inputs: {{ a: 1, b: 1 }} }}\n",
+        branches.join(", ")
+    );
+    for branch in &branches {
+        let _ = writeln!(
+            text,
+            "  - {{ id: {branch}, module: \"{module}\", action: add, inputs: {{ a: 1, b: 2 }} }}"
+        );
+    }
+    text
+}
+
+fn plan(catalog: &Catalog, text: &str) -> Plan {
+    let source = Source::new("bench.yaml", text);
+    let checked = workflow::check(&source, catalog);
+    checked
+        .plan
+        .unwrap_or_else(|| panic!("{}", source.render(&checked.diagnostics)))
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Run the engine as a task on a worker thread, as the CLI does.
+fn run(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>) -> RunSummary {
+    let plan = plan.clone();
+    tokio
+        .block_on(tokio.spawn(async move {
+            engine::run(plan, Map::new(), "bench".into(), &mut Discard).await
+        }))
+        .expect("the engine task completes")
+}
+
+fn main() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let runtime = Runtime::new(Some(cache.path())).expect("runtime");
+    let catalog = Catalog::new(runtime);
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_time()
+        .build()
+        .expect("tokio");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    println!("workflow benchmarks ({cores} cores, medians)\n");
+
+    for templated in [false, true] {
+        let text = linear(templated);
+        plan(&catalog, &text); // load the module once
+        let samples = (0..20)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(plan(&catalog, &text));
+                started.elapsed()
+            })
+            .collect();
+        println!(
+            "parse + validate + type-check, {STEPS} steps{}: {:?}",
+            if templated {
+                ", each input a template"
+            } else {
+                ""
+            },
+            median(samples)
+        );
+    }
+
+    println!();
+    for templated in [false, true] {
+        let plan = Arc::new(plan(&catalog, &linear(templated)));
+        run(&tokio, &plan);
+        let mut totals = Vec::new();
+        let mut overheads = Vec::new();
+        for _ in 0..10 {
+            let started = Instant::now();
+            let summary = run(&tokio, &plan);
+            let total = started.elapsed();
+            assert!(summary.succeeded(), "{:?}", summary.error);
+            let in_sandbox: Duration = summary.steps.iter().map(|s| s.duration).sum();
+            totals.push(total / STEPS as u32);
+            overheads.push(total.saturating_sub(in_sandbox) / STEPS as u32);
+        }
+        println!(
+            "linear {STEPS} no-op steps{}: {:?} per step in all, {:?} per step in the engine (sandbox time taken out)",
+            if templated {
+                ", each reading the previous output"
+            } else {
+                ""
+            },
+            median(totals),
+            median(overheads)
+        );
+    }
+
+    println!();
+    let plan = Arc::new(plan(&catalog, &fan_out()));
+    run(&tokio, &plan);
+    let samples: Vec<Duration> = (0..10)
+        .map(|_| {
+            let started = Instant::now();
+            let summary = run(&tokio, &plan);
+            assert!(summary.succeeded(), "{:?}", summary.error);
+            started.elapsed()
+        })
+        .collect();
+    let total = median(samples);
+    println!(
+        "fan-out of {STEPS} parallel no-op steps + join: {total:?}, {:.0} steps/s (max_concurrent_steps = {cores})",
+        (STEPS + 1) as f64 / total.as_secs_f64()
+    );
+}
