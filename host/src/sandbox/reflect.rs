@@ -55,6 +55,11 @@ impl Action {
         self.param(name).map(type_name)
     }
 
+    /// The JSON shape the parameter takes.
+    pub fn param_shape(&self, name: &str) -> Option<Shape> {
+        self.param(name).map(Shape::of)
+    }
+
     /// May the parameter be left out (an `option`)?
     pub fn param_is_optional(&self, name: &str) -> bool {
         matches!(self.param(name), Some(Type::Option(_)))

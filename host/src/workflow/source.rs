@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::diagnostic::Diagnostics;
+use super::tree::MAX_FILE_BYTES;
 
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -18,12 +19,17 @@ impl Source {
         }
     }
 
-    /// Read a workflow file, refusing one too large to be a workflow.
+    /// Read a workflow file, refusing one too large to be a workflow
+    /// before reading it.
     pub fn read(path: &Path) -> std::io::Result<Self> {
         let size = std::fs::metadata(path)?.len();
-        if size > super::tree::MAX_FILE_BYTES as u64 {
-            // Let the parser report it with the limit; avoid reading it all.
-            return Ok(Self::new(path, "x".repeat(super::tree::MAX_FILE_BYTES + 1)));
+        if size > MAX_FILE_BYTES as u64 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!(
+                    "the file is {size} bytes; workflow files are limited to {MAX_FILE_BYTES} bytes"
+                ),
+            ));
         }
         Ok(Self::new(path, std::fs::read_to_string(path)?))
     }

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::graph::{cycle_through, strongly_connected};
-use super::model::{Route, Step, Workflow};
+use super::model::{InputType, Route, Step, Workflow};
 use super::plan::{Plan, PlannedRoute, PlannedStep, RetryPolicy, StepIndex, StepKind};
 use super::source::Source;
 use super::span::{Span, Spanned};
@@ -354,6 +354,17 @@ impl<'a> Checker<'a> {
         if let Some(visits) = &step.max_visits {
             self.at_least_one(visits, "`max_visits`");
         }
+        if step.foreach.is_some() && step.repeat.is_some() {
+            self.error(
+                Diagnostic::error(
+                    step.id.span,
+                    format!("step `{}` has both `foreach` and `loop`", step.id),
+                )
+                .with_help(
+                    "loop inside a step of its own and map over that step, or the other way round",
+                ),
+            );
+        }
         Some(PlannedStep {
             id: step.id.value.clone(),
             kind: kind?,
@@ -451,6 +462,10 @@ impl<'a> Checker<'a> {
                     .suggest(closest(name, params.iter().map(String::as_str)))
                     .with_help_if_none(format!("its signature: {}", action.signature)),
                 );
+            } else if let Value::String(text) = &value.value
+                && let Kind::Expression(expr) = template::kind(text)
+            {
+                self.check_passed_reference(&action, name, expr, value.span);
             } else if !template::has_template(&value.value)
                 && let Err(error) = action.check_param(name, &value.value)
             {
@@ -584,7 +599,9 @@ impl<'a> Checker<'a> {
                 ))),
                 _ => Ok(()),
             },
-            "steps" => self.step_reference(reference, &segments, place.span),
+            "steps" => self
+                .step_reference(reference, &segments, place.span)
+                .map(drop),
             "workflow" => match (segments.get(1), segments.get(2)) {
                 (Some(field), _) if !WORKFLOW_FIELDS.contains(field) => {
                     Err(at(format!("`{reference}`: `workflow` has no `{field}`"))
@@ -613,6 +630,42 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// `param: "{{ steps.x.output.y }}"`: when both the reference's JSON type
+    /// and the parameter's are known, they must agree.
+    fn check_passed_reference(&mut self, action: &Action, param: &str, expr: &str, span: Span) {
+        let is_path = expr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !is_path {
+            return;
+        }
+        let segments: Vec<&str> = expr.split('.').collect();
+        let given = match segments[0] {
+            "steps" => self.step_reference(expr, &segments, span).ok(),
+            "inputs" if segments.len() == 2 => self
+                .workflow
+                .inputs
+                .get(segments[1])
+                .map(|spec| input_shape(spec.ty)),
+            _ => None,
+        };
+        let (Some(given), Some(wanted)) = (given, action.param_shape(param)) else {
+            return;
+        };
+        if let (Some(found), Some(expected)) = (given.json_kind(), wanted.json_kind())
+            && found != expected
+        {
+            let ty = action.param_type(param).unwrap_or_default();
+            self.error(Diagnostic::error(
+                self.narrow(span, expr),
+                format!(
+                    "`{expr}` is {found}, but parameter `{param}` of `{}` takes {ty}",
+                    action.name
+                ),
+            ));
+        }
+    }
+
     /// The span of `needle` when it is written on the span's line at or
     /// after the span's start; otherwise the span itself.
     fn narrow(&self, span: Span, needle: &str) -> Span {
@@ -638,17 +691,17 @@ impl<'a> Checker<'a> {
         reference: &str,
         segments: &[&str],
         span: Span,
-    ) -> Result<(), Diagnostic> {
+    ) -> Result<Shape, Diagnostic> {
         let at = |problem: String| Diagnostic::error(span, problem);
         let Some(id) = segments.get(1) else {
-            return Ok(());
+            return Ok(Shape::Any);
         };
         let Some(&index) = self.ids.get(id) else {
             return Err(at(format!("`{reference}`: there is no step `{id}`"))
                 .suggest(closest(id, self.ids.keys().copied())));
         };
         let Some(field) = segments.get(2) else {
-            return Ok(());
+            return Ok(Shape::Any);
         };
         if !STEP_FIELDS.contains(field) {
             return Err(at(format!("`{reference}`: a step has no `{field}`"))
@@ -669,13 +722,13 @@ impl<'a> Checker<'a> {
                 (shape, &segments[3..], format!("steps.{id}.output"))
             }
             "error" => match segments.get(3) {
-                None => return Ok(()),
+                None => return Ok(Shape::Any),
                 Some(&"value") => (
                     resolved.map_or(Shape::Any, |r| r.action.error_shape()),
                     &segments[4..],
                     format!("steps.{id}.error.value"),
                 ),
-                Some(field) if ERROR_FIELDS.contains(field) => return Ok(()),
+                Some(field) if ERROR_FIELDS.contains(field) => return Ok(Shape::Any),
                 Some(field) => {
                     return Err(
                         at(format!("`{reference}`: a step's error has no `{field}`"))
@@ -683,7 +736,8 @@ impl<'a> Checker<'a> {
                     );
                 }
             },
-            _ => return Ok(()),
+            "status" => return Ok(Shape::Scalar("string".into())),
+            _ => return Ok(Shape::Scalar("u32".into())),
         };
         let mut path = described;
         for segment in rest {
@@ -698,7 +752,7 @@ impl<'a> Checker<'a> {
             })?;
             path = format!("{path}.{segment}");
         }
-        Ok(())
+        Ok(shape)
     }
 
     fn step_limits(&mut self, step: &Step) -> Limits {
@@ -872,6 +926,12 @@ fn check_graph(
             steps[need].needed_by.push(index);
         }
     }
+    if count == 0 {
+        diagnostics.push(Diagnostic::warning(
+            workflow.name.span,
+            "the workflow has no steps: a run does nothing",
+        ));
+    }
     let roots: Vec<StepIndex> = (0..count)
         .filter(|&i| !targeted[i] && steps[i].needs.is_empty())
         .collect();
@@ -900,6 +960,18 @@ fn check_graph(
         ));
     }
     roots
+}
+
+/// The JSON shape a workflow input of type `ty` has.
+fn input_shape(ty: InputType) -> Shape {
+    match ty {
+        InputType::String => Shape::Scalar("string".into()),
+        InputType::Integer | InputType::Number => Shape::Scalar("f64".into()),
+        InputType::Boolean => Shape::Scalar("bool".into()),
+        InputType::Object => Shape::Map(Box::new(Shape::Any)),
+        InputType::Array => Shape::List(Box::new(Shape::Any)),
+        InputType::Any => Shape::Any,
+    }
 }
 
 fn names(steps: &[PlannedStep], path: &[StepIndex]) -> String {

@@ -111,6 +111,17 @@ fn the_schema_describes_the_format() {
     assert_eq!(keys, accepted);
 }
 
+#[test]
+fn a_file_too_large_to_be_a_workflow_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("huge.yaml");
+    let size = workflow::tree::MAX_FILE_BYTES + 1;
+    std::fs::write(&path, "#".repeat(size)).expect("write");
+    let error = Source::read(&path).expect_err("refused");
+    assert_eq!(error.kind(), std::io::ErrorKind::FileTooLarge);
+    assert!(error.to_string().contains(&size.to_string()), "{error}");
+}
+
 fn regex_escape(text: &str) -> String {
     text.chars()
         .map(|c| {

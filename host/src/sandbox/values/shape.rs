@@ -58,6 +58,27 @@ impl Shape {
         }
     }
 
+    /// The JSON kind every value of this shape has (`string`, `a number`, …),
+    /// when there is exactly one.
+    pub fn json_kind(&self) -> Option<&'static str> {
+        match self {
+            Shape::Scalar(name) => match name.as_str() {
+                "bool" => Some("a boolean"),
+                "string" | "char" => Some("a string"),
+                "s8" | "s16" | "s32" | "s64" | "u8" | "u16" | "u32" | "u64" | "f32" | "f64" => {
+                    Some("a number")
+                }
+                name if name.starts_with("enum") => Some("a string"),
+                name if name.starts_with("flags") => Some("an array"),
+                _ => None,
+            },
+            Shape::List(_) | Shape::Tuple(_) => Some("an array"),
+            Shape::Record(_) | Shape::Map(_) | Shape::Result(..) => Some("an object"),
+            Shape::Null => Some("null"),
+            Shape::Any | Shape::Variant(_) | Shape::Option(_) => None,
+        }
+    }
+
     /// The shape of `.name` on a value of this shape, or why it has none.
     pub fn field(&self, name: &str) -> Result<Shape, String> {
         let index = name.parse::<usize>().ok();
