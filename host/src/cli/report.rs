@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use crate::engine::{Event, Observer, RunSummary};
 
-/// How many lines of a step's captured output are shown.
+/// How many log lines, and lines of each captured stream, are shown per attempt.
 const OUTPUT_LINES: usize = 20;
 
 #[derive(Debug)]
@@ -109,7 +109,11 @@ fn human(event: &Event, fancy: bool) -> String {
             }
             for text in [stdout, stderr] {
                 let lines: Vec<&str> = text.lines().collect();
-                for line in &lines[lines.len().saturating_sub(OUTPUT_LINES)..] {
+                let hidden = lines.len().saturating_sub(OUTPUT_LINES);
+                if hidden > 0 {
+                    let _ = writeln!(out, "      … {hidden} earlier output lines");
+                }
+                for line in &lines[hidden..] {
                     let _ = writeln!(out, "      | {line}");
                 }
             }

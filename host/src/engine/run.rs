@@ -279,8 +279,12 @@ impl Engine<'_> {
                 });
             }
         }
-        for frame in &mut self.frames {
-            frame.closed = true;
+        // Groups still waiting for branches end with the run.
+        for id in 0..self.frames.len() {
+            if !std::mem::replace(&mut self.frames[id].closed, true) {
+                let group = self.frames[id].group;
+                self.record_finish(group, Err(&failure));
+            }
         }
         self.failure.get_or_insert_with(|| RunFailure {
             step: String::new(),

@@ -51,7 +51,8 @@ impl Ran {
 async fn run(yaml: &str, given: Value) -> Ran {
     let text = yaml
         .replace("$KITCHEN_SINK", &guest("kitchen-sink"))
-        .replace("$SPIN", &fixture("hostile/spin.wat"));
+        .replace("$SPIN", &fixture("hostile/spin.wat"))
+        .replace("$BOMB", &fixture("hostile/memory-bomb.wat"));
     let source = Source::new("test.yaml", text);
     let catalog = Catalog::new(runtime());
     let checked = workflow::check(&source, &catalog);
@@ -231,11 +232,25 @@ steps:
     module: system
     action: sleep
     inputs: { milliseconds: 10000 }
+  - id: group
+    parallel: { branches: [slower] }
+  - id: slower
+    module: system
+    action: sleep
+    inputs: { milliseconds: 10000 }
 "#,
         json!({}),
     )
     .await;
     assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        (
+            ran.status("slow"),
+            ran.status("group"),
+            ran.status("slower")
+        ),
+        ("failed", "failed", "failed")
+    );
     assert_eq!(
         ran.summary.error.as_ref().map(|e| e["kind"].clone()),
         Some(json!("workflow-timeout"))
@@ -539,4 +554,43 @@ steps:
         "four 300 ms sleeps overlap: {:?}",
         ran.summary.duration
     );
+}
+
+#[tokio::test]
+async fn hostile_steps_end_in_typed_failures_and_the_run_goes_on() {
+    let ran = run(
+        r#"
+name: hostile
+steps:
+  - id: bomb
+    module: $BOMB
+    action: bomb
+    limits: { memory: 8MiB }
+    onFailure:
+      - when: "{{ steps.bomb.error.kind == 'memory-limit' }}"
+        goto: flood
+  - id: flood
+    module: $KITCHEN_SINK
+    action: flood-logs
+    inputs: { lines: 25000 }
+    onSuccess: after
+  - id: after
+    module: system
+    action: echo
+    inputs: { message: "still here after {{ steps.flood.output }} lines" }
+"#,
+        json!({}),
+    )
+    .await;
+    assert!(ran.summary.succeeded(), "{:?}", ran.summary.error);
+    assert_eq!(ran.output("after"), &json!("still here after 25000 lines"));
+    let kept: usize = ran
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::StepOutput { step, logs, .. } if step == "flood" => Some(logs.len()),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(kept, 10_000, "the log cap holds inside a workflow");
 }
