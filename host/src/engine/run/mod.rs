@@ -1,0 +1,369 @@
+//! The scheduler: one task owns the state of a run and decides everything —
+//! which step starts, routes, retries, joins — while step attempts run
+//! concurrently in the sandbox. Every state change is an [`Event`] to the
+//! observer, emitted from this one task, in order.
+//!
+//! `attempts.rs` starts attempts and takes their results (retries, items,
+//! loop iterations); `routing.rs` records results and moves the run along
+//! routes, `needs` and parallel groups.
+
+mod attempts;
+mod routing;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use tokio::task::{AbortHandle, JoinSet};
+
+use super::event::{Event, Observer, RunStatus};
+use super::failure::StepFailure;
+use super::scope::{RunScope, StepRecords};
+use super::summary::{RunSummary, StepSummary};
+use crate::sandbox::CallReport;
+use crate::workflow::model::WaitFor;
+use crate::workflow::plan::{Plan, StepIndex, StepKind};
+use crate::workflow::template::jinja;
+
+type ActId = usize;
+type FrameId = usize;
+/// An attempt in flight: the activation and, in a `foreach`, the item.
+type TaskKey = (ActId, Option<usize>);
+
+/// Run `plan` with resolved `inputs` to the end, reporting to `observer`.
+///
+/// Call it from a task spawned on the runtime (not directly in `block_on`):
+/// the attempts it spawns then start on the same worker, which keeps the
+/// per-step overhead low (see `benches/workflow.rs`).
+pub async fn run(
+    plan: Arc<Plan>,
+    inputs: Map<String, Value>,
+    run_id: String,
+    observer: &mut dyn Observer,
+) -> RunSummary {
+    let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
+    let scope = RunScope {
+        inputs: jinja(&Value::Object(inputs)),
+        context: jinja(&plan.context),
+        steps: StepRecords::new(ids),
+        workflow: json!({"id": run_id, "name": plan.name, "status": "running", "error": null}),
+    };
+    let mut engine = Engine {
+        states: plan.steps.iter().map(|_| StepState::default()).collect(),
+        plan,
+        observer,
+        scope,
+        acts: Vec::new(),
+        frames: Vec::new(),
+        tasks: JoinSet::new(),
+        in_flight: HashMap::new(),
+        running: 0,
+        queue: VecDeque::new(),
+        failure: None,
+        run_id,
+        started: Instant::now(),
+    };
+    engine.execute().await
+}
+
+#[derive(Debug, Default)]
+struct StepState {
+    status: &'static str,
+    output: Value,
+    failure: Option<StepFailure>,
+    attempts: u32,
+    visits: u32,
+    duration: Duration,
+    fuel: u64,
+}
+
+struct Activation {
+    step: StepIndex,
+    frame: Option<FrameId>,
+    iteration: u32,
+    /// The current attempt, per item (one entry without `foreach`).
+    attempts: Vec<u32>,
+    map: Option<MapState>,
+}
+
+struct MapState {
+    items: Vec<Value>,
+    next: usize,
+    done: usize,
+    outputs: Vec<Value>,
+}
+
+/// A parallel group waiting for its branches.
+struct Frame {
+    group: StepIndex,
+    parent: Option<FrameId>,
+    wait_for: WaitFor,
+    remaining: usize,
+    outputs: Map<String, Value>,
+    closed: bool,
+}
+
+enum TaskDone {
+    Call {
+        key: TaskKey,
+        report: Box<Result<CallReport, String>>,
+    },
+    Wake {
+        key: TaskKey,
+    },
+}
+
+/// The first unhandled failure: the run's `workflow.error`.
+struct RunFailure {
+    step: String,
+    failure: StepFailure,
+    attempts: u32,
+}
+
+struct Engine<'o> {
+    plan: Arc<Plan>,
+    observer: &'o mut dyn Observer,
+    scope: RunScope,
+    states: Vec<StepState>,
+    acts: Vec<Option<Activation>>,
+    frames: Vec<Frame>,
+    tasks: JoinSet<TaskDone>,
+    /// Tasks that can be aborted, and whether each is a call (holds a slot).
+    in_flight: HashMap<TaskKey, (AbortHandle, bool)>,
+    running: usize,
+    /// Attempts waiting for a free slot.
+    queue: VecDeque<TaskKey>,
+    failure: Option<RunFailure>,
+    run_id: String,
+    started: Instant,
+}
+
+impl Engine<'_> {
+    async fn execute(&mut self) -> RunSummary {
+        self.emit(Event::RunStarted {
+            run_id: self.run_id.clone(),
+            workflow: self.plan.name.clone(),
+            steps: self.plan.steps.len(),
+        });
+        for root in self.plan.roots.clone() {
+            self.enter(root, None);
+        }
+        let deadline = self
+            .plan
+            .workflow_timeout
+            .map(|timeout| tokio::time::Instant::now() + timeout);
+        self.drain(deadline).await;
+        self.skip_waiting_needs();
+        if self.failure.is_some()
+            && let Some(handler) = self.plan.on_failure
+        {
+            self.set_workflow_status();
+            self.enter(handler, None);
+            self.drain(None).await;
+        }
+        for step in self.plan.finally.clone() {
+            self.set_workflow_status();
+            self.enter(step, None);
+            self.drain(None).await;
+        }
+        self.finish()
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // events are built at the call site
+    fn emit(&mut self, event: Event) {
+        self.observer.event(&event);
+    }
+
+    fn status(&self) -> RunStatus {
+        if self.failure.is_some() {
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        }
+    }
+
+    fn workflow_error(&self) -> Option<Value> {
+        self.failure
+            .as_ref()
+            .map(|f| f.failure.to_workflow_error(&f.step, f.attempts))
+    }
+
+    fn set_workflow_status(&mut self) {
+        self.scope.workflow["status"] = self.status().as_str().into();
+        self.scope.workflow["error"] = self.workflow_error().unwrap_or(Value::Null);
+    }
+
+    fn finish(&mut self) -> RunSummary {
+        let status = self.status();
+        let error = self.workflow_error();
+        let duration = self.started.elapsed();
+        self.emit(Event::RunFinished {
+            run_id: self.run_id.clone(),
+            status,
+            duration_ms: millis(duration),
+            error: error.clone(),
+        });
+        let steps = self
+            .plan
+            .steps
+            .iter()
+            .zip(&self.states)
+            .filter(|(_, state)| !state.status.is_empty())
+            .map(|(step, state)| StepSummary {
+                id: step.id.clone(),
+                status: state.status,
+                attempts: state.attempts,
+                visits: state.visits,
+                duration: state.duration,
+                fuel: state.fuel,
+                failure: state.failure.as_ref().map(|f| f.kind.clone()),
+            })
+            .collect();
+        RunSummary {
+            run_id: self.run_id.clone(),
+            workflow: self.plan.name.clone(),
+            status,
+            duration,
+            steps,
+            error,
+            outputs: self
+                .plan
+                .steps
+                .iter()
+                .zip(&self.states)
+                .filter(|(_, state)| state.status == "succeeded")
+                .map(|(step, state)| (step.id.clone(), state.output.clone()))
+                .collect(),
+        }
+    }
+
+    /// Run tasks until nothing is in flight (or the workflow deadline passes).
+    async fn drain(&mut self, deadline: Option<tokio::time::Instant>) {
+        while !self.tasks.is_empty() {
+            let next = match deadline {
+                Some(deadline) => {
+                    match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            self.workflow_timeout();
+                            continue;
+                        }
+                    }
+                }
+                None => self.tasks.join_next().await,
+            };
+            // Aborted tasks (an `Err`) were accounted for when they were aborted.
+            if let Some(Ok(done)) = next {
+                self.on_done(done);
+            }
+        }
+    }
+
+    fn workflow_timeout(&mut self) {
+        let timeout = self.plan.workflow_timeout.unwrap_or_default();
+        let failure = StepFailure::engine(
+            "workflow-timeout",
+            format!(
+                "the run passed its workflow timeout of {}",
+                humantime::format_duration(timeout)
+            ),
+        );
+        self.queue.clear();
+        let live: Vec<ActId> = (0..self.acts.len())
+            .filter(|&a| self.acts[a].is_some())
+            .collect();
+        for act in live {
+            let step = self.acts[act].as_ref().map_or(0, |a| a.step);
+            self.abort_act(act);
+            self.acts[act] = None;
+            self.record_finish(step, Err(&failure));
+            if self.failure.is_none() {
+                self.failure = Some(RunFailure {
+                    step: self.plan.steps[step].id.clone(),
+                    failure: failure.clone(),
+                    attempts: self.states[step].attempts,
+                });
+            }
+        }
+        // Groups still waiting for branches end with the run.
+        for id in 0..self.frames.len() {
+            if !std::mem::replace(&mut self.frames[id].closed, true) {
+                let group = self.frames[id].group;
+                self.record_finish(group, Err(&failure));
+            }
+        }
+        self.failure.get_or_insert_with(|| RunFailure {
+            step: String::new(),
+            failure,
+            attempts: 0,
+        });
+    }
+
+    /// A route (or the start of the run) enters `step`.
+    fn enter(&mut self, step: StepIndex, frame: Option<FrameId>) {
+        let plan = self.plan.clone();
+        let planned = &plan.steps[step];
+        self.states[step].visits += 1;
+        self.update_record(step);
+        if let Some(max) = planned.max_visits
+            && self.states[step].visits > max
+        {
+            let failure = StepFailure::engine(
+                "max-visits",
+                format!(
+                    "step `{}` was entered more than its max_visits of {max}",
+                    planned.id
+                ),
+            );
+            self.record_finish(step, Err(&failure));
+            // Not routable: routing on it would re-enter the cycle it bounds.
+            self.path_end(frame, Err((step, failure)));
+            return;
+        }
+        match &planned.kind {
+            StepKind::Parallel { branches, wait_for } => {
+                self.states[step].status = "running";
+                self.emit(Event::StepStarted {
+                    step: planned.id.clone(),
+                    attempt: 1,
+                    item: None,
+                    iteration: None,
+                });
+                let id = self.frames.len();
+                self.frames.push(Frame {
+                    group: step,
+                    parent: frame,
+                    wait_for: *wait_for,
+                    remaining: branches.len(),
+                    outputs: Map::new(),
+                    closed: false,
+                });
+                for &branch in branches {
+                    if self.frames[id].closed {
+                        break;
+                    }
+                    self.enter(branch, Some(id));
+                }
+            }
+            StepKind::Action { .. } => {
+                let act = self.acts.len();
+                self.acts.push(Some(Activation {
+                    step,
+                    frame,
+                    iteration: 0,
+                    attempts: vec![1],
+                    map: None,
+                }));
+                match &planned.foreach {
+                    None => self.launch((act, None)),
+                    Some((expr, concurrency)) => self.start_map(act, expr, *concurrency),
+                }
+            }
+        }
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}

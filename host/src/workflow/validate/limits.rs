@@ -1,0 +1,106 @@
+//! Limits and retry policies: parsed values within the host's maximums.
+
+use super::{Checker, MAX_ATTEMPTS, failure_kinds};
+use crate::sandbox::Limits;
+use crate::suggest::closest;
+use crate::workflow::diagnostic::Diagnostic;
+use crate::workflow::model::Step;
+use crate::workflow::plan::RetryPolicy;
+use crate::workflow::span::Spanned;
+
+impl Checker<'_> {
+    pub(super) fn step_limits(&mut self, step: &Step) -> Limits {
+        let defaults = &self.workflow.limits.step;
+        let fuel = step.limits.fuel.as_ref().or(defaults.fuel.as_ref());
+        let memory = step.limits.memory.as_ref().or(defaults.memory.as_ref());
+        let timeout = step
+            .timeout
+            .as_ref()
+            .or(step.limits.timeout.as_ref())
+            .or(defaults.timeout.as_ref());
+        let mut limits = Limits::default();
+        if let Some(fuel) = fuel {
+            self.at_least_one(
+                &Spanned::new(fuel.span, u32::from(fuel.value > 0)),
+                "`fuel`",
+            );
+            limits.fuel = fuel.value;
+        }
+        if let Some(memory) = memory {
+            limits.memory_bytes = memory.value.0;
+        }
+        if let Some(timeout) = timeout {
+            limits.timeout = timeout.value.0;
+        }
+        if let Err(problem) = limits.check() {
+            let span = [memory.map(|m| m.span), timeout.map(|t| t.span)]
+                .into_iter()
+                .flatten()
+                .next()
+                .unwrap_or(step.id.span);
+            self.error(Diagnostic::error(
+                span,
+                format!("step `{}`: {problem}", step.id),
+            ));
+        }
+        limits
+    }
+
+    pub(super) fn retry(&mut self, step: &Step) -> RetryPolicy {
+        let Some(retry) = &step.retry else {
+            return RetryPolicy::NONE;
+        };
+        if retry.max_attempts.value == 0 || retry.max_attempts.value > MAX_ATTEMPTS {
+            self.error(Diagnostic::error(
+                retry.max_attempts.span,
+                format!("`max_attempts` must be from 1 to {MAX_ATTEMPTS}"),
+            ));
+        }
+        let kinds = failure_kinds();
+        for kind in &retry.on {
+            if !kinds.contains(&kind.value.as_str()) {
+                self.error(
+                    Diagnostic::error(kind.span, format!("unknown failure kind `{}`", kind.value))
+                        .suggest(closest(&kind.value, kinds.iter().copied()))
+                        .with_help_if_none(format!("failure kinds: {}", kinds.join(", "))),
+                );
+            }
+        }
+        RetryPolicy {
+            max_attempts: retry.max_attempts.value.max(1),
+            backoff: retry.backoff,
+            initial: retry
+                .initial
+                .as_ref()
+                .map_or(RetryPolicy::NONE.initial, |d| d.value.0),
+            max: retry
+                .max
+                .as_ref()
+                .map_or(RetryPolicy::NONE.max, |d| d.value.0),
+            jitter: retry.jitter,
+            on: (!retry.on.is_empty()).then(|| retry.on.iter().map(|k| k.value.clone()).collect()),
+        }
+    }
+
+    pub(super) fn check_workflow_limits(&mut self) -> (usize, Option<std::time::Duration>) {
+        let limits = &self.workflow.limits;
+        let concurrency = limits.max_concurrent_steps.as_ref().map_or_else(
+            || std::thread::available_parallelism().map_or(2, usize::from),
+            |n| {
+                self.at_least_one(n, "`max_concurrent_steps`");
+                n.value as usize
+            },
+        );
+        let timeout = limits.workflow_timeout.as_ref().map(|t| t.value.0);
+        (concurrency.max(1), timeout)
+    }
+
+    pub(super) fn at_least_one(&mut self, value: &Spanned<u32>, what: &str) {
+        if value.value == 0 {
+            self.error(Diagnostic::error(
+                value.span,
+                format!("{what} must be at least 1"),
+            ));
+        }
+    }
+}

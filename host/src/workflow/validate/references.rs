@@ -1,0 +1,251 @@
+//! Template references: every name a `{{ }}` reads, checked against the
+//! workflow (steps, inputs, context) and the WIT types of step outputs.
+
+use serde_json::Value;
+
+use super::{
+    Checker, ERROR_FIELDS, Place, SCOPE_ROOTS, STEP_FIELDS, WORKFLOW_ERROR_FIELDS, WORKFLOW_FIELDS,
+};
+use crate::sandbox::Action;
+use crate::sandbox::values::Shape;
+use crate::suggest::closest;
+use crate::workflow::diagnostic::Diagnostic;
+use crate::workflow::model::InputType;
+use crate::workflow::span::{Span, Spanned};
+use crate::workflow::template;
+
+impl Checker<'_> {
+    pub(super) fn templates_in(&mut self, value: &Value, place: Place) {
+        match value {
+            Value::String(text) => {
+                self.template(&Spanned::new(place.span, text.clone()), place, false);
+            }
+            Value::Array(items) => items.iter().for_each(|item| self.templates_in(item, place)),
+            Value::Object(map) => map.values().for_each(|item| self.templates_in(item, place)),
+            _ => {}
+        }
+    }
+
+    /// Check a template's syntax and every name it reads.
+    pub(super) fn template(&mut self, text: &Spanned<String>, place: Place, condition: bool) {
+        let found = if condition {
+            template::condition_references(&text.value)
+        } else {
+            template::references(&text.value)
+        };
+        match found {
+            Ok(references) => {
+                for reference in references {
+                    self.reference(&reference, place);
+                }
+            }
+            Err(problem) => self.error(Diagnostic::error(
+                text.span,
+                format!("invalid template: {problem}"),
+            )),
+        }
+    }
+
+    /// Check one dotted reference (`steps.build.output.count`).
+    pub(super) fn reference(&mut self, reference: &str, place: Place) {
+        let place = Place {
+            span: self.narrow(place.span, reference),
+            ..place
+        };
+        let segments: Vec<&str> = reference.split('.').collect();
+        let at = |problem: String| Diagnostic::error(place.span, problem);
+        let result = match segments[0] {
+            "inputs" => match segments.get(1) {
+                Some(name) if !self.workflow.inputs.contains_key(*name) => {
+                    Err(
+                        at(format!("`{reference}`: the workflow has no input `{name}`")).suggest(
+                            closest(name, self.workflow.inputs.keys().map(String::as_str)),
+                        ),
+                    )
+                }
+                _ => Ok(()),
+            },
+            "context" => match segments.get(1) {
+                Some(name) if !self.workflow.context.contains_key(*name) => Err(at(format!(
+                    "`{reference}`: the workflow has no context value `{name}`"
+                ))
+                .suggest(closest(
+                    name,
+                    self.workflow.context.keys().map(String::as_str),
+                ))),
+                _ => Ok(()),
+            },
+            "steps" => self
+                .step_reference(reference, &segments, place.span)
+                .map(drop),
+            "workflow" => match (segments.get(1), segments.get(2)) {
+                (Some(field), _) if !WORKFLOW_FIELDS.contains(field) => {
+                    Err(at(format!("`{reference}`: `workflow` has no `{field}`"))
+                        .suggest(closest(field, WORKFLOW_FIELDS.iter().copied())))
+                }
+                (Some(&"error"), Some(field)) if !WORKFLOW_ERROR_FIELDS.contains(field) => Err(at(
+                    format!("`{reference}`: `workflow.error` has no `{field}`"),
+                )
+                .suggest(closest(field, WORKFLOW_ERROR_FIELDS.iter().copied()))),
+                _ => Ok(()),
+            },
+            "item" | "index" if !place.in_foreach => Err(at(format!(
+                "`{}` is only defined in a step with `foreach`",
+                segments[0]
+            ))),
+            root if SCOPE_ROOTS.contains(&root) => Ok(()),
+            root => Err(at(format!("unknown name `{root}` in a template"))
+                .suggest(closest(root, SCOPE_ROOTS.iter().copied()))
+                .with_help_if_none(format!(
+                    "templates can read: {}; a step id with `-` is read as `steps[\"my-step\"]`",
+                    SCOPE_ROOTS.join(", ")
+                ))),
+        };
+        if let Err(diagnostic) = result {
+            self.error(diagnostic);
+        }
+    }
+
+    /// `param: "{{ steps.x.output.y }}"`: when both the reference's JSON type
+    /// and the parameter's are known, they must agree.
+    pub(super) fn check_passed_reference(
+        &mut self,
+        action: &Action,
+        param: &str,
+        expr: &str,
+        span: Span,
+    ) {
+        let is_path = expr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !is_path {
+            return;
+        }
+        let segments: Vec<&str> = expr.split('.').collect();
+        let given = match segments[0] {
+            "steps" => self.step_reference(expr, &segments, span).ok(),
+            "inputs" if segments.len() == 2 => self
+                .workflow
+                .inputs
+                .get(segments[1])
+                .map(|spec| input_shape(spec.ty)),
+            _ => None,
+        };
+        let (Some(given), Some(wanted)) = (given, action.param_shape(param)) else {
+            return;
+        };
+        if let (Some(found), Some(expected)) = (given.json_kind(), wanted.json_kind())
+            && found != expected
+        {
+            let ty = action.param_type(param).unwrap_or_default();
+            self.error(Diagnostic::error(
+                self.narrow(span, expr),
+                format!(
+                    "`{expr}` is {found}, but parameter `{param}` of `{}` takes {ty}",
+                    action.name
+                ),
+            ));
+        }
+    }
+
+    /// The span of `needle` when it is written on the span's line at or
+    /// after the span's start; otherwise the span itself.
+    pub(super) fn narrow(&self, span: Span, needle: &str) -> Span {
+        let Some(line) = self.text.lines().nth(span.line as usize - 1) else {
+            return span;
+        };
+        let start: usize = line
+            .char_indices()
+            .nth(span.col as usize - 1)
+            .map_or(line.len(), |(i, _)| i);
+        match line[start..].find(needle) {
+            Some(offset) => Span::new(
+                span.line as usize,
+                line[..start + offset].chars().count() + 1,
+                needle.chars().count(),
+            ),
+            None => span,
+        }
+    }
+
+    pub(super) fn step_reference(
+        &self,
+        reference: &str,
+        segments: &[&str],
+        span: Span,
+    ) -> Result<Shape, Diagnostic> {
+        let at = |problem: String| Diagnostic::error(span, problem);
+        let Some(id) = segments.get(1) else {
+            return Ok(Shape::Any);
+        };
+        let Some(&index) = self.ids.get(id) else {
+            return Err(at(format!("`{reference}`: there is no step `{id}`"))
+                .suggest(closest(id, self.ids.keys().copied())));
+        };
+        let Some(field) = segments.get(2) else {
+            return Ok(Shape::Any);
+        };
+        if !STEP_FIELDS.contains(field) {
+            return Err(at(format!("`{reference}`: a step has no `{field}`"))
+                .suggest(closest(field, STEP_FIELDS.iter().copied()))
+                .with_help_if_none(format!("a step has: {}", STEP_FIELDS.join(", "))));
+        }
+        let step = &self.workflow.steps[index];
+        let resolved = self.resolved[index].as_ref();
+        let (mut shape, rest, described) = match *field {
+            "output" => {
+                let shape = match resolved {
+                    None => Shape::Any,
+                    Some(r) if step.foreach.is_some() => {
+                        Shape::List(Box::new(r.action.output_shape()))
+                    }
+                    Some(r) => r.action.output_shape(),
+                };
+                (shape, &segments[3..], format!("steps.{id}.output"))
+            }
+            "error" => match segments.get(3) {
+                None => return Ok(Shape::Any),
+                Some(&"value") => (
+                    resolved.map_or(Shape::Any, |r| r.action.error_shape()),
+                    &segments[4..],
+                    format!("steps.{id}.error.value"),
+                ),
+                Some(field) if ERROR_FIELDS.contains(field) => return Ok(Shape::Any),
+                Some(field) => {
+                    return Err(
+                        at(format!("`{reference}`: a step's error has no `{field}`"))
+                            .suggest(closest(field, ERROR_FIELDS.iter().copied())),
+                    );
+                }
+            },
+            "status" => return Ok(Shape::Scalar("string".into())),
+            _ => return Ok(Shape::Scalar("u32".into())),
+        };
+        let mut path = described;
+        for segment in rest {
+            shape = shape.field(segment).map_err(|problem| {
+                let signature = resolved
+                    .map(|r| r.action.signature.clone())
+                    .unwrap_or_default();
+                at(format!("`{reference}`: `{path}` {problem}")).with_help(format!(
+                    "`{}` returns: {signature}",
+                    step.action.as_ref().map_or("", |a| &a.value)
+                ))
+            })?;
+            path = format!("{path}.{segment}");
+        }
+        Ok(shape)
+    }
+}
+
+/// The JSON shape a workflow input of type `ty` has.
+fn input_shape(ty: InputType) -> Shape {
+    match ty {
+        InputType::String => Shape::Scalar("string".into()),
+        InputType::Integer | InputType::Number => Shape::Scalar("f64".into()),
+        InputType::Boolean => Shape::Scalar("bool".into()),
+        InputType::Object => Shape::Map(Box::new(Shape::Any)),
+        InputType::Array => Shape::List(Box::new(Shape::Any)),
+        InputType::Any => Shape::Any,
+    }
+}
