@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Map;
 use wfhost::catalog::Catalog;
-use wfhost::engine::{self, Discard, RunSummary};
+use wfhost::engine::{self, Discard, RunOptions, RunSummary};
 use wfhost::sandbox::Runtime;
 use wfhost::workflow::{self, Plan, Source};
 
@@ -91,7 +91,7 @@ fn run(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>) -> RunSummary {
     let plan = plan.clone();
     tokio
         .block_on(tokio.spawn(async move {
-            engine::run(plan, Map::new(), "bench".into(), &mut Discard).await
+            engine::run(plan, Map::new(), RunOptions::default(), &mut Discard).await
         }))
         .expect("the engine task completes")
 }

@@ -18,6 +18,11 @@ impl Home {
         Self { root }
     }
 
+    /// The state database: runs, their steps and events.
+    pub fn database(&self) -> PathBuf {
+        self.root.join("wfhost.db")
+    }
+
     /// Precompiled components, keyed by engine and component digest.
     pub fn component_cache(&self) -> PathBuf {
         self.root.join("cache").join("components")

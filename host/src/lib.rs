@@ -12,6 +12,7 @@ pub mod engine;
 pub mod home;
 pub mod module_source;
 pub mod sandbox;
+pub mod store;
 pub mod suggest;
 pub mod units;
 pub mod workflow;

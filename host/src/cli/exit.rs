@@ -9,6 +9,9 @@ pub const FAILURE: u8 = 1;
 /// Bad usage: invalid arguments or input syntax, a module that cannot be loaded.
 pub const USAGE: u8 = 2;
 
+/// The run was interrupted (Ctrl-C); `wfhost resume` continues it.
+pub const INTERRUPTED: u8 = 130;
+
 /// An error that ends the command with exit code 2 after printing it.
 #[derive(Debug)]
 pub struct UsageError(pub anyhow::Error);

@@ -5,11 +5,15 @@
 
 mod actions;
 mod call;
+mod control;
+mod drive;
 mod exit;
 mod graph;
 mod load;
 mod report;
+mod resume;
 mod run;
+mod runs;
 mod schema;
 mod validate;
 mod workflow_file;
@@ -44,6 +48,20 @@ enum Command {
     Run(run::RunArgs),
     /// Check a workflow and print every problem at its line; exit 0 when valid.
     Validate(validate::ValidateArgs),
+    /// Continue a run that crashed, was paused, interrupted or failed.
+    Resume(resume::ResumeArgs),
+    /// List runs, newest first.
+    List(runs::ListArgs),
+    /// Show a run and each of its steps.
+    Status(runs::StatusArgs),
+    /// Show a run's events and its steps' captured output.
+    Logs(runs::LogsArgs),
+    /// Ask the process driving a run to pause it (resume continues it).
+    Pause(control::RunArg),
+    /// Cancel a run.
+    Cancel(control::RunArg),
+    /// Delete ended runs older than a duration.
+    Prune(control::PruneArgs),
     /// Print a workflow's routing graph (Mermaid or Graphviz DOT).
     Graph(graph::GraphArgs),
     /// Print the JSON Schema of the workflow format (for editor completion).
@@ -67,6 +85,13 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&home, &args),
         Command::Validate(args) => validate::run(&home, &args),
+        Command::Resume(args) => resume::run(&home, &args),
+        Command::List(args) => runs::list(&home, &args),
+        Command::Status(args) => runs::status(&home, &args),
+        Command::Logs(args) => runs::logs(&home, &args),
+        Command::Pause(args) => control::pause(&home, &args),
+        Command::Cancel(args) => control::cancel(&home, &args),
+        Command::Prune(args) => control::prune(&home, &args),
         Command::Graph(args) => graph::run(&home, &args),
         Command::Schema => schema::run(),
         Command::Call(args) => call::run(&home, &args),
@@ -100,6 +125,6 @@ fn init_tracing() {
 /// A tokio runtime for one command.
 fn tokio_runtime() -> Result<tokio::runtime::Runtime, UsageError> {
     Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_time()
+        .enable_all()
         .build()?)
 }

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use crate::engine::{Event, Observer, RunSummary};
+use crate::engine::{AttemptKey, Event, Observer, RunSummary};
 
 /// How many log lines, and lines of each captured stream, are shown per attempt.
 const OUTPUT_LINES: usize = 20;
@@ -23,11 +23,34 @@ impl Observer for Reporter {
             Reporter::Json => serde_json::to_string(event).unwrap_or_default() + "\n",
             Reporter::Human { fancy } => human(event, *fancy),
         };
-        if !text.is_empty() {
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(text.as_bytes());
-            let _ = stdout.flush();
-        }
+        show(&text);
+    }
+
+    /// Recorded results a resumed run reuses: shown marked, not run again.
+    fn replayed(&mut self, event: &Event) {
+        let text = match self {
+            Reporter::Json => {
+                let mut value = serde_json::to_value(event).unwrap_or_default();
+                value["replayed"] = true.into();
+                value.to_string() + "\n"
+            }
+            Reporter::Human { fancy } => match event {
+                Event::StepSucceeded { .. } | Event::StepFailed { .. } => human(event, *fancy)
+                    .lines()
+                    .map(|line| format!("{line}  (recorded)\n"))
+                    .collect(),
+                _ => String::new(),
+            },
+        };
+        show(&text);
+    }
+}
+
+fn show(text: &str) {
+    if !text.is_empty() {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
     }
 }
 
@@ -43,14 +66,22 @@ fn human(event: &Event, fancy: bool) -> String {
             run_id,
             workflow,
             steps,
+            replaying,
         } => {
             let _ = writeln!(out, "run {run_id}: {workflow} ({steps} steps)");
+            if *replaying > 0 {
+                let _ = writeln!(out, "  reusing {replaying} recorded attempt results");
+            }
         }
         Event::StepStarted { .. } | Event::StepFinished { .. } => {}
         Event::StepSucceeded {
-            step,
-            attempt,
-            item,
+            key:
+                AttemptKey {
+                    step,
+                    attempt,
+                    item,
+                    ..
+                },
             duration_ms,
             fuel,
             ..
@@ -65,9 +96,13 @@ fn human(event: &Event, fancy: bool) -> String {
             );
         }
         Event::StepFailed {
-            step,
-            attempt,
-            item,
+            key:
+                AttemptKey {
+                    step,
+                    attempt,
+                    item,
+                    ..
+                },
             duration_ms,
             failure,
             ..

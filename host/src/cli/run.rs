@@ -1,17 +1,18 @@
 //! `wfhost run FILE`: validate, plan, execute, report.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use serde_json::{Map, Value};
 
-use crate::engine::{self, inputs};
+use crate::engine::{self, Replay, inputs};
 use crate::home::Home;
+use crate::sandbox::Digest;
+use crate::store::{Durability, NewRun, Store};
+use crate::workflow::Source;
 
-use super::exit::{FAILURE, SUCCESS, UsageError};
-use super::report::{self, Reporter};
+use super::drive::{self, Drive};
+use super::exit::UsageError;
 use super::workflow_file;
 
 #[derive(Debug, clap::Args)]
@@ -27,10 +28,16 @@ pub(super) struct RunArgs {
     /// Print every event as one JSON object per line.
     #[arg(long)]
     json: bool,
+    /// `normal` survives a crash of wfhost; `full` also survives a power loss
+    /// (an fsync per commit).
+    #[arg(long, value_enum, default_value = "normal")]
+    durability: Durability,
 }
 
 pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, UsageError> {
-    let (plan, _catalog) = workflow_file::plan(home, &args.file)?;
+    let source = Source::read(&args.file)
+        .with_context(|| format!("cannot read workflow file {}", args.file.display()))?;
+    let (plan, _catalog) = workflow_file::plan_source(home, &source)?;
     let given = given_inputs(&plan.inputs, args)?;
     let inputs = inputs::resolve(&plan.inputs, &given).map_err(|problems| {
         UsageError(anyhow::anyhow!(
@@ -38,32 +45,30 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, UsageError> {
             problems.join("\n  ")
         ))
     })?;
-    let mut reporter = if args.json {
-        Reporter::Json
-    } else {
-        Reporter::Human {
-            fancy: std::io::stdout().is_terminal(),
-        }
-    };
-    let tokio = super::tokio_runtime()?;
-    let plan = Arc::new(plan);
     let run_id = engine::new_run_id();
-    // The engine runs as a task on a worker thread: the attempts it spawns
-    // then start on that worker without a cross-thread wake-up (4× less
-    // per-step latency than driving it from `block_on`).
-    let summary = tokio
-        .block_on(
-            tokio.spawn(async move { engine::run(plan, inputs, run_id, &mut reporter).await }),
-        )
-        .context("the engine task failed")?;
-    if !args.json {
-        print!("{}", report::summary(&summary));
-    }
-    Ok(if summary.succeeded() {
-        SUCCESS
-    } else {
-        FAILURE
-    })
+    let path = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
+    let mut store = Store::open(&home.database(), args.durability)?;
+    store.create_run(&NewRun {
+        id: &run_id,
+        name: &plan.name,
+        path: &path.display().to_string(),
+        workflow_digest: &Digest::of(source.text.as_bytes()).to_hex(),
+        workflow_text: &source.text,
+        inputs: &Value::Object(inputs.clone()),
+        modules: &workflow_file::module_digests(&plan),
+    })?;
+    drop(store);
+    drive::drive(
+        home,
+        Drive {
+            plan,
+            inputs,
+            run_id,
+            replay: Replay::default(),
+            json: args.json,
+            durability: args.durability,
+        },
+    )
 }
 
 fn given_inputs(

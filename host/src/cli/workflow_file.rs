@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::catalog::Catalog;
 use crate::home::Home;
+use crate::workflow::plan::StepKind;
 use crate::workflow::{self, Plan, Source};
 
 use super::exit::UsageError;
@@ -17,8 +18,13 @@ use super::load;
 pub(super) fn plan(home: &Home, path: &Path) -> Result<(Plan, Catalog), UsageError> {
     let source = Source::read(path)
         .with_context(|| format!("cannot read workflow file {}", path.display()))?;
+    plan_source(home, &source)
+}
+
+/// The plan of the workflow in `source` (see [`plan`]).
+pub(super) fn plan_source(home: &Home, source: &Source) -> Result<(Plan, Catalog), UsageError> {
     let catalog = Catalog::new(load::runtime(home)?);
-    let checked = workflow::check(&source, &catalog);
+    let checked = workflow::check(source, &catalog);
     if checked.diagnostics.iter().next().is_some() {
         eprint!("{}", source.render(&checked.diagnostics));
     }
@@ -28,9 +34,27 @@ pub(super) fn plan(home: &Home, path: &Path) -> Result<(Plan, Catalog), UsageErr
             let count = checked.diagnostics.error_count();
             Err(UsageError(anyhow::anyhow!(
                 "{} is not a valid workflow: {count} error{}",
-                path.display(),
+                source.path.display(),
                 if count == 1 { "" } else { "s" }
             )))
         }
     }
+}
+
+/// (module name, sha256) of every module a plan uses, sorted: what a run
+/// is pinned to.
+pub(super) fn module_digests(plan: &Plan) -> Vec<(String, String)> {
+    let mut modules: Vec<(String, String)> = plan
+        .steps
+        .iter()
+        .filter_map(|step| match &step.kind {
+            StepKind::Action { module, .. } => {
+                Some((module.name().to_string(), module.digest().to_hex()))
+            }
+            StepKind::Parallel { .. } => None,
+        })
+        .collect();
+    modules.sort();
+    modules.dedup();
+    modules
 }

@@ -5,6 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::attempt::AttemptKey;
 use super::failure::StepFailure;
 
 /// One state change of a run. Serialised as one JSON line with `--json`.
@@ -15,30 +16,25 @@ pub enum Event {
         run_id: String,
         workflow: String,
         steps: usize,
+        /// Recorded attempt results this run reuses (a resumed run).
+        #[serde(skip_serializing_if = "is_zero")]
+        replaying: usize,
     },
     StepStarted {
-        step: String,
-        attempt: u32,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        item: Option<usize>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        iteration: Option<u32>,
+        #[serde(flatten)]
+        key: AttemptKey,
     },
     StepSucceeded {
-        step: String,
-        attempt: u32,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        item: Option<usize>,
+        #[serde(flatten)]
+        key: AttemptKey,
         duration_ms: f64,
         fuel: u64,
         memory_peak_bytes: u64,
         output: Value,
     },
     StepFailed {
-        step: String,
-        attempt: u32,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        item: Option<usize>,
+        #[serde(flatten)]
+        key: AttemptKey,
         duration_ms: f64,
         fuel: u64,
         #[serde(flatten)]
@@ -72,8 +68,8 @@ pub enum Event {
     },
     /// Guest log lines and output of one attempt.
     StepOutput {
-        step: String,
-        attempt: u32,
+        #[serde(flatten)]
+        key: AttemptKey,
         logs: Vec<Value>,
         stdout: String,
         stderr: String,
@@ -99,13 +95,13 @@ impl Event {
     /// The step this event is about, if any.
     pub fn step(&self) -> Option<&str> {
         match self {
-            Event::StepStarted { step, .. }
-            | Event::StepSucceeded { step, .. }
-            | Event::StepFailed { step, .. }
-            | Event::StepFinished { step, .. }
+            Event::StepStarted { key, .. }
+            | Event::StepSucceeded { key, .. }
+            | Event::StepFailed { key, .. }
+            | Event::StepOutput { key, .. } => Some(&key.step),
+            Event::StepFinished { step, .. }
             | Event::StepRetrying { step, .. }
-            | Event::StepSkipped { step, .. }
-            | Event::StepOutput { step, .. } => Some(step),
+            | Event::StepSkipped { step, .. } => Some(step),
             Event::RouteTaken { from, .. } => Some(from),
             Event::RunStarted { .. } | Event::RunFinished { .. } => None,
         }
@@ -117,20 +113,51 @@ impl Event {
 pub enum RunStatus {
     Succeeded,
     Failed,
+    /// Stopped by `wfhost pause`; `wfhost resume` continues it.
+    Paused,
+    /// Stopped by `wfhost cancel`.
+    Cancelled,
+    /// Stopped by Ctrl-C; `wfhost resume` continues it.
+    Interrupted,
 }
 
 impl RunStatus {
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Paused,
+        RunStatus::Cancelled,
+        RunStatus::Interrupted,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
+            RunStatus::Paused => "paused",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Receives every event of a run, in order, from the engine's one task.
 pub trait Observer: Send {
     fn event(&mut self, event: &Event);
+
+    /// An event re-enacted from recorded results while a resumed run catches
+    /// up; it happened before and is already recorded.
+    fn replayed(&mut self, event: &Event) {
+        let _ = event;
+    }
 }
 
 /// An observer that keeps every event (tests, benchmarks).

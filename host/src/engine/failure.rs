@@ -1,6 +1,6 @@
 //! A failed step as workflows see it: `steps.<id>.error`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::sandbox::{Failure, says_retryable};
@@ -8,12 +8,12 @@ use crate::sandbox::{Failure, says_retryable};
 /// Why a step failed: a sandbox failure kind (`error`, `trap`, `timeout`, …)
 /// or one the engine adds (`template`, `max-visits`, `max-iterations`,
 /// `cancelled`, `workflow-timeout`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepFailure {
     pub kind: String,
     pub message: String,
     /// The guest's `err` value, for kind `error`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
 }
 

@@ -4,6 +4,8 @@
 //! It never prints: events go to an [`Observer`] (the CLI's reporter now,
 //! the journal next).
 
+mod attempt;
+mod control;
 mod event;
 mod failure;
 pub mod inputs;
@@ -11,9 +13,11 @@ mod run;
 mod scope;
 mod summary;
 
+pub use attempt::{AttemptKey, AttemptResult, Replay};
+pub use control::{Control, Stop};
 pub use event::{Discard, Event, Observer, Recorder, RunStatus};
 pub use failure::StepFailure;
-pub use run::run;
+pub use run::{RunOptions, run};
 pub use summary::{RunSummary, StepSummary};
 
 /// A short, copyable run id: 8 hex digits.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use wfhost::catalog::Catalog;
-use wfhost::engine::{self, Event, Recorder, RunSummary, inputs};
+use wfhost::engine::{self, Event, Recorder, RunOptions, RunSummary, inputs};
 use wfhost::workflow::{self, Source};
 
 use crate::common::{fixture, guest, runtime};
@@ -65,7 +65,7 @@ async fn run(yaml: &str, given: Value) -> Ran {
     let given: Map<String, Value> = serde_json::from_value(given).expect("inputs object");
     let inputs = inputs::resolve(&plan.inputs, &given).expect("inputs resolve");
     let mut recorder = Recorder::default();
-    let summary = engine::run(Arc::new(plan), inputs, "test".into(), &mut recorder).await;
+    let summary = engine::run(Arc::new(plan), inputs, RunOptions::default(), &mut recorder).await;
     Ran {
         summary,
         events: recorder.events,
@@ -210,7 +210,7 @@ steps:
     let failed_attempts = ran
         .events
         .iter()
-        .filter(|e| matches!(e, Event::StepFailed { step, .. } if step == "flaky"))
+        .filter(|e| matches!(e, Event::StepFailed { key, .. } if key.step == "flaky"))
         .count();
     assert_eq!(failed_attempts, 3, "every attempt is an event");
     assert_eq!(
@@ -588,7 +588,7 @@ steps:
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::StepOutput { step, logs, .. } if step == "flood" => Some(logs.len()),
+            Event::StepOutput { key, logs, .. } if key.step == "flood" => Some(logs.len()),
             _ => None,
         })
         .sum();

@@ -3,11 +3,11 @@
 
 use serde_json::Value;
 
-use super::{ActId, Engine, MapState, TaskDone, TaskKey, millis};
+use super::{ActId, Engine, MapState, TaskDone, TaskKey};
+use crate::engine::attempt::{AttemptKey, AttemptResult};
 use crate::engine::event::Event;
 use crate::engine::failure::StepFailure;
 use crate::engine::scope::Local;
-use crate::sandbox::{CallReport, Outcome};
 use crate::workflow::plan::{StepIndex, StepKind};
 use crate::workflow::template;
 
@@ -45,6 +45,9 @@ impl Engine<'_> {
 
     /// Start an attempt now, or queue it until a slot frees.
     pub(super) fn launch(&mut self, key: TaskKey) {
+        if self.stop.is_some() {
+            return;
+        }
         if self.running < self.plan.max_concurrent_steps {
             self.start(key);
         } else {
@@ -93,9 +96,7 @@ impl Engine<'_> {
                         format!("cannot evaluate the inputs: {problem}"),
                     );
                     self.emit(Event::StepFailed {
-                        step: planned.id.clone(),
-                        attempt,
-                        item,
+                        key: self.attempt_key(key),
                         duration_ms: 0.0,
                         fuel: 0,
                         failure: failure.clone(),
@@ -111,27 +112,56 @@ impl Engine<'_> {
         state.status = "running";
         state.attempts += 1;
         self.update_record(step);
-        self.emit(Event::StepStarted {
-            step: planned.id.clone(),
-            attempt,
-            item,
-            iteration: planned.repeat.as_ref().map(|_| iteration + 1),
-        });
-        let module = module.clone();
-        let action = action.clone();
-        let limits = planned.limits;
-        let handle = self.tasks.spawn(async move {
-            let report = module
-                .call(&action, &input, &limits)
-                .await
-                .map_err(|error| error.to_string());
-            TaskDone::Call {
-                key,
-                report: Box::new(report),
+        let attempt_key = self.attempt_key(key);
+        let recorded = self.replay.take(&attempt_key);
+        let replayed = recorded.is_some();
+        let was_replaying = std::mem::replace(&mut self.replaying, replayed);
+        self.emit(Event::StepStarted { key: attempt_key });
+        self.replaying = was_replaying;
+        let handle = match recorded {
+            Some(result) => self.tasks.spawn(async move {
+                TaskDone::Call {
+                    key,
+                    result: Box::new(result),
+                    replayed: true,
+                }
+            }),
+            None => {
+                let module = module.clone();
+                let action = action.clone();
+                let limits = planned.limits;
+                self.tasks.spawn(async move {
+                    let report = module
+                        .call(&action, &input, &limits)
+                        .await
+                        .map_err(|error| error.to_string());
+                    TaskDone::Call {
+                        key,
+                        result: Box::new(AttemptResult::from_call(report)),
+                        replayed: false,
+                    }
+                })
             }
-        });
+        };
         self.in_flight.insert(key, (handle, true));
         self.running += 1;
+    }
+
+    /// The stable key of the attempt `key` is about to run or ran.
+    pub(super) fn attempt_key(&self, (act, item): TaskKey) -> AttemptKey {
+        let activation = self.acts[act].as_ref();
+        let step = activation.map_or(0, |a| a.step);
+        let planned = &self.plan.steps[step];
+        AttemptKey {
+            step: planned.id.clone(),
+            visit: activation.map_or(0, |a| a.visit),
+            item,
+            iteration: match (&planned.repeat, activation) {
+                (Some(_), Some(a)) => a.iteration + 1,
+                _ => 0,
+            },
+            attempt: activation.map_or(1, |a| a.attempts[item.unwrap_or(0)]),
+        }
     }
 
     pub(super) fn on_done(&mut self, done: TaskDone) {
@@ -142,74 +172,61 @@ impl Engine<'_> {
                     self.launch(key);
                 }
             }
-            TaskDone::Call { key, report } => {
+            TaskDone::Call {
+                key,
+                result,
+                replayed,
+            } => {
                 self.in_flight.remove(&key);
                 self.running -= 1;
                 self.fill_slots();
                 if self.acts.get(key.0).is_some_and(Option::is_some) {
-                    self.on_attempt(key, *report);
+                    self.replaying = replayed;
+                    self.on_attempt(key, &result);
+                    self.replaying = false;
                 }
             }
         }
     }
 
-    pub(super) fn on_attempt(&mut self, key: TaskKey, report: Result<CallReport, String>) {
-        let (act, item) = key;
-        let Some(Some(activation)) = self.acts.get(act) else {
+    pub(super) fn on_attempt(&mut self, key: TaskKey, result: &AttemptResult) {
+        let Some(Some(activation)) = self.acts.get(key.0) else {
             return;
         };
         let step = activation.step;
-        let attempt = activation.attempts[item.unwrap_or(0)];
-        let plan = self.plan.clone();
-        let planned = &plan.steps[step];
-        let report = match report {
-            Ok(report) => report,
-            Err(problem) => {
-                let failure = StepFailure::engine("invalid-input", problem);
-                return self.attempt_failed(key, step, attempt, failure, None);
-            }
-        };
         let state = &mut self.states[step];
-        state.duration += report.duration;
-        state.fuel += report.fuel_consumed;
-        let duration_ms = millis(report.duration);
-        match &report.outcome {
-            Outcome::Success(output) => {
+        state.duration += result.duration();
+        state.fuel += result.fuel;
+        let attempt_key = self.attempt_key(key);
+        match &result.outcome {
+            Ok(output) => {
                 let output = output.clone();
                 self.emit(Event::StepSucceeded {
-                    step: planned.id.clone(),
-                    attempt,
-                    item,
-                    duration_ms,
-                    fuel: report.fuel_consumed,
-                    memory_peak_bytes: report.memory_peak_bytes,
+                    key: attempt_key.clone(),
+                    duration_ms: result.duration_ms,
+                    fuel: result.fuel,
+                    memory_peak_bytes: result.memory_peak_bytes,
                     output: output.clone(),
                 });
-                self.emit_output(&planned.id, attempt, &report);
+                self.emit_output(attempt_key, result);
                 self.attempt_succeeded(key, step, output);
             }
-            Outcome::Failure(failure) => {
-                let failure = StepFailure::from_sandbox(failure);
-                self.attempt_failed(key, step, attempt, failure, Some(&report));
+            Err(failure) => {
+                let failure = failure.clone();
+                self.attempt_failed(key, step, failure, result);
             }
         }
     }
 
-    pub(super) fn emit_output(&mut self, step: &str, attempt: u32, report: &CallReport) {
-        if report.logs.is_empty() && report.stdout.text.is_empty() && report.stderr.text.is_empty()
-        {
+    pub(super) fn emit_output(&mut self, key: AttemptKey, result: &AttemptResult) {
+        if result.logs.is_empty() && result.stdout.is_empty() && result.stderr.is_empty() {
             return;
         }
         self.emit(Event::StepOutput {
-            step: step.to_string(),
-            attempt,
-            logs: report
-                .logs
-                .iter()
-                .filter_map(|log| serde_json::to_value(log).ok())
-                .collect(),
-            stdout: report.stdout.text.clone(),
-            stderr: report.stderr.text.clone(),
+            key,
+            logs: result.logs.clone(),
+            stdout: result.stdout.clone(),
+            stderr: result.stderr.clone(),
         });
     }
 
@@ -285,28 +302,25 @@ impl Engine<'_> {
         &mut self,
         key: TaskKey,
         step: StepIndex,
-        attempt: u32,
         failure: StepFailure,
-        report: Option<&CallReport>,
+        result: &AttemptResult,
     ) {
         let plan = self.plan.clone();
         let planned = &plan.steps[step];
+        let attempt_key = self.attempt_key(key);
+        let attempt = attempt_key.attempt;
         let will_retry = attempt < planned.retry.max_attempts
             && planned
                 .retry
                 .retries(&failure.kind, failure.guest_retryable());
         self.emit(Event::StepFailed {
-            step: planned.id.clone(),
-            attempt,
-            item: key.1,
-            duration_ms: report.map_or(0.0, |r| millis(r.duration)),
-            fuel: report.map_or(0, |r| r.fuel_consumed),
+            key: attempt_key.clone(),
+            duration_ms: result.duration_ms,
+            fuel: result.fuel,
             failure: failure.clone(),
             will_retry,
         });
-        if let Some(report) = report {
-            self.emit_output(&planned.id, attempt, report);
-        }
+        self.emit_output(attempt_key, result);
         if !will_retry {
             return self.finish_act(key.0, Err(failure));
         }
@@ -314,7 +328,12 @@ impl Engine<'_> {
         if let Some(Some(activation)) = self.acts.get_mut(key.0) {
             activation.attempts[key.1.unwrap_or(0)] = next;
         }
-        let delay = planned.retry.delay(next);
+        // Replaying recorded failures does not wait out their backoff again.
+        let delay = if self.replaying {
+            std::time::Duration::ZERO
+        } else {
+            planned.retry.delay(next)
+        };
         self.emit(Event::StepRetrying {
             step: planned.id.clone(),
             item: key.1,

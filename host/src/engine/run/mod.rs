@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use tokio::task::{AbortHandle, JoinSet};
 
+use super::attempt::{AttemptKey, AttemptResult, Replay};
+use super::control::{Control, Stop};
 use super::event::{Event, Observer, RunStatus};
 use super::failure::StepFailure;
 use super::scope::{RunScope, StepRecords};
 use super::summary::{RunSummary, StepSummary};
-use crate::sandbox::CallReport;
 use crate::workflow::model::WaitFor;
 use crate::workflow::plan::{Plan, StepIndex, StepKind};
 use crate::workflow::template::jinja;
@@ -31,6 +32,15 @@ type FrameId = usize;
 /// An attempt in flight: the activation and, in a `foreach`, the item.
 type TaskKey = (ActId, Option<usize>);
 
+/// How to run: the run's id, results to replay (a resumed run), and the
+/// handle that can stop it.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    pub run_id: String,
+    pub replay: Replay,
+    pub control: Arc<Control>,
+}
+
 /// Run `plan` with resolved `inputs` to the end, reporting to `observer`.
 ///
 /// Call it from a task spawned on the runtime (not directly in `block_on`):
@@ -39,9 +49,14 @@ type TaskKey = (ActId, Option<usize>);
 pub async fn run(
     plan: Arc<Plan>,
     inputs: Map<String, Value>,
-    run_id: String,
+    options: RunOptions,
     observer: &mut dyn Observer,
 ) -> RunSummary {
+    let RunOptions {
+        run_id,
+        replay,
+        control,
+    } = options;
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let scope = RunScope {
         inputs: jinja(&Value::Object(inputs)),
@@ -63,6 +78,10 @@ pub async fn run(
         failure: None,
         run_id,
         started: Instant::now(),
+        replay,
+        replaying: false,
+        control,
+        stop: None,
     };
     engine.execute().await
 }
@@ -80,6 +99,8 @@ struct StepState {
 
 struct Activation {
     step: StepIndex,
+    /// Which entry into the step this is.
+    visit: u32,
     frame: Option<FrameId>,
     iteration: u32,
     /// The current attempt, per item (one entry without `foreach`).
@@ -107,7 +128,8 @@ struct Frame {
 enum TaskDone {
     Call {
         key: TaskKey,
-        report: Box<Result<CallReport, String>>,
+        result: Box<AttemptResult>,
+        replayed: bool,
     },
     Wake {
         key: TaskKey,
@@ -137,6 +159,13 @@ struct Engine<'o> {
     failure: Option<RunFailure>,
     run_id: String,
     started: Instant,
+    /// Recorded results still to replay.
+    replay: Replay,
+    /// Whether the events being emitted re-enact recorded results.
+    replaying: bool,
+    control: Arc<Control>,
+    /// Set once a stop was requested: nothing new starts.
+    stop: Option<Stop>,
 }
 
 impl Engine<'_> {
@@ -145,6 +174,7 @@ impl Engine<'_> {
             run_id: self.run_id.clone(),
             workflow: self.plan.name.clone(),
             steps: self.plan.steps.len(),
+            replaying: self.replay.len(),
         });
         for root in self.plan.roots.clone() {
             self.enter(root, None);
@@ -154,8 +184,11 @@ impl Engine<'_> {
             .workflow_timeout
             .map(|timeout| tokio::time::Instant::now() + timeout);
         self.drain(deadline).await;
-        self.skip_waiting_needs();
-        if self.failure.is_some()
+        if self.stop.is_none() {
+            self.skip_waiting_needs();
+        }
+        if self.stop.is_none()
+            && self.failure.is_some()
             && let Some(handler) = self.plan.on_failure
         {
             self.set_workflow_status();
@@ -163,6 +196,9 @@ impl Engine<'_> {
             self.drain(None).await;
         }
         for step in self.plan.finally.clone() {
+            if self.stop.is_some() {
+                break;
+            }
             self.set_workflow_status();
             self.enter(step, None);
             self.drain(None).await;
@@ -172,11 +208,17 @@ impl Engine<'_> {
 
     #[allow(clippy::needless_pass_by_value)] // events are built at the call site
     fn emit(&mut self, event: Event) {
-        self.observer.event(&event);
+        if self.replaying {
+            self.observer.replayed(&event);
+        } else {
+            self.observer.event(&event);
+        }
     }
 
     fn status(&self) -> RunStatus {
-        if self.failure.is_some() {
+        if let Some(stop) = self.stop {
+            stop.status()
+        } else if self.failure.is_some() {
             RunStatus::Failed
         } else {
             RunStatus::Succeeded
@@ -195,6 +237,7 @@ impl Engine<'_> {
     }
 
     fn finish(&mut self) -> RunSummary {
+        self.replaying = false;
         let status = self.status();
         let error = self.workflow_error();
         let duration = self.started.elapsed();
@@ -239,23 +282,47 @@ impl Engine<'_> {
     }
 
     /// Run tasks until nothing is in flight (or the workflow deadline passes).
-    async fn drain(&mut self, deadline: Option<tokio::time::Instant>) {
+    async fn drain(&mut self, mut deadline: Option<tokio::time::Instant>) {
+        let control = self.control.clone();
         while !self.tasks.is_empty() {
-            let next = match deadline {
-                Some(deadline) => {
-                    match tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
-                        Ok(next) => next,
-                        Err(_) => {
-                            self.workflow_timeout();
-                            continue;
-                        }
+            let deadline_passed = async move {
+                match deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                next = self.tasks.join_next() => {
+                    // Aborted tasks (an `Err`) were accounted for when they were aborted.
+                    if let Some(Ok(done)) = next {
+                        self.on_done(done);
                     }
                 }
-                None => self.tasks.join_next().await,
-            };
-            // Aborted tasks (an `Err`) were accounted for when they were aborted.
-            if let Some(Ok(done)) = next {
-                self.on_done(done);
+                () = deadline_passed => {
+                    self.workflow_timeout();
+                    deadline = None;
+                }
+                stop = control.stopped(), if self.stop.is_none() => self.stop_requested(stop),
+            }
+        }
+    }
+
+    /// A pause lets attempts in flight finish; a cancel or an interrupt
+    /// stops them (they run again on resume: steps are at-least-once).
+    fn stop_requested(&mut self, stop: Stop) {
+        self.stop = Some(stop);
+        self.queue.clear();
+        let keys: Vec<TaskKey> = self.in_flight.keys().copied().collect();
+        for key in keys {
+            let is_call = self.in_flight.get(&key).is_some_and(|(_, call)| *call);
+            if stop == Stop::Pause && is_call {
+                continue;
+            }
+            if let Some((handle, is_call)) = self.in_flight.remove(&key) {
+                handle.abort();
+                if is_call {
+                    self.running -= 1;
+                }
             }
         }
     }
@@ -325,10 +392,13 @@ impl Engine<'_> {
             StepKind::Parallel { branches, wait_for } => {
                 self.states[step].status = "running";
                 self.emit(Event::StepStarted {
-                    step: planned.id.clone(),
-                    attempt: 1,
-                    item: None,
-                    iteration: None,
+                    key: AttemptKey {
+                        step: planned.id.clone(),
+                        visit: self.states[step].visits,
+                        item: None,
+                        iteration: 0,
+                        attempt: 1,
+                    },
                 });
                 let id = self.frames.len();
                 self.frames.push(Frame {
@@ -350,6 +420,7 @@ impl Engine<'_> {
                 let act = self.acts.len();
                 self.acts.push(Some(Activation {
                     step,
+                    visit: self.states[step].visits,
                     frame,
                     iteration: 0,
                     attempts: vec![1],

@@ -1,0 +1,49 @@
+//! `wfhost pause RUN`, `wfhost cancel RUN`, `wfhost prune --older-than D`.
+
+use std::time::Duration;
+
+use crate::home::Home;
+use crate::store::{Durability, Store};
+use crate::units::parse_duration;
+
+use super::exit::{SUCCESS, UsageError};
+
+#[derive(Debug, clap::Args)]
+pub(super) struct RunArg {
+    run: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct PruneArgs {
+    /// Delete ended runs (succeeded, failed, cancelled) older than this, e.g. `7d`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    older_than: Duration,
+}
+
+pub(super) fn pause(home: &Home, args: &RunArg) -> Result<u8, UsageError> {
+    let mut store = Store::open(&home.database(), Durability::Normal)?;
+    store.request(&args.run, "pause")?;
+    println!(
+        "asked the process driving run {0} to pause: running steps finish, nothing new starts; `wfhost resume {0}` continues it",
+        args.run
+    );
+    Ok(SUCCESS)
+}
+
+pub(super) fn cancel(home: &Home, args: &RunArg) -> Result<u8, UsageError> {
+    let mut store = Store::open(&home.database(), Durability::Normal)?;
+    if store.request(&args.run, "cancel")? {
+        println!("asked the process driving run {} to cancel it", args.run);
+    } else {
+        println!("run {} cancelled", args.run);
+    }
+    Ok(SUCCESS)
+}
+
+pub(super) fn prune(home: &Home, args: &PruneArgs) -> Result<u8, UsageError> {
+    let mut store = Store::open(&home.database(), Durability::Normal)?;
+    let cutoff = crate::store::now_seconds() - args.older_than.as_secs_f64();
+    let pruned = store.prune(cutoff)?;
+    println!("pruned {pruned} run{}", if pruned == 1 { "" } else { "s" });
+    Ok(SUCCESS)
+}

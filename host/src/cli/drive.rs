@@ -1,0 +1,105 @@
+//! Driving a run — new (`wfhost run`) or resumed (`wfhost resume`): the
+//! engine on a worker task, the journal and the reporter observing it,
+//! Ctrl-C turned into a resumable stop.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::{Map, Value};
+
+use crate::engine::{self, Control, Event, Observer, Replay, RunOptions, RunStatus, Stop};
+use crate::home::Home;
+use crate::store::{Durability, Journal};
+use crate::workflow::Plan;
+
+use super::exit::{FAILURE, INTERRUPTED, SUCCESS, UsageError};
+use super::report::{self, Reporter};
+
+/// What to drive.
+pub(super) struct Drive {
+    pub plan: Plan,
+    pub inputs: Map<String, Value>,
+    pub run_id: String,
+    pub replay: Replay,
+    pub json: bool,
+    pub durability: Durability,
+}
+
+/// The journal first (so an event is on its way to disk before it is
+/// shown), then the reporter.
+struct Observers {
+    journal: Journal,
+    reporter: Reporter,
+}
+
+impl Observer for Observers {
+    fn event(&mut self, event: &Event) {
+        self.journal.event(event);
+        self.reporter.event(event);
+    }
+
+    fn replayed(&mut self, event: &Event) {
+        self.reporter.replayed(event);
+    }
+}
+
+pub(super) fn drive(home: &Home, drive: Drive) -> Result<u8, UsageError> {
+    let control = Arc::new(Control::default());
+    let journal = Journal::start(
+        &home.database(),
+        drive.durability,
+        &drive.run_id,
+        control.clone(),
+    )?;
+    let reporter = if drive.json {
+        Reporter::Json
+    } else {
+        Reporter::Human {
+            fancy: std::io::stdout().is_terminal(),
+        }
+    };
+    let mut observers = Observers { journal, reporter };
+    let tokio = super::tokio_runtime()?;
+    let run_id = drive.run_id.clone();
+    let options = RunOptions {
+        run_id: drive.run_id,
+        replay: drive.replay,
+        control: control.clone(),
+    };
+    let (plan, inputs) = (Arc::new(drive.plan), drive.inputs);
+    let interrupt = control;
+    // Ctrl-C: stop what is in flight, record the run as interrupted.
+    tokio.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            interrupt.request(Stop::Interrupt);
+        }
+    });
+    // The engine runs as a task on a worker thread: the attempts it spawns
+    // then start on that worker without a cross-thread wake-up.
+    let (summary, observers) = tokio
+        .block_on(tokio.spawn(async move {
+            let summary = engine::run(plan, inputs, options, &mut observers).await;
+            (summary, observers)
+        }))
+        .context("the engine task failed")?;
+    observers.journal.finish()?;
+    if !drive.json {
+        print!("{}", report::summary(&summary));
+    }
+    Ok(match summary.status {
+        RunStatus::Succeeded => SUCCESS,
+        RunStatus::Paused | RunStatus::Interrupted => {
+            eprintln!(
+                "run {run_id} stopped ({}); continue it with: wfhost resume {run_id}",
+                summary.status.as_str()
+            );
+            if summary.status == RunStatus::Interrupted {
+                INTERRUPTED
+            } else {
+                FAILURE
+            }
+        }
+        RunStatus::Failed | RunStatus::Cancelled => FAILURE,
+    })
+}

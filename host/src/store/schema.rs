@@ -1,0 +1,73 @@
+//! Schema migrations, applied in order; `PRAGMA user_version` records how
+//! many have run. Append new migrations; never edit an applied one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: definitions, runs, the modules each run used, attempts, step
+    // summaries and the append-only event history.
+    r"
+    CREATE TABLE workflows (
+        digest TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        text TEXT NOT NULL
+    );
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        workflow_digest TEXT NOT NULL REFERENCES workflows(digest),
+        name TEXT NOT NULL,
+        path TEXT NOT NULL,
+        inputs TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        requested TEXT,
+        driver_pid INTEGER,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE INDEX runs_by_status ON runs(status, updated_at);
+    CREATE TABLE run_modules (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        reference TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        PRIMARY KEY (run_id, reference)
+    );
+    CREATE TABLE attempts (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        visit INTEGER NOT NULL,
+        item INTEGER NOT NULL,
+        iteration INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        kind TEXT,
+        fuel INTEGER NOT NULL,
+        memory_peak INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        result TEXT NOT NULL,
+        complete INTEGER NOT NULL,
+        PRIMARY KEY (run_id, step, visit, item, iteration, attempt)
+    );
+    CREATE TABLE steps (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        fuel INTEGER NOT NULL,
+        kind TEXT,
+        output TEXT,
+        failure TEXT,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (run_id, step)
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step TEXT,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX events_by_run ON events(run_id, seq);
+    ",
+];
