@@ -3,39 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::repo;
-
-/// The result of one run of the binary, rendered for snapshots.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn render(&self) -> String {
-        format!(
-            "exit: {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Run `wfhost` with `args` in the repository root, with a private home.
-fn wfhost(home: &Path, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_wfhost"))
-        .args(args)
-        .current_dir(repo())
-        .env("WFHOST_HOME", home)
-        .env_remove("WFHOST_LOG")
-        .output()
-        .expect("the wfhost binary runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
+use crate::common::{Run, wfhost};
 
 fn snapshot(name: &str, run: &Run) {
     insta::with_settings!({

@@ -1,6 +1,7 @@
 //! Shared helpers: fixture paths, a runtime, loading guests.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::Value;
 use wfhost::sandbox::{CallReport, Limits, Module, Runtime};
@@ -44,4 +45,36 @@ pub async fn call(module: &Module, action: &str, input: Value, limits: Limits) -
         .call(action, &input, &limits)
         .await
         .expect("the call starts")
+}
+
+/// The result of one run of the binary, rendered for snapshots.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn render(&self) -> String {
+        format!(
+            "exit: {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Run `wfhost` with `args` in the repository root, with a private home.
+pub fn wfhost(home: &Path, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_wfhost"))
+        .args(args)
+        .current_dir(repo())
+        .env("WFHOST_HOME", home)
+        .env_remove("WFHOST_LOG")
+        .output()
+        .expect("the wfhost binary runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod engine;
 mod hostile;
+mod journal;
 mod sandbox;
 mod values;
 mod workflows;
