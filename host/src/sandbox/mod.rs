@@ -25,7 +25,7 @@ pub use engine::EngineOptions;
 pub use error::{CallError, LoadError, RuntimeError};
 pub use host_api::{LogRecord, Progress};
 pub use limits::{Limits, maximum};
-pub use module::Module;
+pub use module::{CallContext, IDEMPOTENCY_KEY_VAR, Module};
 pub use outcome::{CallReport, Failure, FailureKind, Outcome, says_retryable};
 pub use reflect::{Action, WitFile};
 pub use runtime::Runtime;

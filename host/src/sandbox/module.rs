@@ -17,6 +17,18 @@ use super::reflect::Action;
 use super::store::StoreState;
 use super::values::{params_from_json, val_to_json};
 
+/// What the host tells a guest about the call it is in.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// Stable across retries and resumes of the same step (`run-id:step-id`),
+    /// for the guest to make external effects idempotent. The guest reads it
+    /// from the environment variable [`IDEMPOTENCY_KEY_VAR`].
+    pub idempotency_key: Option<String>,
+}
+
+/// The one environment variable a guest sees without a grant, when set.
+pub const IDEMPOTENCY_KEY_VAR: &str = "WFHOST_IDEMPOTENCY_KEY";
+
 /// A compiled, linked component, ready to call any number of times.
 ///
 /// Every call instantiates it afresh in a new store: no state survives from
@@ -136,6 +148,18 @@ impl Module {
         input: &Value,
         limits: &Limits,
     ) -> Result<CallReport, CallError> {
+        self.call_with(action, input, limits, &CallContext::default())
+            .await
+    }
+
+    /// [`call`](Self::call), telling the guest what `context` holds.
+    pub async fn call_with(
+        &self,
+        action: &str,
+        input: &Value,
+        limits: &Limits,
+        context: &CallContext,
+    ) -> Result<CallReport, CallError> {
         limits.check().map_err(CallError::Limits)?;
         let index = self.find(action)?;
         let (action, export) = &self.actions[index];
@@ -152,7 +176,7 @@ impl Module {
         let started = Instant::now();
         let mut store = Store::new(
             &self.engine,
-            StoreState::deny_by_default(limits.memory_bytes, started),
+            StoreState::deny_by_default(limits.memory_bytes, started, context),
         );
         store.limiter(|state| &mut state.meter);
         if self.fuel_metering {

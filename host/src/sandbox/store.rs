@@ -6,6 +6,8 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::module::{CallContext, IDEMPOTENCY_KEY_VAR};
+
 use super::capture::CappedPipe;
 use super::host_api::GuestReports;
 use super::limits::MemoryMeter;
@@ -35,16 +37,22 @@ impl StoreState {
     /// A store with nothing granted: no preopened directories, no environment,
     /// no arguments, no sockets or name lookups, an empty stdin, and stdout and
     /// stderr captured with a cap. Capability grants will extend this builder.
-    pub(crate) fn deny_by_default(memory_bytes: u64, started: Instant) -> Self {
+    /// The only environment variable is the call's idempotency key, when it
+    /// has one: host metadata, not the host's environment.
+    pub(crate) fn deny_by_default(memory_bytes: u64, started: Instant, context: &CallContext) -> Self {
         let stdout = CappedPipe::new(OUTPUT_CAP_BYTES);
         let stderr = CappedPipe::new(OUTPUT_CAP_BYTES);
-        let wasi = WasiCtxBuilder::new()
+        let mut builder = WasiCtxBuilder::new();
+        builder
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        if let Some(key) = &context.idempotency_key {
+            builder.env(IDEMPOTENCY_KEY_VAR, key);
+        }
+        let wasi = builder.build();
         Self {
             wasi,
             table: ResourceTable::new(),

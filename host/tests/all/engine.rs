@@ -65,7 +65,11 @@ async fn run(yaml: &str, given: Value) -> Ran {
     let given: Map<String, Value> = serde_json::from_value(given).expect("inputs object");
     let inputs = inputs::resolve(&plan.inputs, &given).expect("inputs resolve");
     let mut recorder = Recorder::default();
-    let summary = engine::run(Arc::new(plan), inputs, RunOptions::default(), &mut recorder).await;
+    let options = RunOptions {
+        run_id: "run1".into(),
+        ..RunOptions::default()
+    };
+    let summary = engine::run(Arc::new(plan), inputs, options, &mut recorder).await;
     Ran {
         summary,
         events: recorder.events,
@@ -593,4 +597,28 @@ steps:
         })
         .sum();
     assert_eq!(kept, 10_000, "the log cap holds inside a workflow");
+}
+
+#[tokio::test]
+async fn each_action_can_read_a_stable_idempotency_key() {
+    let ran = run(
+        r#"
+name: keys
+steps:
+  - id: probe
+    module: $KITCHEN_SINK
+    action: env-var
+    inputs: { name: WFHOST_IDEMPOTENCY_KEY }
+    onSuccess: each
+  - id: each
+    module: $KITCHEN_SINK
+    action: env-var
+    inputs: { name: "{{ item }}" }
+    foreach: "{{ ['WFHOST_IDEMPOTENCY_KEY', 'HOME'] }}"
+"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(ran.output("probe"), &json!("run1:probe"));
+    assert_eq!(ran.output("each"), &json!(["run1:each[0]", null]), "nothing else of the environment");
 }

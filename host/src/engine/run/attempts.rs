@@ -8,6 +8,7 @@ use crate::engine::attempt::{AttemptKey, AttemptResult};
 use crate::engine::event::Event;
 use crate::engine::failure::StepFailure;
 use crate::engine::scope::Local;
+use crate::sandbox::CallContext;
 use crate::workflow::plan::{StepIndex, StepKind};
 use crate::workflow::template;
 
@@ -114,6 +115,7 @@ impl Engine<'_> {
         self.update_record(step);
         let attempt_key = self.attempt_key(key);
         let recorded = self.replay.take(&attempt_key);
+        let attempt_key_for_call = attempt_key.clone();
         let replayed = recorded.is_some();
         let was_replaying = std::mem::replace(&mut self.replaying, replayed);
         self.emit(Event::StepStarted { key: attempt_key });
@@ -130,9 +132,12 @@ impl Engine<'_> {
                 let module = module.clone();
                 let action = action.clone();
                 let limits = planned.limits;
+                let context = CallContext {
+                    idempotency_key: Some(idempotency_key(&self.run_id, &attempt_key_for_call)),
+                };
                 self.tasks.spawn(async move {
                     let report = module
-                        .call(&action, &input, &limits)
+                        .call_with(&action, &input, &limits, &context)
                         .await
                         .map_err(|error| error.to_string());
                     TaskDone::Call {
@@ -365,4 +370,21 @@ impl Engine<'_> {
         }
         self.fill_slots();
     }
+}
+
+/// `run-id:step-id`, plus `#visit` after the first visit, `[item]` in a
+/// map and `@iteration` in a loop: the same for every retry and resume of
+/// one logical operation, different for different ones.
+pub(crate) fn idempotency_key(run_id: &str, key: &AttemptKey) -> String {
+    let mut text = format!("{run_id}:{}", key.step);
+    if key.visit > 1 {
+        text.push_str(&format!("#{}", key.visit));
+    }
+    if let Some(item) = key.item {
+        text.push_str(&format!("[{item}]"));
+    }
+    if key.iteration > 0 {
+        text.push_str(&format!("@{}", key.iteration));
+    }
+    text
 }
