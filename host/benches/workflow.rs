@@ -19,6 +19,7 @@ use serde_json::Map;
 use wfhost::catalog::Catalog;
 use wfhost::engine::{self, Discard, RunOptions, RunSummary};
 use wfhost::sandbox::Runtime;
+use wfhost::store::{Durability, Journal, NewRun, Store};
 use wfhost::workflow::{self, Plan, Source};
 
 const STEPS: usize = 1_000;
@@ -96,6 +97,80 @@ fn run(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>) -> RunSummary {
         .expect("the engine task completes")
 }
 
+/// The linear workflow with the journal on, NORMAL and FULL, against a bare
+/// SQLite FULL commit measured in the same run; and the journal's bytes per step.
+fn journal(tokio: &tokio::runtime::Runtime, catalog: &Catalog) {
+    let plan = Arc::new(plan(catalog, &linear(false)));
+    let bare = {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = rusqlite::Connection::open(dir.path().join("bare.db")).expect("open");
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (x INTEGER);",
+        )
+        .expect("configure");
+        let samples = (0..50)
+            .map(|i| {
+                let started = Instant::now();
+                db.execute("INSERT INTO t (x) VALUES (?1)", [i])
+                    .expect("insert");
+                started.elapsed()
+            })
+            .collect();
+        median(samples)
+    };
+    println!("bare SQLite commit, WAL, synchronous=FULL: {bare:?}");
+    for durability in [Durability::Normal, Durability::Full] {
+        let mut per_step = Vec::new();
+        let mut bytes = 0;
+        for round in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("wfhost.db");
+            let run_id = format!("r{round}");
+            let mut store = Store::open(&path, durability).expect("store");
+            store
+                .create_run(&NewRun {
+                    id: &run_id,
+                    name: "linear",
+                    path: "bench.yaml",
+                    workflow_digest: "bench",
+                    workflow_text: "",
+                    inputs: &serde_json::Value::Null,
+                    modules: &[],
+                })
+                .expect("run recorded");
+            let plan = plan.clone();
+            let started = Instant::now();
+            let journal =
+                Journal::start(&path, durability, &run_id, Arc::default()).expect("journal");
+            let (summary, journal) = tokio
+                .block_on(tokio.spawn(async move {
+                    let mut journal = journal;
+                    let options = RunOptions {
+                        run_id,
+                        ..RunOptions::default()
+                    };
+                    let summary = engine::run(plan, Map::new(), options, &mut journal).await;
+                    (summary, journal)
+                }))
+                .expect("the engine task completes");
+            journal.finish().expect("journal committed");
+            let total = started.elapsed();
+            assert!(summary.succeeded());
+            per_step.push(total / STEPS as u32);
+            drop(store);
+            bytes = ["wfhost.db", "wfhost.db-wal"]
+                .iter()
+                .map(|f| std::fs::metadata(dir.path().join(f)).map_or(0, |m| m.len()))
+                .sum::<u64>();
+        }
+        println!(
+            "linear {STEPS} no-op steps, journal {durability:?}: {:?} per step in all (the run ends when the journal has committed), {} bytes of database per step",
+            median(per_step),
+            bytes / STEPS as u64
+        );
+    }
+}
+
 fn main() {
     let cache = tempfile::tempdir().expect("temp dir");
     let runtime = Runtime::new(Some(cache.path())).expect("runtime");
@@ -154,6 +229,9 @@ fn main() {
             median(overheads)
         );
     }
+
+    println!();
+    journal(&tokio, &catalog);
 
     println!();
     let plan = Arc::new(plan(&catalog, &fan_out()));

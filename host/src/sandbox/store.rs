@@ -39,7 +39,11 @@ impl StoreState {
     /// stderr captured with a cap. Capability grants will extend this builder.
     /// The only environment variable is the call's idempotency key, when it
     /// has one: host metadata, not the host's environment.
-    pub(crate) fn deny_by_default(memory_bytes: u64, started: Instant, context: &CallContext) -> Self {
+    pub(crate) fn deny_by_default(
+        memory_bytes: u64,
+        started: Instant,
+        context: &CallContext,
+    ) -> Self {
         let stdout = CappedPipe::new(OUTPUT_CAP_BYTES);
         let stderr = CappedPipe::new(OUTPUT_CAP_BYTES);
         let mut builder = WasiCtxBuilder::new();

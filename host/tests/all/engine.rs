@@ -620,5 +620,9 @@ steps:
     )
     .await;
     assert_eq!(ran.output("probe"), &json!("run1:probe"));
-    assert_eq!(ran.output("each"), &json!(["run1:each[0]", null]), "nothing else of the environment");
+    assert_eq!(
+        ran.output("each"),
+        &json!(["run1:each[0]", null]),
+        "nothing else of the environment"
+    );
 }
