@@ -108,7 +108,7 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, UsageError> {
             attempts
                 .iter()
                 .filter(|a| &a.key.step == step)
-                .map(|a| a.seq)
+                .map(|a| a.started)
                 .min()
                 .ok_or_else(|| {
                     UsageError(anyhow!(

@@ -23,6 +23,9 @@ pub enum Event {
     StepStarted {
         #[serde(flatten)]
         key: AttemptKey,
+        /// The action's input, templates evaluated (absent for a group).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        input: Option<Value>,
     },
     StepSucceeded {
         #[serde(flatten)]

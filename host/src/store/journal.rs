@@ -178,7 +178,18 @@ fn record_event(tx: &Transaction<'_>, run_id: &str, event: &Event) -> rusqlite::
     )?;
     let seq = tx.last_insert_rowid();
     match event {
-        Event::StepStarted { key } => {
+        Event::StepStarted { key, input } => {
+            if let Some(input) = input {
+                let item = key
+                    .item
+                    .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
+                tx.execute(
+                    "INSERT OR REPLACE INTO attempts
+                       (run_id, step, visit, item, iteration, attempt, seq, started_seq, status, input, fuel, memory_peak, duration_ms, result, complete)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'running', ?8, 0, 0, 0, 'null', 0)",
+                    params![run_id, key.step, key.visit, item, key.iteration, key.attempt, seq, capped_json(input).0],
+                )?;
+            }
             tx.execute(
                 "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, seq)
                  VALUES (?1, ?2, 'running', 0, 0, 0, ?3)
@@ -309,9 +320,13 @@ fn record_attempt(
         .item
         .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
     tx.execute(
-        "INSERT OR REPLACE INTO attempts
+        "INSERT INTO attempts
            (run_id, step, visit, item, iteration, attempt, seq, status, kind, fuel, memory_peak, duration_ms, result, complete)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (run_id, step, visit, item, iteration, attempt) DO UPDATE SET
+           seq = excluded.seq, status = excluded.status, kind = excluded.kind, fuel = excluded.fuel,
+           memory_peak = excluded.memory_peak, duration_ms = excluded.duration_ms,
+           result = excluded.result, complete = excluded.complete",
         params![
             run_id,
             key.step,

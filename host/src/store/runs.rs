@@ -70,6 +70,8 @@ pub struct RecordedAttempt {
     pub key: AttemptKey,
     pub result: AttemptResult,
     pub seq: i64,
+    /// When it started (the sequence number of its `step_started` event).
+    pub started: i64,
     /// False when its output was too large to store whole: it runs again.
     pub complete: bool,
 }
@@ -263,11 +265,11 @@ impl Store {
         let mut statement = self
             .conn
             .prepare(
-                "SELECT step, visit, item, iteration, attempt, result, seq, complete
-                 FROM attempts WHERE run_id = ?1 ORDER BY seq",
+                "SELECT step, visit, item, iteration, attempt, result, seq, complete, coalesce(started_seq, seq)
+                 FROM attempts WHERE run_id = ?1 AND status != 'running' ORDER BY seq",
             )
             .map_err(self.error("cannot read attempts"))?;
-        let rows: Vec<(AttemptKey, String, i64, bool)> = statement
+        let rows: Vec<(AttemptKey, String, i64, bool, i64)> = statement
             .query_map([id], |row| {
                 let item: i64 = row.get(2)?;
                 Ok((
@@ -281,19 +283,21 @@ impl Store {
                     row.get(5)?,
                     row.get(6)?,
                     row.get(7)?,
+                    row.get(8)?,
                 ))
             })
             .and_then(Iterator::collect)
             .map_err(self.error("cannot read attempts"))?;
         Ok(rows
             .into_iter()
-            .filter_map(|(key, result, seq, complete)| {
+            .filter_map(|(key, result, seq, complete, started)| {
                 serde_json::from_str(&result)
                     .ok()
                     .map(|result| RecordedAttempt {
                         key,
                         result,
                         seq,
+                        started,
                         complete,
                     })
             })

@@ -426,3 +426,35 @@ fn a_huge_output_is_stored_truncated() {
         "the database holds {size} bytes for one 3 MB output"
     );
 }
+
+#[test]
+fn ctrl_c_leaves_the_run_resumable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let (child, run) = slow_run(&home, dir.path());
+    // Wait until the first step runs: the driver is past its setup.
+    while json(&home, &["status", &run, "--json"])["steps"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let output = child.wait_with_output().expect("the driver stops");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains(&format!("wfhost resume {run}")), "{stderr}");
+    assert_eq!(
+        json(&home, &["status", &run, "--json"])["status"],
+        "interrupted"
+    );
+    let resumed = wfhost(&home, &["resume", &run]);
+    assert_eq!(resumed.code, 0, "{}", resumed.render());
+    let status = json(&home, &["status", &run, "--json"]);
+    assert_eq!(status["status"], "succeeded");
+    assert_eq!(status["steps"].as_array().map(Vec::len), Some(3));
+}

@@ -118,7 +118,10 @@ impl Engine<'_> {
         let attempt_key_for_call = attempt_key.clone();
         let replayed = recorded.is_some();
         let was_replaying = std::mem::replace(&mut self.replaying, replayed);
-        self.emit(Event::StepStarted { key: attempt_key });
+        self.emit(Event::StepStarted {
+            key: attempt_key,
+            input: Some(input.clone()),
+        });
         self.replaying = was_replaying;
         let handle = match recorded {
             Some(result) => self.tasks.spawn(async move {

@@ -399,6 +399,7 @@ impl Engine<'_> {
                         iteration: 0,
                         attempt: 1,
                     },
+                    input: None,
                 });
                 let id = self.frames.len();
                 self.frames.push(Frame {
