@@ -71,11 +71,22 @@ impl AttemptResult {
 
     /// A failure before the sandbox ran (e.g. an input template).
     pub fn failed(failure: StepFailure) -> Self {
+        Self::measured(Err(failure), 0.0, 0, 0)
+    }
+
+    /// An outcome with its measurements and no captured output (what the
+    /// journal keeps for replay: the output itself is in the event history).
+    pub fn measured(
+        outcome: Result<Value, StepFailure>,
+        duration_ms: f64,
+        fuel: u64,
+        memory_peak_bytes: u64,
+    ) -> Self {
         Self {
-            outcome: Err(failure),
-            duration_ms: 0.0,
-            fuel: 0,
-            memory_peak_bytes: 0,
+            outcome,
+            duration_ms,
+            fuel,
+            memory_peak_bytes,
             logs: Vec::new(),
             stdout: String::new(),
             stderr: String::new(),

@@ -5,17 +5,17 @@
 //! event. The thread also watches for `pause` / `cancel` requests from
 //! other processes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Transaction, params};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Durability, Store, StoreError, capped_json, now_seconds};
-use crate::engine::{AttemptKey, Control, Event, Observer, Stop};
+use crate::engine::{AttemptKey, AttemptResult, Control, Event, Observer, Stop};
 
 /// How often the writer looks for requests from other processes.
 const REQUEST_POLL: Duration = Duration::from_millis(100);
@@ -142,25 +142,16 @@ impl Store {
     /// Commit `events` of run `run_id`, with the state each changes, in one
     /// transaction.
     pub(crate) fn record(&mut self, run_id: &str, events: &[Box<Event>]) -> Result<(), StoreError> {
-        let path: PathBuf = self.path.clone();
-        let fail = |source| StoreError::Sqlite {
-            path: path.clone(),
-            action: "cannot journal the run",
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(fail)?;
-        for event in events {
-            record_event(&tx, run_id, event).map_err(fail)?;
-        }
-        tx.execute(
-            "UPDATE runs SET updated_at = ?2 WHERE id = ?1",
-            params![run_id, now_seconds()],
-        )
-        .map_err(fail)?;
-        tx.commit().map_err(fail)
+        self.write("cannot journal the run", |tx| {
+            for event in events {
+                record_event(tx, run_id, event)?;
+            }
+            tx.execute(
+                "UPDATE runs SET updated_at = ?2 WHERE id = ?1",
+                params![run_id, now_seconds()],
+            )?;
+            Ok(())
+        })
     }
 }
 
@@ -204,23 +195,13 @@ fn record_event(tx: &Transaction<'_>, run_id: &str, event: &Event) -> rusqlite::
             memory_peak_bytes,
             output,
         } => {
-            let result = json!({
-                "outcome": {"Ok": output},
-                "duration_ms": duration_ms,
-                "fuel": fuel,
-                "memory_peak_bytes": memory_peak_bytes,
-                "logs": [], "stdout": "", "stderr": "",
-            });
-            record_attempt(
-                tx,
-                run_id,
-                key,
-                seq,
-                "succeeded",
-                None,
-                (*fuel, *memory_peak_bytes, *duration_ms),
-                &result,
-            )?;
+            let result = AttemptResult::measured(
+                Ok(output.clone()),
+                *duration_ms,
+                *fuel,
+                *memory_peak_bytes,
+            );
+            record_attempt(tx, run_id, key, seq, &result)?;
         }
         Event::StepFailed {
             key,
@@ -229,23 +210,8 @@ fn record_event(tx: &Transaction<'_>, run_id: &str, event: &Event) -> rusqlite::
             failure,
             ..
         } => {
-            let result = json!({
-                "outcome": {"Err": failure},
-                "duration_ms": duration_ms,
-                "fuel": fuel,
-                "memory_peak_bytes": 0,
-                "logs": [], "stdout": "", "stderr": "",
-            });
-            record_attempt(
-                tx,
-                run_id,
-                key,
-                seq,
-                "failed",
-                Some(&failure.kind),
-                (*fuel, 0, *duration_ms),
-                &result,
-            )?;
+            let result = AttemptResult::measured(Err(failure.clone()), *duration_ms, *fuel, 0);
+            record_attempt(tx, run_id, key, seq, &result)?;
         }
         Event::StepFinished {
             step,
@@ -304,21 +270,21 @@ fn record_event(tx: &Transaction<'_>, run_id: &str, event: &Event) -> rusqlite::
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 fn record_attempt(
     tx: &Transaction<'_>,
     run_id: &str,
     key: &AttemptKey,
     seq: i64,
-    status: &str,
-    kind: Option<&str>,
-    (fuel, memory_peak, duration_ms): (u64, u64, f64),
-    result: &Value,
+    result: &AttemptResult,
 ) -> rusqlite::Result<()> {
-    let (text, complete) = capped_json(result);
+    let (text, complete) = capped_json(&serde_json::to_value(result).unwrap_or(Value::Null));
     let item = key
         .item
         .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
+    let (status, kind) = match &result.outcome {
+        Ok(_) => ("succeeded", None),
+        Err(failure) => ("failed", Some(failure.kind.as_str())),
+    };
     tx.execute(
         "INSERT INTO attempts
            (run_id, step, visit, item, iteration, attempt, seq, status, kind, fuel, memory_peak, duration_ms, result, complete)
@@ -337,9 +303,9 @@ fn record_attempt(
             seq,
             status,
             kind,
-            fuel,
-            memory_peak,
-            duration_ms,
+            result.fuel,
+            result.memory_peak_bytes,
+            result.duration_ms,
             text,
             complete
         ],

@@ -50,6 +50,25 @@ pub enum StoreError {
     Refused(String),
 }
 
+/// What can go wrong inside [`Store::write`].
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for WriteError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Sql(error)
+    }
+}
+
+impl From<StoreError> for WriteError {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
 /// A connection to `wfhost.db`.
 #[derive(Debug)]
 pub struct Store {
@@ -95,31 +114,46 @@ impl Store {
 
     fn migrate(&mut self) -> Result<(), StoreError> {
         let path = self.path.clone();
+        self.write("cannot migrate its schema", |tx| {
+            let version: usize = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+            if version > schema::MIGRATIONS.len() {
+                return Err(StoreError::Refused(format!(
+                    "{} was written by a newer wfhost (schema {version}, this one knows {}); upgrade wfhost",
+                    path.display(),
+                    schema::MIGRATIONS.len()
+                ))
+                .into());
+            }
+            for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(version) {
+                tx.execute_batch(migration)?;
+                tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Run `work` in one immediate (write-locking) transaction and commit it.
+    pub(crate) fn write<T>(
+        &mut self,
+        action: &'static str,
+        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, WriteError>,
+    ) -> Result<T, StoreError> {
+        let path = self.path.clone();
         let fail = |source| StoreError::Sqlite {
             path: path.clone(),
-            action: "cannot migrate its schema",
+            action,
             source,
         };
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(fail)?;
-        let version: usize = tx
-            .query_row("PRAGMA user_version", [], |row| row.get(0))
-            .map_err(fail)?;
-        if version > schema::MIGRATIONS.len() {
-            return Err(StoreError::Refused(format!(
-                "{} was written by a newer wfhost (schema {version}, this one knows {}); upgrade wfhost",
-                self.path.display(),
-                schema::MIGRATIONS.len()
-            )));
-        }
-        for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(version) {
-            tx.execute_batch(migration).map_err(fail)?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))
-                .map_err(fail)?;
-        }
-        tx.commit().map_err(fail)
+        let value = work(&tx).map_err(|error| match error {
+            WriteError::Sql(source) => fail(source),
+            WriteError::Store(error) => error,
+        })?;
+        tx.commit().map_err(fail)?;
+        Ok(value)
     }
 
     fn error(&self, action: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {

@@ -117,44 +117,28 @@ fn process_alive(pid: u32) -> bool {
 
 impl Store {
     pub fn create_run(&mut self, run: &NewRun<'_>) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let fail = |source| StoreError::Sqlite {
-            path: path.clone(),
-            action: "cannot record the new run",
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(fail)?;
-        let at = now_seconds();
-        tx.execute(
-            "INSERT OR IGNORE INTO workflows (digest, name, text) VALUES (?1, ?2, ?3)",
-            params![run.workflow_digest, run.name, run.workflow_text],
-        )
-        .map_err(fail)?;
-        tx.execute(
-            "INSERT INTO runs (id, workflow_digest, name, path, inputs, status, driver_pid, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?7)",
-            params![
-                run.id,
-                run.workflow_digest,
-                run.name,
-                run.path,
-                run.inputs.to_string(),
-                std::process::id(),
-                at
-            ],
-        )
-        .map_err(fail)?;
-        for (reference, digest) in run.modules {
+        self.write("cannot record the new run", |tx| {
+            let at = now_seconds();
             tx.execute(
-                "INSERT OR REPLACE INTO run_modules (run_id, reference, digest) VALUES (?1, ?2, ?3)",
-                params![run.id, reference, digest],
-            )
-            .map_err(fail)?;
-        }
-        tx.commit().map_err(fail)
+                "INSERT OR IGNORE INTO workflows (digest, name, text) VALUES (?1, ?2, ?3)",
+                params![run.workflow_digest, run.name, run.workflow_text],
+            )?;
+            tx.execute(
+                "INSERT INTO runs (id, workflow_digest, name, path, inputs, status, driver_pid, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?7)",
+                params![
+                    run.id,
+                    run.workflow_digest,
+                    run.name,
+                    run.path,
+                    run.inputs.to_string(),
+                    std::process::id(),
+                    at
+                ],
+            )?;
+            record_modules(tx, run.id, run.modules)?;
+            Ok(())
+        })
     }
 
     pub fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
@@ -307,44 +291,29 @@ impl Store {
     /// Become the one process driving run `id`: refused while another live
     /// process drives it.
     pub fn claim(&mut self, id: &str, modules: &[(String, String)]) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let fail = |source| StoreError::Sqlite {
-            path: path.clone(),
-            action: "cannot claim the run",
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(fail)?;
-        let run = tx
-            .query_row(
-                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
-                [id],
-                run_from_row,
-            )
-            .optional()
-            .map_err(fail)?
-            .ok_or_else(|| StoreError::UnknownRun(id.to_string()))?;
-        if run.is_driven() && run.driver_pid != Some(std::process::id()) {
-            return Err(StoreError::Refused(format!(
-                "run {id} is being driven by process {}; wait for it, or `wfhost pause {id}` it first",
-                run.driver_pid.unwrap_or_default()
-            )));
-        }
-        tx.execute(
-            "UPDATE runs SET status = 'running', driver_pid = ?2, requested = NULL, error = NULL, updated_at = ?3 WHERE id = ?1",
-            params![id, std::process::id(), now_seconds()],
-        )
-        .map_err(fail)?;
-        for (reference, digest) in modules {
+        self.write("cannot claim the run", |tx| {
+            let run = tx
+                .query_row(
+                    &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                    [id],
+                    run_from_row,
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::UnknownRun(id.to_string()))?;
+            if run.is_driven() && run.driver_pid != Some(std::process::id()) {
+                return Err(StoreError::Refused(format!(
+                    "run {id} is being driven by process {}; wait for it, or `wfhost pause {id}` it first",
+                    run.driver_pid.unwrap_or_default()
+                ))
+                .into());
+            }
             tx.execute(
-                "INSERT OR REPLACE INTO run_modules (run_id, reference, digest) VALUES (?1, ?2, ?3)",
-                params![id, reference, digest],
-            )
-            .map_err(fail)?;
-        }
-        tx.commit().map_err(fail)
+                "UPDATE runs SET status = 'running', driver_pid = ?2, requested = NULL, error = NULL, updated_at = ?3 WHERE id = ?1",
+                params![id, std::process::id(), now_seconds()],
+            )?;
+            record_modules(tx, id, modules)?;
+            Ok(())
+        })
     }
 
     /// Ask the process driving `id` to pause or cancel it. A run nobody
@@ -401,28 +370,31 @@ impl Store {
     /// Delete ended runs (succeeded, failed, cancelled) last updated before
     /// `cutoff` (seconds since the epoch), with all they recorded.
     pub fn prune(&mut self, cutoff: f64) -> Result<usize, StoreError> {
-        let path = self.path.clone();
-        let fail = |source| StoreError::Sqlite {
-            path: path.clone(),
-            action: "cannot prune",
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(fail)?;
-        let pruned = tx
-            .execute(
+        self.write("cannot prune", |tx| {
+            let pruned = tx.execute(
                 "DELETE FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?1",
                 [cutoff],
-            )
-            .map_err(fail)?;
-        tx.execute(
-            "DELETE FROM workflows WHERE digest NOT IN (SELECT workflow_digest FROM runs)",
-            [],
-        )
-        .map_err(fail)?;
-        tx.commit().map_err(fail)?;
-        Ok(pruned)
+            )?;
+            tx.execute(
+                "DELETE FROM workflows WHERE digest NOT IN (SELECT workflow_digest FROM runs)",
+                [],
+            )?;
+            Ok(pruned)
+        })
     }
+}
+
+/// The (module, digest) pairs a run is pinned to.
+fn record_modules(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    modules: &[(String, String)],
+) -> rusqlite::Result<()> {
+    for (reference, digest) in modules {
+        tx.execute(
+            "INSERT OR REPLACE INTO run_modules (run_id, reference, digest) VALUES (?1, ?2, ?3)",
+            params![run_id, reference, digest],
+        )?;
+    }
+    Ok(())
 }
