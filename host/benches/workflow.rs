@@ -132,6 +132,7 @@ fn journal(tokio: &tokio::runtime::Runtime, catalog: &Catalog) {
                     id: &run_id,
                     name: "linear",
                     path: "bench.yaml",
+                    workspace: ".",
                     workflow_digest: "bench",
                     workflow_text: "",
                     inputs: &serde_json::Value::Null,

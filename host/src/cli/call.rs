@@ -1,14 +1,17 @@
 //! `wfhost call MODULE ACTION`: run one action in a fresh sandbox.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value;
 
+use crate::engine;
 use crate::home::Home;
-use crate::sandbox::{CallReport, Limits, Outcome};
+use crate::sandbox::{CallContext, CallReport, Grants, Limits, Outcome};
 use crate::units::{parse_duration, parse_size};
+use crate::workflow::plan::StepPermissions;
 
 use super::exit::{FAILURE, SUCCESS, UsageError};
 use super::load;
@@ -35,6 +38,21 @@ pub(super) struct CallArgs {
     /// Print one JSON object with the status, output or error, and measurements.
     #[arg(long)]
     json: bool,
+    /// Let the guest read this directory (relative to --workspace). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    allow_read: Vec<String>,
+    /// Let the guest read and write this directory (relative to --workspace). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    allow_write: Vec<String>,
+    /// Let the guest read this environment variable. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    allow_env: Vec<String>,
+    /// Let the guest connect to this `host:port` over TCP. Repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    allow_net: Vec<String>,
+    /// The root that --allow-read/--allow-write paths are relative to.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    workspace: PathBuf,
 }
 
 pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
@@ -44,10 +62,14 @@ pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
         memory_bytes: args.memory,
         timeout: args.timeout,
     };
+    let context = CallContext {
+        idempotency_key: None,
+        grants: grants(args)?,
+    };
     let runtime = load::runtime(home)?;
     let module = load::module(&runtime, &args.module)?;
     let tokio = super::tokio_runtime()?;
-    let report = tokio.block_on(module.call(&args.action, &input, &limits))?;
+    let report = tokio.block_on(module.call_with(&args.action, &input, &limits, &context))?;
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
@@ -59,6 +81,33 @@ pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
     } else {
         FAILURE
     })
+}
+
+/// The `--allow-*` flags as grants, checked like a workflow's `permissions`.
+fn grants(args: &CallArgs) -> Result<Grants, UsageError> {
+    let mut permissions = StepPermissions::default();
+    for (paths, writable) in [(&args.allow_read, false), (&args.allow_write, true)] {
+        for path in paths {
+            let inside = std::path::Path::new(path).components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+            if !inside {
+                return Err(UsageError(anyhow::anyhow!(
+                    "`{path}` is not a path inside the workspace; grant a relative path without `..`"
+                )));
+            }
+            permissions
+                .fs
+                .push((path.trim_start_matches("./").to_string(), writable));
+        }
+    }
+    permissions.env.clone_from(&args.allow_env);
+    permissions.net.clone_from(&args.allow_net);
+    engine::grants::resolve_one(&permissions, &args.workspace)
+        .map_err(|problems| UsageError(anyhow::anyhow!("{}", problems.join("; "))))
 }
 
 fn read_input(text: &str) -> Result<Value, UsageError> {

@@ -19,6 +19,8 @@ use super::report::{self, Reporter};
 /// What to drive.
 pub(super) struct Drive {
     pub plan: Plan,
+    /// The directory workspace-relative grants resolve against.
+    pub workspace: std::path::PathBuf,
     pub inputs: Map<String, Value>,
     pub run_id: String,
     pub replay: Replay,
@@ -45,6 +47,12 @@ impl Observer for Observers {
 }
 
 pub(super) fn drive(home: &Home, drive: Drive) -> Result<u8, UsageError> {
+    let grants = engine::grants::resolve(&drive.plan, &drive.workspace).map_err(|problems| {
+        UsageError(anyhow::anyhow!(
+            "cannot grant what the workflow asks:\n  {}",
+            problems.join("\n  ")
+        ))
+    })?;
     let control = Arc::new(Control::default());
     let journal = Journal::start(
         &home.database(),
@@ -66,6 +74,7 @@ pub(super) fn drive(home: &Home, drive: Drive) -> Result<u8, UsageError> {
         run_id: drive.run_id,
         replay: drive.replay,
         control: control.clone(),
+        grants,
     };
     let (plan, inputs) = (Arc::new(drive.plan), drive.inputs);
     let interrupt = control;

@@ -145,6 +145,7 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, UsageError> {
         home,
         Drive {
             plan,
+            workspace: run.workspace.into(),
             inputs,
             run_id: id.clone(),
             replay,

@@ -32,6 +32,9 @@ pub(super) struct RunArgs {
     /// (an fsync per commit).
     #[arg(long, value_enum, default_value = "normal")]
     durability: Durability,
+    /// The root that `permissions` paths are relative to (default: the current directory).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    workspace: PathBuf,
 }
 
 pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, UsageError> {
@@ -47,11 +50,16 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, UsageError> {
     })?;
     let run_id = engine::new_run_id();
     let path = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
+    let workspace = args
+        .workspace
+        .canonicalize()
+        .with_context(|| format!("cannot use workspace {}", args.workspace.display()))?;
     let mut store = Store::open(&home.database(), args.durability)?;
     store.create_run(&NewRun {
         id: &run_id,
         name: &plan.name,
         path: &path.display().to_string(),
+        workspace: &workspace.display().to_string(),
         workflow_digest: &Digest::of(source.text.as_bytes()).to_hex(),
         workflow_text: &source.text,
         inputs: &Value::Object(inputs.clone()),
@@ -62,6 +70,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, UsageError> {
         home,
         Drive {
             plan,
+            workspace,
             inputs,
             run_id,
             replay: Replay::default(),

@@ -8,6 +8,7 @@ mod attempt;
 mod control;
 mod event;
 mod failure;
+pub mod grants;
 pub mod inputs;
 mod run;
 mod scope;

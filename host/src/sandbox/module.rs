@@ -11,6 +11,7 @@ use super::cache::CacheOutcome;
 use super::digest::Digest;
 use super::engine::{EPOCH_TICK, EpochTicker};
 use super::error::CallError;
+use super::grants::Grants;
 use super::limits::{Limits, MemoryLimitExceeded};
 use super::outcome::{CallReport, Failure, FailureKind, Outcome, guest_error};
 use super::reflect::Action;
@@ -24,6 +25,8 @@ pub struct CallContext {
     /// for the guest to make external effects idempotent. The guest reads it
     /// from the environment variable [`IDEMPOTENCY_KEY_VAR`].
     pub idempotency_key: Option<String>,
+    /// What the call may reach beyond its sandbox.
+    pub grants: Grants,
 }
 
 /// The one environment variable a guest sees without a grant, when set.
@@ -176,7 +179,8 @@ impl Module {
         let started = Instant::now();
         let mut store = Store::new(
             &self.engine,
-            StoreState::deny_by_default(limits.memory_bytes, started, context),
+            StoreState::deny_by_default(limits.memory_bytes, started, context)
+                .map_err(CallError::Grant)?,
         );
         store.limiter(|state| &mut state.meter);
         if self.fuel_metering {

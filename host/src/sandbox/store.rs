@@ -36,14 +36,14 @@ impl std::fmt::Debug for StoreState {
 impl StoreState {
     /// A store with nothing granted: no preopened directories, no environment,
     /// no arguments, no sockets or name lookups, an empty stdin, and stdout and
-    /// stderr captured with a cap. Capability grants will extend this builder.
-    /// The only environment variable is the call's idempotency key, when it
-    /// has one: host metadata, not the host's environment.
+    /// stderr captured with a cap. The only environment variable is the call's idempotency key, when it
+    /// has one: host metadata, not the host's environment. `context.grants`
+    /// adds exactly what was granted, nothing else.
     pub(crate) fn deny_by_default(
         memory_bytes: u64,
         started: Instant,
         context: &CallContext,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let stdout = CappedPipe::new(OUTPUT_CAP_BYTES);
         let stderr = CappedPipe::new(OUTPUT_CAP_BYTES);
         let mut builder = WasiCtxBuilder::new();
@@ -56,15 +56,16 @@ impl StoreState {
         if let Some(key) = &context.idempotency_key {
             builder.env(IDEMPOTENCY_KEY_VAR, key);
         }
+        context.grants.apply(&mut builder)?;
         let wasi = builder.build();
-        Self {
+        Ok(Self {
             wasi,
             table: ResourceTable::new(),
             meter: MemoryMeter::new(memory_bytes),
             stdout,
             stderr,
             reports: GuestReports::new(started),
-        }
+        })
     }
 }
 

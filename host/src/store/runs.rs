@@ -14,6 +14,8 @@ pub struct NewRun<'a> {
     pub name: &'a str,
     /// The workflow file, absolute.
     pub path: &'a str,
+    /// The workspace root grants resolve against, absolute.
+    pub workspace: &'a str,
     pub workflow_digest: &'a str,
     pub workflow_text: &'a str,
     pub inputs: &'a Value,
@@ -26,6 +28,7 @@ pub struct RunRecord {
     pub id: String,
     pub name: String,
     pub path: String,
+    pub workspace: String,
     pub workflow_digest: String,
     pub inputs: Value,
     pub status: String,
@@ -76,7 +79,7 @@ pub struct RecordedAttempt {
     pub complete: bool,
 }
 
-const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, driver_pid, created_at, updated_at";
+const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, driver_pid, created_at, updated_at, workspace";
 
 fn json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -95,6 +98,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         driver_pid: row.get(8)?,
         created_at: row.get(9)?,
         updated_at: row.get(10)?,
+        workspace: row.get(11)?,
     })
 }
 
@@ -124,8 +128,8 @@ impl Store {
                 params![run.workflow_digest, run.name, run.workflow_text],
             )?;
             tx.execute(
-                "INSERT INTO runs (id, workflow_digest, name, path, inputs, status, driver_pid, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?7)",
+                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, driver_pid, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?8, ?5, 'running', ?6, ?7, ?7)",
                 params![
                     run.id,
                     run.workflow_digest,
@@ -133,7 +137,8 @@ impl Store {
                     run.path,
                     run.inputs.to_string(),
                     std::process::id(),
-                    at
+                    at,
+                    run.workspace
                 ],
             )?;
             record_modules(tx, run.id, run.modules)?;

@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[&str] = &[
         workflow_digest TEXT NOT NULL REFERENCES workflows(digest),
         name TEXT NOT NULL,
         path TEXT NOT NULL,
+        workspace TEXT NOT NULL,
         inputs TEXT NOT NULL,
         status TEXT NOT NULL,
         error TEXT,

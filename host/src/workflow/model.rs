@@ -40,6 +40,41 @@ pub struct Workflow {
     /// Steps that always run at the end, whatever happened (cleanup, notification).
     #[serde(default)]
     pub finally: Vec<Spanned<String>>,
+    /// What every step may reach beyond its sandbox (nothing by default).
+    #[serde(default)]
+    pub permissions: Permissions,
+}
+
+/// Capability grants: deny by default, grant explicitly.
+#[derive(Debug, Clone, Default, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Permissions {
+    /// Directories, relative to the workspace root, preopened at the same path in the guest.
+    #[serde(default)]
+    pub fs: Vec<FsGrant>,
+    /// Host environment variables the guest may read, by name.
+    #[serde(default)]
+    pub env: Vec<Spanned<String>>,
+    /// `host:port` pairs the guest may connect to over TCP.
+    #[serde(default)]
+    pub net: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct FsGrant {
+    /// A directory relative to the workspace root (`.` for the root itself).
+    pub path: Spanned<String>,
+    #[serde(default)]
+    pub access: Access,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    #[default]
+    Read,
+    ReadWrite,
 }
 
 /// A typed workflow parameter.
@@ -190,6 +225,9 @@ pub struct Step {
     /// Run branches concurrently and join them before this step's routes.
     #[serde(default)]
     pub parallel: Option<Parallel>,
+    /// Grants for this step, added to the workflow's.
+    #[serde(default)]
+    pub permissions: Permissions,
 }
 
 /// Where a step's outcome leads.

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::{
-    Backoff, Branch, ByteSize, Conditional, DurationText, InputSpec, InputType, Loop, Parallel,
-    Retry, Route, Step, StepLimits, WaitFor, Workflow, WorkflowLimits,
+    Access, Backoff, Branch, ByteSize, Conditional, DurationText, FsGrant, InputSpec, InputType,
+    Loop, Parallel, Permissions, Retry, Route, Step, StepLimits, WaitFor, Workflow, WorkflowLimits,
 };
 use super::span::Spanned;
 use super::tree::{Node, NodeKind};
@@ -35,7 +35,7 @@ pub struct Fields<'n> {
 }
 
 impl Reader {
-    fn error(&mut self, diagnostic: Diagnostic) {
+    pub fn error(&mut self, diagnostic: Diagnostic) {
         self.problems.push(diagnostic);
     }
 
@@ -75,6 +75,14 @@ impl Reader {
 }
 
 impl Fields<'_> {
+    /// The key as written and its value.
+    pub fn entry(&self, key: &str) -> Option<(&Spanned<String>, &Node)> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.value == key)
+            .map(|(k, node)| (k, node))
+    }
+
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.entries
             .iter()
@@ -283,6 +291,7 @@ impl FromNode for Workflow {
                 "steps",
                 "onFailure",
                 "finally",
+                "permissions",
             ],
         )?;
         let steps = f.required(reader, "steps");
@@ -295,6 +304,7 @@ impl FromNode for Workflow {
             limits: f.or_default(reader, "limits"),
             on_failure: f.optional(reader, "onFailure"),
             finally: f.or_default(reader, "finally"),
+            permissions: f.or_default(reader, "permissions"),
             steps: steps?,
         })
     }
@@ -365,6 +375,7 @@ pub const STEP_KEYS: &[&str] = &[
     "concurrency",
     "loop",
     "parallel",
+    "permissions",
 ];
 
 impl FromNode for Step {
@@ -388,9 +399,48 @@ impl FromNode for Step {
             concurrency: f.optional(reader, "concurrency"),
             repeat: f.optional(reader, "loop"),
             parallel: f.optional(reader, "parallel"),
+            permissions: f.or_default(reader, "permissions"),
             id: id?,
         };
         Some(step)
+    }
+}
+
+impl FromNode for Permissions {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        let f = reader.fields(node, "permissions", &["fs", "env", "net", "run"])?;
+        if let Some((key, _)) = f.entry("run") {
+            reader.error(
+                Diagnostic::error(key.span, "the `run` capability is not available yet")
+                    .with_help("running host programs arrives with the process host import; until then a module cannot start programs"),
+            );
+        }
+        Some(Self {
+            fs: f.or_default(reader, "fs"),
+            env: f.or_default(reader, "env"),
+            net: f.or_default(reader, "net"),
+        })
+    }
+}
+
+impl FromNode for FsGrant {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        let f = reader.fields(node, "a filesystem grant", &["path", "access"])?;
+        let access = f.or_default(reader, "access");
+        Some(Self {
+            path: f.required(reader, "path")?,
+            access,
+        })
+    }
+}
+
+impl FromNode for Access {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        keyword(node, reader, &["read", "read-write"], |s| match s {
+            "read" => Some(Self::Read),
+            "read-write" => Some(Self::ReadWrite),
+            _ => None,
+        })
     }
 }
 

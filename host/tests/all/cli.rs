@@ -105,6 +105,40 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     ("actions_system", &["actions", "system"]),
     (
+        "call_allow_read",
+        &[
+            "call",
+            concat!(env!("WFHOST_GUEST_DIR"), "/kitchen-sink.wasm"),
+            "read-file",
+            "--input",
+            r#"{"path": "tests/fixtures/workflows/invalid/unknown-action.yaml"}"#,
+            "--allow-read",
+            "tests/fixtures/workflows/invalid",
+        ],
+    ),
+    (
+        "call_denied_read",
+        &[
+            "call",
+            concat!(env!("WFHOST_GUEST_DIR"), "/kitchen-sink.wasm"),
+            "read-file",
+            "--input",
+            r#"{"path": "tests/fixtures/workflows/invalid/unknown-action.yaml"}"#,
+        ],
+    ),
+    (
+        "call_allow_outside",
+        &[
+            "call",
+            "system",
+            "echo",
+            "--input",
+            r#"{"message": "hi"}"#,
+            "--allow-read",
+            "../",
+        ],
+    ),
+    (
         "run_hello",
         &["run", "workflows/hello.yaml", "--input", "who=Ada"],
     ),

@@ -338,7 +338,11 @@ fn pause_then_resume_and_cancel() {
     let (child, run) = slow_run(&home, dir.path());
     let second = wfhost(&home, &["resume", &run]);
     assert_eq!(second.code, 2, "{}", second.render());
-    assert!(second.stderr.contains("being driven by process"), "{}", second.render());
+    assert!(
+        second.stderr.contains("being driven by process"),
+        "{}",
+        second.render()
+    );
     let paused = wfhost(&home, &["pause", &run]);
     assert_eq!(paused.code, 0, "{}", paused.render());
     assert!(

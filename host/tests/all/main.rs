@@ -4,6 +4,7 @@ mod cache;
 mod cli;
 mod common;
 mod engine;
+mod grants;
 mod hostile;
 mod journal;
 mod sandbox;

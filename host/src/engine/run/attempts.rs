@@ -137,6 +137,7 @@ impl Engine<'_> {
                 let limits = planned.limits;
                 let context = CallContext {
                     idempotency_key: Some(idempotency_key(&self.run_id, &attempt_key_for_call)),
+                    grants: self.grants.get(step).cloned().unwrap_or_default(),
                 };
                 self.tasks.spawn(async move {
                     let report = module

@@ -23,6 +23,7 @@ use super::event::{Event, Observer, RunStatus};
 use super::failure::StepFailure;
 use super::scope::{RunScope, StepRecords};
 use super::summary::{RunSummary, StepSummary};
+use crate::sandbox::Grants;
 use crate::workflow::model::WaitFor;
 use crate::workflow::plan::{Plan, StepIndex, StepKind};
 use crate::workflow::template::jinja;
@@ -39,6 +40,8 @@ pub struct RunOptions {
     pub run_id: String,
     pub replay: Replay,
     pub control: Arc<Control>,
+    /// What each step (by index) is granted; missing: nothing.
+    pub grants: Vec<Grants>,
 }
 
 /// Run `plan` with resolved `inputs` to the end, reporting to `observer`.
@@ -56,6 +59,7 @@ pub async fn run(
         run_id,
         replay,
         control,
+        grants,
     } = options;
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let scope = RunScope {
@@ -82,6 +86,7 @@ pub async fn run(
         replaying: false,
         control,
         stop: None,
+        grants,
     };
     engine.execute().await
 }
@@ -166,6 +171,7 @@ struct Engine<'o> {
     control: Arc<Control>,
     /// Set once a stop was requested: nothing new starts.
     stop: Option<Stop>,
+    grants: Vec<Grants>,
 }
 
 impl Engine<'_> {

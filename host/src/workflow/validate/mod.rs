@@ -4,6 +4,7 @@
 //! A valid workflow becomes a [`Plan`].
 
 mod limits;
+mod permissions;
 mod references;
 mod routing;
 
@@ -386,6 +387,7 @@ impl<'a> Checker<'a> {
             max_visits: step.max_visits.as_ref().map(|v| v.value),
             foreach,
             repeat,
+            permissions: self.permissions(step),
         })
     }
 

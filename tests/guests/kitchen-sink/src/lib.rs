@@ -168,6 +168,10 @@ impl Guest for KitchenSink {
         std::fs::read_to_string(&path).map_err(|error| error.to_string())
     }
 
+    fn write_file(path: String, contents: String) -> Result<(), String> {
+        std::fs::write(&path, contents).map_err(|error| error.to_string())
+    }
+
     fn connect(address: String) -> Result<(), String> {
         std::net::TcpStream::connect(address.as_str())
             .map(drop)

@@ -1,0 +1,94 @@
+//! Turning a plan's grants into what the sandbox enforces: directories
+//! resolved under the workspace root (which must exist), variables read
+//! from the host's environment, `host:port` names resolved to addresses.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+
+use crate::sandbox::{DirGrant, Grants};
+use crate::workflow::Plan;
+use crate::workflow::plan::StepPermissions;
+
+/// Each step's grants, by step index, or every grant that cannot be honoured.
+pub fn resolve(plan: &Plan, workspace: &Path) -> Result<Vec<Grants>, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut resolved: HashMap<&StepPermissions, Grants> = HashMap::new();
+    let grants = plan
+        .steps
+        .iter()
+        .map(|step| {
+            if let Some(grants) = resolved.get(&step.permissions) {
+                return grants.clone();
+            }
+            let grants = resolve_one(&step.permissions, workspace).unwrap_or_else(|mut found| {
+                for problem in &mut found {
+                    *problem = format!("step `{}`: {problem}", step.id);
+                }
+                problems.extend(found);
+                Grants::default()
+            });
+            resolved.insert(&step.permissions, grants.clone());
+            grants
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(grants)
+    } else {
+        problems.dedup();
+        Err(problems)
+    }
+}
+
+/// Grants for one set of permissions (also `wfhost call --allow-*`).
+pub fn resolve_one(permissions: &StepPermissions, workspace: &Path) -> Result<Grants, Vec<String>> {
+    let mut problems = Vec::new();
+    let mut grants = Grants::default();
+    let root = match workspace.canonicalize() {
+        Ok(root) => root,
+        Err(error) => {
+            return Err(vec![format!(
+                "the workspace {} cannot be used: {error}",
+                workspace.display()
+            )]);
+        }
+    };
+    for (path, writable) in &permissions.fs {
+        let host = root.join(path);
+        match host.canonicalize() {
+            // A granted path that is a link out of the workspace is refused.
+            Ok(real) if real.starts_with(&root) && real.is_dir() => grants.dirs.push(DirGrant {
+                host: real,
+                guest: path.clone(),
+                writable: *writable,
+            }),
+            Ok(real) if !real.starts_with(&root) => problems.push(format!(
+                "granted directory `{path}` leads outside the workspace (to {})",
+                real.display()
+            )),
+            Ok(_) => problems.push(format!("granted path `{path}` is not a directory")),
+            Err(error) => problems.push(format!(
+                "granted directory `{path}` ({}): {error}",
+                host.display()
+            )),
+        }
+    }
+    for name in &permissions.env {
+        if let Ok(value) = std::env::var(name) {
+            grants.env.push((name.clone(), value));
+        }
+    }
+    for address in &permissions.net {
+        match address.to_socket_addrs() {
+            Ok(addresses) => grants.net.extend(addresses.collect::<Vec<SocketAddr>>()),
+            Err(error) => problems.push(format!(
+                "cannot resolve granted address `{address}`: {error}"
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(grants)
+    } else {
+        Err(problems)
+    }
+}
