@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 /// A host directory visible to the guest.
@@ -56,8 +57,14 @@ impl Grants {
         if !self.net.is_empty() {
             let allowed = Arc::new(self.net.clone());
             builder.allow_tcp(true);
-            builder.socket_addr_check(move |addr, _| {
-                let ok = allowed.contains(&addr);
+            builder.socket_addr_check(move |addr, use_| {
+                let ok = match use_ {
+                    SocketAddrUse::TcpConnect => allowed.contains(&addr),
+                    // The implicit bind of an outbound connection to an
+                    // ephemeral local port; nothing else may bind or listen.
+                    SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+                    _ => false,
+                };
                 Box::pin(async move { ok })
             });
         }

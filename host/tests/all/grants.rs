@@ -165,6 +165,35 @@ async fn only_granted_variables_are_visible() {
     );
 }
 
+#[tokio::test]
+async fn network_is_refused_unless_the_address_is_granted() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let address = listener.local_addr().expect("address");
+    let other = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let runtime = runtime();
+    let sink = load(&runtime, &guest("kitchen-sink"));
+    let input = json!({"address": address.to_string()});
+    let denied = probe(&sink, "connect", input.clone(), &Grants::default()).await;
+    assert!(
+        matches!(&denied, Err(e) if e.contains("access-denied")),
+        "{denied:?}"
+    );
+    let granted = Grants {
+        net: vec![address],
+        ..Grants::default()
+    };
+    assert_eq!(
+        probe(&sink, "connect", input, &granted).await,
+        Ok(Value::Null)
+    );
+    let elsewhere = json!({"address": other.local_addr().expect("address").to_string()});
+    let denied = probe(&sink, "connect", elsewhere, &granted).await;
+    assert!(
+        matches!(&denied, Err(e) if e.contains("access-denied")),
+        "only the granted port: {denied:?}"
+    );
+}
+
 #[test]
 fn workflow_permissions_are_shown_resolved_and_enforced() {
     let dir = workspace();

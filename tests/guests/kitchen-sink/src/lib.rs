@@ -172,10 +172,33 @@ impl Guest for KitchenSink {
         std::fs::write(&path, contents).map_err(|error| error.to_string())
     }
 
+    /// Through `wasi:sockets` directly: Rust 1.95's `std::net::TcpStream`
+    /// traps on wasm32-wasip2 (a `connect` signature mismatch with wasi-libc).
     fn connect(address: String) -> Result<(), String> {
-        std::net::TcpStream::connect(address.as_str())
-            .map(drop)
-            .map_err(|error| error.to_string())
+        use wasip2::sockets::instance_network::instance_network;
+        use wasip2::sockets::network::{
+            ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress,
+        };
+        use wasip2::sockets::tcp_create_socket::create_tcp_socket;
+
+        let address: std::net::SocketAddrV4 = address.parse().map_err(|e| format!("{e}"))?;
+        let socket = create_tcp_socket(IpAddressFamily::Ipv4).map_err(|e| format!("{e:?}"))?;
+        let [a, b, c, d] = address.ip().octets();
+        let remote = IpSocketAddress::Ipv4(Ipv4SocketAddress {
+            port: address.port(),
+            address: (a, b, c, d),
+        });
+        socket
+            .start_connect(&instance_network(), remote)
+            .map_err(|e| format!("{e:?}"))?;
+        let ready = socket.subscribe();
+        loop {
+            match socket.finish_connect() {
+                Ok(_streams) => return Ok(()),
+                Err(ErrorCode::WouldBlock) => ready.block(),
+                Err(error) => return Err(format!("{error:?}")),
+            }
+        }
     }
 }
 
