@@ -92,7 +92,8 @@ pub struct RunScope {
     pub inputs: Jinja,
     pub context: Jinja,
     pub steps: StepRecords,
-    pub workflow: Value,
+    /// `workflow`, converted once per change rather than per evaluation.
+    workflow: Jinja,
 }
 
 /// Per-evaluation values.
@@ -104,13 +105,27 @@ pub struct Local<'a> {
 }
 
 impl RunScope {
+    pub fn new(inputs: &Value, context: &Value, steps: StepRecords, workflow: &Value) -> Self {
+        Self {
+            inputs: jinja(inputs),
+            context: jinja(context),
+            steps,
+            workflow: jinja(workflow),
+        }
+    }
+
+    /// Replace what templates see as `workflow`.
+    pub fn set_workflow(&mut self, workflow: &Value) {
+        self.workflow = jinja(workflow);
+    }
+
     /// The root value a template is evaluated against.
     pub fn root(&self, local: Local<'_>) -> Jinja {
         let mut entries: Vec<(&str, Jinja)> = vec![
             ("inputs", self.inputs.clone()),
             ("context", self.context.clone()),
             ("steps", Jinja::from_object(StepsView(self.steps.clone()))),
-            ("workflow", jinja(&self.workflow)),
+            ("workflow", self.workflow.clone()),
             ("attempt", Jinja::from(local.attempt)),
             ("iteration", Jinja::from(local.iteration)),
         ];

@@ -90,8 +90,15 @@ impl Drop for Journal {
 
 impl Observer for Journal {
     fn event(&mut self, event: &Event) {
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(Message::Event(Box::new(event.clone())));
+        let sent = self
+            .sender
+            .as_ref()
+            .is_some_and(|sender| sender.send(Message::Event(Box::new(event.clone()))).is_ok());
+        if !sent && self.sender.take().is_some() {
+            // The writer stopped on an error; `finish` reports it. Say so now too.
+            tracing::error!(
+                "the journal stopped recording this run; `wfhost` will report why when the run ends"
+            );
         }
     }
 }

@@ -26,7 +26,6 @@ use super::summary::{RunSummary, StepSummary};
 use crate::sandbox::Grants;
 use crate::workflow::model::WaitFor;
 use crate::workflow::plan::{Plan, StepIndex, StepKind};
-use crate::workflow::template::jinja;
 
 type ActId = usize;
 type FrameId = usize;
@@ -62,12 +61,12 @@ pub async fn run(
         grants,
     } = options;
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
-    let scope = RunScope {
-        inputs: jinja(&Value::Object(inputs)),
-        context: jinja(&plan.context),
-        steps: StepRecords::new(ids),
-        workflow: json!({"id": run_id, "name": plan.name, "status": "running", "error": null}),
-    };
+    let scope = RunScope::new(
+        &Value::Object(inputs),
+        &plan.context,
+        StepRecords::new(ids),
+        &json!({"id": run_id, "name": plan.name, "status": "running", "error": null}),
+    );
     let mut engine = Engine {
         states: plan.steps.iter().map(|_| StepState::default()).collect(),
         plan,
@@ -238,8 +237,12 @@ impl Engine<'_> {
     }
 
     fn set_workflow_status(&mut self) {
-        self.scope.workflow["status"] = self.status().as_str().into();
-        self.scope.workflow["error"] = self.workflow_error().unwrap_or(Value::Null);
+        self.scope.set_workflow(&json!({
+            "id": self.run_id,
+            "name": self.plan.name,
+            "status": self.status().as_str(),
+            "error": self.workflow_error(),
+        }));
     }
 
     fn finish(&mut self) -> RunSummary {

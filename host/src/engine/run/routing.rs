@@ -180,12 +180,15 @@ impl Engine<'_> {
         if route.is_empty() {
             return Ok(None);
         }
-        let root = self.scope.root(Local::default());
+        // The scope is built only when a condition needs it (not on the hot
+        // path of unconditional routes).
+        let mut root = None;
         for (condition, target) in &route.branches {
             match condition {
                 None => return Ok(Some((*target, None))),
                 Some(condition) => {
-                    if template::eval_condition(condition, &root)? {
+                    let root = root.get_or_insert_with(|| self.scope.root(Local::default()));
+                    if template::eval_condition(condition, root)? {
                         return Ok(Some((*target, Some(condition.clone()))));
                     }
                 }
