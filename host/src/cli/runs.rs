@@ -161,6 +161,11 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, UsageError> {
             step.kind.as_deref().unwrap_or("-")
         );
     }
+    let resumable = matches!(run.status.as_str(), "paused" | "interrupted" | "failed")
+        || (run.status == "running" && !run.is_driven());
+    if resumable {
+        let _ = writeln!(out, "\ncontinue it with: wfhost resume {}", run.id);
+    }
     print!("{out}");
     Ok(SUCCESS)
 }

@@ -460,6 +460,14 @@ fn ctrl_c_leaves_the_run_resumable() {
         json(&home, &["status", &run, "--json"])["status"],
         "interrupted"
     );
+    let shown = wfhost(&home, &["status", &run]);
+    assert!(
+        shown
+            .stdout
+            .contains(&format!("continue it with: wfhost resume {run}")),
+        "{}",
+        shown.render()
+    );
     let resumed = wfhost(&home, &["resume", &run]);
     assert_eq!(resumed.code, 0, "{}", resumed.render());
     let status = json(&home, &["status", &run, "--json"]);
