@@ -10,7 +10,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use minijinja::Value as Jinja;
 use minijinja::value::{Enumerator, Object};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::workflow::template::jinja;
 
@@ -24,7 +25,15 @@ pub struct StepRecords {
 
 impl StepRecords {
     pub fn new(ids: Vec<String>) -> Self {
-        let pending = jinja(&record("pending", &Value::Null, &Value::Null, 0, 0, 0.0));
+        let pending = Record {
+            status: "pending",
+            output: &Value::Null,
+            error: &Value::Null,
+            attempts: 0,
+            visits: 0,
+            duration_ms: 0.0,
+        }
+        .to_jinja();
         Self {
             by_id: Arc::new(
                 ids.iter()
@@ -37,8 +46,8 @@ impl StepRecords {
         }
     }
 
-    pub fn set(&self, index: usize, record: &Value) {
-        let value = jinja(record);
+    pub fn set(&self, index: usize, record: &Record<'_>) {
+        let value = record.to_jinja();
         self.records.write().unwrap_or_else(PoisonError::into_inner)[index] = value;
     }
 
@@ -47,23 +56,22 @@ impl StepRecords {
     }
 }
 
-/// `steps.<id>`: status, output, error, attempts, visits, duration.
-pub fn record(
-    status: &str,
-    output: &Value,
-    error: &Value,
-    attempts: u32,
-    visits: u32,
-    duration_ms: f64,
-) -> Value {
-    json!({
-        "status": status,
-        "output": output,
-        "error": error,
-        "attempts": attempts,
-        "visits": visits,
-        "duration_ms": duration_ms,
-    })
+/// `steps.<id>`: status, output, error, attempts, visits, duration —
+/// borrowed, so updating it does not copy the step's output twice.
+#[derive(Debug, Serialize)]
+pub struct Record<'a> {
+    pub status: &'a str,
+    pub output: &'a Value,
+    pub error: &'a Value,
+    pub attempts: u32,
+    pub visits: u32,
+    pub duration_ms: f64,
+}
+
+impl Record<'_> {
+    fn to_jinja(&self) -> Jinja {
+        Jinja::from(minijinja::value::Serde(self))
+    }
 }
 
 #[derive(Debug)]

@@ -38,8 +38,8 @@ pub struct Plan {
 pub struct PlannedStep {
     pub id: String,
     pub kind: StepKind,
-    /// Parameters by name; strings may hold templates.
-    pub inputs: serde_json::Map<String, Value>,
+    /// Parameters by name (a JSON object); strings may hold templates.
+    pub inputs: Value,
     /// Whether any input holds a template (otherwise inputs are used as they are).
     pub templated: bool,
     pub on_success: PlannedRoute,

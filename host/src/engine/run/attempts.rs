@@ -80,6 +80,12 @@ impl Engine<'_> {
         let StepKind::Action { module, action } = &planned.kind else {
             return;
         };
+        // Counted before the inputs are evaluated: `steps.<id>.attempts` and
+        // `.visits` in the step's own templates include this attempt.
+        let state = &mut self.states[step];
+        state.status = "running";
+        state.attempts += 1;
+        self.update_record(step);
         let input = if planned.templated {
             let item_value =
                 item.and_then(|i| activation.map.as_ref().map(|map| (i, map.items[i].clone())));
@@ -89,7 +95,7 @@ impl Engine<'_> {
                 item: item_value.as_ref().map(|(i, v)| (*i, v)),
             };
             let root = self.scope.root(local);
-            match template::eval_value(&Value::Object(planned.inputs.clone()), &root) {
+            match template::eval_value(&planned.inputs, &root) {
                 Ok(input) => input,
                 Err(problem) => {
                     let failure = StepFailure::engine(
@@ -107,17 +113,14 @@ impl Engine<'_> {
                 }
             }
         } else {
-            Value::Object(planned.inputs.clone())
+            planned.inputs.clone()
         };
-        let state = &mut self.states[step];
-        state.status = "running";
-        state.attempts += 1;
-        self.update_record(step);
         let attempt_key = self.attempt_key(key);
         let recorded = self.replay.take(&attempt_key);
-        let attempt_key_for_call = attempt_key.clone();
-        let replayed = recorded.is_some();
-        let was_replaying = std::mem::replace(&mut self.replaying, replayed);
+        let idempotency = recorded
+            .is_none()
+            .then(|| idempotency_key(&self.run_id, &attempt_key));
+        let was_replaying = std::mem::replace(&mut self.replaying, recorded.is_some());
         self.emit(Event::StepStarted {
             key: attempt_key,
             input: Some(input.clone()),
@@ -136,7 +139,7 @@ impl Engine<'_> {
                 let action = action.clone();
                 let limits = planned.limits;
                 let context = CallContext {
-                    idempotency_key: Some(idempotency_key(&self.run_id, &attempt_key_for_call)),
+                    idempotency_key: idempotency,
                     grants: self.grants.get(step).cloned().unwrap_or_default(),
                 };
                 self.tasks.spawn(async move {

@@ -380,8 +380,9 @@ impl Engine<'_> {
     fn enter(&mut self, step: StepIndex, frame: Option<FrameId>) {
         let plan = self.plan.clone();
         let planned = &plan.steps[step];
+        // The record templates read is updated when the step starts (or
+        // finishes): once per step on the hot path, not here as well.
         self.states[step].visits += 1;
-        self.update_record(step);
         if let Some(max) = planned.max_visits
             && self.states[step].visits > max
         {
@@ -400,6 +401,7 @@ impl Engine<'_> {
         match &planned.kind {
             StepKind::Parallel { branches, wait_for } => {
                 self.states[step].status = "running";
+                self.update_record(step);
                 self.emit(Event::StepStarted {
                     key: AttemptKey {
                         step: planned.id.clone(),

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{ActId, Engine, FrameId, RunFailure, millis};
 use crate::engine::event::Event;
 use crate::engine::failure::StepFailure;
-use crate::engine::scope::{Local, record};
+use crate::engine::scope::{Local, Record};
 use crate::workflow::model::WaitFor;
 use crate::workflow::plan::{PlannedRoute, StepIndex};
 use crate::workflow::template;
@@ -73,14 +73,14 @@ impl Engine<'_> {
             .map_or(Value::Null, |f| f.to_scope(state.attempts));
         self.scope.steps.set(
             step,
-            &record(
-                state.status,
-                &state.output,
-                &error,
-                state.attempts,
-                state.visits,
-                millis(state.duration),
-            ),
+            &Record {
+                status: state.status,
+                output: &state.output,
+                error: &error,
+                attempts: state.attempts,
+                visits: state.visits,
+                duration_ms: millis(state.duration),
+            },
         );
     }
 
@@ -131,27 +131,42 @@ impl Engine<'_> {
             Ok(_) => (&planned.on_success, "success"),
             Err(_) => (&planned.on_failure, "failure"),
         };
+        if self.follow(step, route, on, frame) {
+            return;
+        }
+        match result {
+            // Recorded as failed; the run goes on as if the step had succeeded.
+            Err(_) if planned.continue_on_error => {
+                if !self.follow(step, &planned.on_success, "success", frame) {
+                    self.path_end(frame, Ok((step, Value::Null)));
+                }
+            }
+            Err(failure) => self.path_end(frame, Err((step, failure))),
+            Ok(output) => self.path_end(frame, Ok((step, output))),
+        }
+    }
+
+    /// Take the first branch of `route` that holds. True when the path went
+    /// on, or ended because a condition could not be evaluated.
+    fn follow(
+        &mut self,
+        step: StepIndex,
+        route: &PlannedRoute,
+        on: &'static str,
+        frame: Option<FrameId>,
+    ) -> bool {
         match self.choose(route) {
-            Ok(Some((target, when))) => return self.take(step, target, on, when, frame),
-            Ok(None) => {}
+            Ok(Some((target, when))) => {
+                self.take(step, target, on, when, frame);
+                true
+            }
+            Ok(None) => false,
             Err(problem) => {
                 let failure =
                     StepFailure::engine("template", format!("route condition: {problem}"));
-                return self.path_end(frame, Err((step, failure)));
+                self.path_end(frame, Err((step, failure)));
+                true
             }
-        }
-        match result {
-            Err(_) if planned.continue_on_error => match self.choose(&planned.on_success) {
-                Ok(Some((target, when))) => self.take(step, target, "success", when, frame),
-                Ok(None) => self.path_end(frame, Ok((step, Value::Null))),
-                Err(problem) => {
-                    let failure =
-                        StepFailure::engine("template", format!("route condition: {problem}"));
-                    self.path_end(frame, Err((step, failure)));
-                }
-            },
-            Err(failure) => self.path_end(frame, Err((step, failure))),
-            Ok(output) => self.path_end(frame, Ok((step, output))),
         }
     }
 

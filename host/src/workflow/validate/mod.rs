@@ -372,11 +372,12 @@ impl<'a> Checker<'a> {
             id: step.id.value.clone(),
             kind: kind?,
             templated: step.inputs.values().any(|v| template::has_template(v)),
-            inputs: step
-                .inputs
-                .iter()
-                .map(|(name, value)| (name.clone(), value.value.clone()))
-                .collect(),
+            inputs: Value::Object(
+                step.inputs
+                    .iter()
+                    .map(|(name, value)| (name.clone(), value.value.clone()))
+                    .collect(),
+            ),
             on_success,
             on_failure,
             limits,
