@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::failure::StepFailure;
-use crate::sandbox::{CallReport, Outcome};
+use crate::sandbox::{CallReport, FailureKind, Outcome};
 
 /// Which attempt: the same on every replay of a run, so a recorded result
 /// can stand in for calling the sandbox again.
@@ -48,7 +48,10 @@ impl AttemptResult {
         let report = match report {
             Ok(report) => report,
             Err(problem) => {
-                return Self::failed(StepFailure::engine("invalid-input", problem));
+                return Self::failed(StepFailure::engine(
+                    FailureKind::InvalidInput.as_str(),
+                    problem,
+                ));
             }
         };
         Self {

@@ -74,6 +74,11 @@ impl Record<'_> {
     }
 }
 
+/// `workflow` in templates.
+pub fn workflow_value(run_id: &str, name: &str, status: &str, error: Option<&Value>) -> Value {
+    serde_json::json!({"id": run_id, "name": name, "status": status, "error": error})
+}
+
 #[derive(Debug)]
 struct StepsView(StepRecords);
 
@@ -142,5 +147,51 @@ impl RunScope {
             entries.push(("index", Jinja::from(index)));
         }
         Jinja::from_pairs(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::StepFailure;
+    use crate::workflow::validate::{
+        ERROR_FIELDS, STEP_FIELDS, WORKFLOW_ERROR_FIELDS, WORKFLOW_FIELDS,
+    };
+
+    fn keys(value: &Value) -> Vec<String> {
+        let mut keys: Vec<String> = value
+            .as_object()
+            .map(|object| object.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    fn sorted(names: &[&str]) -> Vec<String> {
+        let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// What the engine puts in scope is exactly what validation lets a
+    /// template name (the two are written in different modules).
+    #[test]
+    fn scope_fields_are_the_ones_validation_accepts() {
+        let record = Record {
+            status: "succeeded",
+            output: &Value::Null,
+            error: &Value::Null,
+            attempts: 1,
+            visits: 1,
+            duration_ms: 0.0,
+        };
+        let record = serde_json::to_value(&record).expect("a record is JSON");
+        assert_eq!(keys(&record), sorted(STEP_FIELDS));
+        let failure = StepFailure::engine("template", "broken");
+        assert_eq!(keys(&failure.to_scope(1)), sorted(ERROR_FIELDS));
+        let error = failure.to_workflow_error("step", 1);
+        assert_eq!(keys(&error), sorted(WORKFLOW_ERROR_FIELDS));
+        let workflow = workflow_value("run", "name", "failed", Some(&error));
+        assert_eq!(keys(&workflow), sorted(WORKFLOW_FIELDS));
     }
 }

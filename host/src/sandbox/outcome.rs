@@ -34,6 +34,16 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    pub const ALL: [FailureKind; 7] = [
+        FailureKind::Error,
+        FailureKind::Trap,
+        FailureKind::FuelExhausted,
+        FailureKind::MemoryLimit,
+        FailureKind::Timeout,
+        FailureKind::StackOverflow,
+        FailureKind::InvalidInput,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureKind::Error => "error",

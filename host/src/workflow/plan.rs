@@ -12,6 +12,29 @@ use serde_json::Value;
 use super::model::{Backoff, InputSpec, WaitFor};
 use crate::sandbox::{FailureKind, Limits, Module};
 
+/// Failure kinds the engine adds to the sandbox's; routes (`error.kind`) and
+/// retry policies (`on:`) name them.
+pub mod engine_kinds {
+    /// An input, `foreach`, `until` or route condition could not be evaluated.
+    pub const TEMPLATE: &str = "template";
+    /// A route entered a step more than its `max_visits`.
+    pub const MAX_VISITS: &str = "max-visits";
+    /// A `loop` step's `until` never held.
+    pub const MAX_ITERATIONS: &str = "max-iterations";
+    /// A parallel group finished without this branch.
+    pub const CANCELLED: &str = "cancelled";
+    /// The run passed its `workflow_timeout`.
+    pub const WORKFLOW_TIMEOUT: &str = "workflow-timeout";
+
+    pub const ALL: &[&str] = &[
+        TEMPLATE,
+        MAX_VISITS,
+        MAX_ITERATIONS,
+        CANCELLED,
+        WORKFLOW_TIMEOUT,
+    ];
+}
+
 /// Index of a step in [`Plan::steps`].
 pub type StepIndex = usize;
 

@@ -9,7 +9,7 @@ use crate::engine::event::Event;
 use crate::engine::failure::StepFailure;
 use crate::engine::scope::Local;
 use crate::sandbox::CallContext;
-use crate::workflow::plan::{StepIndex, StepKind};
+use crate::workflow::plan::{StepIndex, StepKind, engine_kinds};
 use crate::workflow::template;
 
 impl Engine<'_> {
@@ -18,12 +18,17 @@ impl Engine<'_> {
         let items = match template::eval_str(expr, &root) {
             Ok(Value::Array(items)) => items,
             Ok(other) => {
-                let failure =
-                    StepFailure::engine("template", format!("`foreach` gave {other}, not a list"));
+                let failure = StepFailure::engine(
+                    engine_kinds::TEMPLATE,
+                    format!("`foreach` gave {other}, not a list"),
+                );
                 return self.finish_act(act, Err(failure));
             }
             Err(problem) => {
-                return self.finish_act(act, Err(StepFailure::engine("template", problem)));
+                return self.finish_act(
+                    act,
+                    Err(StepFailure::engine(engine_kinds::TEMPLATE, problem)),
+                );
             }
         };
         if items.is_empty() {
@@ -99,7 +104,7 @@ impl Engine<'_> {
                 Ok(input) => input,
                 Err(problem) => {
                     let failure = StepFailure::engine(
-                        "template",
+                        engine_kinds::TEMPLATE,
                         format!("cannot evaluate the inputs: {problem}"),
                     );
                     self.emit(Event::StepFailed {
@@ -286,7 +291,7 @@ impl Engine<'_> {
             Ok(true) => self.finish_act(act, Ok(output)),
             Ok(false) if iteration + 1 >= *max_iterations => {
                 let failure = StepFailure::engine(
-                    "max-iterations",
+                    engine_kinds::MAX_ITERATIONS,
                     format!("`until` was still false after {max_iterations} iterations"),
                 );
                 self.finish_act(act, Err(failure));
@@ -302,7 +307,7 @@ impl Engine<'_> {
                 self.finish_act(
                     act,
                     Err(StepFailure::engine(
-                        "template",
+                        engine_kinds::TEMPLATE,
                         format!("`until`: {problem}"),
                     )),
                 );

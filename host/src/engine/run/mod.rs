@@ -14,18 +14,18 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use tokio::task::{AbortHandle, JoinSet};
 
 use super::attempt::{AttemptKey, AttemptResult, Replay};
 use super::control::{Control, Stop};
 use super::event::{Event, Observer, RunStatus};
 use super::failure::StepFailure;
-use super::scope::{RunScope, StepRecords};
+use super::scope::{RunScope, StepRecords, workflow_value};
 use super::summary::{RunSummary, StepSummary};
 use crate::sandbox::Grants;
 use crate::workflow::model::WaitFor;
-use crate::workflow::plan::{Plan, StepIndex, StepKind};
+use crate::workflow::plan::{Plan, StepIndex, StepKind, engine_kinds};
 
 type ActId = usize;
 type FrameId = usize;
@@ -65,7 +65,7 @@ pub async fn run(
         &Value::Object(inputs),
         &plan.context,
         StepRecords::new(ids),
-        &json!({"id": run_id, "name": plan.name, "status": "running", "error": null}),
+        &workflow_value(&run_id, &plan.name, "running", None),
     );
     let mut engine = Engine {
         states: plan.steps.iter().map(|_| StepState::default()).collect(),
@@ -237,12 +237,13 @@ impl Engine<'_> {
     }
 
     fn set_workflow_status(&mut self) {
-        self.scope.set_workflow(&json!({
-            "id": self.run_id,
-            "name": self.plan.name,
-            "status": self.status().as_str(),
-            "error": self.workflow_error(),
-        }));
+        let error = self.workflow_error();
+        self.scope.set_workflow(&workflow_value(
+            &self.run_id,
+            &self.plan.name,
+            self.status().as_str(),
+            error.as_ref(),
+        ));
     }
 
     fn finish(&mut self) -> RunSummary {
@@ -339,7 +340,7 @@ impl Engine<'_> {
     fn workflow_timeout(&mut self) {
         let timeout = self.plan.workflow_timeout.unwrap_or_default();
         let failure = StepFailure::engine(
-            "workflow-timeout",
+            engine_kinds::WORKFLOW_TIMEOUT,
             format!(
                 "the run passed its workflow timeout of {}",
                 humantime::format_duration(timeout)
@@ -387,7 +388,7 @@ impl Engine<'_> {
             && self.states[step].visits > max
         {
             let failure = StepFailure::engine(
-                "max-visits",
+                engine_kinds::MAX_VISITS,
                 format!(
                     "step `{}` was entered more than its max_visits of {max}",
                     planned.id

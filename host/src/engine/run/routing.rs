@@ -8,7 +8,7 @@ use crate::engine::event::Event;
 use crate::engine::failure::StepFailure;
 use crate::engine::scope::{Local, Record};
 use crate::workflow::model::WaitFor;
-use crate::workflow::plan::{PlannedRoute, StepIndex};
+use crate::workflow::plan::{PlannedRoute, StepIndex, engine_kinds};
 use crate::workflow::template;
 
 impl Engine<'_> {
@@ -43,7 +43,7 @@ impl Engine<'_> {
                 state.failure = None;
             }
             Err(failure) => {
-                state.status = if failure.kind == "cancelled" {
+                state.status = if failure.kind == engine_kinds::CANCELLED {
                     "cancelled"
                 } else {
                     "failed"
@@ -162,8 +162,10 @@ impl Engine<'_> {
             }
             Ok(None) => false,
             Err(problem) => {
-                let failure =
-                    StepFailure::engine("template", format!("route condition: {problem}"));
+                let failure = StepFailure::engine(
+                    engine_kinds::TEMPLATE,
+                    format!("route condition: {problem}"),
+                );
                 self.path_end(frame, Err((step, failure)));
                 true
             }
@@ -291,7 +293,7 @@ impl Engine<'_> {
             self.abort_act(act);
             self.acts[act] = None;
             let failure = StepFailure::engine(
-                "cancelled",
+                engine_kinds::CANCELLED,
                 format!("cancelled: group `{group}` finished without it"),
             );
             self.record_finish(step, Err(&failure));

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::{Route, Step, Workflow};
-use super::plan::{Plan, PlannedRoute, PlannedStep, StepIndex, StepKind};
+use super::plan::{Plan, PlannedRoute, PlannedStep, StepIndex, StepKind, engine_kinds};
 use super::source::Source;
 use super::span::{Span, Spanned};
 use super::template::{self, Kind};
@@ -23,31 +23,13 @@ use crate::catalog::Catalog;
 use crate::sandbox::{Action, CallError, FailureKind, Module};
 use crate::suggest::closest;
 
-/// Failure kinds the engine adds to the sandbox's.
-pub const ENGINE_FAILURE_KINDS: &[&str] = &[
-    "template",
-    "max-visits",
-    "max-iterations",
-    "cancelled",
-    "workflow-timeout",
-];
-
 /// Every failure kind a route or a retry policy can name.
 pub fn failure_kinds() -> Vec<&'static str> {
-    let mut kinds: Vec<&str> = [
-        FailureKind::Error,
-        FailureKind::Trap,
-        FailureKind::FuelExhausted,
-        FailureKind::MemoryLimit,
-        FailureKind::Timeout,
-        FailureKind::StackOverflow,
-        FailureKind::InvalidInput,
-    ]
-    .iter()
-    .map(|kind| kind.as_str())
-    .collect();
-    kinds.extend(ENGINE_FAILURE_KINDS);
-    kinds
+    FailureKind::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .chain(engine_kinds::ALL.iter().copied())
+        .collect()
 }
 
 /// Names a template may start with.
@@ -73,9 +55,9 @@ pub const STEP_FIELDS: &[&str] = &[
 /// What `steps.<id>.error` holds.
 pub const ERROR_FIELDS: &[&str] = &["kind", "message", "code", "retryable", "value", "attempts"];
 /// What `workflow` holds.
-const WORKFLOW_FIELDS: &[&str] = &["id", "name", "status", "error"];
+pub const WORKFLOW_FIELDS: &[&str] = &["id", "name", "status", "error"];
 /// What `workflow.error` holds (the system module's `failure` record).
-const WORKFLOW_ERROR_FIELDS: &[&str] = &["step", "kind", "message", "code", "attempts"];
+pub const WORKFLOW_ERROR_FIELDS: &[&str] = &["step", "kind", "message", "code", "attempts"];
 
 /// The most attempts a retry policy may ask for.
 pub const MAX_ATTEMPTS: u32 = 100;
