@@ -75,43 +75,29 @@ fn human(event: &Event, fancy: bool) -> String {
         }
         Event::StepStarted { .. } | Event::StepFinished { .. } => {}
         Event::StepSucceeded {
-            key:
-                AttemptKey {
-                    step,
-                    attempt,
-                    item,
-                    ..
-                },
+            key,
             duration_ms,
             fuel,
             ..
         } => {
             let _ = writeln!(
                 out,
-                "  {ok} {}{}  {}  fuel {}",
-                step,
-                suffix(*attempt, *item),
+                "  {ok} {}  {}  fuel {}",
+                label(key),
                 format_ms(*duration_ms),
                 format_fuel(*fuel)
             );
         }
         Event::StepFailed {
-            key:
-                AttemptKey {
-                    step,
-                    attempt,
-                    item,
-                    ..
-                },
+            key,
             duration_ms,
             failure,
             ..
         } => {
             let _ = writeln!(
                 out,
-                "  {fail} {}{}  {}  {}: {}",
-                step,
-                suffix(*attempt, *item),
+                "  {fail} {}  {}  {}: {}",
+                label(key),
                 format_ms(*duration_ms),
                 failure.kind,
                 failure.message
@@ -165,13 +151,14 @@ fn human(event: &Event, fancy: bool) -> String {
     out
 }
 
-fn suffix(attempt: u32, item: Option<usize>) -> String {
-    let mut text = String::new();
-    if let Some(item) = item {
+/// `build`, `build[2]` (an item), `build (attempt 3)`.
+fn label(key: &AttemptKey) -> String {
+    let mut text = key.step.clone();
+    if let Some(item) = key.item {
         let _ = write!(text, "[{item}]");
     }
-    if attempt > 1 {
-        let _ = write!(text, " (attempt {attempt})");
+    if key.attempt > 1 {
+        let _ = write!(text, " (attempt {})", key.attempt);
     }
     text
 }
