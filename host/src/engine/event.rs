@@ -95,6 +95,22 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event's name, as `event` in its JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::RunStarted { .. } => "run_started",
+            Event::StepStarted { .. } => "step_started",
+            Event::StepSucceeded { .. } => "step_succeeded",
+            Event::StepFailed { .. } => "step_failed",
+            Event::StepFinished { .. } => "step_finished",
+            Event::StepRetrying { .. } => "step_retrying",
+            Event::StepSkipped { .. } => "step_skipped",
+            Event::StepOutput { .. } => "step_output",
+            Event::RouteTaken { .. } => "route_taken",
+            Event::RunFinished { .. } => "run_finished",
+        }
+    }
+
     /// The step this event is about, if any.
     pub fn step(&self) -> Option<&str> {
         match self {
@@ -181,4 +197,89 @@ pub struct Discard;
 
 impl Observer for Discard {
     fn event(&mut self, _: &Event) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `Event::name` is the `event` tag serde writes, for every variant.
+    #[test]
+    fn names_match_the_serialised_tag() {
+        let key = AttemptKey {
+            step: "s".into(),
+            visit: 1,
+            item: None,
+            iteration: 0,
+            attempt: 1,
+        };
+        let failure = StepFailure::engine("template", "x");
+        let events = [
+            Event::RunStarted {
+                run_id: "r".into(),
+                workflow: "w".into(),
+                steps: 1,
+                replaying: 0,
+            },
+            Event::StepStarted {
+                key: key.clone(),
+                input: None,
+            },
+            Event::StepSucceeded {
+                key: key.clone(),
+                duration_ms: 0.0,
+                fuel: 0,
+                memory_peak_bytes: 0,
+                output: Value::Null,
+            },
+            Event::StepFailed {
+                key: key.clone(),
+                duration_ms: 0.0,
+                fuel: 0,
+                failure: failure.clone(),
+                will_retry: false,
+            },
+            Event::StepFinished {
+                step: "s".into(),
+                status: "failed",
+                attempts: 1,
+                duration_ms: 0.0,
+                fuel: 0,
+                output: None,
+                failure: Some(failure),
+            },
+            Event::StepRetrying {
+                step: "s".into(),
+                item: None,
+                next_attempt: 2,
+                delay_ms: 1,
+            },
+            Event::StepSkipped {
+                step: "s".into(),
+                reason: "r".into(),
+            },
+            Event::StepOutput {
+                key,
+                logs: Vec::new(),
+                stdout: String::new(),
+                stderr: String::new(),
+            },
+            Event::RouteTaken {
+                from: "a".into(),
+                to: "b".into(),
+                on: "success",
+                when: None,
+            },
+            Event::RunFinished {
+                run_id: "r".into(),
+                status: RunStatus::Failed,
+                duration_ms: 0.0,
+                error: None,
+            },
+        ];
+        for event in events {
+            let json = serde_json::to_value(&event).expect("events are JSON");
+            assert_eq!(json["event"], event.name());
+        }
+    }
 }

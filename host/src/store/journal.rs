@@ -153,27 +153,25 @@ impl Store {
             for event in events {
                 record_event(tx, run_id, event)?;
             }
-            tx.execute(
-                "UPDATE runs SET updated_at = ?2 WHERE id = ?1",
-                params![run_id, now_seconds()],
-            )?;
+            tx.prepare_cached("UPDATE runs SET updated_at = ?2 WHERE id = ?1")?
+                .execute(params![run_id, now_seconds()])?;
             Ok(())
         })
     }
 }
 
 fn record_event(tx: &Transaction<'_>, run_id: &str, event: &Event) -> rusqlite::Result<()> {
-    let body = serde_json::to_value(event).unwrap_or(Value::Null);
-    let kind = body
-        .get("event")
-        .and_then(Value::as_str)
-        .unwrap_or("event")
-        .to_string();
-    let (text, _) = capped_json(&body);
-    tx.execute(
+    let (text, _) = capped_json(event);
+    tx.prepare_cached(
         "INSERT INTO events (run_id, step, kind, body, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![run_id, event.step(), kind, text, now_seconds()],
-    )?;
+    )?
+    .execute(params![
+        run_id,
+        event.step(),
+        event.name(),
+        text,
+        now_seconds()
+    ])?;
     let seq = tx.last_insert_rowid();
     match event {
         Event::StepStarted { key, input } => {
@@ -181,19 +179,20 @@ fn record_event(tx: &Transaction<'_>, run_id: &str, event: &Event) -> rusqlite::
                 let item = key
                     .item
                     .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT OR REPLACE INTO attempts
                        (run_id, step, visit, item, iteration, attempt, seq, started_seq, status, input, fuel, memory_peak, duration_ms, result, complete)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'running', ?8, 0, 0, 0, 'null', 0)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'running', ?8, 0, 0, 0, 'null', 0)")?
+            .execute(
                     params![run_id, key.step, key.visit, item, key.iteration, key.attempt, seq, capped_json(input).0],
                 )?;
             }
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, seq)
                  VALUES (?1, ?2, 'running', 0, 0, 0, ?3)
                  ON CONFLICT (run_id, step) DO UPDATE SET status = 'running'",
-                params![run_id, key.step, seq],
-            )?;
+            )?
+            .execute(params![run_id, key.step, seq])?;
         }
         Event::StepSucceeded {
             key,
@@ -230,17 +229,15 @@ fn record_event(tx: &Transaction<'_>, run_id: &str, event: &Event) -> rusqlite::
             failure,
         } => {
             let output = output.as_ref().map(|o| capped_json(o).0);
-            let failure_text = failure
-                .as_ref()
-                .and_then(|f| serde_json::to_value(f).ok())
-                .map(|f| capped_json(&f).0);
-            tx.execute(
+            let failure_text = failure.as_ref().map(|f| capped_json(f).0);
+            tx.prepare_cached(
                 "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, kind, output, failure, seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (run_id, step) DO UPDATE SET status = excluded.status,
                    attempts = excluded.attempts, duration_ms = excluded.duration_ms,
                    fuel = excluded.fuel, kind = excluded.kind, output = excluded.output,
-                   failure = excluded.failure",
+                   failure = excluded.failure")?
+            .execute(
                 params![
                     run_id,
                     step,
@@ -256,16 +253,17 @@ fn record_event(tx: &Transaction<'_>, run_id: &str, event: &Event) -> rusqlite::
             )?;
         }
         Event::StepSkipped { step, .. } => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, seq)
                  VALUES (?1, ?2, 'skipped', 0, 0, 0, ?3)
                  ON CONFLICT (run_id, step) DO UPDATE SET status = 'skipped'",
-                params![run_id, step, seq],
-            )?;
+            )?
+            .execute(params![run_id, step, seq])?;
         }
         Event::RunFinished { status, error, .. } => {
-            tx.execute(
-                "UPDATE runs SET status = ?2, error = ?3, driver_pid = NULL, requested = NULL WHERE id = ?1",
+            tx.prepare_cached(
+                "UPDATE runs SET status = ?2, error = ?3, driver_pid = NULL, requested = NULL WHERE id = ?1")?
+            .execute(
                 params![run_id, status.as_str(), error.as_ref().map(Value::to_string)],
             )?;
         }
@@ -284,7 +282,7 @@ fn record_attempt(
     seq: i64,
     result: &AttemptResult,
 ) -> rusqlite::Result<()> {
-    let (text, complete) = capped_json(&serde_json::to_value(result).unwrap_or(Value::Null));
+    let (text, complete) = capped_json(result);
     let item = key
         .item
         .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
@@ -292,14 +290,15 @@ fn record_attempt(
         Ok(_) => ("succeeded", None),
         Err(failure) => ("failed", Some(failure.kind.as_str())),
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO attempts
            (run_id, step, visit, item, iteration, attempt, seq, status, kind, fuel, memory_peak, duration_ms, result, complete)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT (run_id, step, visit, item, iteration, attempt) DO UPDATE SET
            seq = excluded.seq, status = excluded.status, kind = excluded.kind, fuel = excluded.fuel,
            memory_peak = excluded.memory_peak, duration_ms = excluded.duration_ms,
-           result = excluded.result, complete = excluded.complete",
+           result = excluded.result, complete = excluded.complete")?
+            .execute(
         params![
             run_id,
             key.step,

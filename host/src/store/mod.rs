@@ -173,8 +173,8 @@ pub fn now_seconds() -> f64 {
 }
 
 /// JSON text, cut to [`VALUE_CAP_BYTES`] with a marker when larger.
-pub(crate) fn capped_json(value: &serde_json::Value) -> (String, bool) {
-    let text = value.to_string();
+pub(crate) fn capped_json(value: &impl serde::Serialize) -> (String, bool) {
+    let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_string());
     if text.len() <= VALUE_CAP_BYTES {
         return (text, true);
     }

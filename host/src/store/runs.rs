@@ -340,6 +340,9 @@ impl Store {
                 "run {id} has already ended ({}); nothing to {what}",
                 run.status
             ))),
+            ("pause", "running") => Err(StoreError::Refused(format!(
+                "no process is driving run {id} any more (it crashed or was killed); `wfhost resume {id}` continues it"
+            ))),
             ("pause", _) => Err(StoreError::Refused(format!(
                 "run {id} is not running ({}); `wfhost resume {id}` continues it",
                 run.status

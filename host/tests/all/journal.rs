@@ -145,6 +145,15 @@ fn killed_runs_resume_without_losing_or_repeating_a_step() {
             // Killed before the run was recorded: start again.
             child = spawn(&home, &["run", file]);
         };
+        if json(&home, &["status", &run, "--json"])["status"] == "running" {
+            let pause = wfhost(&home, &["pause", &run]);
+            assert_eq!(pause.code, 2, "{}", pause.render());
+            assert!(
+                pause.stderr.contains("no process is driving"),
+                "{}",
+                pause.render()
+            );
+        }
         let mut before: Vec<(String, String, Value)> = comparable(steps(&home, &run));
         // Resume, killing again a bounded number of times, then to the end.
         // A kill can land after the run has recorded its end: then it is done.
