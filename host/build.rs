@@ -62,8 +62,8 @@ fn main() {
     let mut bundled = String::from(
         "/// WIT files as (path, text), dependencies first.\n\
          type WitSources = &'static [(&'static str, &'static str)];\n\
-         /// Bundled modules: (name, component bytes, WIT sources).\n\
-         pub const BUNDLED: &[(&str, &[u8], WitSources)] = &[\n",
+         /// Bundled modules: (name, component bytes, WIT sources, wfmodule.toml).\n\
+         pub const BUNDLED: &[(&str, &[u8], WitSources, Option<&str>)] = &[\n",
     );
     for (name, package) in BUNDLED {
         let path = artifact(&wasm_dir, package);
@@ -83,9 +83,15 @@ fn main() {
                 )
             })
             .collect();
+        let manifest_path = root.join("modules").join(name).join("wfmodule.toml");
+        let manifest = if manifest_path.exists() {
+            format!("Some(include_str!({:?}))", manifest_path.display().to_string())
+        } else {
+            "None".to_string()
+        };
         writeln!(
             bundled,
-            "    ({name:?}, include_bytes!({:?}), &[{}]),",
+            "    ({name:?}, include_bytes!({:?}), &[{}], {manifest}),",
             path.display().to_string(),
             wit.join(", ")
         )

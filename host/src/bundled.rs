@@ -11,17 +11,23 @@ pub struct Bundled {
     pub component: &'static [u8],
     /// Its WIT sources as (path, text), dependencies first, for docs.
     pub wit: &'static [(&'static str, &'static str)],
+    /// Its `wfmodule.toml`, when it has one.
+    pub manifest: Option<&'static str>,
 }
 
 /// The bundled module `name`.
 pub fn find(name: &str) -> Option<Bundled> {
     BUNDLED
         .iter()
-        .find(|(bundled, _, _)| *bundled == name)
-        .map(|&(_, component, wit)| Bundled { component, wit })
+        .find(|(bundled, ..)| *bundled == name)
+        .map(|&(_, component, wit, manifest)| Bundled {
+            component,
+            wit,
+            manifest,
+        })
 }
 
 /// Names of all bundled modules.
 pub fn names() -> impl Iterator<Item = &'static str> {
-    BUNDLED.iter().map(|(name, _, _)| *name)
+    BUNDLED.iter().map(|(name, ..)| *name)
 }

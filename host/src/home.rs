@@ -23,6 +23,11 @@ impl Home {
         self.root.join("wfhost.db")
     }
 
+    /// Installed modules: `<name>/<version>/`.
+    pub fn modules(&self) -> PathBuf {
+        self.root.join("modules")
+    }
+
     /// Precompiled components, keyed by engine and component digest.
     pub fn component_cache(&self) -> PathBuf {
         self.root.join("cache").join("components")

@@ -6,12 +6,17 @@
 //! exits) shows the result. See `ARCHITECTURE.md`.
 
 pub mod bundled;
+pub mod capabilities;
 pub mod catalog;
 pub mod cli;
 pub mod engine;
 pub mod home;
+pub mod lock;
+pub mod manifest;
 pub mod module_source;
+pub mod registry;
 pub mod sandbox;
+pub mod scaffold;
 pub mod store;
 pub mod suggest;
 pub mod units;

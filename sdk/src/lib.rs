@@ -37,7 +37,7 @@ wit_bindgen::generate!({
 
 /// The generated bindings of the `wfhost:module` interfaces, for `with:`.
 pub mod wit {
-    pub use super::wfhost::module::{log, progress, types};
+    pub use super::wfhost::module::{log, process, progress, types};
 }
 
 pub use wit::types::ActionError;
@@ -63,6 +63,7 @@ macro_rules! generate {
                 "wfhost:module/types@0.1.0": wfhost_sdk::wit::types,
                 "wfhost:module/log@0.1.0": wfhost_sdk::wit::log,
                 "wfhost:module/progress@0.1.0": wfhost_sdk::wit::progress,
+                "wfhost:module/process@0.1.0": wfhost_sdk::wit::process,
             },
         });
     };
@@ -147,6 +148,129 @@ pub fn progress(done: u64, total: Option<u64>, message: &str) {
     wit::progress::report(done, total, message);
     #[cfg(not(target_family = "wasm"))]
     let _ = (done, total, message);
+}
+
+/// Running a program on the host, when the workflow grants it
+/// (`permissions.run`). The program runs outside the sandbox; see
+/// `wit/wfhost.wit` for what the host enforces.
+///
+/// ```text
+/// let output = wfhost_sdk::process::Command::new("cargo").arg("test").run()?;
+/// ```
+///
+/// In a native build (a module's own unit tests) the program runs directly,
+/// with the test's environment, so module logic can be tested natively.
+pub mod process {
+    pub use super::wit::process::{Output, RunError};
+
+    /// A program to run, built up and then [`run`](Command::run).
+    #[derive(Debug, Clone)]
+    pub struct Command(super::wit::process::Command);
+
+    impl Command {
+        pub fn new(program: impl Into<String>) -> Self {
+            Self(super::wit::process::Command {
+                program: program.into(),
+                args: Vec::new(),
+                cwd: None,
+                timeout_ms: None,
+                stdin: None,
+            })
+        }
+
+        pub fn arg(mut self, arg: impl Into<String>) -> Self {
+            self.0.args.push(arg.into());
+            self
+        }
+
+        pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+            self.0.args.extend(args.into_iter().map(Into::into));
+            self
+        }
+
+        /// The working directory, as the module sees it (`.`, `crates/core`).
+        pub fn cwd(mut self, cwd: impl Into<String>) -> Self {
+            self.0.cwd = Some(cwd.into());
+            self
+        }
+
+        pub fn timeout_ms(mut self, timeout_ms: u64) -> Self {
+            self.0.timeout_ms = Some(timeout_ms);
+            self
+        }
+
+        pub fn stdin(mut self, text: impl Into<String>) -> Self {
+            self.0.stdin = Some(text.into());
+            self
+        }
+
+        /// Run it and wait. `Ok` whenever the program ran, whatever its exit code.
+        pub fn run(&self) -> Result<Output, RunError> {
+            #[cfg(target_family = "wasm")]
+            {
+                super::wit::process::run(&self.0)
+            }
+            #[cfg(not(target_family = "wasm"))]
+            {
+                native::run(&self.0)
+            }
+        }
+    }
+
+    impl RunError {
+        /// What went wrong, in the host's words.
+        pub fn message(&self) -> &str {
+            match self {
+                RunError::NotGranted(why) | RunError::BadCwd(why) | RunError::CannotStart(why) => why,
+            }
+        }
+
+        /// The error as an [`ActionError`](super::ActionError) with a stable code.
+        pub fn to_action_error(&self) -> super::ActionError {
+            let code = match self {
+                RunError::NotGranted(_) => "not-granted",
+                RunError::BadCwd(_) => "bad-cwd",
+                RunError::CannotStart(_) => "cannot-start",
+            };
+            super::ActionError::new(code, self.message())
+        }
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    mod native {
+        use std::io::Write;
+        use std::time::Instant;
+
+        use super::{Output, RunError};
+
+        pub(super) fn run(command: &super::super::wit::process::Command) -> Result<Output, RunError> {
+            let started = Instant::now();
+            let mut child = std::process::Command::new(&command.program);
+            child
+                .args(&command.args)
+                .current_dir(command.cwd.as_deref().unwrap_or("."))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = child
+                .spawn()
+                .map_err(|e| RunError::CannotStart(format!("cannot start `{}`: {e}", command.program)))?;
+            if let (Some(text), Some(mut stdin)) = (&command.stdin, child.stdin.take()) {
+                let _ = stdin.write_all(text.as_bytes());
+            }
+            let output = child
+                .wait_with_output()
+                .map_err(|e| RunError::CannotStart(e.to_string()))?;
+            Ok(Output {
+                exit_code: output.status.code(),
+                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+                truncated: false,
+                timed_out: false,
+                duration_ms: started.elapsed().as_millis() as u64,
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::load;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct ActionsArgs {
-    /// A bundled module name or a path to a component (`.wasm` or `.wat`).
+    /// A module: `name`, `name@1.2.3`, `name@^1`, or a component's path (`.wasm`, `.wat`).
     module: String,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -15,8 +15,8 @@ pub(super) struct ActionsArgs {
 }
 
 pub(super) fn run(home: &Home, args: &ActionsArgs) -> Result<u8, UsageError> {
-    let runtime = load::runtime(home)?;
-    let module = load::module(&runtime, &args.module)?;
+    let catalog = load::catalog(home)?;
+    let module = load::entry(&catalog, &args.module)?.module;
     if args.json {
         let actions: Vec<serde_json::Value> = module
             .actions()

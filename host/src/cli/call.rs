@@ -7,6 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::Value;
 
+use crate::capabilities::{Ask, AskKind, intersect};
+use crate::catalog::Entry;
 use crate::engine;
 use crate::home::Home;
 use crate::sandbox::{CallContext, CallReport, Grants, Limits, Outcome};
@@ -18,7 +20,7 @@ use super::load;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct CallArgs {
-    /// A bundled module name or a path to a component (`.wasm` or `.wat`).
+    /// A module: `name`, `name@1.2.3`, `name@^1`, or a component's path (`.wasm`, `.wat`).
     module: String,
     /// The action: its WIT name (`add`), or `interface.add`.
     action: String,
@@ -27,14 +29,17 @@ pub(super) struct CallArgs {
     #[arg(long, short, value_name = "JSON", default_value = "{}")]
     input: String,
     /// Fuel for the call (about one unit per WebAssembly instruction).
-    #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT_FUEL)]
-    fuel: u64,
-    /// Total linear memory the guest may use, e.g. `64MiB`.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "512MiB")]
-    memory: u64,
-    /// Wall-clock limit for the call, e.g. `500ms`, `2s`, `5m`.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
-    timeout: Duration,
+    /// Default: the module's manifest, else 10,000,000,000.
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Total linear memory the guest may use, e.g. `64MiB`. Default: the
+    /// module's manifest, else 512MiB.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory: Option<u64>,
+    /// Wall-clock limit for the call, e.g. `500ms`, `2s`, `5m`. Default: the
+    /// module's manifest, else 60s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
     /// Print one JSON object with the status, output or error, and measurements.
     #[arg(long)]
     json: bool,
@@ -47,6 +52,10 @@ pub(super) struct CallArgs {
     /// Let the guest read this environment variable. Repeatable.
     #[arg(long, value_name = "NAME")]
     allow_env: Vec<String>,
+    /// Let the guest run this host program (outside the sandbox, as you) through
+    /// the `process` import. Repeatable.
+    #[arg(long, value_name = "PROGRAM")]
+    allow_run: Vec<String>,
     /// Let the guest connect to this `host:port` over TCP. Repeatable.
     #[arg(long, value_name = "HOST:PORT")]
     allow_net: Vec<String>,
@@ -57,17 +66,25 @@ pub(super) struct CallArgs {
 
 pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
     let input = read_input(&args.input)?;
+    let catalog = load::catalog(home)?;
+    let entry = load::entry(&catalog, &args.module)?;
+    let module = &entry.module;
+    let defaults = entry
+        .manifest
+        .as_ref()
+        .map(|manifest| manifest.limits)
+        .unwrap_or_default();
+    let host = Limits::default();
     let limits = Limits {
-        fuel: args.fuel,
-        memory_bytes: args.memory,
-        timeout: args.timeout,
+        fuel: args.fuel.or(defaults.fuel).unwrap_or(host.fuel),
+        memory_bytes: args.memory.or(defaults.memory_bytes).unwrap_or(host.memory_bytes),
+        timeout: args.timeout.or(defaults.timeout).unwrap_or(host.timeout),
     };
+    let action = module.action(&args.action)?.name.clone();
     let context = CallContext {
         idempotency_key: None,
-        grants: grants(args)?,
+        grants: grants(args, &entry, &action)?,
     };
-    let runtime = load::runtime(home)?;
-    let module = load::module(&runtime, &args.module)?;
     let tokio = super::tokio_runtime()?;
     let report = tokio.block_on(module.call_with(&args.action, &input, &limits, &context))?;
 
@@ -83,8 +100,10 @@ pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
     })
 }
 
-/// The `--allow-*` flags as grants, checked like a workflow's `permissions`.
-fn grants(args: &CallArgs) -> Result<Grants, UsageError> {
+/// The `--allow-*` flags as grants, checked like a workflow's `permissions`
+/// and met with what the module asks for (a required ask not granted is a
+/// usage error naming the flag to add).
+fn grants(args: &CallArgs, entry: &Entry, action: &str) -> Result<Grants, UsageError> {
     let mut permissions = StepPermissions::default();
     for (paths, writable) in [(&args.allow_read, false), (&args.allow_write, true)] {
         for path in paths {
@@ -105,9 +124,39 @@ fn grants(args: &CallArgs) -> Result<Grants, UsageError> {
         }
     }
     permissions.env.clone_from(&args.allow_env);
+    permissions.run.clone_from(&args.allow_run);
     permissions.net.clone_from(&args.allow_net);
-    engine::grants::resolve_one(&permissions, &args.workspace)
+    let asks = entry.manifest.as_ref().map(|m| m.capabilities.as_slice());
+    let met = intersect(asks, &permissions, action);
+    if let Some(ask) = met.missing.first() {
+        return Err(UsageError(anyhow::anyhow!(
+            "module `{}` asks to {} (its reason: \"{}\"); grant it with {}",
+            entry.module.name(),
+            ask.describe(),
+            ask.reason,
+            flag_for(ask)
+        )));
+    }
+    engine::grants::resolve_one(&met.effective, &args.workspace)
         .map_err(|problems| UsageError(anyhow::anyhow!("{}", problems.join("; "))))
+}
+
+/// The `wfhost call` flag that grants `ask`.
+fn flag_for(ask: &Ask) -> String {
+    match &ask.kind {
+        AskKind::Fs { path, writable } => format!(
+            "--allow-{} {}",
+            if *writable { "write" } else { "read" },
+            if path == "*" { "DIR" } else { path }
+        ),
+        AskKind::Env { name } => format!("--allow-env {}", if name == "*" { "NAME" } else { name }),
+        AskKind::Run { program } => {
+            format!("--allow-run {}", if program == "*" { "PROGRAM" } else { program })
+        }
+        AskKind::Net { host } => {
+            format!("--allow-net {}", if host == "*" { "HOST:PORT" } else { host })
+        }
+    }
 }
 
 fn read_input(text: &str) -> Result<Value, UsageError> {

@@ -1,8 +1,9 @@
-//! Resolve and load the module a command names.
+//! Resolve and load the modules a command names.
 
+use crate::catalog::{Catalog, Entry};
 use crate::home::Home;
-use crate::module_source;
-use crate::sandbox::{Module, Runtime};
+use crate::registry::Registry;
+use crate::sandbox::Runtime;
 
 use super::exit::UsageError;
 
@@ -11,9 +12,24 @@ pub(super) fn runtime(home: &Home) -> Result<Runtime, UsageError> {
     Ok(Runtime::new(Some(&home.component_cache()))?)
 }
 
-/// Load `reference` (bundled name or component path) into `runtime`.
-pub(super) fn module(runtime: &Runtime, reference: &str) -> Result<Module, UsageError> {
-    // Relative paths resolve against the current directory, as written.
-    let source = module_source::resolve(reference, std::path::Path::new("."))?;
-    Ok(runtime.load(&source.name, &source.bytes, &source.wit)?)
+/// The modules installed under `home`.
+pub(super) fn registry(home: &Home) -> Registry {
+    Registry::new(home.modules())
+}
+
+/// A catalog of bundled, installed and file modules.
+pub(super) fn catalog(home: &Home) -> Result<Catalog, UsageError> {
+    Ok(Catalog::new(runtime(home)?).with_registry(registry(home)))
+}
+
+/// Load `reference` (a name, `name@version`, or a component path relative to
+/// the current directory), printing any warning about how it resolved.
+pub(super) fn entry(catalog: &Catalog, reference: &str) -> Result<Entry, UsageError> {
+    let entry = catalog
+        .load(reference, std::path::Path::new("."))
+        .map_err(|problem| UsageError(anyhow::anyhow!(problem)))?;
+    if let Some(warning) = &entry.warning {
+        eprintln!("warning: {warning}");
+    }
+    Ok(entry)
 }

@@ -10,6 +10,8 @@ mod drive;
 mod exit;
 mod graph;
 mod load;
+mod lock;
+mod module;
 mod report;
 mod resume;
 mod run;
@@ -70,6 +72,12 @@ enum Command {
     Call(call::CallArgs),
     /// List a module's actions with their WIT signatures and docs.
     Actions(actions::ActionsArgs),
+    /// Install, list, show, remove, create, build and pack modules.
+    #[command(subcommand)]
+    Module(module::ModuleCommand),
+    /// Pin the exact version and sha256 of every module a workflow uses in
+    /// FILE.lock beside it; `run` then loads exactly those.
+    Lock(lock::LockArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell: bash, zsh, fish, elvish or powershell.
@@ -96,6 +104,8 @@ pub fn main() -> ExitCode {
         Command::Schema => schema::run(),
         Command::Call(args) => call::run(&home, &args),
         Command::Actions(args) => actions::run(&home, &args),
+        Command::Module(command) => module::run(&home, &command),
+        Command::Lock(args) => lock::run(&home, &args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wfhost", &mut std::io::stdout());
             Ok(SUCCESS)

@@ -6,6 +6,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::catalog::Catalog;
+use crate::lock::Lockfile;
 use crate::home::Home;
 use crate::workflow::plan::StepKind;
 use crate::workflow::{self, Plan, Source};
@@ -21,9 +22,23 @@ pub(super) fn plan(home: &Home, path: &Path) -> Result<(Plan, Catalog), UsageErr
     plan_source(home, &source)
 }
 
-/// The plan of the workflow in `source` (see [`plan`]).
+/// The plan of the workflow in `source` (see [`plan`]). When a lockfile
+/// lies beside the workflow, its modules load exactly as locked.
 pub(super) fn plan_source(home: &Home, source: &Source) -> Result<(Plan, Catalog), UsageError> {
-    let catalog = Catalog::new(load::runtime(home)?);
+    let mut catalog = load::catalog(home)?;
+    let lock_path = Lockfile::path_for(&source.path);
+    if let Some(lock) = Lockfile::read(&lock_path).map_err(|e| UsageError(anyhow::anyhow!(e)))? {
+        catalog = catalog.with_lock(lock_path, lock);
+    }
+    check(source, catalog)
+}
+
+/// The plan of the workflow in `source`, resolving modules without a lockfile.
+pub(super) fn plan_unlocked(home: &Home, source: &Source) -> Result<(Plan, Catalog), UsageError> {
+    check(source, load::catalog(home)?)
+}
+
+fn check(source: &Source, catalog: Catalog) -> Result<(Plan, Catalog), UsageError> {
     let checked = workflow::check(source, &catalog);
     if checked.diagnostics.iter().next().is_some() {
         eprint!("{}", source.render(&checked.diagnostics));

@@ -1,6 +1,7 @@
 //! Turning a plan's grants into what the sandbox enforces: directories
 //! resolved under the workspace root (which must exist), variables read
-//! from the host's environment, `host:port` names resolved to addresses.
+//! from the host's environment, programs found on the host's `PATH`,
+//! `host:port` names resolved to addresses.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -76,6 +77,14 @@ pub fn resolve_one(permissions: &StepPermissions, workspace: &Path) -> Result<Gr
     for name in &permissions.env {
         if let Ok(value) = std::env::var(name) {
             grants.env.push((name.clone(), value));
+        }
+    }
+    for program in &permissions.run {
+        match which::which(program) {
+            Ok(path) => grants.programs.push((program.clone(), path)),
+            Err(error) => problems.push(format!(
+                "granted program `{program}` cannot be found on this host's PATH: {error}"
+            )),
         }
     }
     for address in &permissions.net {

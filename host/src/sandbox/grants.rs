@@ -25,13 +25,16 @@ pub struct Grants {
     pub dirs: Vec<DirGrant>,
     /// Environment variables the guest sees, with their values.
     pub env: Vec<(String, String)>,
+    /// Programs the guest may run through `wfhost:module/process`: the
+    /// granted name and the executable it resolved to on the host.
+    pub programs: Vec<(String, PathBuf)>,
     /// Addresses the guest may connect to over TCP (names resolved by the host).
     pub net: Vec<SocketAddr>,
 }
 
 impl Grants {
     pub fn is_empty(&self) -> bool {
-        self.dirs.is_empty() && self.env.is_empty() && self.net.is_empty()
+        self.dirs.is_empty() && self.env.is_empty() && self.programs.is_empty() && self.net.is_empty()
     }
 
     /// Apply to a WASI context that starts with nothing granted.

@@ -7,9 +7,11 @@ use super::store::StoreState;
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "wfhost:module/imports",
+    imports: { "wfhost:module/process.run": async },
 });
 
 use self::wfhost::module::{log as log_api, progress as progress_api, types as types_api};
+// The `process` interface is implemented in `process.rs`.
 pub(crate) use log_api::Level;
 
 /// How many log lines one call may keep, and how long each may be.

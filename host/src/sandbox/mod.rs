@@ -14,6 +14,7 @@ mod host_api;
 mod limits;
 mod module;
 mod outcome;
+mod process;
 mod reflect;
 mod runtime;
 mod store;

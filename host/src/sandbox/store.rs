@@ -9,6 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::module::{CallContext, IDEMPOTENCY_KEY_VAR};
 
 use super::capture::CappedPipe;
+use super::grants::Grants;
 use super::host_api::GuestReports;
 use super::limits::MemoryMeter;
 
@@ -23,6 +24,9 @@ pub(crate) struct StoreState {
     pub(crate) stdout: CappedPipe,
     pub(crate) stderr: CappedPipe,
     pub(crate) reports: GuestReports,
+    /// What the call was granted, for host imports that enforce grants
+    /// themselves (`process`).
+    pub(crate) grants: Grants,
 }
 
 impl std::fmt::Debug for StoreState {
@@ -65,6 +69,7 @@ impl StoreState {
             stdout,
             stderr,
             reports: GuestReports::new(started),
+            grants: context.grants.clone(),
         })
     }
 }

@@ -55,6 +55,11 @@ pub struct Permissions {
     /// Host environment variables the guest may read, by name.
     #[serde(default)]
     pub env: Vec<Spanned<String>>,
+    /// Host programs the guest may run through the `wfhost:module/process`
+    /// import, by name (looked up on the host's `PATH`). A program runs
+    /// outside the sandbox, as you.
+    #[serde(default)]
+    pub run: Vec<Spanned<String>>,
     /// `host:port` pairs the guest may connect to over TCP.
     #[serde(default)]
     pub net: Vec<Spanned<String>>,

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+pub use crate::capabilities::StepPermissions;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -81,45 +83,6 @@ pub struct PlannedStep {
     pub repeat: Option<(String, u32)>,
     /// What the step may reach beyond its sandbox.
     pub permissions: StepPermissions,
-}
-
-/// A step's grants as the workflow states them: workspace-relative
-/// directories (and whether writable), variable names, `host:port` pairs.
-/// The engine resolves them against the workspace and the host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct StepPermissions {
-    pub fs: Vec<(String, bool)>,
-    pub env: Vec<String>,
-    pub net: Vec<String>,
-}
-
-impl StepPermissions {
-    pub fn is_empty(&self) -> bool {
-        self.fs.is_empty() && self.env.is_empty() && self.net.is_empty()
-    }
-}
-
-impl std::fmt::Display for StepPermissions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut parts = Vec::new();
-        for (path, writable) in &self.fs {
-            parts.push(format!(
-                "{} {path}",
-                if *writable { "read-write" } else { "read" }
-            ));
-        }
-        if !self.env.is_empty() {
-            parts.push(format!("env {}", self.env.join(", ")));
-        }
-        if !self.net.is_empty() {
-            parts.push(format!("net {}", self.net.join(", ")));
-        }
-        if parts.is_empty() {
-            f.write_str("nothing")
-        } else {
-            f.write_str(&parts.join("; "))
-        }
-    }
 }
 
 #[derive(Debug)]

@@ -408,16 +408,11 @@ impl FromNode for Step {
 
 impl FromNode for Permissions {
     fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
-        let f = reader.fields(node, "permissions", &["fs", "env", "net", "run"])?;
-        if let Some((key, _)) = f.entry("run") {
-            reader.error(
-                Diagnostic::error(key.span, "the `run` capability is not available yet")
-                    .with_help("running host programs arrives with the process host import; until then a module cannot start programs"),
-            );
-        }
+        let f = reader.fields(node, "permissions", &["fs", "env", "run", "net"])?;
         Some(Self {
             fs: f.or_default(reader, "fs"),
             env: f.or_default(reader, "env"),
+            run: f.or_default(reader, "run"),
             net: f.or_default(reader, "net"),
         })
     }

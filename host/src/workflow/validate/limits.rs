@@ -5,12 +5,19 @@ use crate::sandbox::Limits;
 use crate::suggest::closest;
 use crate::workflow::diagnostic::Diagnostic;
 use crate::workflow::model::Step;
-use crate::workflow::plan::RetryPolicy;
+use crate::workflow::plan::{RetryPolicy, StepIndex};
 use crate::workflow::span::Spanned;
 
 impl Checker<'_> {
-    pub(super) fn step_limits(&mut self, step: &Step) -> Limits {
+    /// The step's limits: its own, else the workflow's, else the module's
+    /// manifest defaults, else the host's defaults.
+    pub(super) fn step_limits(&mut self, index: StepIndex, step: &Step) -> Limits {
         let defaults = &self.workflow.limits.step;
+        let module = self.resolved[index]
+            .as_ref()
+            .and_then(|resolved| resolved.manifest.as_ref())
+            .map(|manifest| manifest.limits)
+            .unwrap_or_default();
         let fuel = step.limits.fuel.as_ref().or(defaults.fuel.as_ref());
         let memory = step.limits.memory.as_ref().or(defaults.memory.as_ref());
         let timeout = step
@@ -18,7 +25,12 @@ impl Checker<'_> {
             .as_ref()
             .or(step.limits.timeout.as_ref())
             .or(defaults.timeout.as_ref());
-        let mut limits = Limits::default();
+        let host = Limits::default();
+        let mut limits = Limits {
+            fuel: module.fuel.unwrap_or(host.fuel),
+            memory_bytes: module.memory_bytes.unwrap_or(host.memory_bytes),
+            timeout: module.timeout.unwrap_or(host.timeout),
+        };
         if let Some(fuel) = fuel {
             self.at_least_one(
                 &Spanned::new(fuel.span, u32::from(fuel.value > 0)),

@@ -20,6 +20,7 @@ use super::source::Source;
 use super::span::{Span, Spanned};
 use super::template::{self, Kind};
 use crate::catalog::Catalog;
+use crate::manifest::Manifest;
 use crate::sandbox::{Action, CallError, FailureKind, Module};
 use crate::suggest::closest;
 
@@ -75,6 +76,8 @@ pub struct Checked {
 struct Resolved {
     module: Arc<Module>,
     action: Action,
+    /// The module's manifest: its default limits and the capabilities it asks for.
+    manifest: Option<Arc<Manifest>>,
 }
 
 /// Where a template is, for the names it may use.
@@ -227,8 +230,8 @@ impl<'a> Checker<'a> {
             );
             return None;
         };
-        let module = match catalog.load(&module_ref.value, source.base_dir()) {
-            Ok(module) => module,
+        let entry = match catalog.load(&module_ref.value, source.base_dir()) {
+            Ok(entry) => entry,
             Err(problem) => {
                 self.error(Diagnostic::error(
                     module_ref.span,
@@ -237,10 +240,14 @@ impl<'a> Checker<'a> {
                 return None;
             }
         };
-        match module.action(&action_name.value) {
+        if let Some(warning) = &entry.warning {
+            self.error(Diagnostic::warning(module_ref.span, warning.clone()));
+        }
+        match entry.module.action(&action_name.value) {
             Ok(action) => Some(Resolved {
                 action: action.clone(),
-                module: module.clone(),
+                module: entry.module.clone(),
+                manifest: entry.manifest.clone(),
             }),
             Err(CallError::UnknownAction {
                 module,
@@ -295,7 +302,7 @@ impl<'a> Checker<'a> {
             .iter()
             .filter_map(|id| self.target(id, "`needs`"))
             .collect();
-        let limits = self.step_limits(step);
+        let limits = self.step_limits(index, step);
         let retry = self.retry(step);
         let foreach = step.foreach.as_ref().map(|expr| {
             if !matches!(template::kind(expr), Kind::Expression(_)) {
@@ -370,7 +377,7 @@ impl<'a> Checker<'a> {
             max_visits: step.max_visits.as_ref().map(|v| v.value),
             foreach,
             repeat,
-            permissions: self.permissions(step),
+            permissions: self.permissions(index, step),
         })
     }
 

@@ -1,27 +1,55 @@
 //! Capability grants: the workflow's `permissions` plus the step's, checked
-//! (relative paths inside the workspace, `host:port` addresses, variable
-//! names) and merged into what the step is granted.
-
-use std::path::{Component, Path};
+//! (relative paths inside the workspace, `host:port` addresses, variable and
+//! program names), merged, and met with what the step's module asks for.
 
 use super::Checker;
+use crate::capabilities::{
+    StepPermissions, intersect, is_env_name, is_host_port, workspace_relative,
+};
 use crate::workflow::diagnostic::Diagnostic;
 use crate::workflow::model::{Access, Permissions, Step};
-use crate::workflow::plan::StepPermissions;
+use crate::workflow::plan::StepIndex;
 
 impl Checker<'_> {
-    /// What `step` is granted: the workflow's permissions and its own.
-    pub(super) fn permissions(&mut self, step: &Step) -> StepPermissions {
+    /// What `step` may reach: the workflow's and the step's grants, met with
+    /// its module's asks. A required ask that is not granted is an error
+    /// naming the capability, the module's reason and the YAML to add.
+    pub(super) fn permissions(&mut self, index: StepIndex, step: &Step) -> StepPermissions {
         let mut granted = StepPermissions::default();
         for permissions in [&self.workflow.permissions, &step.permissions] {
             self.add(&mut granted, permissions);
         }
-        granted
+        let Some(resolved) = &self.resolved[index] else {
+            return granted;
+        };
+        let manifest = resolved.manifest.clone();
+        let asks = manifest.as_ref().map(|m| m.capabilities.as_slice());
+        let met = intersect(asks, &granted, &resolved.action.name);
+        let span = step.module.as_ref().map_or(step.id.span, |m| m.span);
+        for ask in met.missing {
+            let module = manifest.as_ref().map_or("?", |m| m.name.as_str());
+            self.error(
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "module `{module}` asks to {} (its reason: \"{}\"), which step `{}` is not granted",
+                        ask.describe(),
+                        ask.reason,
+                        step.id
+                    ),
+                )
+                .with_help(format!(
+                    "add `{}` to the step, or to the workflow for every step",
+                    ask.yaml_to_add()
+                )),
+            );
+        }
+        met.effective
     }
 
     fn add(&mut self, granted: &mut StepPermissions, permissions: &Permissions) {
         for grant in &permissions.fs {
-            let Some(path) = self.workspace_path(&grant.path.value) else {
+            let Some(path) = workspace_relative(&grant.path.value) else {
                 self.error(
                     Diagnostic::error(
                         grant.path.span,
@@ -31,30 +59,33 @@ impl Checker<'_> {
                 );
                 continue;
             };
-            let writable = grant.access == Access::ReadWrite;
-            match granted.fs.iter_mut().find(|(p, _)| *p == path) {
-                Some((_, existing)) => *existing |= writable,
-                None => granted.fs.push((path, writable)),
-            }
+            granted.add_dir(path, grant.access == Access::ReadWrite);
         }
         for name in &permissions.env {
-            let valid = !name.value.is_empty() && !name.value.contains(['=', '\0']);
-            if !valid {
+            if is_env_name(&name.value) {
+                StepPermissions::add_name(&mut granted.env, &name.value);
+            } else {
                 self.error(Diagnostic::error(
                     name.span,
                     format!("`{}` is not an environment variable name", name.value),
                 ));
-            } else if !granted.env.contains(&name.value) {
-                granted.env.push(name.value.clone());
+            }
+        }
+        for program in &permissions.run {
+            let valid = !program.value.trim().is_empty() && !program.value.contains('\0');
+            if valid {
+                StepPermissions::add_name(&mut granted.run, &program.value);
+            } else {
+                self.error(
+                    Diagnostic::error(program.span, format!("`{}` is not a program name", program.value))
+                        .with_help("name a program on the host's PATH, such as `cargo`"),
+                );
             }
         }
         for address in &permissions.net {
-            let port = address
-                .value
-                .rsplit_once(':')
-                .and_then(|(host, port)| (!host.is_empty()).then_some(port))
-                .and_then(|port| port.parse::<u16>().ok());
-            if port.is_none() {
+            if is_host_port(&address.value) {
+                StepPermissions::add_name(&mut granted.net, &address.value);
+            } else {
                 self.error(
                     Diagnostic::error(
                         address.span,
@@ -62,27 +93,7 @@ impl Checker<'_> {
                     )
                     .with_help("for example `api.example.com:443` or `127.0.0.1:8080`"),
                 );
-            } else if !granted.net.contains(&address.value) {
-                granted.net.push(address.value.clone());
             }
         }
-    }
-
-    /// `path` normalised (`./data/` → `data`, `.` stays), or `None` when it
-    /// could leave the workspace (absolute, `..`).
-    fn workspace_path(&self, path: &str) -> Option<String> {
-        let mut parts = Vec::new();
-        for component in Path::new(path).components() {
-            match component {
-                Component::Normal(part) => parts.push(part.to_str()?.to_string()),
-                Component::CurDir => {}
-                Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
-            }
-        }
-        Some(if parts.is_empty() {
-            ".".to_string()
-        } else {
-            parts.join("/")
-        })
     }
 }
