@@ -85,7 +85,10 @@ fn main() {
             .collect();
         let manifest_path = root.join("modules").join(name).join("wfmodule.toml");
         let manifest = if manifest_path.exists() {
-            format!("Some(include_str!({:?}))", manifest_path.display().to_string())
+            format!(
+                "Some(include_str!({:?}))",
+                manifest_path.display().to_string()
+            )
         } else {
             "None".to_string()
         };

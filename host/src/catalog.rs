@@ -170,14 +170,15 @@ impl Catalog {
         requirement: &semver::VersionReq,
         only: Option<ModuleOrigin>,
     ) -> Result<Entry, String> {
-        let bundled_version = semver::Version::parse(BUNDLED_VERSION).expect("the host's version is semver");
+        let bundled_version =
+            semver::Version::parse(BUNDLED_VERSION).expect("the host's version is semver");
         let bundled = bundled::find(name)
             .filter(|_| requirement.matches(&bundled_version))
             .filter(|_| only.is_none_or(|o| o == ModuleOrigin::Bundled));
         let installed = match (&self.registry, only) {
-            (Some(registry), None | Some(ModuleOrigin::Installed)) => {
-                registry.find(name, requirement).map_err(|e| e.to_string())?
-            }
+            (Some(registry), None | Some(ModuleOrigin::Installed)) => registry
+                .find(name, requirement)
+                .map_err(|e| e.to_string())?,
             _ => None,
         };
         if let Some(installed) = installed {

@@ -68,7 +68,9 @@ mod humantime_serde_opt {
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         match value {
-            Some(duration) => serializer.serialize_str(&humantime::format_duration(*duration).to_string()),
+            Some(duration) => {
+                serializer.serialize_str(&humantime::format_duration(*duration).to_string())
+            }
             None => serializer.serialize_none(),
         }
     }
@@ -165,7 +167,9 @@ impl Manifest {
         let raw: Raw = match toml::from_str(text) {
             Ok(raw) => raw,
             Err(error) => {
-                let span = error.span().map_or_else(Span::default, |s| span_of(text, s));
+                let span = error
+                    .span()
+                    .map_or_else(Span::default, |s| span_of(text, s));
                 problems.push(Diagnostic::error(span, error.message().trim().to_string()));
                 return Err(problems);
             }
@@ -190,7 +194,11 @@ impl Manifest {
         });
         let component = match &raw.component {
             Some(path) if path.get_ref().trim().is_empty() => {
-                error(path.span(), "`component` is empty".into(), "name the component file, relative to this manifest");
+                error(
+                    path.span(),
+                    "`component` is empty".into(),
+                    "name the component file, relative to this manifest",
+                );
                 String::new()
             }
             Some(path) => path.get_ref().clone(),
@@ -199,7 +207,11 @@ impl Manifest {
         let mut limits = ModuleLimits::default();
         if let Some(fuel) = &raw.limits.fuel {
             if *fuel.get_ref() == 0 {
-                error(fuel.span(), "`fuel` must be at least 1".into(), "leave it out for the host's default");
+                error(
+                    fuel.span(),
+                    "`fuel` must be at least 1".into(),
+                    "leave it out for the host's default",
+                );
             }
             limits.fuel = Some(*fuel.get_ref());
         }
@@ -233,37 +245,70 @@ impl Manifest {
                         error(
                             value.span(),
                             format!("`{key}` does not belong in a `capabilities.{kind}` entry"),
-                            &format!("its keys: {}, reason, optional, actions", allowed.join(", ")),
+                            &format!(
+                                "its keys: {}, reason, optional, actions",
+                                allowed.join(", ")
+                            ),
                         );
                     }
                 }
-                let reason = raw_ask.reason.as_ref().map(|r| r.get_ref().trim().to_string());
-                let subject = raw_ask.keys().into_iter().find(|(key, _)| *key == allowed[0]).and_then(|(_, v)| v);
+                let reason = raw_ask
+                    .reason
+                    .as_ref()
+                    .map(|r| r.get_ref().trim().to_string());
+                let subject = raw_ask
+                    .keys()
+                    .into_iter()
+                    .find(|(key, _)| *key == allowed[0])
+                    .and_then(|(_, v)| v);
                 let (Some(subject), Some(reason)) = (subject, reason) else {
                     error(
                         0..0,
-                        format!("a `capabilities.{kind}` entry needs `{}` and `reason`", allowed[0]),
+                        format!(
+                            "a `capabilities.{kind}` entry needs `{}` and `reason`",
+                            allowed[0]
+                        ),
                         "for example: [[capabilities.fs]] path = \"docs\" access = \"read\" reason = \"…\"",
                     );
                     continue;
                 };
                 if reason.is_empty() {
                     let span = raw_ask.reason.as_ref().map_or(0..0, Spanned::span);
-                    error(span, "the reason is empty".into(), "say in one sentence why the module needs it: the user reads it before granting");
+                    error(
+                        span,
+                        "the reason is empty".into(),
+                        "say in one sentence why the module needs it: the user reads it before granting",
+                    );
                 }
                 let value = subject.get_ref();
                 let kind = match kind {
                     "fs" => {
-                        let path = if value == "*" { Some("*".to_string()) } else { workspace_relative(value) };
+                        let path = if value == "*" {
+                            Some("*".to_string())
+                        } else {
+                            workspace_relative(value)
+                        };
                         let Some(path) = path else {
-                            error(subject.span(), format!("`{value}` is not a path inside the workspace"), "ask for a relative path without `..`, or \"*\" for the directories the workflow grants");
+                            error(
+                                subject.span(),
+                                format!("`{value}` is not a path inside the workspace"),
+                                "ask for a relative path without `..`, or \"*\" for the directories the workflow grants",
+                            );
                             continue;
                         };
-                        let writable = match raw_ask.access.as_ref().map(|a| (a.get_ref().as_str(), a.span())) {
+                        let writable = match raw_ask
+                            .access
+                            .as_ref()
+                            .map(|a| (a.get_ref().as_str(), a.span()))
+                        {
                             None | Some(("read", _)) => false,
                             Some(("read-write", _)) => true,
                             Some((other, span)) => {
-                                error(span, format!("unknown access `{other}`"), "use \"read\" or \"read-write\"");
+                                error(
+                                    span,
+                                    format!("unknown access `{other}`"),
+                                    "use \"read\" or \"read-write\"",
+                                );
                                 false
                             }
                         };
@@ -271,21 +316,39 @@ impl Manifest {
                     }
                     "env" => {
                         if value != "*" && !is_env_name(value) {
-                            error(subject.span(), format!("`{value}` is not an environment variable name"), "for example \"HOME\"");
+                            error(
+                                subject.span(),
+                                format!("`{value}` is not an environment variable name"),
+                                "for example \"HOME\"",
+                            );
                         }
-                        AskKind::Env { name: value.clone() }
+                        AskKind::Env {
+                            name: value.clone(),
+                        }
                     }
                     "run" => {
                         if value.trim().is_empty() {
-                            error(subject.span(), "`program` is empty".into(), "name a program such as \"cargo\", or \"*\" for the programs the workflow grants");
+                            error(
+                                subject.span(),
+                                "`program` is empty".into(),
+                                "name a program such as \"cargo\", or \"*\" for the programs the workflow grants",
+                            );
                         }
-                        AskKind::Run { program: value.clone() }
+                        AskKind::Run {
+                            program: value.clone(),
+                        }
                     }
                     _ => {
                         if value != "*" && !is_host_port(value) {
-                            error(subject.span(), format!("`{value}` is not a `host:port` address"), "for example \"api.example.com:443\", or \"*\" for the hosts the workflow grants");
+                            error(
+                                subject.span(),
+                                format!("`{value}` is not a `host:port` address"),
+                                "for example \"api.example.com:443\", or \"*\" for the hosts the workflow grants",
+                            );
                         }
-                        AskKind::Net { host: value.clone() }
+                        AskKind::Net {
+                            host: value.clone(),
+                        }
                     }
                 };
                 if well_formed {
@@ -322,7 +385,10 @@ fn span_of(text: &str, range: Range<usize>) -> Span {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let col = text[line_start..start].chars().count() + 1;
     let end = range.end.clamp(start, text.len());
-    let len = text[start..end].lines().next().map_or(1, |l| l.chars().count());
+    let len = text[start..end]
+        .lines()
+        .next()
+        .map_or(1, |l| l.chars().count());
     Span::new(line, col, len)
 }
 
@@ -364,7 +430,10 @@ actions = ["run-tests"]
         assert_eq!(manifest.limits.memory_bytes, Some(64 << 20));
         assert_eq!(
             manifest.capabilities[0].kind,
-            AskKind::Fs { path: "docs".into(), writable: true }
+            AskKind::Fs {
+                path: "docs".into(),
+                writable: true
+            }
         );
         assert_eq!(manifest.capabilities[1].actions, ["run-tests"]);
     }
@@ -372,11 +441,24 @@ actions = ["run-tests"]
     #[test]
     fn errors_point_at_the_value() {
         let error = parse("name = \"Greeter\"\nversion = \"1.0\"\n").expect_err("invalid");
-        assert!(error.contains("wfmodule.toml:1:8: error: `Greeter` is not a module name"), "{error}");
-        assert!(error.contains("wfmodule.toml:2:11: error: `1.0` is not a semantic version"), "{error}");
-        let error = parse("name = \"g\"\nversion = \"1.0.0\"\nlicence = \"MIT\"\n").expect_err("unknown key");
-        assert!(error.contains("wfmodule.toml:3:1: error: unknown field `licence`"), "{error}");
+        assert!(
+            error.contains("wfmodule.toml:1:8: error: `Greeter` is not a module name"),
+            "{error}"
+        );
+        assert!(
+            error.contains("wfmodule.toml:2:11: error: `1.0` is not a semantic version"),
+            "{error}"
+        );
+        let error = parse("name = \"g\"\nversion = \"1.0.0\"\nlicence = \"MIT\"\n")
+            .expect_err("unknown key");
+        assert!(
+            error.contains("wfmodule.toml:3:1: error: unknown field `licence`"),
+            "{error}"
+        );
         let error = parse("name = \"g\"\nversion = \"1.0.0\"\n[[capabilities.fs]]\npath = \"../x\"\nreason = \"\"\n").expect_err("bad ask");
-        assert!(error.contains("4:8: error: `../x` is not a path inside the workspace"), "{error}");
+        assert!(
+            error.contains("4:8: error: `../x` is not a path inside the workspace"),
+            "{error}"
+        );
     }
 }

@@ -30,7 +30,9 @@ impl Lang {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {
-    #[error("`{0}` is not a module name: use lowercase letters, digits and `-`, starting with a letter")]
+    #[error(
+        "`{0}` is not a module name: use lowercase letters, digits and `-`, starting with a letter"
+    )]
     BadName(String),
     #[error("{} exists already and is not empty; choose another name or --dir", .0.display())]
     Exists(PathBuf),
@@ -49,7 +51,10 @@ pub fn new_module(name: &str, lang: Lang, dir: &Path) -> Result<Vec<PathBuf>, Sc
     if !crate::manifest::is_module_name(name) {
         return Err(ScaffoldError::BadName(name.to_string()));
     }
-    if dir.read_dir().is_ok_and(|mut entries| entries.next().is_some()) {
+    if dir
+        .read_dir()
+        .is_ok_and(|mut entries| entries.next().is_some())
+    {
         return Err(ScaffoldError::Exists(dir.to_path_buf()));
     }
     let template = TEMPLATES
@@ -89,11 +94,16 @@ pub fn new_module(name: &str, lang: Lang, dir: &Path) -> Result<Vec<PathBuf>, Sc
                         .strip_prefix(lang.folder())
                         .expect("template files live in their language folder");
                     let shown = relative.display().to_string();
-                    let text = file.contents_utf8().ok_or_else(|| ScaffoldError::Template {
-                        path: shown.clone(),
-                        error: "not UTF-8".into(),
-                    })?;
-                    files.push((PathBuf::from(render(&shown, &shown)?), render(&shown, text)?));
+                    let text = file
+                        .contents_utf8()
+                        .ok_or_else(|| ScaffoldError::Template {
+                            path: shown.clone(),
+                            error: "not UTF-8".into(),
+                        })?;
+                    files.push((
+                        PathBuf::from(render(&shown, &shown)?),
+                        render(&shown, text)?,
+                    ));
                 }
             }
         }

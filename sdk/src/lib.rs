@@ -221,7 +221,9 @@ pub mod process {
         /// What went wrong, in the host's words.
         pub fn message(&self) -> &str {
             match self {
-                RunError::NotGranted(why) | RunError::BadCwd(why) | RunError::CannotStart(why) => why,
+                RunError::NotGranted(why) | RunError::BadCwd(why) | RunError::CannotStart(why) => {
+                    why
+                }
             }
         }
 
@@ -243,7 +245,9 @@ pub mod process {
 
         use super::{Output, RunError};
 
-        pub(super) fn run(command: &super::super::wit::process::Command) -> Result<Output, RunError> {
+        pub(super) fn run(
+            command: &super::super::wit::process::Command,
+        ) -> Result<Output, RunError> {
             let started = Instant::now();
             let mut child = std::process::Command::new(&command.program);
             child
@@ -252,9 +256,9 @@ pub mod process {
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped());
-            let mut child = child
-                .spawn()
-                .map_err(|e| RunError::CannotStart(format!("cannot start `{}`: {e}", command.program)))?;
+            let mut child = child.spawn().map_err(|e| {
+                RunError::CannotStart(format!("cannot start `{}`: {e}", command.program))
+            })?;
             if let (Some(text), Some(mut stdin)) = (&command.stdin, child.stdin.take()) {
                 let _ = stdin.write_all(text.as_bytes());
             }

@@ -76,7 +76,10 @@ impl Ask {
                 format!("env: [{}]", if name == ANY { "NAME" } else { name })
             }
             AskKind::Run { program } => {
-                format!("run: [{}]", if program == ANY { "PROGRAM" } else { program })
+                format!(
+                    "run: [{}]",
+                    if program == ANY { "PROGRAM" } else { program }
+                )
             }
             AskKind::Net { host } => {
                 format!(

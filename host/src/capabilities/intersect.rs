@@ -122,31 +122,87 @@ mod tests {
     /// (asks, grants, effective, number of missing asks)
     #[test]
     fn table() {
-        type Case = (
-            Vec<AskKind>,
-            StepPermissions,
-            StepPermissions,
-            usize,
-        );
+        type Case = (Vec<AskKind>, StepPermissions, StepPermissions, usize);
         let cases: Vec<Case> = vec![
             // An ask for `docs` inside a grant of `.`: only `docs`, narrower access.
-            (vec![fs("docs", true)], granted(&[(".", false)], &[], &[]), granted(&[("docs", false)], &[], &[]), 1),
-            (vec![fs("docs", false)], granted(&[(".", true)], &[], &[]), granted(&[("docs", false)], &[], &[]), 0),
+            (
+                vec![fs("docs", true)],
+                granted(&[(".", false)], &[], &[]),
+                granted(&[("docs", false)], &[], &[]),
+                1,
+            ),
+            (
+                vec![fs("docs", false)],
+                granted(&[(".", true)], &[], &[]),
+                granted(&[("docs", false)], &[], &[]),
+                0,
+            ),
             // `*` takes each granted directory.
-            (vec![fs("*", true)], granted(&[("src", true), ("docs", false)], &[], &[]), granted(&[("src", true), ("docs", false)], &[], &[]), 0),
+            (
+                vec![fs("*", true)],
+                granted(&[("src", true), ("docs", false)], &[], &[]),
+                granted(&[("src", true), ("docs", false)], &[], &[]),
+                0,
+            ),
             // `*` read-write with only read-only grants: not enough.
-            (vec![fs("*", true)], granted(&[("docs", false)], &[], &[]), granted(&[("docs", false)], &[], &[]), 1),
-            (vec![fs("*", false)], granted(&[], &[], &[]), granted(&[], &[], &[]), 1),
+            (
+                vec![fs("*", true)],
+                granted(&[("docs", false)], &[], &[]),
+                granted(&[("docs", false)], &[], &[]),
+                1,
+            ),
+            (
+                vec![fs("*", false)],
+                granted(&[], &[], &[]),
+                granted(&[], &[], &[]),
+                1,
+            ),
             // A grant inside the ask's directory is kept as granted.
-            (vec![fs(".", true)], granted(&[("src", true)], &[], &[]), granted(&[("src", true)], &[], &[]), 1),
+            (
+                vec![fs(".", true)],
+                granted(&[("src", true)], &[], &[]),
+                granted(&[("src", true)], &[], &[]),
+                1,
+            ),
             // Unrelated directories meet in nothing.
-            (vec![fs("docs", false)], granted(&[("src", true)], &[], &[]), granted(&[], &[], &[]), 1),
+            (
+                vec![fs("docs", false)],
+                granted(&[("src", true)], &[], &[]),
+                granted(&[], &[], &[]),
+                1,
+            ),
             // Names meet exactly; what the module did not ask for is dropped.
-            (vec![AskKind::Env { name: "HOME".into() }], granted(&[], &["HOME", "TOKEN"], &[]), granted(&[], &["HOME"], &[]), 0),
-            (vec![AskKind::Run { program: "*".into() }], granted(&[], &[], &["cargo", "pytest"]), granted(&[], &[], &["cargo", "pytest"]), 0),
-            (vec![AskKind::Run { program: "cargo".into() }], granted(&[], &[], &["pytest"]), granted(&[], &[], &[]), 1),
+            (
+                vec![AskKind::Env {
+                    name: "HOME".into(),
+                }],
+                granted(&[], &["HOME", "TOKEN"], &[]),
+                granted(&[], &["HOME"], &[]),
+                0,
+            ),
+            (
+                vec![AskKind::Run {
+                    program: "*".into(),
+                }],
+                granted(&[], &[], &["cargo", "pytest"]),
+                granted(&[], &[], &["cargo", "pytest"]),
+                0,
+            ),
+            (
+                vec![AskKind::Run {
+                    program: "cargo".into(),
+                }],
+                granted(&[], &[], &["pytest"]),
+                granted(&[], &[], &[]),
+                1,
+            ),
             // Asking for nothing gets nothing, whatever is granted.
-            (vec![], granted(&[(".", true)], &["HOME"], &["cargo"]), granted(&[], &[], &[]), 0),
+            (
+                vec![],
+                granted(&[(".", true)], &["HOME"], &["cargo"]),
+                granted(&[], &[], &[]),
+                0,
+            ),
         ];
         for (index, (kinds, grants, effective, missing)) in cases.into_iter().enumerate() {
             let asks: Vec<Ask> = kinds.into_iter().map(ask).collect();
@@ -158,9 +214,13 @@ mod tests {
 
     #[test]
     fn optional_and_per_action_asks_are_not_required() {
-        let mut optional = ask(AskKind::Run { program: "*".into() });
+        let mut optional = ask(AskKind::Run {
+            program: "*".into(),
+        });
         optional.optional = true;
-        let mut scoped = ask(AskKind::Env { name: "TOKEN".into() });
+        let mut scoped = ask(AskKind::Env {
+            name: "TOKEN".into(),
+        });
         scoped.actions = vec!["publish".into()];
         let asks = [optional, scoped];
         let nothing = StepPermissions::default();

@@ -4,6 +4,7 @@ use crate::home::Home;
 
 use super::exit::{SUCCESS, UsageError};
 use super::load;
+use super::screen;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct ActionsArgs {
@@ -42,16 +43,6 @@ pub(super) fn run(home: &Home, args: &ActionsArgs) -> Result<u8, UsageError> {
         return Ok(SUCCESS);
     }
     println!("{} ({})", module.name(), module.digest());
-    if module.actions().next().is_none() {
-        println!("\n  (no actions: the component exports no functions)");
-    }
-    for action in module.actions() {
-        println!("\n  {}: {}", action.name, action.signature);
-        if let Some(docs) = &action.docs {
-            for line in docs.lines() {
-                println!("      {line}");
-            }
-        }
-    }
+    screen::actions(&module);
     Ok(SUCCESS)
 }

@@ -77,7 +77,10 @@ pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
     let host = Limits::default();
     let limits = Limits {
         fuel: args.fuel.or(defaults.fuel).unwrap_or(host.fuel),
-        memory_bytes: args.memory.or(defaults.memory_bytes).unwrap_or(host.memory_bytes),
+        memory_bytes: args
+            .memory
+            .or(defaults.memory_bytes)
+            .unwrap_or(host.memory_bytes),
         timeout: args.timeout.or(defaults.timeout).unwrap_or(host.timeout),
     };
     let action = module.action(&args.action)?.name.clone();
@@ -151,10 +154,16 @@ fn flag_for(ask: &Ask) -> String {
         ),
         AskKind::Env { name } => format!("--allow-env {}", if name == "*" { "NAME" } else { name }),
         AskKind::Run { program } => {
-            format!("--allow-run {}", if program == "*" { "PROGRAM" } else { program })
+            format!(
+                "--allow-run {}",
+                if program == "*" { "PROGRAM" } else { program }
+            )
         }
         AskKind::Net { host } => {
-            format!("--allow-net {}", if host == "*" { "HOST:PORT" } else { host })
+            format!(
+                "--allow-net {}",
+                if host == "*" { "HOST:PORT" } else { host }
+            )
         }
     }
 }

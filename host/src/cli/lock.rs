@@ -35,7 +35,11 @@ pub(super) fn run(home: &Home, args: &LockArgs) -> Result<u8, UsageError> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!("wrote {} ({} modules)", path.display(), lock.modules.len());
     for module in &lock.modules {
-        let version = module.version.as_deref().map(|v| format!(" {v}")).unwrap_or_default();
+        let version = module
+            .version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
         println!(
             "  {} → {}{version} ({}) sha256:{}",
             module.reference,

@@ -17,6 +17,7 @@ mod resume;
 mod run;
 mod runs;
 mod schema;
+mod screen;
 mod validate;
 mod workflow_file;
 
@@ -137,4 +138,15 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime, UsageError> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every command (conflicting flags,
+    /// such as a `--version` argument beside the global one).
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::catalog::Catalog;
-use crate::lock::Lockfile;
 use crate::home::Home;
+use crate::lock::Lockfile;
 use crate::workflow::plan::StepKind;
 use crate::workflow::{self, Plan, Source};
 

@@ -7,9 +7,9 @@
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::io::Read;
 use std::path::{Component, Path};
+use std::rc::Rc;
 
 /// How much an archive may hold once decompressed.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +47,10 @@ pub enum ArchiveError {
 }
 
 /// The regular files of a `.tar.gz`, by normalised relative path.
-pub fn unpack(bytes: &[u8], limits: ArchiveLimits) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
+pub fn unpack(
+    bytes: &[u8],
+    limits: ArchiveLimits,
+) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
     let decoder = flate2::read::GzDecoder::new(bytes);
     // The limit applies to the decompressed stream itself (headers and
     // data), whatever the headers claim: a gzip bomb stops at the limit.
@@ -160,7 +163,11 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let packed = pack(&[("wfmodule.toml", b"name = \"x\""), ("component.wasm", b"\0asm")]).expect("pack");
+        let packed = pack(&[
+            ("wfmodule.toml", b"name = \"x\""),
+            ("component.wasm", b"\0asm"),
+        ])
+        .expect("pack");
         let files = unpack(&packed, ArchiveLimits::default()).expect("unpack");
         assert_eq!(files["component.wasm"], b"\0asm");
         assert_eq!(files.len(), 2);
@@ -168,12 +175,28 @@ mod tests {
 
     #[test]
     fn limits_hold() {
-        let many: Vec<(String, Vec<u8>)> = (0..10).map(|i| (format!("f{i}"), vec![0; 100])).collect();
-        let refs: Vec<(&str, &[u8])> = many.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+        let many: Vec<(String, Vec<u8>)> =
+            (0..10).map(|i| (format!("f{i}"), vec![0; 100])).collect();
+        let refs: Vec<(&str, &[u8])> = many
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_slice()))
+            .collect();
         let packed = pack(&refs).expect("pack");
-        let few = ArchiveLimits { max_entries: 5, max_bytes: 1 << 20 };
-        assert!(matches!(unpack(&packed, few), Err(ArchiveError::TooManyEntries(5))));
-        let small = ArchiveLimits { max_entries: 100, max_bytes: 500 };
-        assert!(matches!(unpack(&packed, small), Err(ArchiveError::TooLarge(500))));
+        let few = ArchiveLimits {
+            max_entries: 5,
+            max_bytes: 1 << 20,
+        };
+        assert!(matches!(
+            unpack(&packed, few),
+            Err(ArchiveError::TooManyEntries(5))
+        ));
+        let small = ArchiveLimits {
+            max_entries: 100,
+            max_bytes: 500,
+        };
+        assert!(matches!(
+            unpack(&packed, small),
+            Err(ArchiveError::TooLarge(500))
+        ));
     }
 }

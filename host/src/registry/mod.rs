@@ -55,7 +55,9 @@ pub enum RegistryError {
         path: PathBuf,
         error: std::io::Error,
     },
-    #[error("installed module {name}@{version} is damaged: {reason}; reinstall it with `wfhost module install --force`")]
+    #[error(
+        "installed module {name}@{version} is damaged: {reason}; reinstall it with `wfhost module install --force`"
+    )]
     Damaged {
         name: String,
         version: String,
@@ -206,10 +208,7 @@ impl Registry {
         let manifest = if manifest_path.exists() {
             let source = Source::read(&manifest_path)
                 .map_err(|e| damaged(format!("cannot read {}: {e}", manifest_path.display())))?;
-            Some(
-                Manifest::parse(&source)
-                    .map_err(|problems| damaged(source.render(&problems)))?,
-            )
+            Some(Manifest::parse(&source).map_err(|problems| damaged(source.render(&problems)))?)
         } else {
             None
         };
@@ -254,7 +253,11 @@ impl Registry {
     ) -> Result<(Installed, Installation), RegistryError> {
         let sha256 = Digest::of(&package.component).to_hex();
         let version = package.version.to_string();
-        let installation = match self.versions(&package.name)?.into_iter().find(|i| i.version == package.version) {
+        let installation = match self
+            .versions(&package.name)?
+            .into_iter()
+            .find(|i| i.version == package.version)
+        {
             Some(existing) if existing.record.sha256 == sha256 && !force => {
                 return Ok((existing, Installation::Unchanged));
             }
@@ -312,7 +315,10 @@ impl Registry {
             std::fs::rename(&target, old.path().join("old")).map_err(io(&target))?;
         }
         std::fs::rename(staging.keep(), &target).map_err(io(&target))?;
-        Ok((self.read(&package.name, package.version.clone())?, installation))
+        Ok((
+            self.read(&package.name, package.version.clone())?,
+            installation,
+        ))
     }
 
     /// Remove one version, or every version of `name`; returns what was removed.

@@ -89,8 +89,8 @@ impl Package {
             return Err(PackageError::BadName(name));
         }
         let version = version.unwrap_or("0.0.0");
-        let version =
-            semver::Version::parse(version).map_err(|_| PackageError::BadVersion(version.into()))?;
+        let version = semver::Version::parse(version)
+            .map_err(|_| PackageError::BadVersion(version.into()))?;
         Ok(Self {
             name,
             version,
@@ -112,7 +112,9 @@ impl Package {
                 component: component_path,
             });
         }
-        let component = module_source::from_file(&component_path)?.bytes.into_owned();
+        let component = module_source::from_file(&component_path)?
+            .bytes
+            .into_owned();
         Ok(Self {
             name: manifest.name.clone(),
             version: manifest.version.clone(),
@@ -148,7 +150,10 @@ impl Package {
                 .filter(|(path, _)| path.starts_with("wit/") && path.ends_with(".wit"))
                 .filter_map(|(path, bytes)| {
                     let text = String::from_utf8(bytes.clone()).ok()?;
-                    Some(WitFile { path: path.clone(), text })
+                    Some(WitFile {
+                        path: path.clone(),
+                        text,
+                    })
                 })
                 .collect(),
         );
@@ -156,8 +161,8 @@ impl Package {
             PackageError::Manifest(format!("{shown}: {} is not UTF-8", manifest::FILE_NAME))
         })?;
         let source = Source::new(format!("{shown}/{}", manifest::FILE_NAME), text);
-        let manifest =
-            Manifest::parse(&source).map_err(|problems| PackageError::Manifest(source.render(&problems)))?;
+        let manifest = Manifest::parse(&source)
+            .map_err(|problems| PackageError::Manifest(source.render(&problems)))?;
         Ok(Self {
             name: manifest.name.clone(),
             version: manifest.version.clone(),
@@ -187,7 +192,10 @@ impl Package {
             files.push(("README.md", readme));
         }
         let bytes = archive::pack(&files).map_err(io(dir))?;
-        Ok((format!("{}-{}.tar.gz", package.name, package.version), bytes))
+        Ok((
+            format!("{}-{}.tar.gz", package.name, package.version),
+            bytes,
+        ))
     }
 }
 
@@ -198,8 +206,8 @@ pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), PackageError> {
         return Err(PackageError::NoManifest(dir.to_path_buf()));
     }
     let source = Source::read(&path).map_err(io(&path))?;
-    let manifest =
-        Manifest::parse(&source).map_err(|problems| PackageError::Manifest(source.render(&problems)))?;
+    let manifest = Manifest::parse(&source)
+        .map_err(|problems| PackageError::Manifest(source.render(&problems)))?;
     Ok((manifest, source.text))
 }
 
@@ -223,7 +231,9 @@ pub(super) fn wit_in(dir: &Path) -> Vec<WitFile> {
         };
         for entry in entries.filter_map(Result::ok) {
             let path = entry.path();
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 pending.push(path);
             } else if kind.is_file()
@@ -236,7 +246,10 @@ pub(super) fn wit_in(dir: &Path) -> Vec<WitFile> {
                     .map(|c| c.as_os_str().to_string_lossy())
                     .collect::<Vec<_>>()
                     .join("/");
-                found.push(WitFile { path: relative, text });
+                found.push(WitFile {
+                    path: relative,
+                    text,
+                });
             }
         }
     }

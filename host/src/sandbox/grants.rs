@@ -34,7 +34,10 @@ pub struct Grants {
 
 impl Grants {
     pub fn is_empty(&self) -> bool {
-        self.dirs.is_empty() && self.env.is_empty() && self.programs.is_empty() && self.net.is_empty()
+        self.dirs.is_empty()
+            && self.env.is_empty()
+            && self.programs.is_empty()
+            && self.net.is_empty()
     }
 
     /// Apply to a WASI context that starts with nothing granted.

@@ -29,13 +29,20 @@ impl Host for StoreState {
 }
 
 async fn run(grants: &Grants, command: Command) -> Result<Output, RunError> {
-    let Some((_, program)) = grants.programs.iter().find(|(name, _)| *name == command.program)
+    let Some((_, program)) = grants
+        .programs
+        .iter()
+        .find(|(name, _)| *name == command.program)
     else {
         let granted: Vec<&str> = grants.programs.iter().map(|(n, _)| n.as_str()).collect();
         return Err(RunError::NotGranted(format!(
             "`{}` is not granted to this step (granted: {}); add it to `permissions.run` in the workflow",
             command.program,
-            if granted.is_empty() { "none".to_string() } else { granted.join(", ") }
+            if granted.is_empty() {
+                "none".to_string()
+            } else {
+                granted.join(", ")
+            }
         )));
     };
     let cwd = working_dir(&grants.dirs, command.cwd.as_deref().unwrap_or("."))?;
@@ -56,7 +63,11 @@ async fn run(grants: &Grants, command: Command) -> Result<Output, RunError> {
         .kill_on_drop(true);
     let started = Instant::now();
     let mut child = child.spawn().map_err(|error| {
-        RunError::CannotStart(format!("cannot start `{}` ({}): {error}", command.program, program.display()))
+        RunError::CannotStart(format!(
+            "cannot start `{}` ({}): {error}",
+            command.program,
+            program.display()
+        ))
     })?;
     // Killing the group on every way out, including this future being
     // dropped when the step's time is up.
@@ -95,8 +106,11 @@ async fn run(grants: &Grants, command: Command) -> Result<Output, RunError> {
 /// The host directory for the guest path `cwd`, inside a granted directory.
 fn working_dir(dirs: &[DirGrant], cwd: &str) -> Result<PathBuf, RunError> {
     let bad = |why: String| RunError::BadCwd(why);
-    let path = workspace_relative(cwd)
-        .ok_or_else(|| bad(format!("`{cwd}` is not a path inside the workspace (absolute or `..`)")))?;
+    let path = workspace_relative(cwd).ok_or_else(|| {
+        bad(format!(
+            "`{cwd}` is not a path inside the workspace (absolute or `..`)"
+        ))
+    })?;
     let grant = dirs
         .iter()
         .filter(|grant| is_within(&path, &grant.guest))
@@ -111,7 +125,9 @@ fn working_dir(dirs: &[DirGrant], cwd: &str) -> Result<PathBuf, RunError> {
     let rest = if grant.guest == "." {
         path.as_str()
     } else {
-        path.strip_prefix(grant.guest.as_str()).unwrap_or("").trim_start_matches('/')
+        path.strip_prefix(grant.guest.as_str())
+            .unwrap_or("")
+            .trim_start_matches('/')
     };
     let host = if rest.is_empty() || rest == "." {
         grant.host.clone()
@@ -122,7 +138,10 @@ fn working_dir(dirs: &[DirGrant], cwd: &str) -> Result<PathBuf, RunError> {
         .canonicalize()
         .map_err(|error| bad(format!("`{cwd}`: {error}")))?;
     if !real.starts_with(&grant.host) || !real.is_dir() {
-        return Err(bad(format!("`{cwd}` is not a directory inside the granted `{}`", grant.guest)));
+        return Err(bad(format!(
+            "`{cwd}` is not a directory inside the granted `{}`",
+            grant.guest
+        )));
     }
     Ok(real)
 }
@@ -158,7 +177,10 @@ struct ProcessGroup(Option<u32>);
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        if let Some(pid) = self.0.and_then(|pid| rustix::process::Pid::from_raw(pid as i32)) {
+        if let Some(pid) = self
+            .0
+            .and_then(|pid| rustix::process::Pid::from_raw(pid as i32))
+        {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         }
     }

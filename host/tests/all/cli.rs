@@ -1,9 +1,8 @@
 //! The real `wfhost` binary: outputs, messages and exit codes.
 
-use std::path::Path;
 use std::process::Command;
 
-use crate::common::{Run, wfhost};
+use crate::common::{Run, walk, wfhost};
 
 fn snapshot(name: &str, run: &Run) {
     insta::with_settings!({
@@ -273,21 +272,6 @@ fn version_help_and_completions() {
     );
     let bad = wfhost(home.path(), &["frobnicate"]);
     assert_eq!(bad.code, 2);
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                found.extend(walk(&path));
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found
 }
 
 #[test]

@@ -65,11 +65,17 @@ impl Run {
 
 /// Run `wfhost` with `args` in the repository root, with a private home.
 pub fn wfhost(home: &Path, args: &[&str]) -> Run {
+    wfhost_with(home, args, &[])
+}
+
+/// [`wfhost`] with extra environment variables.
+pub fn wfhost_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_wfhost"))
         .args(args)
         .current_dir(repo())
         .env("WFHOST_HOME", home)
         .env_remove("WFHOST_LOG")
+        .envs(env.iter().copied())
         .output()
         .expect("the wfhost binary runs");
     Run {
@@ -77,4 +83,26 @@ pub fn wfhost(home: &Path, args: &[&str]) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// The `step_finished` event of `step` in a `run --json` output.
+pub fn finished(stdout: &str, step: &str) -> Option<Value> {
+    stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|event| event["event"] == "step_finished" && event["step"] == step)
+}
+
+/// Every file below `dir`, recursively.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
 }

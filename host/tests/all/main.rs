@@ -7,6 +7,7 @@ mod engine;
 mod grants;
 mod hostile;
 mod journal;
+mod modules;
 mod sandbox;
 mod values;
 mod workflows;

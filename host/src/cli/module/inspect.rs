@@ -13,7 +13,7 @@ use crate::workflow::Source;
 
 use super::super::exit::{SUCCESS, UsageError};
 use super::super::load;
-use super::screen;
+use super::super::screen;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ListArgs {
@@ -97,7 +97,10 @@ pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, UsageError> {
         return Ok(SUCCESS);
     }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-    println!("{:width$}  {:9}  {:9}  {:12}  DESCRIPTION", "NAME", "VERSION", "ORIGIN", "SHA256");
+    println!(
+        "{:width$}  {:9}  {:9}  {:12}  DESCRIPTION",
+        "NAME", "VERSION", "ORIGIN", "SHA256"
+    );
     for row in &rows {
         println!(
             "{:width$}  {:9}  {:9}  {:12}  {}",
@@ -144,7 +147,11 @@ pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, UsageError> {
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(SUCCESS);
     }
-    let version = entry.version.as_ref().map(|v| format!(" {v}")).unwrap_or_default();
+    let version = entry
+        .version
+        .as_ref()
+        .map(|v| format!(" {v}"))
+        .unwrap_or_default();
     println!("{}{version} ({})", module.name(), entry.origin);
     if let Some(manifest) = manifest {
         if !manifest.description.is_empty() {
@@ -159,7 +166,10 @@ pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, UsageError> {
             defaults.push(format!("fuel {fuel}"));
         }
         if let Some(memory) = limits.memory_bytes {
-            defaults.push(format!("memory {}", bytesize::ByteSize(memory).display().iec()));
+            defaults.push(format!(
+                "memory {}",
+                bytesize::ByteSize(memory).display().iec()
+            ));
         }
         if let Some(timeout) = limits.timeout {
             defaults.push(format!("timeout {}", humantime::format_duration(timeout)));

@@ -10,7 +10,7 @@ use crate::registry::{Installation, Package};
 
 use super::super::exit::{SUCCESS, UsageError};
 use super::super::load;
-use super::screen;
+use super::super::screen;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct InstallArgs {

@@ -3,7 +3,6 @@
 mod inspect;
 mod install;
 mod project;
-mod screen;
 
 use crate::home::Home;
 

@@ -40,7 +40,10 @@ pub(crate) struct PackArgs {
 }
 
 pub(super) fn new(args: &NewArgs) -> Result<u8, UsageError> {
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
     let files = scaffold::new_module(&args.name, args.lang, &dir)?;
     println!("created module `{}` in {}:", args.name, dir.display());
     for file in files {
@@ -98,7 +101,11 @@ pub(super) fn pack(args: &PackArgs) -> Result<u8, UsageError> {
         .unwrap_or_else(|| args.dir.join(&file_name));
     std::fs::write(&output, &bytes)
         .with_context(|| format!("cannot write {}", output.display()))?;
-    println!("packed {} ({})", output.display(), bytesize::ByteSize(bytes.len() as u64).display().iec());
+    println!(
+        "packed {} ({})",
+        output.display(),
+        bytesize::ByteSize(bytes.len() as u64).display().iec()
+    );
     println!("  sha256: {}", Digest::of(&bytes).to_hex());
     Ok(SUCCESS)
 }

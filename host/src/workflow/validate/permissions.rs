@@ -77,8 +77,11 @@ impl Checker<'_> {
                 StepPermissions::add_name(&mut granted.run, &program.value);
             } else {
                 self.error(
-                    Diagnostic::error(program.span, format!("`{}` is not a program name", program.value))
-                        .with_help("name a program on the host's PATH, such as `cargo`"),
+                    Diagnostic::error(
+                        program.span,
+                        format!("`{}` is not a program name", program.value),
+                    )
+                    .with_help("name a program on the host's PATH, such as `cargo`"),
                 );
             }
         }

@@ -172,6 +172,37 @@ impl Guest for KitchenSink {
         std::fs::write(&path, contents).map_err(|error| error.to_string())
     }
 
+    fn run(
+        program: String,
+        args: Vec<String>,
+        cwd: Option<String>,
+        timeout_ms: Option<u64>,
+    ) -> Result<String, wfhost_sdk::ActionError> {
+        let mut command = wfhost_sdk::process::Command::new(program).args(args);
+        if let Some(cwd) = cwd {
+            command = command.cwd(cwd);
+        }
+        if let Some(timeout_ms) = timeout_ms {
+            command = command.timeout_ms(timeout_ms);
+        }
+        let output = command.run().map_err(|error| error.to_action_error())?;
+        Ok(format!(
+            "{{\"exit_code\":{},\"timed_out\":{},\"truncated\":{},\"stdout_len\":{},\"stdout\":{:?},\"stderr\":{:?}}}",
+            output
+                .exit_code
+                .map_or("null".to_string(), |c| c.to_string()),
+            output.timed_out,
+            output.truncated,
+            output.stdout.len(),
+            if output.stdout.len() > 4096 {
+                ""
+            } else {
+                output.stdout.as_str()
+            },
+            output.stderr
+        ))
+    }
+
     /// Through `wasi:sockets` directly: Rust 1.95's `std::net::TcpStream`
     /// traps on wasm32-wasip2 (a `connect` signature mismatch with wasi-libc).
     fn connect(address: String) -> Result<(), String> {

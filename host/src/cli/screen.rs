@@ -29,7 +29,9 @@ pub(super) fn capabilities(manifest: Option<&Manifest>) {
         return;
     };
     if manifest.capabilities.is_empty() {
-        println!("capabilities: none; it runs with nothing beyond its sandbox, whatever is granted.");
+        println!(
+            "capabilities: none; it runs with nothing beyond its sandbox, whatever is granted."
+        );
         return;
     }
     println!("capabilities it asks for (a workflow must grant each; it gets no more):");
