@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Crates under `modules/` embedded in the binary: (module name, package).
-const BUNDLED: &[(&str, &str)] = &[("system", "wfhost-module-system")];
+const BUNDLED: &[(&str, &str)] = &[
+    ("system", "wfhost-module-system"),
+    ("testing", "wfhost-module-testing"),
+    ("docs", "wfhost-module-docs"),
+    ("implementing", "wfhost-module-implementing"),
+    ("refactoring", "wfhost-module-refactoring"),
+];
 /// Guests used only by tests: (file stem, package).
 const TEST_GUESTS: &[(&str, &str)] = &[
     ("kitchen-sink", "wfhost-test-kitchen-sink"),

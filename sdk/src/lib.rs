@@ -95,6 +95,113 @@ impl ActionError {
     }
 }
 
+/// An [`ActionError`] for a file operation on `path` that failed, with a
+/// stable code and what to do. Inside the sandbox a path outside every
+/// granted directory looks like a missing one, so the message says both.
+pub fn fs_error(path: &str, error: &std::io::Error) -> ActionError {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::NotFound => ActionError::new(
+            "not-found",
+            format!(
+                "`{path}` does not exist, or is outside the directories this step is granted; \
+                 check the path (relative to the workspace root) and the workflow's `permissions.fs`"
+            ),
+        ),
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => ActionError::new(
+            "not-permitted",
+            format!(
+                "`{path}` cannot be changed: its directory is granted read-only; \
+                 grant it with `access: read-write` in `permissions.fs`"
+            ),
+        ),
+        _ if error.raw_os_error() == Some(63) => ActionError::new(
+            "not-permitted",
+            format!(
+                "`{path}` cannot be changed: its directory is granted read-only; \
+                 grant it with `access: read-write` in `permissions.fs`"
+            ),
+        ),
+        _ => ActionError::new("io-error", format!("`{path}`: {error}")),
+    }
+}
+
+/// Files of the workspace by glob.
+pub mod files {
+    use super::ActionError;
+
+    /// Directories never searched: version control, build output, dependencies.
+    pub const SKIPPED_DIRS: &[&str] = &[
+        ".git",
+        "target",
+        "node_modules",
+        ".venv",
+        "__pycache__",
+        ".wfhost",
+    ];
+
+    /// Workspace-relative paths (`src/lib.rs`) of the files matching any of
+    /// `globs` (`**/*.md`, `src/**/*.rs`), sorted. Searches from `.`, which
+    /// the workflow must grant. A glob that matches nothing is an error:
+    /// it is almost always a typo.
+    pub fn matching(globs: &[String]) -> Result<Vec<String>, ActionError> {
+        if globs.is_empty() {
+            return Err(ActionError::new(
+                "invalid-glob",
+                "no globs given; pass at least one, such as `**/*.md`",
+            ));
+        }
+        let mut set = globset::GlobSetBuilder::new();
+        for glob in globs {
+            let glob = globset::GlobBuilder::new(glob.trim_start_matches("./"))
+                .literal_separator(true)
+                .build()
+                .map_err(|e| {
+                    ActionError::new("invalid-glob", format!("`{glob}` is not a glob: {e}"))
+                })?;
+            set.add(glob);
+        }
+        let set = set
+            .build()
+            .map_err(|e| ActionError::new("invalid-glob", e.to_string()))?;
+        let mut found = Vec::new();
+        let mut pending = vec![String::new()];
+        while let Some(dir) = pending.pop() {
+            let shown = if dir.is_empty() { "." } else { dir.as_str() };
+            let entries = std::fs::read_dir(shown).map_err(|e| super::fs_error(shown, &e))?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = if dir.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                let Ok(kind) = entry.file_type() else {
+                    continue;
+                };
+                if kind.is_dir() {
+                    if !SKIPPED_DIRS.contains(&name.as_str()) {
+                        pending.push(path);
+                    }
+                } else if kind.is_file() && set.is_match(&path) {
+                    found.push(path);
+                }
+            }
+        }
+        if found.is_empty() {
+            return Err(ActionError::new(
+                "no-files",
+                format!(
+                    "no file matches {}; globs are relative to the workspace root, such as `**/*.md`",
+                    globs.join(", ")
+                ),
+            ));
+        }
+        found.sort();
+        Ok(found)
+    }
+}
+
 /// Structured logging into the run's journal.
 ///
 /// Inside a component these call the host; in a native build (a module's own

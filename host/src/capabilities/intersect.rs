@@ -18,7 +18,8 @@ pub struct Intersection<'a> {
 /// Directories meet by containment: a grant of `.` and an ask for `docs`
 /// give `docs`; an ask for `*` takes each granted directory. Access is the
 /// narrower of the two. Names (variables, programs, hosts) meet exactly, `*`
-/// on the module's side taking every granted name of that kind.
+/// on the module's side taking every granted name of that kind. Asks scoped
+/// to other actions (`actions = [..]`) count for neither side.
 pub fn intersect<'a>(
     asks: Option<&'a [Ask]>,
     granted: &StepPermissions,
@@ -31,7 +32,8 @@ pub fn intersect<'a>(
         };
     };
     let mut effective = StepPermissions::default();
-    for ask in asks {
+    // An ask scoped to some actions grants nothing to the others.
+    for ask in asks.iter().filter(|ask| ask.applies_to(action)) {
         match &ask.kind {
             AskKind::Fs { path, writable } => {
                 for (granted_path, granted_writable) in &granted.fs {
@@ -226,5 +228,14 @@ mod tests {
         let nothing = StepPermissions::default();
         assert!(intersect(Some(&asks), &nothing, "check").missing.is_empty());
         assert_eq!(intersect(Some(&asks), &nothing, "publish").missing.len(), 1);
+        let token = StepPermissions {
+            env: vec!["TOKEN".into()],
+            ..StepPermissions::default()
+        };
+        assert_eq!(
+            intersect(Some(&asks), &token, "publish").effective.env,
+            ["TOKEN"]
+        );
+        assert!(intersect(Some(&asks), &token, "check").effective.is_empty());
     }
 }

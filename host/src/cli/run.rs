@@ -19,7 +19,8 @@ use super::workflow_file;
 pub(super) struct RunArgs {
     /// The workflow file (YAML or JSON).
     file: PathBuf,
-    /// A workflow input, `NAME=VALUE` (JSON for non-string inputs). Repeatable.
+    /// A workflow input, `NAME=VALUE` (JSON for non-string inputs), or
+    /// `NAME=@FILE` for the file's contents. Repeatable.
     #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
     inputs: Vec<String>,
     /// A JSON object of inputs; `--input` values override it.
@@ -103,7 +104,15 @@ fn given_inputs(
         }
     };
     for assignment in &args.inputs {
-        let (name, value) = inputs::parse_assignment(declared, assignment)
+        let assignment = match assignment.split_once("=@") {
+            Some((name, path)) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("--input {name}=@{path}: cannot read the file"))?;
+                format!("{name}={text}")
+            }
+            None => assignment.clone(),
+        };
+        let (name, value) = inputs::parse_assignment(declared, &assignment)
             .map_err(|problem| UsageError(anyhow::anyhow!("--input {problem}")))?;
         given.insert(name, value);
     }

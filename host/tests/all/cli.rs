@@ -153,7 +153,10 @@ const CASES: &[(&str, &[&str])] = &[
         "run_invalid_workflow",
         &["run", "tests/fixtures/workflows/invalid/unknown-route.yaml"],
     ),
-    ("validate_valid", &["validate", "workflows/fix-loop.yaml"]),
+    (
+        "validate_valid",
+        &["validate", "workflows/bounded-cycle.yaml"],
+    ),
     (
         "validate_invalid",
         &[

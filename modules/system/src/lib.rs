@@ -48,17 +48,30 @@ impl Guest for System {
         Ok(started.elapsed().as_millis() as u64)
     }
 
-    fn handle_error(workflow: String, failure: Failure) -> String {
+    fn handle_error(
+        workflow: String,
+        failure: Failure,
+        path: Option<String>,
+    ) -> Result<String, ActionError> {
         let report = format_failure(&workflow, &failure);
         log::with_fields(
             log::Level::Error,
             &report,
             &[("step", &failure.step), ("kind", &failure.kind)],
         );
-        report
+        if let Some(path) = path {
+            std::fs::write(&path, format!("{report}\n"))
+                .map_err(|error| wfhost_sdk::fs_error(&path, &error))?;
+        }
+        Ok(report)
     }
 
-    fn notify_completion(workflow: String, status: String, summary: Option<String>) -> String {
+    fn notify_completion(
+        workflow: String,
+        status: String,
+        summary: Option<String>,
+        path: Option<String>,
+    ) -> Result<String, ActionError> {
         let notice = match summary {
             Some(summary) if !summary.is_empty() => {
                 format!("workflow {workflow} finished: {status} — {summary}")
@@ -66,7 +79,16 @@ impl Guest for System {
             _ => format!("workflow {workflow} finished: {status}"),
         };
         log::with_fields(log::Level::Info, &notice, &[("status", &status)]);
-        notice
+        if let Some(path) = path {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut file| writeln!(file, "{notice}"))
+                .map_err(|error| wfhost_sdk::fs_error(&path, &error))?;
+        }
+        Ok(notice)
     }
 }
 

@@ -1,0 +1,158 @@
+//! Snapshots: files recorded under `.wfhost/snapshots/<id>/` and put back.
+//!
+//! `index.json` lists every recorded path (`file` with its bytes stored in
+//! `files/<path>`, or `absent`) and every recorded directory; restoring
+//! rewrites the files, removes what appeared in place of absent paths, and
+//! removes files created since inside recorded directories.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use serde_json::{Value, json};
+use wfhost_sdk::files::SKIPPED_DIRS;
+use wfhost_sdk::{fs_error, log};
+
+use crate::{ActionError, workspace_path, write};
+
+const ROOT: &str = ".wfhost/snapshots";
+
+/// Every file under `dir` (workspace-relative), skipping build and VCS dirs.
+fn files_under(dir: &str) -> Result<Vec<String>, ActionError> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_string()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| fs_error(&dir, &e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = if dir == "." {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => {
+                    if !SKIPPED_DIRS.contains(&name.as_str()) {
+                        pending.push(path);
+                    }
+                }
+                Ok(kind) if kind.is_file() => found.push(path),
+                _ => {}
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+pub fn take(paths: &[String]) -> Result<String, ActionError> {
+    if paths.is_empty() {
+        return Err(ActionError::new(
+            "invalid-paths",
+            "no paths given; name the files or directories to record",
+        ));
+    }
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut absent = Vec::new();
+    let mut dirs = Vec::new();
+    for path in paths {
+        let path = workspace_path(path)?;
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => {
+                for file in files_under(&path)? {
+                    let bytes = std::fs::read(&file).map_err(|e| fs_error(&file, &e))?;
+                    files.push((file, bytes));
+                }
+                dirs.push(path);
+            }
+            Ok(_) => {
+                let bytes = std::fs::read(&path).map_err(|e| fs_error(&path, &e))?;
+                files.push((path, bytes));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => absent.push(path),
+            Err(e) => return Err(fs_error(&path, &e)),
+        }
+    }
+    let mut hasher = DefaultHasher::new();
+    files.hash(&mut hasher);
+    absent.hash(&mut hasher);
+    dirs.hash(&mut hasher);
+    let id = format!("{:016x}", hasher.finish());
+    let dir = format!("{ROOT}/{id}");
+    for (path, bytes) in &files {
+        write(&format!("{dir}/files/{path}"), bytes)?;
+    }
+    let index = json!({
+        "files": files.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        "absent": absent,
+        "dirs": dirs,
+    });
+    write(&format!("{dir}/index.json"), index.to_string().as_bytes())?;
+    log::info(format!("snapshot {id}: {} files", files.len()));
+    Ok(id)
+}
+
+pub fn restore(id: &str) -> Result<Vec<String>, ActionError> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ActionError::new(
+            "invalid-snapshot",
+            format!("`{id}` is not a snapshot id"),
+        ));
+    }
+    let dir = format!("{ROOT}/{id}");
+    let index = std::fs::read_to_string(format!("{dir}/index.json")).map_err(|_| {
+        ActionError::new(
+            "unknown-snapshot",
+            format!("no snapshot `{id}` in {ROOT}; take one with `snapshot` first"),
+        )
+    })?;
+    let index: Value = serde_json::from_str(&index)
+        .map_err(|e| ActionError::new("invalid-snapshot", format!("{dir}/index.json: {e}")))?;
+    let list = |key: &str| -> Vec<String> {
+        index[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let recorded = list("files");
+    let mut changed = Vec::new();
+    for path in &recorded {
+        let path = workspace_path(path)?;
+        let bytes =
+            std::fs::read(format!("{dir}/files/{path}")).map_err(|e| fs_error(&path, &e))?;
+        if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+            write(&path, &bytes)?;
+            changed.push(path);
+        }
+    }
+    let remove = |path: String, changed: &mut Vec<String>| -> Result<(), ActionError> {
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => {
+                std::fs::remove_dir_all(&path).map_err(|e| fs_error(&path, &e))?
+            }
+            Ok(_) => std::fs::remove_file(&path).map_err(|e| fs_error(&path, &e))?,
+            Err(_) => return Ok(()),
+        }
+        changed.push(path);
+        Ok(())
+    };
+    for path in list("absent") {
+        remove(workspace_path(&path)?, &mut changed)?;
+    }
+    for recorded_dir in list("dirs") {
+        let recorded_dir = workspace_path(&recorded_dir)?;
+        if std::fs::metadata(&recorded_dir).is_err() {
+            continue;
+        }
+        for file in files_under(&recorded_dir)? {
+            if !recorded.contains(&file) && !file.starts_with(".wfhost/") {
+                remove(file, &mut changed)?;
+            }
+        }
+    }
+    log::info(format!(
+        "restored snapshot {id}: {} paths changed",
+        changed.len()
+    ));
+    Ok(changed)
+}

@@ -1,0 +1,186 @@
+//! The wfhost refactoring module. See `wit/world.wit` for the actions.
+
+// The glue wit-bindgen generates is `unsafe`; the code written here has none.
+#![allow(unsafe_code, clippy::too_many_arguments)]
+
+// The wfhost WIT package first, then this module's own.
+wfhost_sdk::generate!(world: "wfhost:refactoring/refactoring", path: ["../../wit", "wit"]);
+
+pub mod rename;
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use wfhost_sdk::{files, fs_error, log, process};
+
+struct Refactoring;
+
+/// Apply `edit` to every file matching `globs`; write unless `dry_run`.
+fn edit_files(
+    globs: &[String],
+    dry_run: bool,
+    edit: impl Fn(&str, &str) -> (String, u32),
+) -> Result<EditReport, ActionError> {
+    let mut report = EditReport {
+        files_changed: Vec::new(),
+        replacements: 0,
+        diff: String::new(),
+    };
+    let mut writes = Vec::new();
+    for path in files::matching(globs)? {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue; // binary files are not edited
+        };
+        let (out, count) = edit(&path, &text);
+        if count == 0 || out == text {
+            continue;
+        }
+        report.replacements += count;
+        report.diff.push_str(
+            &similar::TextDiff::from_lines(&text, &out)
+                .unified_diff()
+                .context_radius(2)
+                .header(&format!("a/{path}"), &format!("b/{path}"))
+                .to_string(),
+        );
+        report.files_changed.push(path.clone());
+        writes.push((path, out));
+    }
+    if !dry_run {
+        for (path, out) in &writes {
+            std::fs::write(path, out).map_err(|e| fs_error(path, &e))?;
+        }
+    }
+    log::info(format!(
+        "{}{} replacements in {} files\n{}",
+        if dry_run { "dry run: " } else { "" },
+        report.replacements,
+        report.files_changed.len(),
+        report.diff
+    ));
+    Ok(report)
+}
+
+/// A fingerprint of every file under the workspace root.
+fn fingerprints() -> Result<BTreeMap<String, u64>, ActionError> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![".".to_string()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| fs_error(&dir, &e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = if dir == "." {
+                name.clone()
+            } else {
+                format!("{dir}/{name}")
+            };
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => {
+                    if !files::SKIPPED_DIRS.contains(&name.as_str()) {
+                        pending.push(path);
+                    }
+                }
+                Ok(kind) if kind.is_file() => {
+                    if let Ok(bytes) = std::fs::read(&path) {
+                        let mut hasher = DefaultHasher::new();
+                        bytes.hash(&mut hasher);
+                        found.insert(path, hasher.finish());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(found)
+}
+
+impl Guest for Refactoring {
+    fn rename_symbol(
+        from: String,
+        to: String,
+        globs: Vec<String>,
+        dry_run: Option<bool>,
+    ) -> Result<EditReport, ActionError> {
+        for name in [&from, &to] {
+            if !rename::is_identifier(name) {
+                return Err(ActionError::new(
+                    "invalid-identifier",
+                    format!(
+                        "`{name}` is not an identifier (letters, digits and `_`, not starting with a digit)"
+                    ),
+                ));
+            }
+        }
+        edit_files(&globs, dry_run.unwrap_or(false), |path, text| {
+            rename::rename(text, rename::Lang::of(path), &from, &to)
+        })
+    }
+
+    fn replace(
+        pattern: String,
+        replacement: String,
+        globs: Vec<String>,
+        dry_run: Option<bool>,
+    ) -> Result<EditReport, ActionError> {
+        let regex = regex::Regex::new(&pattern).map_err(|e| {
+            ActionError::new(
+                "invalid-pattern",
+                format!("`{pattern}` is not a regular expression: {e}"),
+            )
+        })?;
+        edit_files(&globs, dry_run.unwrap_or(false), |_, text| {
+            let count = regex.find_iter(text).count() as u32;
+            (
+                regex.replace_all(text, replacement.as_str()).into_owned(),
+                count,
+            )
+        })
+    }
+
+    fn format(command: String, args: Vec<String>) -> Result<FormatReport, ActionError> {
+        let before = fingerprints()?;
+        let output = process::Command::new(&command)
+            .args(args)
+            .run()
+            .map_err(|e| e.to_action_error())?;
+        if output.exit_code != Some(0) {
+            let tail: String = output
+                .stderr
+                .lines()
+                .rev()
+                .take(20)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(ActionError::new(
+                "formatter-failed",
+                format!(
+                    "`{command}` exited with {:?}: {}",
+                    output.exit_code,
+                    tail.trim()
+                ),
+            ));
+        }
+        let after = fingerprints()?;
+        let files_changed: Vec<String> = after
+            .iter()
+            .filter(|(path, hash)| before.get(*path) != Some(hash))
+            .map(|(path, _)| path.clone())
+            .chain(
+                before
+                    .keys()
+                    .filter(|path| !after.contains_key(*path))
+                    .cloned(),
+            )
+            .collect();
+        log::info(format!("`{command}` changed {} files", files_changed.len()));
+        Ok(FormatReport {
+            files_changed,
+            exit_code: output.exit_code,
+        })
+    }
+}
+
+export!(Refactoring);
