@@ -287,3 +287,40 @@ pub fn parse_reference(reference: &str) -> Result<(&str, semver::VersionReq), St
 fn exactly(version: &str) -> Result<semver::VersionReq, String> {
     semver::VersionReq::parse(&format!("={version}")).map_err(|e| format!("`{version}`: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundled module's manifest names it and carries the host's version.
+    #[test]
+    fn bundled_manifests_match_their_modules() {
+        for name in bundled::names() {
+            let text = bundled::find(name)
+                .and_then(|b| b.manifest)
+                .unwrap_or_else(|| panic!("bundled module `{name}` has no wfmodule.toml"));
+            let source = Source::new(format!("modules/{name}/wfmodule.toml"), text);
+            let manifest = Manifest::parse(&source)
+                .unwrap_or_else(|problems| panic!("{}", source.render(&problems)));
+            assert_eq!(manifest.name, name);
+            assert_eq!(manifest.version.to_string(), BUNDLED_VERSION, "{name}");
+        }
+    }
+
+    #[test]
+    fn references() {
+        let exact = parse_reference("greeter@1.2.3").expect("exact");
+        assert!(exact.1.matches(&semver::Version::new(1, 2, 3)));
+        assert!(
+            !exact.1.matches(&semver::Version::new(1, 2, 4)),
+            "1.2.3 means exactly 1.2.3"
+        );
+        let range = parse_reference("greeter@^1").expect("range");
+        assert!(range.1.matches(&semver::Version::new(1, 9, 0)));
+        assert!(parse_reference("greeter@latest").is_err());
+        assert_eq!(
+            parse_reference("greeter").expect("any").1,
+            semver::VersionReq::STAR
+        );
+    }
+}

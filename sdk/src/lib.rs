@@ -108,22 +108,22 @@ pub fn fs_error(path: &str, error: &std::io::Error) -> ActionError {
                  check the path (relative to the workspace root) and the workflow's `permissions.fs`"
             ),
         ),
-        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => ActionError::new(
-            "not-permitted",
-            format!(
-                "`{path}` cannot be changed: its directory is granted read-only; \
-                 grant it with `access: read-write` in `permissions.fs`"
-            ),
-        ),
-        _ if error.raw_os_error() == Some(63) => ActionError::new(
-            "not-permitted",
-            format!(
-                "`{path}` cannot be changed: its directory is granted read-only; \
-                 grant it with `access: read-write` in `permissions.fs`"
-            ),
-        ),
+        // WASI reports a path leaving its directory (`..`) as EPERM (63) too.
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => not_permitted(path),
+        _ if error.raw_os_error() == Some(63) => not_permitted(path),
         _ => ActionError::new("io-error", format!("`{path}`: {error}")),
     }
+}
+
+fn not_permitted(path: &str) -> ActionError {
+    ActionError::new(
+        "not-permitted",
+        format!(
+            "`{path}` is not permitted: it is outside the directories this step is granted, \
+             or in one granted read-only; use a workspace-relative path and grant its directory \
+             with `access: read-write` in `permissions.fs`"
+        ),
+    )
 }
 
 /// Files of the workspace by glob.
@@ -164,30 +164,10 @@ pub mod files {
         let set = set
             .build()
             .map_err(|e| ActionError::new("invalid-glob", e.to_string()))?;
-        let mut found = Vec::new();
-        let mut pending = vec![String::new()];
-        while let Some(dir) = pending.pop() {
-            let shown = if dir.is_empty() { "." } else { dir.as_str() };
-            let entries = std::fs::read_dir(shown).map_err(|e| super::fs_error(shown, &e))?;
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let path = if dir.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{dir}/{name}")
-                };
-                let Ok(kind) = entry.file_type() else {
-                    continue;
-                };
-                if kind.is_dir() {
-                    if !SKIPPED_DIRS.contains(&name.as_str()) {
-                        pending.push(path);
-                    }
-                } else if kind.is_file() && set.is_match(&path) {
-                    found.push(path);
-                }
-            }
-        }
+        let found: Vec<String> = walk(".")?
+            .into_iter()
+            .filter(|path| set.is_match(path))
+            .collect();
         if found.is_empty() {
             return Err(ActionError::new(
                 "no-files",
@@ -196,6 +176,32 @@ pub mod files {
                     globs.join(", ")
                 ),
             ));
+        }
+        Ok(found)
+    }
+
+    /// Every file under `dir` (a workspace path; `.` for the root) as a
+    /// workspace-relative path, sorted, skipping [`SKIPPED_DIRS`].
+    pub fn walk(dir: &str) -> Result<Vec<String>, ActionError> {
+        let mut found = Vec::new();
+        let mut pending = vec![dir.to_string()];
+        while let Some(dir) = pending.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|e| super::fs_error(&dir, &e))?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = if dir == "." {
+                    name.clone()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                match entry.file_type() {
+                    Ok(kind) if kind.is_dir() && !SKIPPED_DIRS.contains(&name.as_str()) => {
+                        pending.push(path);
+                    }
+                    Ok(kind) if kind.is_file() => found.push(path),
+                    _ => {}
+                }
+            }
         }
         found.sort();
         Ok(found)

@@ -88,6 +88,7 @@ enum Command {
 
 /// Parse arguments, run the command, and turn the result into an exit code.
 pub fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     init_tracing();
     let cli = Cli::parse();
     let home = crate::home::Home::resolve(cli.home);
@@ -118,6 +119,19 @@ pub fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             exit::code(USAGE)
         }
+    }
+}
+
+/// `wfhost list | head` should end quietly when `head` closes the pipe, as
+/// Unix tools do, instead of panicking in `println!`: restore the default
+/// SIGPIPE disposition the Rust runtime ignores.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    // SAFETY: called first thing in `main`, before any other thread exists;
+    // `signal` with `SIG_DFL` only changes this process's disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

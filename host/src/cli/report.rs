@@ -1,6 +1,7 @@
 //! Showing a run as it happens: human lines (with symbols on a terminal),
 //! or JSON lines with `--json`; and the summary table at the end.
 
+use serde_json::Value;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
@@ -78,14 +79,16 @@ fn human(event: &Event, fancy: bool) -> String {
             key,
             duration_ms,
             fuel,
+            output,
             ..
         } => {
             let _ = writeln!(
                 out,
-                "  {ok} {}  {}  fuel {}",
+                "  {ok} {}  {}  fuel {}{}",
                 label(key),
                 format_ms(*duration_ms),
-                format_fuel(*fuel)
+                format_fuel(*fuel),
+                short_output(output)
             );
         }
         Event::StepFailed {
@@ -221,4 +224,18 @@ pub(super) fn summary(summary: &RunSummary) -> String {
         let _ = writeln!(out, "error: step `{step}` failed ({kind}): {message}");
     }
     out
+}
+
+/// A step's output on its line when it is short: `  → "all 3 tests passed"`.
+fn short_output(output: &Value) -> String {
+    const MAX: usize = 160;
+    if output.is_null() {
+        return String::new();
+    }
+    let text = output.to_string();
+    if text.len() <= MAX && !text.contains("\\n") {
+        format!("  → {text}")
+    } else {
+        String::new()
+    }
 }

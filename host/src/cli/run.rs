@@ -49,6 +49,9 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, UsageError> {
             problems.join("\n  ")
         ))
     })?;
+    if !args.json {
+        workflow_file::print_grants(&plan);
+    }
     let run_id = engine::new_run_id();
     let path = std::path::absolute(&args.file).unwrap_or_else(|_| args.file.clone());
     let workspace = args

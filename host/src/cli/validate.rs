@@ -21,19 +21,8 @@ pub(super) fn run(home: &Home, args: &ValidateArgs) -> Result<u8, UsageError> {
         plan.name,
         plan.steps.len()
     );
-    // What each step may reach beyond its sandbox: the security review.
-    let granted: Vec<_> = plan
-        .steps
-        .iter()
-        .filter(|step| !step.permissions.is_empty())
-        .collect();
-    if granted.is_empty() {
+    if !workflow_file::print_grants(&plan) {
         println!("grants: none (every step runs with nothing granted)");
-    } else {
-        println!("grants (everything else is denied):");
-        for step in granted {
-            println!("  {}: {}", step.id, step.permissions);
-        }
     }
     Ok(SUCCESS)
 }

@@ -73,3 +73,21 @@ pub(super) fn module_digests(plan: &Plan) -> Vec<(String, String)> {
     modules.dedup();
     modules
 }
+
+/// Print what each step may reach beyond its sandbox (the security review),
+/// when any step is granted anything; returns whether anything was printed.
+pub(super) fn print_grants(plan: &Plan) -> bool {
+    let granted: Vec<_> = plan
+        .steps
+        .iter()
+        .filter(|step| !step.permissions.is_empty())
+        .collect();
+    if granted.is_empty() {
+        return false;
+    }
+    println!("grants (everything else is denied):");
+    for step in granted {
+        println!("  {}: {}", step.id, step.permissions);
+    }
+    true
+}

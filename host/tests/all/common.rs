@@ -85,10 +85,11 @@ pub fn wfhost_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
-/// The `step_finished` event of `step` in a `run --json` output.
+/// The last `step_finished` event of `step` in a `run --json` output.
 pub fn finished(stdout: &str, step: &str) -> Option<Value> {
     stdout
         .lines()
+        .rev()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .find(|event| event["event"] == "step_finished" && event["step"] == step)
 }

@@ -75,7 +75,7 @@ fn commit(changes: &[Change]) -> Result<(), ActionError> {
     Ok(())
 }
 
-fn conflict(path: &str, why: String) -> ActionError {
+fn conflict(path: &str, why: &str) -> ActionError {
     ActionError::new(
         "patch-conflict",
         format!("{path}: {why}; nothing was changed"),
@@ -119,12 +119,12 @@ impl Guest for Implementing {
                 .expect("a file patch names a path");
             let old_text = match &file.old_path {
                 Some(old) => read(old, &mut current)?
-                    .ok_or_else(|| conflict(old, "the file does not exist".into()))?,
+                    .ok_or_else(|| conflict(old, "the file does not exist"))?,
                 None => {
                     if read(target, &mut current)?.is_some() {
                         return Err(conflict(
                             target,
-                            "the patch creates it, but it exists already".into(),
+                            "the patch creates it, but it exists already",
                         ));
                     }
                     String::new()
@@ -138,7 +138,7 @@ impl Guest for Implementing {
                     .map_or(0, |i| i + 1);
                 conflict(
                     target,
-                    format!(
+                    &format!(
                         "hunk {number} (`{hunk}`) does not apply: its context is not in the file"
                     ),
                 )

@@ -8,40 +8,12 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::{Value, json};
-use wfhost_sdk::files::SKIPPED_DIRS;
+use wfhost_sdk::files::walk as files_under;
 use wfhost_sdk::{fs_error, log};
 
 use crate::{ActionError, workspace_path, write};
 
 const ROOT: &str = ".wfhost/snapshots";
-
-/// Every file under `dir` (workspace-relative), skipping build and VCS dirs.
-fn files_under(dir: &str) -> Result<Vec<String>, ActionError> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_string()];
-    while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| fs_error(&dir, &e))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = if dir == "." {
-                name.clone()
-            } else {
-                format!("{dir}/{name}")
-            };
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => {
-                    if !SKIPPED_DIRS.contains(&name.as_str()) {
-                        pending.push(path);
-                    }
-                }
-                Ok(kind) if kind.is_file() => found.push(path),
-                _ => {}
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
-}
 
 pub fn take(paths: &[String]) -> Result<String, ActionError> {
     if paths.is_empty() {

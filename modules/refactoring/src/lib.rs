@@ -64,31 +64,11 @@ fn edit_files(
 /// A fingerprint of every file under the workspace root.
 fn fingerprints() -> Result<BTreeMap<String, u64>, ActionError> {
     let mut found = BTreeMap::new();
-    let mut pending = vec![".".to_string()];
-    while let Some(dir) = pending.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| fs_error(&dir, &e))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let path = if dir == "." {
-                name.clone()
-            } else {
-                format!("{dir}/{name}")
-            };
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => {
-                    if !files::SKIPPED_DIRS.contains(&name.as_str()) {
-                        pending.push(path);
-                    }
-                }
-                Ok(kind) if kind.is_file() => {
-                    if let Ok(bytes) = std::fs::read(&path) {
-                        let mut hasher = DefaultHasher::new();
-                        bytes.hash(&mut hasher);
-                        found.insert(path, hasher.finish());
-                    }
-                }
-                _ => {}
-            }
+    for path in files::walk(".")? {
+        if let Ok(bytes) = std::fs::read(&path) {
+            let mut hasher = DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            found.insert(path, hasher.finish());
         }
     }
     Ok(found)

@@ -10,16 +10,7 @@ use crate::parse::{Parsed, excerpt};
 /// Counts, failures and the total time in milliseconds of a JUnit report.
 pub fn parse(xml: &str) -> Result<(Parsed, u64), String> {
     let mut reader = Reader::from_str(xml);
-    let mut parsed = Parsed {
-        runner: "junit",
-        ..Parsed::default()
-    };
-    let mut seconds = 0.0_f64;
-    let mut suites_time = 0.0_f64;
-    let mut depth_in_case: Option<String> = None;
-    let mut case_outcome = Outcome::Passed;
-    let mut message = String::new();
-    let mut saw_testsuite = false;
+    let mut state = State::default();
     loop {
         match reader.read_event() {
             Err(error) => {
@@ -29,83 +20,59 @@ pub fn parse(xml: &str) -> Result<(Parsed, u64), String> {
                 ));
             }
             Ok(Event::Eof) => break,
-            Ok(Event::Start(element)) => {
-                handle_start(
-                    &element,
-                    &mut depth_in_case,
-                    &mut case_outcome,
-                    &mut message,
-                    &mut saw_testsuite,
-                    &mut seconds,
-                    &mut suites_time,
-                );
-            }
+            Ok(Event::Start(element)) => state.start(&element),
             Ok(Event::Empty(element)) => {
-                let is_case = element.name().as_ref() == b"testcase";
-                handle_start(
-                    &element,
-                    &mut depth_in_case,
-                    &mut case_outcome,
-                    &mut message,
-                    &mut saw_testsuite,
-                    &mut seconds,
-                    &mut suites_time,
-                );
-                if is_case {
-                    finish_case(
-                        &mut parsed,
-                        &mut depth_in_case,
-                        &mut case_outcome,
-                        &mut message,
-                    );
+                state.start(&element);
+                if element.name().as_ref() == b"testcase" {
+                    state.finish_case();
                 }
             }
             Ok(Event::Text(text)) => {
-                if depth_in_case.is_some()
-                    && case_outcome == Outcome::Failed
-                    && message.len() < crate::parse::MESSAGE_BYTES
-                    && let Ok(text) = text.decode()
-                {
-                    message.push_str(&text);
+                if let Ok(text) = text.decode() {
+                    state.message_text(&text);
                 }
             }
-            Ok(Event::CData(text)) => {
-                if depth_in_case.is_some()
-                    && case_outcome == Outcome::Failed
-                    && message.len() < crate::parse::MESSAGE_BYTES
-                {
-                    message.push_str(&String::from_utf8_lossy(&text));
-                }
-            }
+            Ok(Event::CData(text)) => state.message_text(&String::from_utf8_lossy(&text)),
             Ok(Event::End(element)) => {
                 if element.name().as_ref() == b"testcase" {
-                    finish_case(
-                        &mut parsed,
-                        &mut depth_in_case,
-                        &mut case_outcome,
-                        &mut message,
-                    );
+                    state.finish_case();
                 }
             }
             Ok(_) => {}
         }
     }
-    if !saw_testsuite {
+    if !state.saw_testsuite {
         return Err("no <testsuite> element: this is not a JUnit report".into());
     }
-    let total = if suites_time > 0.0 {
-        suites_time
+    let seconds = if state.suites_seconds > 0.0 {
+        state.suites_seconds
     } else {
-        seconds
+        state.case_seconds
     };
-    Ok((parsed, (total * 1000.0).round() as u64))
+    let mut parsed = state.parsed;
+    parsed.runner = "junit";
+    Ok((parsed, (seconds * 1000.0).round() as u64))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Outcome {
+    #[default]
     Passed,
     Failed,
     Skipped,
+}
+
+/// What has been read so far.
+#[derive(Debug, Default)]
+struct State {
+    parsed: Parsed,
+    /// The test case being read, by name.
+    case: Option<String>,
+    outcome: Outcome,
+    message: String,
+    saw_testsuite: bool,
+    case_seconds: f64,
+    suites_seconds: f64,
 }
 
 fn attribute(element: &BytesStart<'_>, name: &[u8]) -> Option<String> {
@@ -116,66 +83,66 @@ fn attribute(element: &BytesStart<'_>, name: &[u8]) -> Option<String> {
         .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn handle_start(
-    element: &BytesStart<'_>,
-    case: &mut Option<String>,
-    outcome: &mut Outcome,
-    message: &mut String,
-    saw_testsuite: &mut bool,
-    case_seconds: &mut f64,
-    suites_seconds: &mut f64,
-) {
-    match element.name().as_ref() {
-        b"testsuites" => {
-            *saw_testsuite = true;
-            if let Some(time) = attribute(element, b"time").and_then(|t| t.parse::<f64>().ok()) {
-                *suites_seconds = time;
-            }
-        }
-        b"testsuite" => *saw_testsuite = true,
-        b"testcase" => {
-            let name = attribute(element, b"name").unwrap_or_default();
-            let class = attribute(element, b"classname").unwrap_or_default();
-            *case = Some(if class.is_empty() {
-                name
-            } else {
-                format!("{class}::{name}")
-            });
-            *outcome = Outcome::Passed;
-            message.clear();
-            if let Some(time) = attribute(element, b"time").and_then(|t| t.parse::<f64>().ok()) {
-                *case_seconds += time;
-            }
-        }
-        b"failure" | b"error" if case.is_some() => {
-            *outcome = Outcome::Failed;
-            if let Some(text) = attribute(element, b"message") {
-                message.push_str(&text);
-                message.push('\n');
-            }
-        }
-        b"skipped" if case.is_some() => *outcome = Outcome::Skipped,
-        _ => {}
-    }
+fn seconds(element: &BytesStart<'_>) -> Option<f64> {
+    attribute(element, b"time").and_then(|t| t.parse::<f64>().ok())
 }
 
-fn finish_case(
-    parsed: &mut Parsed,
-    case: &mut Option<String>,
-    outcome: &mut Outcome,
-    message: &mut String,
-) {
-    let Some(name) = case.take() else { return };
-    match outcome {
-        Outcome::Passed => parsed.passed += 1,
-        Outcome::Skipped => parsed.skipped += 1,
-        Outcome::Failed => {
-            parsed.failed += 1;
-            parsed.failures.push((name, excerpt(message)));
+impl State {
+    fn start(&mut self, element: &BytesStart<'_>) {
+        match element.name().as_ref() {
+            b"testsuites" => {
+                self.saw_testsuite = true;
+                if let Some(time) = seconds(element) {
+                    self.suites_seconds = time;
+                }
+            }
+            b"testsuite" => self.saw_testsuite = true,
+            b"testcase" => {
+                let name = attribute(element, b"name").unwrap_or_default();
+                let class = attribute(element, b"classname").unwrap_or_default();
+                self.case = Some(if class.is_empty() {
+                    name
+                } else {
+                    format!("{class}::{name}")
+                });
+                self.outcome = Outcome::Passed;
+                self.message.clear();
+                self.case_seconds += seconds(element).unwrap_or(0.0);
+            }
+            b"failure" | b"error" if self.case.is_some() => {
+                self.outcome = Outcome::Failed;
+                if let Some(text) = attribute(element, b"message") {
+                    self.message.push_str(&text);
+                    self.message.push('\n');
+                }
+            }
+            b"skipped" if self.case.is_some() => self.outcome = Outcome::Skipped,
+            _ => {}
         }
     }
-    message.clear();
+
+    /// Text inside a failing case's `<failure>`: its message and trace.
+    fn message_text(&mut self, text: &str) {
+        if self.case.is_some()
+            && self.outcome == Outcome::Failed
+            && self.message.len() < crate::parse::MESSAGE_BYTES
+        {
+            self.message.push_str(text);
+        }
+    }
+
+    fn finish_case(&mut self) {
+        let Some(name) = self.case.take() else { return };
+        match self.outcome {
+            Outcome::Passed => self.parsed.passed += 1,
+            Outcome::Skipped => self.parsed.skipped += 1,
+            Outcome::Failed => {
+                self.parsed.failed += 1;
+                self.parsed.failures.push((name, excerpt(&self.message)));
+            }
+        }
+        self.message.clear();
+    }
 }
 
 #[cfg(test)]

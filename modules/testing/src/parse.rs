@@ -23,6 +23,22 @@ impl Parsed {
             ..Self::default()
         }
     }
+
+    /// Add `n` tests a summary calls `word` (`passed`, `failed`, `skipped`…).
+    fn count(&mut self, word: &str, n: u32) {
+        match word {
+            "passed" | "xpassed" | "pass" => self.passed += n,
+            "failed" | "error" | "errors" | "fail" | "cancelled" => self.failed += n,
+            _ => self.skipped += n,
+        }
+    }
+
+    /// Record a failing test once, however many times the output names it.
+    fn fail(&mut self, name: String, message: String) {
+        if !self.failures.iter().any(|(n, _)| *n == name) {
+            self.failures.push((name, message));
+        }
+    }
 }
 
 /// Longest message excerpt kept per failure.
@@ -65,9 +81,7 @@ fn nextest(output: &str) -> Option<Parsed> {
             Some(test) => format!("{} {}", &caps[1], test.as_str()),
             None => caps[1].to_string(),
         };
-        if !parsed.failures.iter().any(|(n, _)| *n == name) {
-            parsed.failures.push((name, String::new()));
-        }
+        parsed.fail(name, String::new());
     }
     Some(parsed)
 }
@@ -102,9 +116,7 @@ fn cargo(output: &str) -> Option<Parsed> {
         parsed.failures.push((caps[1].to_string(), excerpt(body)));
     }
     for caps in FAILED_LINE.captures_iter(output) {
-        if !parsed.failures.iter().any(|(n, _)| n == &caps[1]) {
-            parsed.failures.push((caps[1].to_string(), String::new()));
-        }
+        parsed.fail(caps[1].to_string(), String::new());
     }
     Some(parsed)
 }
@@ -124,12 +136,7 @@ fn pytest(output: &str) -> Option<Parsed> {
     let summary = SUMMARY.captures_iter(output).last()?;
     let mut parsed = Parsed::new("pytest");
     for caps in COUNT.captures_iter(&summary[1]) {
-        let n = number(&caps[1]);
-        match &caps[2] {
-            "passed" | "xpassed" => parsed.passed += n,
-            "failed" | "error" | "errors" => parsed.failed += n,
-            _ => parsed.skipped += n,
-        }
+        parsed.count(&caps[2], number(&caps[1]));
     }
     for caps in FAILED.captures_iter(output) {
         let message = caps.get(2).map_or("", |m| m.as_str());
@@ -148,17 +155,12 @@ fn jest(output: &str) -> Option<Parsed> {
     let summary = SUMMARY.captures_iter(output).last()?;
     let mut parsed = Parsed::new("jest");
     for caps in COUNT.captures_iter(&summary[1]) {
-        let n = number(&caps[1]);
-        match &caps[2] {
-            "passed" => parsed.passed += n,
-            "failed" => parsed.failed += n,
-            _ => parsed.skipped += n,
-        }
+        parsed.count(&caps[2], number(&caps[1]));
     }
     for caps in BULLET.captures_iter(output) {
         let name = caps[1].to_string();
-        if name != "Console" && !parsed.failures.iter().any(|(n, _)| *n == name) {
-            parsed.failures.push((name, String::new()));
+        if name != "Console" {
+            parsed.fail(name, String::new());
         }
     }
     Some(parsed)
@@ -173,18 +175,11 @@ fn vitest(output: &str) -> Option<Parsed> {
     let summary = SUMMARY.captures_iter(output).last()?;
     let mut parsed = Parsed::new("vitest");
     for caps in COUNT.captures_iter(&summary[1]) {
-        let n = number(&caps[1]);
-        match &caps[2] {
-            "passed" => parsed.passed += n,
-            "failed" => parsed.failed += n,
-            _ => parsed.skipped += n,
-        }
+        parsed.count(&caps[2], number(&caps[1]));
     }
     for caps in FAIL.captures_iter(output) {
         let name = caps[1].trim().to_string();
-        if !parsed.failures.iter().any(|(n, _)| *n == name) {
-            parsed.failures.push((name, String::new()));
-        }
+        parsed.fail(name, String::new());
     }
     Some(parsed)
 }
@@ -257,8 +252,8 @@ fn node(output: &str) -> Option<Parsed> {
         .chain(FAILED_MARK.captures_iter(output))
     {
         let name = caps[1].to_string();
-        if name != "failing tests:" && !parsed.failures.iter().any(|(n, _)| *n == name) {
-            parsed.failures.push((name, String::new()));
+        if name != "failing tests:" {
+            parsed.fail(name, String::new());
         }
     }
     Some(parsed)
@@ -351,7 +346,15 @@ mod tests {
     use super::*;
 
     /// (runner, output, passed, failed, skipped, failing test names)
-    const CASES: &[(&str, &str, u32, u32, u32, &[&str])] = &[
+    type Case = (
+        &'static str,
+        &'static str,
+        u32,
+        u32,
+        u32,
+        &'static [&'static str],
+    );
+    const CASES: &[Case] = &[
         (
             "cargo",
             "running 3 tests\ntest tests::adds ... ok\ntest tests::subtracts ... FAILED\ntest tests::later ... ignored\n\nfailures:\n\n---- tests::subtracts stdout ----\n\nthread 'tests::subtracts' panicked at src/lib.rs:9:9:\nassertion `left == right` failed\n  left: 1\n right: 2\n\n\nfailures:\n    tests::subtracts\n\ntest result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\nrunning 1 test\ntest doc ... ok\n\ntest result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n",

@@ -1,0 +1,410 @@
+//! The example workflows doing real work on copies of the fixture
+//! repositories (`tests/fixtures/repos/`), through the real binary, and the
+//! standard modules' typed errors on bad input.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{Run, finished, repo, wfhost};
+
+/// A private copy of fixture repository `name`, and a home for wfhost.
+fn fixture_repo(name: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ws = dir.path().join(name);
+    copy_dir(&repo().join("tests/fixtures/repos").join(name), &ws);
+    let home = dir.path().join("home");
+    (dir, ws, home)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("dir");
+    for entry in std::fs::read_dir(from).expect("fixture").flatten() {
+        let name = entry.file_name();
+        if name == "target"
+            || name == "Cargo.lock"
+            || name == "__pycache__"
+            || name == ".pytest_cache"
+        {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(&name));
+        } else {
+            std::fs::copy(&path, to.join(&name)).expect("copy");
+        }
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
+/// Apply a fixture patch the way a developer would, with `patch -p1`.
+fn break_with(ws: &Path, patch: &str) {
+    let status = std::process::Command::new("patch")
+        .args(["-s", "-p1", "-i", patch])
+        .current_dir(ws)
+        .status()
+        .expect("patch runs");
+    assert!(status.success());
+}
+
+fn run(home: &Path, workflow: &str, ws: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["run", workflow, "--json", "--workspace", s(ws)];
+    args.extend_from_slice(extra);
+    wfhost(home, &args)
+}
+
+fn output(run: &Run, step: &str) -> Value {
+    finished(&run.stdout, step)
+        .unwrap_or_else(|| panic!("step `{step}` did not finish:\n{}", run.render()))["output"]
+        .clone()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn test_and_report_routes_on_the_typed_report() {
+    let (_dir, ws, home) = fixture_repo("rust-calc");
+    let passed = run(&home, "workflows/test-and-report.yaml", &ws, &[]);
+    assert_eq!(passed.code, 0, "{}", passed.render());
+    let report = output(&passed, "test");
+    assert_eq!(
+        (
+            report["runner"].as_str(),
+            report["passed"].as_u64(),
+            report["success"].as_bool()
+        ),
+        (Some("cargo"), Some(3), Some(true))
+    );
+    assert!(
+        output(&passed, "passed")
+            .as_str()
+            .unwrap_or("")
+            .starts_with("all 3 tests passed")
+    );
+
+    break_with(&ws, "patches/break-subtract.diff");
+    let failed = run(&home, "workflows/test-and-report.yaml", &ws, &[]);
+    assert_eq!(failed.code, 1, "{}", failed.render());
+    let report = output(&failed, "test");
+    assert_eq!(report["failures"][0]["name"], "tests::subtracts");
+    assert_eq!(
+        finished(&failed.stdout, "fail").expect("fail step")["failure"]["value"]["code"],
+        "tests-failed"
+    );
+    let markdown = read(&ws.join("test-report.md"));
+    assert!(markdown.starts_with("# Tests failed: 1 of 3"), "{markdown}");
+    assert!(markdown.contains("- `tests::subtracts`"), "{markdown}");
+}
+
+#[test]
+fn test_and_report_reads_pytest() {
+    let (_dir, ws, home) = fixture_repo("py-calc");
+    let python = ["-i", "command=python3", "-i", r#"args=["-m", "pytest"]"#];
+    let passed = run(&home, "workflows/test-and-report.yaml", &ws, &python);
+    assert_eq!(passed.code, 0, "{}", passed.render());
+    assert_eq!(output(&passed, "test")["runner"], "pytest");
+    break_with(&ws, "patches/break-subtract.diff");
+    let failed = run(&home, "workflows/test-and-report.yaml", &ws, &python);
+    assert_eq!(failed.code, 1, "{}", failed.render());
+    let report = output(&failed, "test");
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        report["failures"][0]["name"],
+        "tests/test_calc.py::test_subtract"
+    );
+}
+
+#[test]
+fn implement_feature_documents_a_good_patch_and_rolls_back_a_bad_one() {
+    let (_dir, ws, home) = fixture_repo("rust-calc");
+    // A patch that applies but breaks a test: rolled back.
+    let before = read(&ws.join("src/lib.rs"));
+    let changelog = read(&ws.join("CHANGELOG.md"));
+    let patch = format!("patch=@{}", s(&ws.join("patches/break-subtract.diff")));
+    let bad = run(
+        &home,
+        "workflows/implement-feature.yaml",
+        &ws,
+        &["-i", &patch, "-i", "entry=Broken."],
+    );
+    assert_eq!(bad.code, 1, "{}", bad.render());
+    assert!(
+        finished(&bad.stdout, "restore").is_some(),
+        "{}",
+        bad.render()
+    );
+    assert_eq!(
+        read(&ws.join("src/lib.rs")),
+        before,
+        "the patch was rolled back"
+    );
+    assert_eq!(read(&ws.join("CHANGELOG.md")), changelog);
+    assert_eq!(
+        finished(&bad.stdout, "rejected").expect("rejected")["failure"]["value"]["code"],
+        "feature-rejected"
+    );
+    // A patch that does not apply: rejected, nothing changed.
+    let conflicting = format!("patch=@{}", s(&ws.join("patches/fix-subtract.diff")));
+    let rejected = run(
+        &home,
+        "workflows/implement-feature.yaml",
+        &ws,
+        &["-i", &conflicting, "-i", "entry=Nothing."],
+    );
+    assert_eq!(rejected.code, 1, "{}", rejected.render());
+    assert!(
+        finished(&rejected.stdout, "rejected").expect("rejected")["failure"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("the patch does not apply"),
+        "{}",
+        rejected.render()
+    );
+    assert_eq!(read(&ws.join("src/lib.rs")), before);
+
+    let patch = format!("patch=@{}", s(&ws.join("patches/multiply.diff")));
+    let good = run(
+        &home,
+        "workflows/implement-feature.yaml",
+        &ws,
+        &["-i", &patch, "-i", "entry=`multiply`."],
+    );
+    assert_eq!(good.code, 0, "{}", good.render());
+    assert!(read(&ws.join("src/lib.rs")).contains("pub fn multiply"));
+    assert_eq!(output(&good, "test")["passed"], 4);
+    assert!(
+        read(&ws.join("CHANGELOG.md")).contains("## [Unreleased]\n\n### Added\n\n- `multiply`.\n")
+    );
+    assert!(read(&ws.join("README.md")).contains(
+        "<!-- toc -->\n- [Usage](#usage)\n- [Development](#development)\n<!-- tocstop -->"
+    ));
+    assert_eq!(output(&good, "links"), Value::Array(Vec::new()));
+}
+
+#[test]
+fn fix_loop_tries_patches_until_the_tests_pass() {
+    let (_dir, ws, home) = fixture_repo("py-calc");
+    break_with(&ws, "patches/break-subtract.diff");
+    let patches = [
+        read(&ws.join("patches/break-subtract.diff")),
+        read(&ws.join("patches/fix-subtract.diff")),
+    ];
+    let inputs = ws.join("fixes.json");
+    let json =
+        serde_json::json!({ "patches": patches, "command": "python3", "args": ["-m", "pytest"] });
+    std::fs::write(&inputs, json.to_string()).expect("inputs");
+    let fixed = run(
+        &home,
+        "workflows/fix-loop.yaml",
+        &ws,
+        &["--inputs-file", s(&inputs)],
+    );
+    assert_eq!(fixed.code, 0, "{}", fixed.render());
+    // The first patch does not apply (a typed conflict), the second fixes it.
+    let fixes = fixed
+        .stdout
+        .lines()
+        .filter(|line| line.contains(r#""event":"step_finished","step":"fix""#))
+        .count();
+    assert_eq!(fixes, 2, "{}", fixed.render());
+    assert_eq!(output(&fixed, "test")["success"], true);
+
+    // Out of fixes: the repository goes back to how it was.
+    break_with(&ws, "patches/break-subtract.diff");
+    let broken = read(&ws.join("calc/__init__.py"));
+    let json = serde_json::json!({ "patches": [patches[0].clone()], "command": "python3", "args": ["-m", "pytest"] });
+    std::fs::write(&inputs, json.to_string()).expect("inputs");
+    let gave_up = run(
+        &home,
+        "workflows/fix-loop.yaml",
+        &ws,
+        &["--inputs-file", s(&inputs)],
+    );
+    assert_eq!(gave_up.code, 1, "{}", gave_up.render());
+    assert_eq!(
+        finished(&gave_up.stdout, "out-of-fixes").expect("gave up")["failure"]["value"]["code"],
+        "out-of-fixes"
+    );
+    assert_eq!(read(&ws.join("calc/__init__.py")), broken);
+}
+
+#[test]
+fn rename_formats_tests_and_rolls_back_a_breaking_rename() {
+    let (_dir, ws, home) = fixture_repo("rust-calc");
+    let renamed = run(
+        &home,
+        "workflows/rename.yaml",
+        &ws,
+        &["-i", "from=total", "-i", "to=sum"],
+    );
+    assert_eq!(renamed.code, 0, "{}", renamed.render());
+    let code = read(&ws.join("src/lib.rs"));
+    assert!(code.contains("pub fn sum(values: &[i64])"), "{code}");
+    assert!(
+        code.contains("\"total\" in strings and comments stays"),
+        "strings and comments are left alone"
+    );
+    assert!(code.contains("fn totals()"), "whole words only");
+    let report = output(&renamed, "rename");
+    assert!(
+        report["diff"].as_str().unwrap_or("").contains(
+            "-pub fn total(values: &[i64]) -> i64 {\n+pub fn sum(values: &[i64]) -> i64 {"
+        ),
+        "{report}"
+    );
+
+    // Renaming `subtract` to `add` breaks the build: everything is restored.
+    let before = read(&ws.join("src/lib.rs"));
+    let clash = run(
+        &home,
+        "workflows/rename.yaml",
+        &ws,
+        &["-i", "from=subtract", "-i", "to=add"],
+    );
+    assert_eq!(clash.code, 1, "{}", clash.render());
+    assert!(
+        finished(&clash.stdout, "restore").is_some(),
+        "{}",
+        clash.render()
+    );
+    assert_eq!(read(&ws.join("src/lib.rs")), before);
+}
+
+#[test]
+fn docs_maintenance_runs_three_branches_and_joins() {
+    let (_dir, ws, home) = fixture_repo("rust-calc");
+    std::fs::write(
+        ws.join("docs/extra.md"),
+        "# Extra\n\nSee [nowhere](missing.md) and [the guide](guide.md#no-such-heading).\n",
+    )
+    .expect("doc");
+    let done = run(&home, "workflows/docs-maintenance.yaml", &ws, &[]);
+    assert_eq!(done.code, 0, "{}", done.render());
+    let links = output(&done, "links");
+    let reasons: Vec<(&str, &str)> = links
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|l| {
+            (
+                l["target"].as_str().unwrap_or(""),
+                l["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("missing.md", "missing-file"),
+            ("guide.md#no-such-heading", "missing-anchor")
+        ]
+    );
+    let summary = output(&done, "summary");
+    assert_eq!(
+        summary,
+        "workflow docs-maintenance finished: broken links — table of contents: 2 entries (updated); 2 broken links; changelog entry added"
+    );
+    assert!(read(&ws.join("CHANGELOG.md")).contains("### Changed\n\n- Documentation refreshed.\n"));
+}
+
+/// Bad input to the standard modules: typed errors with a code and advice.
+#[test]
+fn standard_modules_fail_with_typed_errors() {
+    let (_dir, ws, home) = fixture_repo("rust-calc");
+    let grant = ["--workspace", s(&ws), "--allow-write", ".", "--json"];
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "implementing",
+            "apply-patch",
+            r#"{"patch": "not a diff"}"#,
+            "invalid-patch",
+        ),
+        (
+            "implementing",
+            "apply-patch",
+            r#"{"patch": "--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -1,1 +1,1 @@\n-nothing like this\n+x\n"}"#,
+            "patch-conflict",
+        ),
+        (
+            "implementing",
+            "write-files",
+            r#"{"files": [{"path": "../escape.txt", "content": "x"}]}"#,
+            "invalid-path",
+        ),
+        (
+            "implementing",
+            "restore",
+            r#"{"id": "0123456789abcdef"}"#,
+            "unknown-snapshot",
+        ),
+        (
+            "refactoring",
+            "rename-symbol",
+            r#"{"from": "total", "to": "sum", "globs": ["**/*.go"]}"#,
+            "no-files",
+        ),
+        (
+            "refactoring",
+            "rename-symbol",
+            r#"{"from": "total", "to": "not valid", "globs": ["**/*.rs"]}"#,
+            "invalid-identifier",
+        ),
+        (
+            "refactoring",
+            "replace",
+            r#"{"pattern": "(", "replacement": "", "globs": ["**/*.rs"]}"#,
+            "invalid-pattern",
+        ),
+        (
+            "testing",
+            "parse-output",
+            r#"{"output": "error: could not compile `calc`"}"#,
+            "unparseable-output",
+        ),
+        (
+            "testing",
+            "parse-junit",
+            r#"{"path": "README.md"}"#,
+            "invalid-junit",
+        ),
+        (
+            "docs",
+            "toc",
+            r#"{"path": "CHANGELOG.md", "max-depth": 3}"#,
+            "no-toc-markers",
+        ),
+        (
+            "docs",
+            "changelog-add",
+            r#"{"path": "CHANGELOG.md", "section": "Misc", "entry": "x"}"#,
+            "invalid-section",
+        ),
+        (
+            "docs",
+            "report",
+            r#"{"title": "t", "path": "../report.md"}"#,
+            "not-permitted",
+        ),
+    ];
+    for (module, action, input, code) in cases {
+        let mut args = vec!["call", module, action, "--input", input];
+        args.extend_from_slice(&grant);
+        let called = wfhost(&home, &args);
+        let report: Value = serde_json::from_str(&called.stdout)
+            .unwrap_or_else(|_| panic!("{module}.{action}: {}", called.render()));
+        assert_eq!(
+            report["error"]["code"], *code,
+            "{module}.{action}: {report}"
+        );
+        assert!(!report["error"]["message"].as_str().unwrap_or("").is_empty());
+    }
+}
