@@ -18,12 +18,31 @@ pub const WFHOST_WIT: &str = include_str!("../../wit/wfhost.wit");
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Lang {
     Rust,
+    C,
+    Python,
+    Js,
 }
 
 impl Lang {
+    /// Files a language needs beside its templates, as they are (binary).
+    fn assets(self) -> &'static [(&'static str, &'static [u8])] {
+        match self {
+            // C builds a WASI preview 1 reactor and adapts it to a component
+            // with the adapter of the wasmtime version wfhost runs.
+            Self::C => &[(
+                "wasi_snapshot_preview1.reactor.wasm",
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )],
+            _ => &[],
+        }
+    }
+
     fn folder(self) -> &'static str {
         match self {
             Self::Rust => "rust",
+            Self::C => "c",
+            Self::Python => "python",
+            Self::Js => "js",
         }
     }
 }
@@ -79,10 +98,13 @@ pub fn new_module(name: &str, lang: Lang, dir: &Path) -> Result<Vec<PathBuf>, Sc
                 error: format!("{error:#}"),
             })
     };
-    let mut files = vec![(
+    let mut files: Vec<(PathBuf, Vec<u8>)> = vec![(
         PathBuf::from("wit/deps/wfhost/wfhost.wit"),
-        WFHOST_WIT.to_string(),
+        WFHOST_WIT.as_bytes().to_vec(),
     )];
+    for (path, bytes) in lang.assets() {
+        files.push((PathBuf::from(path), bytes.to_vec()));
+    }
     let mut pending = vec![template];
     while let Some(folder) = pending.pop() {
         for entry in folder.entries() {
@@ -102,7 +124,7 @@ pub fn new_module(name: &str, lang: Lang, dir: &Path) -> Result<Vec<PathBuf>, Sc
                         })?;
                     files.push((
                         PathBuf::from(render(&shown, &shown)?),
-                        render(&shown, text)?,
+                        render(&shown, text)?.into_bytes(),
                     ));
                 }
             }

@@ -408,3 +408,97 @@ fn standard_modules_fail_with_typed_errors() {
         assert!(!report["error"]["message"].as_str().unwrap_or("").is_empty());
     }
 }
+
+/// The actions the example workflows do not use, on their happy paths.
+#[test]
+fn standard_modules_other_actions() {
+    let (_dir, ws, home) = fixture_repo("rust-calc");
+    let call = |module: &str, action: &str, input: &str| -> Value {
+        let called = wfhost(
+            &home,
+            &[
+                "call",
+                module,
+                action,
+                "--input",
+                input,
+                "--workspace",
+                s(&ws),
+                "--allow-write",
+                ".",
+                "--json",
+            ],
+        );
+        let report: Value = serde_json::from_str(&called.stdout)
+            .unwrap_or_else(|_| panic!("{module}.{action}: {}", called.render()));
+        assert_eq!(report["status"], "success", "{module}.{action}: {report}");
+        report["output"].clone()
+    };
+
+    // scaffold renders names and contents; write-files writes.
+    std::fs::create_dir_all(ws.join("templates/{{ name }}")).expect("template dir");
+    std::fs::write(
+        ws.join("templates/{{ name }}/{{ name }}.rs"),
+        "pub fn {{ name }}() -> &'static str { \"{{ greeting }}\" }\n",
+    )
+    .expect("template");
+    let written = call(
+        "implementing",
+        "scaffold",
+        r#"{"template-dir": "templates", "destination": "src/gen", "variables": [["name", "hello"], ["greeting", "hi"]]}"#,
+    );
+    assert_eq!(written, serde_json::json!(["src/gen/hello/hello.rs"]));
+    assert_eq!(
+        read(&ws.join("src/gen/hello/hello.rs")),
+        "pub fn hello() -> &'static str { \"hi\" }\n"
+    );
+    call(
+        "implementing",
+        "write-files",
+        r#"{"files": [{"path": "notes/a.txt", "content": "a"}]}"#,
+    );
+    assert_eq!(read(&ws.join("notes/a.txt")), "a");
+
+    // replace in a dry run changes nothing but reports the diff.
+    let dry = call(
+        "refactoring",
+        "replace",
+        r#"{"pattern": "fn (\\w+)\\(a: i64", "replacement": "fn ${1}_i64(a: i64", "globs": ["src/*.rs"], "dry-run": true}"#,
+    );
+    assert_eq!(dry["replacements"], 2);
+    assert!(
+        dry["diff"]
+            .as_str()
+            .unwrap_or("")
+            .contains("+pub fn add_i64(a: i64, b: i64) -> i64 {"),
+        "{dry}"
+    );
+    assert!(read(&ws.join("src/lib.rs")).contains("pub fn add(a: i64"));
+
+    // JUnit reports and comparisons for regression gates.
+    std::fs::write(
+        ws.join("junit.xml"),
+        r#"<testsuite name="calc"><testcase classname="calc" name="adds" time="0.1"/><testcase classname="calc" name="subtracts" time="0.2"><failure message="boom"/></testcase></testsuite>"#,
+    )
+    .expect("junit");
+    let after = call("testing", "parse-junit", r#"{"path": "junit.xml"}"#);
+    assert_eq!(
+        (
+            after["passed"].as_u64(),
+            after["failed"].as_u64(),
+            after["duration-ms"].as_u64()
+        ),
+        (Some(1), Some(1), Some(300))
+    );
+    let before = call(
+        "testing",
+        "parse-output",
+        r#"{"output": "test a ... FAILED\ntest result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured\n"}"#,
+    );
+    let input = serde_json::json!({ "before": before, "after": after }).to_string();
+    let compared = call("testing", "compare", &input);
+    assert_eq!(
+        compared,
+        serde_json::json!({ "new-failures": ["calc::subtracts"], "fixed": ["a"], "still-failing": [], "regressed": true })
+    );
+}

@@ -621,8 +621,9 @@ fn granted_programs_run_confined_to_their_grants() {
     assert_eq!(background["stdout"], "started\n", "{background}");
 }
 
-#[test]
-fn module_new_rust_builds_installs_and_runs_in_a_workflow() {
+/// `module new --lang LANG` → `module build` → `module install` → a
+/// workflow with a typed input that routes on the module's typed error.
+fn scaffold_build_install_run(lang: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let home = dir.path().join("home");
     let project = dir.path().join("greet-mod");
@@ -633,7 +634,7 @@ fn module_new_rust_builds_installs_and_runs_in_a_workflow() {
             "new",
             "greet-mod",
             "--lang",
-            "rust",
+            lang,
             "--dir",
             path(&project),
         ],
@@ -661,7 +662,9 @@ fn module_new_rust_builds_installs_and_runs_in_a_workflow() {
     let installed = wfhost(&home, &["module", "install", path(&project)]);
     ok(&installed);
     assert!(
-        installed.stdout.contains("hello: func(name: string) -> result<string, action-error>\n      Greet someone by name."),
+        installed.stdout.contains(
+            "hello: func(name: string) -> result<string, action-error>\n      Greet someone by name."
+        ),
         "{}",
         installed.stdout
     );
@@ -686,4 +689,21 @@ fn module_new_rust_builds_installs_and_runs_in_a_workflow() {
         "{}",
         routed.render()
     );
+}
+
+#[test]
+fn module_new_rust_builds_installs_and_runs_in_a_workflow() {
+    scaffold_build_install_run("rust");
+}
+
+/// Needs `componentize-py` on PATH (`.ci/run` installs it).
+#[test]
+fn module_new_python_builds_installs_and_runs_in_a_workflow() {
+    scaffold_build_install_run("python");
+}
+
+/// Needs `componentize-js` on PATH (`.ci/run` installs it).
+#[test]
+fn module_new_js_builds_installs_and_runs_in_a_workflow() {
+    scaffold_build_install_run("js");
 }
