@@ -209,6 +209,13 @@ impl Guest for Implementing {
         let destination = workspace_path(&destination)?;
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        // Files keep their last newline.
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+        {
+            env.set_syntax(syntax);
+        }
         let context: HashMap<String, String> = variables.into_iter().collect();
         let render = |what: &str, text: &str| {
             env.render_str(text, &context).map_err(|e| {
