@@ -4,7 +4,10 @@
 //! - instantiate + call of a no-op action from the precompiled cache,
 //! - loading a precompiled component from the cache,
 //! - a compute-bound loop with fuel metering on vs off, as a ratio measured
-//!   in the same run.
+//!   in the same run,
+//! - modules in interpreted languages (Python, JavaScript) scaffolded with
+//!   `wfhost module new` and built with their toolchains when those are on
+//!   PATH: compiling, loading precompiled, and one call with its fuel.
 //!
 //! Figures are printed, never asserted: goals live in the issue tracker.
 
@@ -15,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wfhost::sandbox::{CacheOutcome, EngineOptions, Limits, Module, Runtime};
+use wfhost::scaffold::Lang;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -170,6 +174,86 @@ fn main() {
         "checksum",
         checksum,
         "compiled Rust checksum, 300 × 64 KiB",
+    );
+
+    for (lang, tool) in [
+        (Lang::Python, "componentize-py"),
+        (Lang::Js, "componentize-js"),
+    ] {
+        interpreted(&tokio, &runtime, lang, tool, home.path());
+    }
+}
+
+/// Scaffold, build, compile, load precompiled, and call a module of `lang`.
+fn interpreted(
+    tokio: &tokio::runtime::Runtime,
+    runtime: &Runtime,
+    lang: Lang,
+    tool: &str,
+    dir: &Path,
+) {
+    let found = std::process::Command::new(tool).arg("--version").output();
+    if !found.is_ok_and(|o| o.status.success()) {
+        println!("{lang:?} module: skipped ({tool} is not on PATH)");
+        return;
+    }
+    let project = dir.join(format!("bench-{lang:?}").to_lowercase());
+    let name = format!("bench-{lang:?}").to_lowercase();
+    wfhost::scaffold::new_module(&name, lang, &project).expect("scaffold");
+    let manifest = wfhost::registry::read_manifest(&project)
+        .expect("manifest")
+        .0;
+    let built = Instant::now();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            manifest
+                .build
+                .as_deref()
+                .expect("templates have a build command"),
+        )
+        .current_dir(&project)
+        .output()
+        .expect("build runs");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let build_time = built.elapsed();
+    let bytes = std::fs::read(project.join(&manifest.component)).expect("component");
+    let compiled = Instant::now();
+    runtime.load(&name, &bytes, &[]).expect("compiles");
+    let compile_time = compiled.elapsed();
+    let samples = measure(30, || {
+        let module = runtime.load(&name, &bytes, &[]).expect("loads");
+        assert_eq!(module.cache_outcome(), CacheOutcome::Hit);
+    });
+    println!(
+        "{lang:?} module: {:.1} MiB, built in {build_time:.1?}, compiled at install in {compile_time:.1?}",
+        bytes.len() as f64 / (1 << 20) as f64
+    );
+    report(
+        &format!("load precompiled {lang:?} module from cache"),
+        &samples,
+        if lang == Lang::Python {
+            "<= 5 ms"
+        } else {
+            "fast"
+        },
+    );
+    let module = runtime.load(&name, &bytes, &[]).expect("loads");
+    let input = json!({"name": "Ada"});
+    let limits = Limits::default();
+    let fuel = tokio
+        .block_on(module.call("hello", &input, &limits))
+        .expect("call starts")
+        .fuel_consumed;
+    let samples = measure(50, || call(tokio, &module, "hello", &input, &limits));
+    report(
+        &format!("instantiate + call hello ({lang:?}, fuel {fuel})"),
+        &samples,
+        "fast",
     );
 }
 

@@ -82,6 +82,7 @@ pub fn new_module(name: &str, lang: Lang, dir: &Path) -> Result<Vec<PathBuf>, Sc
     let context = minijinja::context! {
         name => name,
         crate_name => name.replace('-', "_"),
+        c_name => name.replace('-', "_"),
     };
     let mut env = minijinja::Environment::new();
     env.set_syntax(

@@ -668,6 +668,13 @@ fn scaffold_build_install_run(lang: &str) {
         "{}",
         installed.stdout
     );
+    // Toolchain-added exports (componentize-py's `exports.init`, …) are not actions.
+    let actions = installed
+        .stdout
+        .lines()
+        .filter(|l| l.contains(": func("))
+        .count();
+    assert_eq!(actions, 1, "{}", installed.stdout);
     let flow = dir.path().join("greet.yaml");
     std::fs::write(
         &flow,
@@ -694,6 +701,12 @@ fn scaffold_build_install_run(lang: &str) {
 #[test]
 fn module_new_rust_builds_installs_and_runs_in_a_workflow() {
     scaffold_build_install_run("rust");
+}
+
+/// Needs clang-19, wasi-libc, wit-bindgen-cli and wasm-tools (`.ci/run` installs them).
+#[test]
+fn module_new_c_builds_installs_and_runs_in_a_workflow() {
+    scaffold_build_install_run("c");
 }
 
 /// Needs `componentize-py` on PATH (`.ci/run` installs it).
