@@ -183,11 +183,7 @@ impl Catalog {
         };
         if let Some(installed) = installed {
             let registry = self.registry.as_ref().expect("found in the registry");
-            let bytes = registry.component(&installed).map_err(|e| e.to_string())?;
-            let module = self
-                .runtime
-                .load(name, &bytes, &registry.wit(&installed))
-                .map_err(|e| e.to_string())?;
+            let module = registry.load(&self.runtime, &installed)?;
             return Ok(Entry {
                 module: Arc::new(module),
                 manifest: installed.manifest.map(Arc::new),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{self, Manifest};
-use crate::sandbox::Digest;
+use crate::sandbox::{Digest, FilePin, LoadError, Module, Runtime};
 use crate::workflow::Source;
 
 pub use archive::{ArchiveError, ArchiveLimits};
@@ -35,6 +35,10 @@ pub struct InstallRecord {
     pub installed_at: u64,
     /// Where it was installed from, as given.
     pub source: String,
+    /// `component.wasm` as written, so an unchanged file is trusted without
+    /// rehashing it on every load.
+    #[serde(default)]
+    pub pin: Option<FilePin>,
 }
 
 /// One installed version of a module.
@@ -238,6 +242,40 @@ impl Registry {
         Ok(bytes)
     }
 
+    /// Check that `installed`'s component is as installed: by its pin when
+    /// that holds (no read), else by reading and hashing it.
+    pub fn check(&self, installed: &Installed) -> Result<(), RegistryError> {
+        let path = installed.dir.join(COMPONENT_FILE);
+        if installed.record.pin.is_some_and(|pin| pin.holds(&path)) {
+            return Ok(());
+        }
+        self.component(installed).map(drop)
+    }
+
+    /// Load `installed` into `runtime`: its component checked against the
+    /// install record, then its pinned precompiled artifact (or compiled
+    /// from the checked bytes).
+    pub fn load(&self, runtime: &Runtime, installed: &Installed) -> Result<Module, String> {
+        self.check(installed).map_err(|e| e.to_string())?;
+        let digest = Digest::from_hex(&installed.record.sha256).ok_or_else(|| {
+            RegistryError::Damaged {
+                name: installed.name.clone(),
+                version: installed.version.to_string(),
+                reason: "its install record holds no valid sha256".into(),
+            }
+            .to_string()
+        })?;
+        runtime
+            .load_pinned(&installed.name, digest, &self.wit(installed), || {
+                self.component(installed)
+                    .map_err(|error| LoadError::Invalid {
+                        name: installed.name.clone(),
+                        reason: error.to_string(),
+                    })
+            })
+            .map_err(|e| e.to_string())
+    }
+
     /// The WIT sources installed with `installed` (for action docs).
     pub fn wit(&self, installed: &Installed) -> Vec<crate::sandbox::WitFile> {
         package::wit_in(&installed.dir)
@@ -283,6 +321,8 @@ impl Registry {
             std::fs::write(&path, bytes).map_err(io(&path))
         };
         write(COMPONENT_FILE, &package.component)?;
+        // Renaming the staging directory later leaves the file's inode alone.
+        let pin = FilePin::of(&staging.path().join(COMPONENT_FILE));
         if let Some(text) = &package.manifest_text {
             write(manifest::FILE_NAME, text.as_bytes())?;
         }
@@ -303,6 +343,7 @@ impl Registry {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             source: package.source.clone(),
+            pin,
         };
         let record_json = serde_json::to_vec_pretty(&record).map_err(|e| io(&parent)(e.into()))?;
         write(RECORD_FILE, &record_json)?;

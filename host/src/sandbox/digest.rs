@@ -16,6 +16,13 @@ impl Digest {
     pub fn to_hex(self) -> String {
         hex::encode(self.0)
     }
+
+    /// A digest written as 64 hex digits.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let mut bytes = [0; 32];
+        hex::decode_to_slice(text, &mut bytes).ok()?;
+        Some(Self(bytes))
+    }
 }
 
 impl fmt::Display for Digest {

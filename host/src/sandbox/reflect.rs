@@ -103,22 +103,51 @@ impl Action {
 }
 
 /// Names and docs of functions as written in WIT, keyed by (interface, function).
-type Described = HashMap<(Option<String>, String), (String, Option<String>)>;
+pub(crate) type Described = HashMap<(Option<String>, String), (String, Option<String>)>;
 
-/// Every action `component` exports, in export order.
+/// One entry of [`Described`], as the artifact cache stores it (decoding a
+/// large component's WIT costs more than loading its precompiled artifact).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct DescribedFunction {
+    interface: Option<String>,
+    function: String,
+    signature: String,
+    docs: Option<String>,
+}
+
+pub(crate) fn described_to_list(described: &Described) -> Vec<DescribedFunction> {
+    described
+        .iter()
+        .map(
+            |((interface, function), (signature, docs))| DescribedFunction {
+                interface: interface.clone(),
+                function: function.clone(),
+                signature: signature.clone(),
+                docs: docs.clone(),
+            },
+        )
+        .collect()
+}
+
+pub(crate) fn described_from_list(list: Vec<DescribedFunction>) -> Described {
+    list.into_iter()
+        .map(|f| ((f.interface, f.function), (f.signature, f.docs)))
+        .collect()
+}
+
+/// Every action `component` exports, in export order, named and documented
+/// from `described`.
 pub(crate) fn discover(
     engine: &Engine,
     component: &Component,
-    bytes: &[u8],
-    wit: &[WitFile],
+    described: &Described,
 ) -> Vec<Action> {
-    let described = describe(bytes, wit);
     let mut actions = Vec::new();
     let ty = component.component_type();
     for (export, item) in ty.exports(engine) {
         match item.ty {
             ComponentItem::ComponentFunc(func) if !is_toolchain_hook(None, export, &func) => {
-                actions.push(action(None, export, &func, &described));
+                actions.push(action(None, export, &func, described));
             }
             ComponentItem::ComponentInstance(instance) => {
                 if is_toolchain_interface(export) {
@@ -128,7 +157,7 @@ pub(crate) fn discover(
                     if let ComponentItem::ComponentFunc(func) = item.ty
                         && !is_toolchain_hook(Some(export), name, &func)
                     {
-                        actions.push(action(Some(export), name, &func, &described));
+                        actions.push(action(Some(export), name, &func, described));
                     }
                 }
             }
@@ -182,14 +211,15 @@ fn is_toolchain_interface(export: &str) -> bool {
     export.starts_with("wasi:") || export.starts_with("componentize-py:")
 }
 
-/// componentize-py (`exports.init`) and componentize-qjs (`init`) add an
-/// initialisation hook, `init: func()`, that is not an action.
+/// componentize-py exports an interface `exports` with its own `init`
+/// (`init: func(app-name: string, symbols: symbols, stub-wasi: bool)` in
+/// 0.25), and componentize-qjs a top-level `init: func()`: initialisation
+/// hooks, not actions.
 fn is_toolchain_hook(interface: Option<&str>, name: &str, func: &ComponentFunc) -> bool {
-    let hook_place = match interface {
-        None => true,
-        Some(interface) => short_interface_name(interface) == "exports",
-    };
-    hook_place && name == "init" && func.params().len() == 0 && func.results().len() == 0
+    match interface {
+        Some(interface) => short_interface_name(interface) == "exports" && name == "init",
+        None => name == "init" && func.params().len() == 0 && func.results().len() == 0,
+    }
 }
 
 fn structural_signature(params: &[(String, Type)], result: Option<&Type>) -> String {
@@ -206,7 +236,7 @@ fn structural_signature(params: &[(String, Type)], result: Option<&Type>) -> Str
 /// Signatures with named types, and docs: from the WIT embedded in the
 /// component, overridden by the module's WIT sources when it ships them
 /// (wit-bindgen leaves doc comments out of the component it builds).
-fn describe(bytes: &[u8], wit: &[WitFile]) -> Described {
+pub(crate) fn describe(bytes: &[u8], wit: &[WitFile]) -> Described {
     let mut described = Described::new();
     if let Ok(DecodedWasm::Component(resolve, world)) = wit_parser::decoding::decode(bytes) {
         describe_world(&resolve, world, &mut described);

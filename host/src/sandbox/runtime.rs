@@ -4,15 +4,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 
-use super::cache::ArtifactCache;
+use super::cache::{ArtifactCache, CacheOutcome};
 use super::digest::Digest;
 use super::engine::{EngineOptions, EpochTicker, build_engine};
 use super::error::{LoadError, RuntimeError};
 use super::host_api::Imports;
 use super::module::Module;
-use super::reflect::{WitFile, discover};
+use super::reflect::{Described, WitFile, describe, discover};
 use super::store::StoreState;
 
 /// Loads and runs components. Create one per process and share it.
@@ -75,21 +75,70 @@ impl Runtime {
     /// every import is one the host provides, and reflects its actions.
     pub fn load(&self, name: &str, bytes: &[u8], wit: &[WitFile]) -> Result<Module, LoadError> {
         check_component_header(name, bytes)?;
-        let digest = Digest::of(bytes);
-        let (component, cache) = self
+        self.load_checked(name, Digest::of(bytes), bytes, wit)
+    }
+
+    /// Load the component whose sha256 is `digest` (recorded when it was
+    /// installed): from its pinned precompiled artifact when that is intact,
+    /// without reading the component at all; otherwise from `read()`, whose
+    /// bytes must have that digest, like [`Runtime::load`].
+    pub fn load_pinned(
+        &self,
+        name: &str,
+        digest: Digest,
+        wit: &[WitFile],
+        read: impl FnOnce() -> Result<Vec<u8>, LoadError>,
+    ) -> Result<Module, LoadError> {
+        if let Some((component, described)) = self.cache.load_pinned(&self.engine, digest) {
+            return self.link(name, digest, &component, &described, CacheOutcome::Hit);
+        }
+        let bytes = read()?;
+        check_component_header(name, &bytes)?;
+        if Digest::of(&bytes) != digest {
+            return Err(LoadError::Invalid {
+                name: name.to_string(),
+                reason: format!(
+                    "its content does not have the recorded sha256 {}",
+                    digest.to_hex()
+                ),
+            });
+        }
+        self.load_checked(name, digest, &bytes, wit)
+    }
+
+    fn load_checked(
+        &self,
+        name: &str,
+        digest: Digest,
+        bytes: &[u8],
+        wit: &[WitFile],
+    ) -> Result<Module, LoadError> {
+        let (component, cache, described) = self
             .cache
-            .load(&self.engine, bytes, digest)
+            .load(&self.engine, bytes, digest, || describe(bytes, wit))
             .map_err(|error| LoadError::Invalid {
                 name: name.to_string(),
                 reason: format!("{error:#}"),
             })?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|error| {
+        self.link(name, digest, &component, &described, cache)
+    }
+
+    /// Link `component` against the host's imports and reflect its actions.
+    fn link(
+        &self,
+        name: &str,
+        digest: Digest,
+        component: &Component,
+        described: &Described,
+        cache: CacheOutcome,
+    ) -> Result<Module, LoadError> {
+        let pre = self.linker.instantiate_pre(component).map_err(|error| {
             LoadError::UnsupportedImport {
                 name: name.to_string(),
                 reason: format!("{error:#}"),
             }
         })?;
-        let actions = discover(&self.engine, &component, bytes, wit)
+        let actions = discover(&self.engine, component, described)
             .into_iter()
             .map(|action| {
                 let instance = action
