@@ -2,12 +2,13 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value;
 
-use crate::capabilities::{Ask, AskKind, intersect};
+use crate::capabilities::{Ask, AskKind, intersect, is_env_name, is_host_port, workspace_relative};
 use crate::catalog::Entry;
 use crate::engine;
 use crate::home::Home;
@@ -86,7 +87,7 @@ pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
     let action = module.action(&args.action)?.name.clone();
     let context = CallContext {
         idempotency_key: None,
-        grants: grants(args, &entry, &action)?,
+        grants: Arc::new(grants(args, &entry, &action)?),
     };
     let tokio = super::tokio_runtime()?;
     let report = tokio.block_on(module.call_with(&args.action, &input, &limits, &context))?;
@@ -108,37 +109,55 @@ pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
 /// usage error naming the flag to add).
 fn grants(args: &CallArgs, entry: &Entry, action: &str) -> Result<Grants, UsageError> {
     let mut permissions = StepPermissions::default();
+    let refuse = |message: String| UsageError(anyhow::anyhow!(message));
+    // The same normalisation and checks as a workflow's `permissions`, so
+    // `./docs/` and `docs` are one grant and meet a module's asks alike.
     for (paths, writable) in [(&args.allow_read, false), (&args.allow_write, true)] {
         for path in paths {
-            let inside = std::path::Path::new(path).components().all(|c| {
-                matches!(
-                    c,
-                    std::path::Component::Normal(_) | std::path::Component::CurDir
-                )
-            });
-            if !inside {
-                return Err(UsageError(anyhow::anyhow!(
+            let path = workspace_relative(path).ok_or_else(|| {
+                refuse(format!(
                     "`{path}` is not a path inside the workspace; grant a relative path without `..`"
-                )));
-            }
-            permissions
-                .fs
-                .push((path.trim_start_matches("./").to_string(), writable));
+                ))
+            })?;
+            permissions.add_dir(path, writable);
         }
     }
-    permissions.env.clone_from(&args.allow_env);
-    permissions.run.clone_from(&args.allow_run);
-    permissions.net.clone_from(&args.allow_net);
+    for name in &args.allow_env {
+        if !is_env_name(name) {
+            return Err(refuse(format!(
+                "`{name}` is not an environment variable name"
+            )));
+        }
+        StepPermissions::add_name(&mut permissions.env, name);
+    }
+    for program in &args.allow_run {
+        StepPermissions::add_name(&mut permissions.run, program);
+    }
+    for address in &args.allow_net {
+        if !is_host_port(address) {
+            return Err(refuse(format!(
+                "`{address}` is not a `host:port` address, such as 127.0.0.1:8080"
+            )));
+        }
+        StepPermissions::add_name(&mut permissions.net, address);
+    }
     let asks = entry.manifest.as_ref().map(|m| m.capabilities.as_slice());
     let met = intersect(asks, &permissions, action);
-    if let Some(ask) = met.missing.first() {
-        return Err(UsageError(anyhow::anyhow!(
-            "module `{}` asks to {} (its reason: \"{}\"); grant it with {}",
-            entry.module.name(),
-            ask.describe(),
-            ask.reason,
-            flag_for(ask)
-        )));
+    if !met.missing.is_empty() {
+        let lines: Vec<String> = met
+            .missing
+            .iter()
+            .map(|ask| {
+                format!(
+                    "module `{}` asks to {} (its reason: \"{}\"); grant it with {}",
+                    entry.module.name(),
+                    ask.describe(),
+                    ask.reason,
+                    flag_for(ask)
+                )
+            })
+            .collect();
+        return Err(refuse(lines.join("\n")));
     }
     engine::grants::resolve_one(&met.effective, &args.workspace)
         .map_err(|problems| UsageError(anyhow::anyhow!("{}", problems.join("; "))))

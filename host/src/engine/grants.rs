@@ -6,21 +6,22 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::sandbox::{DirGrant, Grants};
 use crate::workflow::Plan;
 use crate::workflow::plan::StepPermissions;
 
 /// Each step's grants, by step index, or every grant that cannot be honoured.
-pub fn resolve(plan: &Plan, workspace: &Path) -> Result<Vec<Grants>, Vec<String>> {
+pub fn resolve(plan: &Plan, workspace: &Path) -> Result<Vec<Arc<Grants>>, Vec<String>> {
     let mut problems = Vec::new();
-    let mut resolved: HashMap<&StepPermissions, Grants> = HashMap::new();
+    let mut resolved: HashMap<&StepPermissions, Arc<Grants>> = HashMap::new();
     let grants = plan
         .steps
         .iter()
         .map(|step| {
             if let Some(grants) = resolved.get(&step.permissions) {
-                return grants.clone();
+                return Arc::clone(grants);
             }
             let grants = resolve_one(&step.permissions, workspace).unwrap_or_else(|mut found| {
                 for problem in &mut found {
@@ -29,7 +30,8 @@ pub fn resolve(plan: &Plan, workspace: &Path) -> Result<Vec<Grants>, Vec<String>
                 problems.extend(found);
                 Grants::default()
             });
-            resolved.insert(&step.permissions, grants.clone());
+            let grants = Arc::new(grants);
+            resolved.insert(&step.permissions, Arc::clone(&grants));
             grants
         })
         .collect();

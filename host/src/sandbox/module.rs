@@ -25,8 +25,10 @@ pub struct CallContext {
     /// for the guest to make external effects idempotent. The guest reads it
     /// from the environment variable [`IDEMPOTENCY_KEY_VAR`].
     pub idempotency_key: Option<String>,
-    /// What the call may reach beyond its sandbox.
-    pub grants: Grants,
+    /// What the call may reach beyond its sandbox (shared: every attempt of
+    /// a step holds the same grants, and the store keeps them for host
+    /// imports without copying).
+    pub grants: Arc<Grants>,
 }
 
 /// The one environment variable a guest sees without a grant, when set.

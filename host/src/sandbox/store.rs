@@ -1,6 +1,7 @@
 //! What one call's `Store` holds: a deny-by-default WASI context, the memory
 //! meter, and the captured output of the guest.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
@@ -26,7 +27,7 @@ pub(crate) struct StoreState {
     pub(crate) reports: GuestReports,
     /// What the call was granted, for host imports that enforce grants
     /// themselves (`process`).
-    pub(crate) grants: Grants,
+    pub(crate) grants: Arc<Grants>,
 }
 
 impl std::fmt::Debug for StoreState {
@@ -69,7 +70,7 @@ impl StoreState {
             stdout,
             stderr,
             reports: GuestReports::new(started),
-            grants: context.grants.clone(),
+            grants: Arc::clone(&context.grants),
         })
     }
 }

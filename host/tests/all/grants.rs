@@ -16,7 +16,7 @@ async fn probe(
 ) -> Result<Value, String> {
     let context = CallContext {
         idempotency_key: None,
-        grants: grants.clone(),
+        grants: std::sync::Arc::new(grants.clone()),
     };
     let report = module
         .call_with(action, &input, &Limits::default(), &context)

@@ -523,6 +523,36 @@ fn a_step_gets_what_its_module_asks_for_and_is_granted() {
         finished(&run.stdout, "secret").expect("secret ran")["output"],
         Value::Null
     );
+
+    // `wfhost call` meets the same asks with its flags, normalised alike.
+    let input = r#"{"path": "docs/b.md", "contents": "b"}"#;
+    let call = [
+        "call",
+        "scribe",
+        "write-file",
+        "--input",
+        input,
+        "--workspace",
+        path(&ws),
+    ];
+    let ungranted = wfhost(&home, &call);
+    refused(&ungranted, "grant it with --allow-write docs");
+    assert!(
+        ungranted
+            .stderr
+            .contains("grant it with --allow-env SCRIBE_VISIBLE"),
+        "{}",
+        ungranted.stderr
+    );
+    let mut granted = call.to_vec();
+    granted.extend(["--allow-write", "./docs/", "--allow-env", "SCRIBE_VISIBLE"]);
+    ok(&wfhost(&home, &granted));
+    assert_eq!(
+        std::fs::read_to_string(ws.join("docs/b.md"))
+            .ok()
+            .as_deref(),
+        Some("b")
+    );
 }
 
 #[test]

@@ -40,7 +40,7 @@ pub struct RunOptions {
     pub replay: Replay,
     pub control: Arc<Control>,
     /// What each step (by index) is granted; missing: nothing.
-    pub grants: Vec<Grants>,
+    pub grants: Vec<Arc<Grants>>,
 }
 
 /// Run `plan` with resolved `inputs` to the end, reporting to `observer`.
@@ -170,7 +170,7 @@ struct Engine<'o> {
     control: Arc<Control>,
     /// Set once a stop was requested: nothing new starts.
     stop: Option<Stop>,
-    grants: Vec<Grants>,
+    grants: Vec<Arc<Grants>>,
 }
 
 impl Engine<'_> {
