@@ -17,7 +17,6 @@ use crate::manifest::Manifest;
 use crate::module_source;
 use crate::registry::Registry;
 use crate::sandbox::{Module, Runtime};
-use crate::workflow::Source;
 
 /// A resolved, loaded module and what is known about it.
 #[derive(Debug, Clone)]
@@ -197,19 +196,13 @@ impl Catalog {
                 version: Some(installed.version),
             });
         }
-        if let Some(found) = bundled {
+        if bundled.is_some() {
             let source = module_source::resolve(name, Path::new(".")).map_err(|e| e.to_string())?;
             let module = self
                 .runtime
                 .load(name, &source.bytes, &source.wit)
                 .map_err(|e| e.to_string())?;
-            let manifest = found
-                .manifest
-                .map(|text| {
-                    let source = Source::new(format!("modules/{name}/wfmodule.toml"), text);
-                    Manifest::parse(&source).map_err(|problems| source.render(&problems))
-                })
-                .transpose()?;
+            let manifest = crate::manifest::bundled(name)?;
             return Ok(Entry {
                 module: Arc::new(module),
                 manifest: manifest.map(Arc::new),
@@ -292,12 +285,9 @@ mod tests {
     #[test]
     fn bundled_manifests_match_their_modules() {
         for name in bundled::names() {
-            let text = bundled::find(name)
-                .and_then(|b| b.manifest)
+            let manifest = crate::manifest::bundled(name)
+                .unwrap_or_else(|problems| panic!("{problems}"))
                 .unwrap_or_else(|| panic!("bundled module `{name}` has no wfmodule.toml"));
-            let source = Source::new(format!("modules/{name}/wfmodule.toml"), text);
-            let manifest = Manifest::parse(&source)
-                .unwrap_or_else(|problems| panic!("{}", source.render(&problems)));
             assert_eq!(manifest.name, name);
             assert_eq!(manifest.version.to_string(), BUNDLED_VERSION, "{name}");
         }

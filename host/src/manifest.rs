@@ -150,6 +150,18 @@ impl RawAsk {
     }
 }
 
+/// The manifest bundled module `name` was built with, checked; `None` when
+/// there is no such module or it ships no manifest.
+pub fn bundled(name: &str) -> Result<Option<Manifest>, String> {
+    let Some(text) = crate::bundled::find(name).and_then(|b| b.manifest) else {
+        return Ok(None);
+    };
+    let source = Source::new(format!("modules/{name}/{FILE_NAME}"), text);
+    Manifest::parse(&source)
+        .map(Some)
+        .map_err(|problems| source.render(&problems))
+}
+
 /// A module name: lowercase letters, digits and `-`, starting with a letter.
 pub fn is_module_name(name: &str) -> bool {
     name.len() <= 64

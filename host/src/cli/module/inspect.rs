@@ -7,9 +7,7 @@ use crate::bundled;
 use crate::catalog::BUNDLED_VERSION;
 use crate::home::Home;
 use crate::lock::ModuleOrigin;
-use crate::manifest::Manifest;
 use crate::sandbox::Digest;
-use crate::workflow::Source;
 
 use super::super::exit::{SUCCESS, UsageError};
 use super::super::load;
@@ -65,9 +63,8 @@ pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, UsageError> {
         .collect();
     for name in bundled::names() {
         let module = bundled::find(name).expect("listed modules exist");
-        let description = module
-            .manifest
-            .and_then(|text| Manifest::parse(&Source::new("wfmodule.toml", text)).ok())
+        let description = crate::manifest::bundled(name)
+            .map_err(|problems| anyhow!("{problems}"))?
             .map(|m| m.description)
             .unwrap_or_default();
         rows.push(Row {
