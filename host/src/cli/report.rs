@@ -227,15 +227,31 @@ pub(super) fn summary(summary: &RunSummary) -> String {
 }
 
 /// A step's output on its line when it is short: `  → "all 3 tests passed"`.
+/// Serialises at most `MAX` bytes, so a large output costs nothing here.
 fn short_output(output: &Value) -> String {
     const MAX: usize = 160;
+    /// A writer that refuses to grow past `MAX`.
+    struct Bounded(Vec<u8>);
+    impl std::io::Write for Bounded {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.0.len() + bytes.len() > MAX {
+                return Err(std::io::Error::other("too long to show"));
+            }
+            self.0.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
     if output.is_null() {
         return String::new();
     }
-    let text = output.to_string();
-    if text.len() <= MAX && !text.contains("\\n") {
-        format!("  → {text}")
-    } else {
-        String::new()
+    let mut text = Bounded(Vec::new());
+    match serde_json::to_writer(&mut text, output) {
+        Ok(()) if !text.0.windows(2).any(|w| w == b"\\n") => {
+            format!("  → {}", String::from_utf8_lossy(&text.0))
+        }
+        _ => String::new(),
     }
 }
