@@ -367,7 +367,8 @@ fn standard_modules_fail_with_typed_errors() {
         (
             "testing",
             "parse-output",
-            r#"{"output": "error: could not compile `calc`"}"#,
+            // Coloured, as cargo prints on a terminal.
+            r#"{"output": "\u001b[31merror\u001b[0m: could not compile `calc`"}"#,
             "unparseable-output",
         ),
         (
@@ -406,6 +407,13 @@ fn standard_modules_fail_with_typed_errors() {
             "{module}.{action}: {report}"
         );
         assert!(!report["error"]["message"].as_str().unwrap_or("").is_empty());
+        // Details are structured JSON, whatever the text inside them.
+        if matches!(*code, "patch-conflict" | "unparseable-output") {
+            assert!(
+                report["error"]["details"].is_object(),
+                "{module}.{action}: {report}"
+            );
+        }
     }
 }
 

@@ -80,7 +80,7 @@ fn conflict(path: &str, why: &str) -> ActionError {
         "patch-conflict",
         format!("{path}: {why}; nothing was changed"),
     )
-    .with_details(format!("{{\"file\": {path:?}}}"))
+    .with_details(serde_json::json!({ "file": path }).to_string())
 }
 
 impl Guest for Implementing {

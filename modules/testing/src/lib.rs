@@ -52,7 +52,7 @@ fn unparseable(output: &str, exit_code: Option<i32>) -> ActionError {
             exit_code.map_or("none".to_string(), |c| c.to_string())
         ),
     )
-    .with_details(format!("{{\"tail\": {:?}}}", parse::tail(output, 1024)))
+    .with_details(serde_json::json!({ "tail": parse::tail(output, 1024) }).to_string())
 }
 
 impl Guest for Testing {
