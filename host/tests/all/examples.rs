@@ -105,7 +105,12 @@ fn test_and_report_routes_on_the_typed_report() {
 #[test]
 fn test_and_report_reads_pytest() {
     let (_dir, ws, home) = fixture_repo("py-calc");
-    let python = ["-i", "command=python3", "-i", r#"args=["-m", "pytest"]"#];
+    let python = [
+        "-i",
+        "command=python3",
+        "-i",
+        r#"args=["-B", "-m", "pytest"]"#,
+    ];
     let passed = run(&home, "workflows/test-and-report.yaml", &ws, &python);
     assert_eq!(passed.code, 0, "{}", passed.render());
     assert_eq!(output(&passed, "test")["runner"], "pytest");
@@ -199,8 +204,7 @@ fn fix_loop_tries_patches_until_the_tests_pass() {
         read(&ws.join("patches/fix-subtract.diff")),
     ];
     let inputs = ws.join("fixes.json");
-    let json =
-        serde_json::json!({ "patches": patches, "command": "python3", "args": ["-m", "pytest"] });
+    let json = serde_json::json!({ "patches": patches, "command": "python3", "args": ["-B", "-m", "pytest"] });
     std::fs::write(&inputs, json.to_string()).expect("inputs");
     let fixed = run(
         &home,
@@ -221,7 +225,7 @@ fn fix_loop_tries_patches_until_the_tests_pass() {
     // Out of fixes: the repository goes back to how it was.
     break_with(&ws, "patches/break-subtract.diff");
     let broken = read(&ws.join("calc/__init__.py"));
-    let json = serde_json::json!({ "patches": [patches[0].clone()], "command": "python3", "args": ["-m", "pytest"] });
+    let json = serde_json::json!({ "patches": [patches[0].clone()], "command": "python3", "args": ["-B", "-m", "pytest"] });
     std::fs::write(&inputs, json.to_string()).expect("inputs");
     let gave_up = run(
         &home,
