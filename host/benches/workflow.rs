@@ -4,7 +4,9 @@
 //! - parse + validate (with the WIT type check) of a generated 1,000-step workflow,
 //! - engine time per step of a 1,000-step linear workflow of no-op actions
 //!   (no journal yet), with the time spent inside the sandbox taken out,
-//! - throughput of a fan-out of 1,000 parallel no-op steps joined by a group.
+//! - throughput of a fan-out of 1,000 parallel no-op steps joined by a group,
+//! - judging hostile files: a 10,000-step cycle and 4 MiB of invalid steps,
+//!   read, validated and rendered (goal ≤ 1 s each).
 //!
 //! Figures are printed, never asserted: goals live in the issue tracker.
 
@@ -17,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Map;
 use wfhost::catalog::Catalog;
+use wfhost::diagnostics::Source;
 use wfhost::engine::{self, Discard, RunOptions, RunSummary};
 use wfhost::sandbox::Runtime;
 use wfhost::store::{Durability, Journal, NewRun, Store};
-use wfhost::workflow::{self, Plan, Source};
+use wfhost::workflow::{self, Plan};
 
 const STEPS: usize = 1_000;
 
@@ -172,6 +175,53 @@ fn journal(tokio: &tokio::runtime::Runtime, catalog: &Catalog) {
     }
 }
 
+/// Read, validate and render the diagnostics of `text`: what `wfhost
+/// validate` spends on a file.
+fn judge(catalog: &Catalog, text: &str) -> (Duration, usize) {
+    let started = Instant::now();
+    let source = Source::new("hostile.yaml", text);
+    let checked = workflow::check(&source, catalog);
+    let rendered = source.render(&checked.diagnostics);
+    (started.elapsed(), rendered.len())
+}
+
+fn hostile(catalog: &Catalog) {
+    let steps = 10_000;
+    let cycle: String = (0..steps)
+        .map(|i| {
+            format!(
+                "  - {{ id: s{i}, module: system, action: echo, inputs: {{ message: \"{{{{ steps.s{}.output }}}}\" }}, onSuccess: s{} }}\n",
+                (i + steps - 1) % steps,
+                (i + 1) % steps
+            )
+        })
+        .collect();
+    let cycle = format!("name: cycle\nsteps:\n{cycle}");
+    let mut invalid = String::from("name: bad\nsteps:\n");
+    let mut i = 0;
+    while invalid.len() < 4 * 1024 * 1024 - 100 {
+        let _ = writeln!(
+            invalid,
+            "  - {{ id: s{i}, module: nosuch, action: x, inputs: {{ a: 1 }}, bogus: 1 }}"
+        );
+        i += 1;
+    }
+    for (name, text) in [
+        (format!("a {steps}-step cycle"), cycle),
+        (format!("4 MiB of {i} invalid steps"), invalid),
+    ] {
+        judge(catalog, &text);
+        let (time, bytes) = (0..5)
+            .map(|_| judge(catalog, &text))
+            .min()
+            .expect("samples");
+        println!(
+            "judge {name} ({} KiB): {time:?} (best of 5), {bytes} bytes of diagnostics",
+            text.len() / 1024
+        );
+    }
+}
+
 fn main() {
     let cache = tempfile::tempdir().expect("temp dir");
     let runtime = Runtime::new(Some(cache.path())).expect("runtime");
@@ -182,6 +232,8 @@ fn main() {
         .expect("tokio");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!("workflow benchmarks ({cores} cores, medians)\n");
+    hostile(&catalog);
+    println!();
 
     for templated in [false, true] {
         let text = linear(templated);

@@ -9,6 +9,7 @@ pub mod bundled;
 pub mod capabilities;
 pub mod catalog;
 pub mod cli;
+pub mod diagnostics;
 pub mod engine;
 pub mod home;
 pub mod lock;

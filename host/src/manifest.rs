@@ -31,12 +31,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::capabilities::{Ask, AskKind, is_env_name, is_host_port, workspace_relative};
+use crate::diagnostics::{Diagnostic, Diagnostics, Source, Span};
 use crate::units::{parse_duration, parse_size};
-use crate::workflow::span::Span;
-use crate::workflow::{Diagnostic, Diagnostics, Source};
 
 /// The manifest's file name.
 pub const FILE_NAME: &str = "wfmodule.toml";
+/// The largest manifest read: a manifest is a page of TOML.
+pub const MAX_MANIFEST_BYTES: usize = 1024 * 1024;
 
 /// A module's manifest, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,7 +305,7 @@ impl Manifest {
                             error(
                                 subject.span(),
                                 format!("`{value}` is not a path inside the workspace"),
-                                "ask for a relative path without `..`, or \"*\" for the directories the workflow grants",
+                                "ask for a non-empty relative path without `..`, or \"*\" for the directories the workflow grants",
                             );
                             continue;
                         };

@@ -69,8 +69,12 @@ impl std::fmt::Display for StepPermissions {
 }
 
 /// `path` normalised to a workspace-relative form (`./data/` → `data`, `.`
-/// stays `.`), or `None` when it could leave the workspace (absolute, `..`).
+/// stays `.`), or `None` when it could leave the workspace (absolute, `..`)
+/// or is empty (which would otherwise silently mean the whole workspace).
 pub fn workspace_relative(path: &str) -> Option<String> {
+    if path.trim().is_empty() {
+        return None;
+    }
     let mut parts = Vec::new();
     for component in Path::new(path).components() {
         match component {
@@ -121,6 +125,8 @@ mod tests {
             ("../x", None),
             ("a/../../x", None),
             ("/etc", None),
+            ("", None),
+            ("  ", None),
         ] {
             assert_eq!(workspace_relative(path).as_deref(), expected, "{path}");
         }

@@ -116,7 +116,7 @@ fn grants(args: &CallArgs, entry: &Entry, action: &str) -> Result<Grants, UsageE
         for path in paths {
             let path = workspace_relative(path).ok_or_else(|| {
                 refuse(format!(
-                    "`{path}` is not a path inside the workspace; grant a relative path without `..`"
+                    "`{path}` is not a path inside the workspace; grant a non-empty relative path without `..` (`.` for the whole workspace)"
                 ))
             })?;
             permissions.add_dir(path, writable);
@@ -159,7 +159,8 @@ fn grants(args: &CallArgs, entry: &Entry, action: &str) -> Result<Grants, UsageE
             .collect();
         return Err(refuse(lines.join("\n")));
     }
-    engine::grants::resolve_one(&met.effective, &args.workspace)
+    let workspace = engine::grants::open_workspace(&args.workspace).map_err(refuse)?;
+    engine::grants::resolve_one(&met.effective, &workspace)
         .map_err(|problems| UsageError(anyhow::anyhow!("{}", problems.join("; "))))
 }
 

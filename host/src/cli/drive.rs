@@ -42,6 +42,7 @@ impl Observer for Observers {
     }
 
     fn replayed(&mut self, event: &Event) {
+        self.journal.replayed(event);
         self.reporter.replayed(event);
     }
 }

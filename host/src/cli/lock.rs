@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::diagnostics::Source;
 use crate::home::Home;
 use crate::lock::Lockfile;
-use crate::workflow::Source;
+use crate::workflow::tree::MAX_FILE_BYTES;
 
 use super::exit::{SUCCESS, UsageError};
 use super::workflow_file;
@@ -19,7 +20,7 @@ pub(super) struct LockArgs {
 }
 
 pub(super) fn run(home: &Home, args: &LockArgs) -> Result<u8, UsageError> {
-    let source = Source::read(&args.file)
+    let source = Source::read(&args.file, MAX_FILE_BYTES)
         .with_context(|| format!("cannot read workflow file {}", args.file.display()))?;
     let (_, catalog) = workflow_file::plan_unlocked(home, &source)?;
     let lock = Lockfile {

@@ -4,12 +4,13 @@
 use anyhow::anyhow;
 use serde_json::{Map, Value};
 
+use crate::diagnostics::Source;
 use crate::engine::Replay;
 use crate::home::Home;
 use crate::sandbox::Digest;
 use crate::store::{Durability, Store};
 use crate::suggest::closest;
-use crate::workflow::Source;
+use crate::workflow::tree::MAX_FILE_BYTES;
 
 use super::drive::{self, Drive};
 use super::exit::UsageError;
@@ -50,7 +51,7 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, UsageError> {
         )));
     }
     // The definition the run started with is pinned by its digest.
-    let source = match Source::read(std::path::Path::new(&run.path)) {
+    let source = match Source::read(std::path::Path::new(&run.path), MAX_FILE_BYTES) {
         Ok(source) => source,
         Err(error) => {
             eprintln!(

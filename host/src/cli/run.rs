@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::{Map, Value};
 
+use crate::diagnostics::Source;
 use crate::engine::{self, Replay, inputs};
 use crate::home::Home;
 use crate::sandbox::Digest;
 use crate::store::{Durability, NewRun, Store};
-use crate::workflow::Source;
+use crate::workflow::tree::MAX_FILE_BYTES;
 
 use super::drive::{self, Drive};
 use super::exit::UsageError;
@@ -39,7 +40,7 @@ pub(super) struct RunArgs {
 }
 
 pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, UsageError> {
-    let source = Source::read(&args.file)
+    let source = Source::read(&args.file, MAX_FILE_BYTES)
         .with_context(|| format!("cannot read workflow file {}", args.file.display()))?;
     let (plan, _catalog) = workflow_file::plan_source(home, &source)?;
     let given = given_inputs(&plan.inputs, args)?;

@@ -6,10 +6,12 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::catalog::Catalog;
+use crate::diagnostics::Source;
 use crate::home::Home;
 use crate::lock::Lockfile;
 use crate::workflow::plan::StepKind;
-use crate::workflow::{self, Plan, Source};
+use crate::workflow::tree::MAX_FILE_BYTES;
+use crate::workflow::{self, Plan};
 
 use super::exit::UsageError;
 use super::load;
@@ -17,7 +19,7 @@ use super::load;
 /// The plan of a valid workflow, with warnings printed; errors printed and
 /// turned into a usage error (exit 2).
 pub(super) fn plan(home: &Home, path: &Path) -> Result<(Plan, Catalog), UsageError> {
-    let source = Source::read(path)
+    let source = Source::read(path, MAX_FILE_BYTES)
         .with_context(|| format!("cannot read workflow file {}", path.display()))?;
     plan_source(home, &source)
 }

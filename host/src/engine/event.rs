@@ -173,7 +173,8 @@ pub trait Observer: Send {
     fn event(&mut self, event: &Event);
 
     /// An event re-enacted from recorded results while a resumed run catches
-    /// up; it happened before and is already recorded.
+    /// up; it happened before, and is recorded unless a crash came between
+    /// the commit of the attempts it follows and its own.
     fn replayed(&mut self, event: &Event) {
         let _ = event;
     }

@@ -1,19 +1,21 @@
 //! Turning a plan's grants into what the sandbox enforces: directories
-//! resolved under the workspace root (which must exist), variables read
-//! from the host's environment, programs found on the host's `PATH`,
-//! `host:port` names resolved to addresses.
+//! beneath the workspace root (opened once here; each must be a real
+//! directory beneath it, reached through no link), variables read from the
+//! host's environment, programs found on the host's `PATH`, `host:port`
+//! names resolved to addresses.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::sandbox::{DirGrant, Grants};
+use crate::sandbox::{DirGrant, Grants, Workspace};
 use crate::workflow::Plan;
 use crate::workflow::plan::StepPermissions;
 
 /// Each step's grants, by step index, or every grant that cannot be honoured.
 pub fn resolve(plan: &Plan, workspace: &Path) -> Result<Vec<Arc<Grants>>, Vec<String>> {
+    let workspace = open_workspace(workspace).map_err(|problem| vec![problem])?;
     let mut problems = Vec::new();
     let mut resolved: HashMap<&StepPermissions, Arc<Grants>> = HashMap::new();
     let grants = plan
@@ -23,7 +25,7 @@ pub fn resolve(plan: &Plan, workspace: &Path) -> Result<Vec<Arc<Grants>>, Vec<St
             if let Some(grants) = resolved.get(&step.permissions) {
                 return Arc::clone(grants);
             }
-            let grants = resolve_one(&step.permissions, workspace).unwrap_or_else(|mut found| {
+            let grants = resolve_one(&step.permissions, &workspace).unwrap_or_else(|mut found| {
                 for problem in &mut found {
                     *problem = format!("step `{}`: {problem}", step.id);
                 }
@@ -43,37 +45,34 @@ pub fn resolve(plan: &Plan, workspace: &Path) -> Result<Vec<Arc<Grants>>, Vec<St
     }
 }
 
+/// The workspace root, opened: every directory grant of a run lives
+/// beneath this handle.
+pub fn open_workspace(workspace: &Path) -> Result<Arc<Workspace>, String> {
+    Workspace::open(workspace).map(Arc::new).map_err(|error| {
+        format!(
+            "the workspace {} cannot be used: {error}",
+            workspace.display()
+        )
+    })
+}
+
 /// Grants for one set of permissions (also `wfhost call --allow-*`).
-pub fn resolve_one(permissions: &StepPermissions, workspace: &Path) -> Result<Grants, Vec<String>> {
+pub fn resolve_one(
+    permissions: &StepPermissions,
+    workspace: &Arc<Workspace>,
+) -> Result<Grants, Vec<String>> {
     let mut problems = Vec::new();
     let mut grants = Grants::default();
-    let root = match workspace.canonicalize() {
-        Ok(root) => root,
-        Err(error) => {
-            return Err(vec![format!(
-                "the workspace {} cannot be used: {error}",
-                workspace.display()
-            )]);
-        }
-    };
     for (path, writable) in &permissions.fs {
-        let host = root.join(path);
-        match host.canonicalize() {
-            // A granted path that is a link out of the workspace is refused.
-            Ok(real) if real.starts_with(&root) && real.is_dir() => grants.dirs.push(DirGrant {
-                host: real,
-                guest: path.clone(),
+        // Checked now for a clear error before anything runs; opened again,
+        // the same way, at every call.
+        match workspace.open_dir(path) {
+            Ok(_) => grants.dirs.push(DirGrant {
+                workspace: Arc::clone(workspace),
+                path: path.clone(),
                 writable: *writable,
             }),
-            Ok(real) if !real.starts_with(&root) => problems.push(format!(
-                "granted directory `{path}` leads outside the workspace (to {})",
-                real.display()
-            )),
-            Ok(_) => problems.push(format!("granted path `{path}` is not a directory")),
-            Err(error) => problems.push(format!(
-                "granted directory `{path}` ({}): {error}",
-                host.display()
-            )),
+            Err(error) => problems.push(format!("granted directory {error}")),
         }
     }
     for name in &permissions.env {

@@ -6,16 +6,16 @@
 //! component checks that digest first: a component changed after it was
 //! installed is refused, never compiled or run.
 
-mod archive;
+pub mod archive;
 mod package;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::manifest::{self, Manifest};
+use crate::diagnostics::Source;
+use crate::manifest::{self, MAX_MANIFEST_BYTES, Manifest};
 use crate::sandbox::{Digest, FilePin, LoadError, Module, Runtime};
-use crate::workflow::Source;
 
 pub use archive::{ArchiveError, ArchiveLimits};
 pub use package::{Package, PackageError, is_archive, read_manifest};
@@ -210,7 +210,7 @@ impl Registry {
         }
         let manifest_path = dir.join(manifest::FILE_NAME);
         let manifest = if manifest_path.exists() {
-            let source = Source::read(&manifest_path)
+            let source = Source::read(&manifest_path, MAX_MANIFEST_BYTES)
                 .map_err(|e| damaged(format!("cannot read {}: {e}", manifest_path.display())))?;
             Some(Manifest::parse(&source).map_err(|problems| damaged(source.render(&problems)))?)
         } else {

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::COMPONENT_FILE;
 use super::archive::{self, ArchiveError, ArchiveLimits};
-use crate::manifest::{self, Manifest};
+use crate::diagnostics::Source;
+use crate::manifest::{self, MAX_MANIFEST_BYTES, Manifest};
 use crate::module_source;
 use crate::sandbox::WitFile;
-use crate::workflow::Source;
 
 /// A module ready to install: its identity, component bytes and manifest.
 #[derive(Debug, Clone)]
@@ -205,7 +205,7 @@ pub fn read_manifest(dir: &Path) -> Result<(Manifest, String), PackageError> {
     if !path.exists() {
         return Err(PackageError::NoManifest(dir.to_path_buf()));
     }
-    let source = Source::read(&path).map_err(io(&path))?;
+    let source = Source::read(&path, MAX_MANIFEST_BYTES).map_err(io(&path))?;
     let manifest = Manifest::parse(&source)
         .map_err(|problems| PackageError::Manifest(source.render(&problems)))?;
     Ok((manifest, source.text))

@@ -42,9 +42,6 @@ pub enum CallError {
     },
     #[error("invalid limits: {0}")]
     Limits(String),
-    /// A granted capability could not be set up (e.g. the directory is gone).
-    #[error("{0}")]
-    Grant(String),
 }
 
 fn suggestion_text(suggestion: Option<&str>, available: &[String]) -> String {

@@ -6,21 +6,25 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::workspace::{Workspace, fd_path};
+
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-/// A host directory visible to the guest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A directory of the workspace visible to the guest, at the same
+/// workspace-relative path (`data`, or `.` for the workspace root). It is
+/// opened beneath the workspace's open root at every call, never through a
+/// link (see [`Workspace`]).
+#[derive(Debug, Clone)]
 pub struct DirGrant {
-    /// The directory on the host (absolute).
-    pub host: PathBuf,
-    /// Where the guest sees it (`data`, or `.` for the workspace root).
-    pub guest: String,
+    pub workspace: Arc<Workspace>,
+    /// Workspace-relative and normalised: no `..`, no leading `/`.
+    pub path: String,
     pub writable: bool,
 }
 
 /// Everything a call is granted. `Grants::default()` grants nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Grants {
     pub dirs: Vec<DirGrant>,
     /// Environment variables the guest sees, with their values.
@@ -40,7 +44,9 @@ impl Grants {
             && self.net.is_empty()
     }
 
-    /// Apply to a WASI context that starts with nothing granted.
+    /// Apply to a WASI context that starts with nothing granted. Each
+    /// granted directory is opened beneath its workspace now, and that open
+    /// directory is what the guest gets.
     pub(crate) fn apply(&self, builder: &mut WasiCtxBuilder) -> Result<(), String> {
         for dir in &self.dirs {
             let perms = if dir.writable {
@@ -48,14 +54,20 @@ impl Grants {
             } else {
                 FsPerms::ReadOnly
             };
+            let refuse = |why: String| {
+                format!(
+                    "granted directory `{}` cannot be opened beneath the workspace {}: {why}",
+                    dir.path,
+                    dir.workspace.path().display()
+                )
+            };
+            let opened = dir
+                .workspace
+                .open_dir(&dir.path)
+                .map_err(|error| refuse(error.to_string()))?;
             builder
-                .preopened_dir(&dir.host, &dir.guest, perms)
-                .map_err(|error| {
-                    format!(
-                        "cannot open granted directory {}: {error}",
-                        dir.host.display()
-                    )
-                })?;
+                .preopened_dir(fd_path(&opened), &dir.path, perms)
+                .map_err(|error| refuse(error.to_string()))?;
         }
         for (name, value) in &self.env {
             builder.env(name, value);

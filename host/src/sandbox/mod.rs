@@ -20,6 +20,7 @@ mod reflect;
 mod runtime;
 mod store;
 pub mod values;
+mod workspace;
 
 pub use cache::CacheOutcome;
 pub use capture::Captured;
@@ -34,3 +35,4 @@ pub use outcome::{CallReport, Failure, FailureKind, Outcome, says_retryable};
 pub use pin::FilePin;
 pub use reflect::{Action, WitFile};
 pub use runtime::Runtime;
+pub use workspace::{BeneathError, Workspace};

@@ -179,11 +179,11 @@ impl Module {
         };
 
         let started = Instant::now();
-        let mut store = Store::new(
-            &self.engine,
-            StoreState::deny_by_default(limits.memory_bytes, started, context)
-                .map_err(CallError::Grant)?,
-        );
+        let state = match StoreState::deny_by_default(limits.memory_bytes, started, context) {
+            Ok(state) => state,
+            Err(problem) => return Ok(not_run(Failure::new(FailureKind::Grant, problem))),
+        };
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.meter);
         if self.fuel_metering {
             store

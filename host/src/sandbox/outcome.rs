@@ -31,10 +31,13 @@ pub enum FailureKind {
     StackOverflow,
     /// The input did not fit the action's WIT signature; the guest never ran.
     InvalidInput,
+    /// A granted capability could not be provided when the call started (a
+    /// granted directory is gone, or is now a link); the guest never ran.
+    Grant,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 7] = [
+    pub const ALL: [FailureKind; 8] = [
         FailureKind::Error,
         FailureKind::Trap,
         FailureKind::FuelExhausted,
@@ -42,6 +45,7 @@ impl FailureKind {
         FailureKind::Timeout,
         FailureKind::StackOverflow,
         FailureKind::InvalidInput,
+        FailureKind::Grant,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +57,7 @@ impl FailureKind {
             FailureKind::Timeout => "timeout",
             FailureKind::StackOverflow => "stack-overflow",
             FailureKind::InvalidInput => "invalid-input",
+            FailureKind::Grant => "grant",
         }
     }
 }

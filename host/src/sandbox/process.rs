@@ -2,13 +2,13 @@
 //! the sandbox, confined to what the grants name.
 //!
 //! Only a granted program starts (its path resolved when grants were
-//! resolved), in a directory inside a granted one (symlinks resolved, so a
-//! link cannot lead out), with only the granted environment variables, in a
+//! resolved), in a directory inside a granted one (opened beneath the
+//! workspace through no link, so a link cannot lead out), with only the granted environment variables, in a
 //! process group of its own that is killed when the call's time runs out or
 //! the program's own timeout passes. Output is drained continuously and only
 //! the last [`OUTPUT_TAIL_BYTES`] of each stream kept.
 
-use std::path::PathBuf;
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use super::grants::{DirGrant, Grants};
 use super::host_api::wfhost::module::process::{Command, Host, Output, RunError};
 use super::store::StoreState;
+use super::workspace::fd_path;
 use crate::capabilities::{is_within, workspace_relative};
 
 /// Bytes of a program's stdout and of its stderr kept: the end, where test
@@ -49,7 +50,7 @@ async fn run(grants: &Grants, command: Command) -> Result<Output, RunError> {
     let mut child = tokio::process::Command::new(program);
     child
         .args(&command.args)
-        .current_dir(&cwd)
+        .current_dir(fd_path(&cwd))
         .env_clear()
         .envs(grants.env.iter().map(|(k, v)| (k, v)))
         .stdin(if command.stdin.is_some() {
@@ -103,47 +104,31 @@ async fn run(grants: &Grants, command: Command) -> Result<Output, RunError> {
     })
 }
 
-/// The host directory for the guest path `cwd`, inside a granted directory.
-fn working_dir(dirs: &[DirGrant], cwd: &str) -> Result<PathBuf, RunError> {
+/// The directory for the guest path `cwd`, inside a granted directory,
+/// opened beneath the workspace through no link (the program starts in
+/// that open directory, not at a path that could be swapped meanwhile).
+fn working_dir(dirs: &[DirGrant], cwd: &str) -> Result<OwnedFd, RunError> {
     let bad = |why: String| RunError::BadCwd(why);
     let path = workspace_relative(cwd).ok_or_else(|| {
         bad(format!(
-            "`{cwd}` is not a path inside the workspace (absolute or `..`)"
+            "`{cwd}` is not a path inside the workspace (empty, absolute or `..`)"
         ))
     })?;
     let grant = dirs
         .iter()
-        .filter(|grant| is_within(&path, &grant.guest))
-        .max_by_key(|grant| grant.guest.len())
+        .filter(|grant| is_within(&path, &grant.path))
+        .max_by_key(|grant| grant.path.len())
         .ok_or_else(|| {
-            let granted: Vec<&str> = dirs.iter().map(|d| d.guest.as_str()).collect();
+            let granted: Vec<&str> = dirs.iter().map(|d| d.path.as_str()).collect();
             bad(format!(
                 "`{cwd}` is not inside a granted directory (granted: {}); grant it with `permissions.fs`",
                 if granted.is_empty() { "none".to_string() } else { granted.join(", ") }
             ))
         })?;
-    let rest = if grant.guest == "." {
-        path.as_str()
-    } else {
-        path.strip_prefix(grant.guest.as_str())
-            .unwrap_or("")
-            .trim_start_matches('/')
-    };
-    let host = if rest.is_empty() || rest == "." {
-        grant.host.clone()
-    } else {
-        grant.host.join(rest)
-    };
-    let real = host
-        .canonicalize()
-        .map_err(|error| bad(format!("`{cwd}`: {error}")))?;
-    if !real.starts_with(&grant.host) || !real.is_dir() {
-        return Err(bad(format!(
-            "`{cwd}` is not a directory inside the granted `{}`",
-            grant.guest
-        )));
-    }
-    Ok(real)
+    grant
+        .workspace
+        .open_dir(&path)
+        .map_err(|error| bad(error.to_string()))
 }
 
 /// The last [`OUTPUT_TAIL_BYTES`] of a stream, read to its end, as text;

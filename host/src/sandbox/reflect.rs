@@ -14,7 +14,7 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
 use wit_parser::decoding::DecodedWasm;
 use wit_parser::{Resolve, TypeDefKind, WorldItem};
 
-use super::values::{InputError, Shape, json_to_val, type_name};
+use super::values::{InputError, Shape, json_to_val, type_name, val_to_json};
 
 /// One WIT source file a module ships, for names and docs.
 #[derive(Debug, Clone)]
@@ -63,6 +63,25 @@ impl Action {
     /// May the parameter be left out (an `option`)?
     pub fn param_is_optional(&self, name: &str) -> bool {
         matches!(self.param(name), Some(Type::Option(_)))
+    }
+
+    /// `value` for parameter `name` as the guest receives it, back as JSON
+    /// (the JSON ⇄ WIT mapping both ways: optional fields filled, numbers
+    /// in their WIT range).
+    pub fn round_trip_param(
+        &self,
+        name: &str,
+        value: &serde_json::Value,
+    ) -> Result<serde_json::Value, InputError> {
+        match self.param(name) {
+            Some(ty) => {
+                json_to_val(value, ty, &format!("input.{name}")).map(|val| val_to_json(&val))
+            }
+            None => Err(InputError::new(
+                &format!("input.{name}"),
+                "no such parameter",
+            )),
+        }
     }
 
     /// Check a literal value for parameter `name`, as the call would.

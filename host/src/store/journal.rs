@@ -5,11 +5,12 @@
 //! event. The thread also watches for `pause` / `cancel` requests from
 //! other processes.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Transaction, params};
 use serde_json::Value;
@@ -17,13 +18,17 @@ use serde_json::Value;
 use super::{Durability, Store, StoreError, capped_json, now_seconds};
 use crate::engine::{AttemptKey, AttemptResult, Control, Event, Observer, Stop};
 
-/// How often the writer looks for requests from other processes.
-const REQUEST_POLL: Duration = Duration::from_millis(100);
+/// How often the writer looks for requests from other processes, whether
+/// events keep arriving or not.
+const REQUEST_POLL: Duration = Duration::from_millis(50);
 /// The most events committed in one transaction.
 const BATCH: usize = 256;
 
 enum Message {
     Event(Box<Event>),
+    /// The end of a step that a resumed run re-enacted: recorded only when
+    /// the journal does not hold it yet (see [`Store::record`]).
+    Replayed(Box<Event>),
     Flush(mpsc::SyncSender<()>),
 }
 
@@ -88,12 +93,12 @@ impl Drop for Journal {
     }
 }
 
-impl Observer for Journal {
-    fn event(&mut self, event: &Event) {
+impl Journal {
+    fn send(&mut self, message: Message) {
         let sent = self
             .sender
             .as_ref()
-            .is_some_and(|sender| sender.send(Message::Event(Box::new(event.clone()))).is_ok());
+            .is_some_and(|sender| sender.send(message).is_ok());
         if !sent && self.sender.take().is_some() {
             // The writer stopped on an error; `finish` reports it. Say so now too.
             tracing::error!(
@@ -103,23 +108,53 @@ impl Observer for Journal {
     }
 }
 
+impl Observer for Journal {
+    fn event(&mut self, event: &Event) {
+        self.send(Message::Event(Box::new(event.clone())));
+    }
+
+    fn replayed(&mut self, event: &Event) {
+        // Only the end of a step changes state a crash may have left
+        // unrecorded (its attempts are recorded, or it would not replay).
+        if ending(event).is_some() {
+            self.send(Message::Replayed(Box::new(event.clone())));
+        }
+    }
+}
+
+/// Fault injection for crash tests: with `WFHOST_TEST_CRASH_AFTER_COMMITS=N`
+/// the journal commits one event per transaction and kills its own process
+/// with SIGKILL right after the Nth commit of this process, so a test can
+/// stop a run between any two commits of its journal, deterministically.
+const CRASH_AFTER_COMMITS: &str = "WFHOST_TEST_CRASH_AFTER_COMMITS";
+
 fn write(
     mut store: Store,
     run_id: &str,
     receiver: &Receiver<Message>,
     control: &Control,
 ) -> Result<(), StoreError> {
+    let crash_after: Option<u64> = std::env::var(CRASH_AFTER_COMMITS)
+        .ok()
+        .and_then(|n| n.parse().ok());
+    let batch = if crash_after.is_some() { 1 } else { BATCH };
+    let mut commits = 0_u64;
+    let mut ends = StepEnds::load(&store, run_id)?;
+    let mut polled = Instant::now();
     loop {
-        let first = match receiver.recv_timeout(REQUEST_POLL) {
-            Ok(message) => message,
-            Err(RecvTimeoutError::Timeout) => {
-                match store.requested(run_id)?.as_deref() {
-                    Some("pause") => control.request(Stop::Pause),
-                    Some("cancel") => control.request(Stop::Cancel),
-                    _ => {}
-                }
-                continue;
+        // A busy run sends events faster than the poll interval: requests
+        // are read on time anyway.
+        if polled.elapsed() >= REQUEST_POLL {
+            polled = Instant::now();
+            match store.requested(run_id)?.as_deref() {
+                Some("pause") => control.request(Stop::Pause),
+                Some("cancel") => control.request(Stop::Cancel),
+                _ => {}
             }
+        }
+        let first = match receiver.recv_timeout(REQUEST_POLL.saturating_sub(polled.elapsed())) {
+            Ok(message) => message,
+            Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         };
         let mut events = Vec::new();
@@ -127,10 +162,19 @@ fn write(
         let mut next = Some(first);
         while let Some(message) = next {
             match message {
-                Message::Event(event) => events.push(event),
+                Message::Event(event) => {
+                    ends.recorded(&event);
+                    events.push(event);
+                }
+                Message::Replayed(event) => {
+                    if ends.missing(&event) {
+                        ends.recorded(&event);
+                        events.push(event);
+                    }
+                }
                 Message::Flush(done) => flushes.push(done),
             }
-            next = if events.len() < BATCH {
+            next = if events.len() < batch {
                 receiver.try_recv().ok()
             } else {
                 None
@@ -138,6 +182,13 @@ fn write(
         }
         if !events.is_empty() {
             store.record(run_id, &events)?;
+            commits += 1;
+            if crash_after == Some(commits) {
+                let _ = rustix::process::kill_process(
+                    rustix::process::getpid(),
+                    rustix::process::Signal::KILL,
+                );
+            }
         }
         for done in flushes {
             let _ = done.send(());
@@ -145,7 +196,69 @@ fn write(
     }
 }
 
+/// The ends (`step_finished`, `step_skipped`) the journal holds for each
+/// step of a run, and those a resumed run has re-enacted: a crash between
+/// the commit of a step's last attempt and the commit of its end leaves the
+/// step `running`; the resumed run re-enacts the step and records its end
+/// then. Each step's recorded visits are re-enacted in order, so the nth
+/// re-enacted end is the journal's nth end of that step, when that one was
+/// committed.
+struct StepEnds {
+    recorded: HashMap<String, u32>,
+    replayed: HashMap<String, u32>,
+}
+
+impl StepEnds {
+    fn load(store: &Store, run_id: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            recorded: store.step_ends(run_id)?,
+            replayed: HashMap::new(),
+        })
+    }
+
+    /// Note an end about to be recorded.
+    fn recorded(&mut self, event: &Event) {
+        if let Some(step) = ending(event) {
+            *self.recorded.entry(step.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Whether the replayed `event` is an end the journal does not hold.
+    fn missing(&mut self, event: &Event) -> bool {
+        let Some(step) = ending(event) else {
+            return false;
+        };
+        let nth = self.replayed.entry(step.to_string()).or_default();
+        *nth += 1;
+        self.recorded.get(step).copied().unwrap_or(0) < *nth
+    }
+}
+
+/// The step `event` ends, if it is a step's end.
+fn ending(event: &Event) -> Option<&str> {
+    match event {
+        Event::StepFinished { step, .. } | Event::StepSkipped { step, .. } => Some(step),
+        _ => None,
+    }
+}
+
 impl Store {
+    /// How many ends (`step_finished`, `step_skipped`) of each step the
+    /// journal of run `run_id` holds.
+    fn step_ends(&self, run_id: &str) -> Result<HashMap<String, u32>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT step, count(*) FROM events WHERE run_id = ?1
+                   AND kind IN ('step_finished', 'step_skipped') GROUP BY step",
+            )
+            .and_then(|mut query| {
+                query
+                    .query_map(params![run_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .map_err(self.error("cannot read the run's journal"))
+    }
+
     /// Commit `events` of run `run_id`, with the state each changes, in one
     /// transaction.
     pub(crate) fn record(&mut self, run_id: &str, events: &[Box<Event>]) -> Result<(), StoreError> {

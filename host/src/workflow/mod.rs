@@ -4,23 +4,19 @@
 //! This module does no I/O beyond reading the workflow file; modules are
 //! loaded through the [`catalog`](crate::catalog) the caller passes in.
 
-pub mod diagnostic;
 pub mod graph;
 pub mod model;
 pub mod plan;
 pub mod read;
-pub mod source;
-pub mod span;
 pub mod template;
 pub mod tree;
 pub mod validate;
 
-pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use plan::Plan;
-pub use source::Source;
 pub use validate::Checked;
 
 use crate::catalog::Catalog;
+use crate::diagnostics::{Diagnostics, Source};
 
 /// Read the workflow in `source` into the model, or every problem found.
 pub fn parse(source: &Source) -> Result<model::Workflow, Diagnostics> {

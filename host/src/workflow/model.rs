@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use super::span::Spanned;
+use crate::diagnostics::Spanned;
 
 /// A workflow: a graph of steps, each calling an action of a WebAssembly module.
 #[derive(Debug, Clone, JsonSchema)]

@@ -5,13 +5,13 @@
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::{
     Access, Backoff, Branch, ByteSize, Conditional, DurationText, FsGrant, InputSpec, InputType,
     Loop, Parallel, Permissions, Retry, Route, Step, StepLimits, WaitFor, Workflow, WorkflowLimits,
 };
-use super::span::Spanned;
 use super::tree::{Node, NodeKind};
+use crate::diagnostics::Spanned;
+use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::suggest::closest;
 use crate::units::{parse_duration, parse_size};
 

@@ -8,8 +8,8 @@
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError};
 use serde_json::{Map, Number, Value};
 
-use super::diagnostic::{Diagnostic, Diagnostics};
-use super::span::{Span, Spanned};
+use crate::diagnostics::{Diagnostic, Diagnostics};
+use crate::diagnostics::{Span, Spanned};
 
 /// The largest workflow file accepted.
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use wfhost::catalog::Catalog;
+use wfhost::diagnostics::Source;
 use wfhost::engine::{self, Event, Recorder, RunOptions, RunSummary, inputs};
-use wfhost::workflow::{self, Source};
+use wfhost::workflow;
 
 use crate::common::{fixture, guest, runtime};
 

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use serde_json::{Value, json};
-use wfhost::sandbox::{CallContext, DirGrant, Grants, Limits, Module, Outcome};
+use std::sync::Arc;
+
+use wfhost::sandbox::{CallContext, DirGrant, Grants, Limits, Module, Outcome, Workspace};
 
 use crate::common::{guest, load, runtime, wfhost};
 
@@ -16,7 +18,7 @@ async fn probe(
 ) -> Result<Value, String> {
     let context = CallContext {
         idempotency_key: None,
-        grants: std::sync::Arc::new(grants.clone()),
+        grants: Arc::new(grants.clone()),
     };
     let report = module
         .call_with(action, &input, &Limits::default(), &context)
@@ -48,16 +50,17 @@ fn workspace() -> tempfile::TempDir {
 }
 
 fn grants(ws: &Path) -> Grants {
+    let workspace = Arc::new(Workspace::open(ws).expect("the workspace opens"));
     Grants {
         dirs: vec![
             DirGrant {
-                host: ws.join("data"),
-                guest: "data".into(),
+                workspace: Arc::clone(&workspace),
+                path: "data".into(),
                 writable: false,
             },
             DirGrant {
-                host: ws.join("out"),
-                guest: "out".into(),
+                workspace,
+                path: "out".into(),
                 writable: true,
             },
         ],

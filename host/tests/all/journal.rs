@@ -119,89 +119,150 @@ fn comparable(steps: Vec<(String, String, Value)>) -> Vec<(String, String, Value
         .collect()
 }
 
+/// The crash loop: run STEADY (and a long chain after it) under `wfhost run`,
+/// SIGKILL it at random moments, resume, kill again, until the run ends;
+/// after every kill, no step that had succeeded is lost or changed, no
+/// attempt's result is recorded twice, and the database is intact; at the
+/// end the result equals an uninterrupted run's and every step's recorded
+/// state agrees with its events. `WFHOST_CRASH_KILLS` sets the number of
+/// kills per durability (default 15: CI runs 30 in all).
 #[test]
-fn killed_runs_resume_without_losing_or_repeating_a_step() {
+fn crash_loop_never_loses_or_repeats_a_step() {
+    let kills: usize = std::env::var("WFHOST_CRASH_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(15);
     let dir = tempfile::tempdir().expect("temp dir");
-    let file = write(dir.path(), "steady.yaml", STEADY);
+    let chain: String = (0..60)
+        .map(|i| {
+            let next = if i < 59 { format!(", onSuccess: c{}", i + 1) } else { String::new() };
+            format!("  - {{ id: c{i}, module: system, action: echo, inputs: {{ message: \"{{{{ steps.d.output }}}}-{i}\" }}{next} }}\n")
+        })
+        .collect();
+    let text = format!(
+        "{}{chain}",
+        STEADY.replace(
+            "inputs: { message: \"{{ steps.c.output }}d\" } }",
+            "inputs: { message: \"{{ steps.c.output }}d\" }, onSuccess: c0 }"
+        )
+    );
+    let file = write(dir.path(), "steady.yaml", &text);
     let file = file.to_str().expect("UTF-8");
 
     let reference_home = dir.path().join("reference");
-    assert_eq!(wfhost(&reference_home, &["run", file]).code, 0);
+    let reference = wfhost(&reference_home, &["run", file]);
+    assert_eq!(reference.code, 0, "{}", reference.render());
     let reference = comparable(steps(&reference_home, &newest_run(&reference_home)));
 
     fastrand::seed(7);
-    for round in 0..4 {
-        let home = dir.path().join(format!("crash-{round}"));
-        let mut child = spawn(&home, &["run", file]);
-        let mut kills = 0;
-        let run = loop {
-            std::thread::sleep(Duration::from_millis(fastrand::u64(60..400)));
-            let _ = child.kill(); // SIGKILL
-            let _ = child.wait();
-            kills += 1;
-            if let Some(run) = try_newest_run(&home) {
-                break run;
-            }
-            // Killed before the run was recorded: start again.
-            child = spawn(&home, &["run", file]);
-        };
-        if json(&home, &["status", &run, "--json"])["status"] == "running" {
-            let pause = wfhost(&home, &["pause", &run]);
-            assert_eq!(pause.code, 2, "{}", pause.render());
-            assert!(
-                pause.stderr.contains("no process is driving"),
-                "{}",
-                pause.render()
-            );
-        }
-        let mut before: Vec<(String, String, Value)> = comparable(steps(&home, &run));
-        // Resume, killing again a bounded number of times, then to the end.
-        // A kill can land after the run has recorded its end: then it is done.
-        while json(&home, &["status", &run, "--json"])["status"] != "succeeded" {
-            let finished: Vec<_> = before
-                .iter()
-                .filter(|s| s.1 == "succeeded")
-                .cloned()
-                .collect();
-            let mut child = spawn(&home, &["resume", &run]);
-            if kills < 6 {
-                std::thread::sleep(Duration::from_millis(fastrand::u64(40..300)));
-                let _ = child.kill();
-                kills += 1;
+    let mut report = Vec::new();
+    for durability in ["normal", "full"] {
+        let home = dir.path().join(format!("crash-{durability}"));
+        let started = Instant::now();
+        let mut done = 0;
+        let mut runs = 0;
+        while done < kills {
+            runs += 1;
+            let mut child = spawn(&home, &["run", file, "--durability", durability]);
+            // Kills before the run is recorded test nothing: wait for it.
+            let id = recorded_run(&home, runs);
+            // Kill, resume, kill… until the run has ended.
+            loop {
+                std::thread::sleep(Duration::from_millis(fastrand::u64(5..150)));
+                let _ = child.kill(); // SIGKILL
                 let _ = child.wait();
-            } else {
-                let output = child.wait_with_output().expect("resume finishes");
-                assert!(
-                    output.status.success(),
-                    "round {round}: the final resume succeeds: {}",
-                    String::from_utf8_lossy(&output.stderr)
+                done += 1;
+                check_after_kill(
+                    &home,
+                    &id,
+                    &reference,
+                    &format!("{durability}, kill {done}"),
                 );
+                if json(&home, &["status", &id, "--json"])["status"] == "succeeded" {
+                    break;
+                }
+                if done >= kills {
+                    let last = wfhost(&home, &["resume", &id, "--durability", durability]);
+                    assert_eq!(last.code, 0, "{}", last.render());
+                    break;
+                }
+                child = spawn(&home, &["resume", &id, "--durability", durability]);
             }
-            let after = comparable(steps(&home, &run));
-            for step in &finished {
-                assert!(
-                    after.contains(step),
-                    "round {round}: completed step {step:?} was lost or changed: {after:?}"
-                );
-            }
-            before = after;
-        }
-        assert_eq!(
-            comparable(steps(&home, &run)),
-            reference,
-            "round {round}: the result equals an uninterrupted run's"
-        );
-        for (step, count) in finished_counts(&home, &run) {
+            let context = format!("{durability}, run {runs}");
             assert_eq!(
-                count, 1,
-                "round {round}: step {step} was recorded {count} times"
+                comparable(steps(&home, &id)),
+                reference,
+                "{context}: the result equals an uninterrupted run's"
+            );
+            assert_consistent(&home, &id, &context);
+        }
+        report.push(format!(
+            "{durability}: {done} kills over {runs} runs in {:.1?}",
+            started.elapsed()
+        ));
+    }
+    #[allow(clippy::print_stderr)] // the figure, shown with --nocapture
+    {
+        eprintln!("crash loop: {}", report.join("; "));
+    }
+}
+
+/// The id of the `nth` run of the home, once it is recorded.
+fn recorded_run(home: &Path, nth: usize) -> String {
+    let started = Instant::now();
+    loop {
+        if home.join("wfhost.db").exists() {
+            let ids: Vec<String> = database(home)
+                .prepare("SELECT id FROM runs ORDER BY created_at")
+                .and_then(|mut query| query.query_map([], |row| row.get(0))?.collect())
+                .unwrap_or_default();
+            if let Some(id) = ids.get(nth - 1) {
+                return id.clone();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "run {nth} was never recorded"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// After a kill: steps that succeeded match the reference, no attempt's
+/// result is recorded twice, the database is intact.
+fn check_after_kill(home: &Path, run: &str, reference: &[(String, String, Value)], context: &str) {
+    for step in comparable(steps(home, run)) {
+        if step.1 == "succeeded" {
+            assert!(
+                reference.contains(&step),
+                "{context}: step {step:?} differs from the reference"
             );
         }
-        let check: String = database(&home)
-            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-            .expect("integrity check");
-        assert_eq!(check, "ok");
     }
+    assert_journal_intact(&database(home), run, context);
+}
+
+/// No attempt's result is recorded twice, and the database is intact.
+fn assert_journal_intact(db: &rusqlite::Connection, run: &str, context: &str) {
+    let twice: i64 = db
+        .query_row(
+            "SELECT count(*) FROM (SELECT json_extract(body, '$.step') s, json_extract(body, '$.visit') v,
+                    json_extract(body, '$.item') i, json_extract(body, '$.iteration') it,
+                    json_extract(body, '$.attempt') a, count(*) n
+               FROM events WHERE run_id = ?1 AND kind IN ('step_succeeded', 'step_failed')
+               GROUP BY s, v, i, it, a HAVING n > 1)",
+            [run],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(
+        twice, 0,
+        "{context}: an attempt's result was recorded twice"
+    );
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity check");
+    assert_eq!(check, "ok", "{context}");
 }
 
 #[test]
@@ -415,15 +476,26 @@ fn concurrent_runs_share_one_database() {
 fn a_huge_output_is_stored_truncated() {
     let dir = tempfile::tempdir().expect("temp dir");
     let home = dir.path().join("home");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("dir");
+    std::fs::write(data.join("big.txt"), "x".repeat(3_000_000)).expect("file");
     let file = write(
         dir.path(),
         "huge.yaml",
         &format!(
-            "name: huge\nsteps:\n  - {{ id: big, module: {}, action: echo-string, inputs: {{ v: \"{{{{ 'x' * 3000000 }}}}\" }} }}\n",
+            "name: huge\npermissions: {{ fs: [{{ path: data, access: read }}] }}\nsteps:\n  - {{ id: big, module: {}, action: read-file, inputs: {{ path: data/big.txt }} }}\n",
             guest("kitchen-sink")
         ),
     );
-    let ran = wfhost(&home, &["run", file.to_str().expect("UTF-8")]);
+    let ran = wfhost(
+        &home,
+        &[
+            "run",
+            file.to_str().expect("UTF-8"),
+            "--workspace",
+            dir.path().to_str().expect("UTF-8"),
+        ],
+    );
     assert_eq!(ran.code, 0, "{}", ran.stderr);
     let run = newest_run(&home);
     let status = json(&home, &["status", &run, "--json"]);
@@ -482,4 +554,197 @@ fn ctrl_c_leaves_the_run_resumable() {
     let status = json(&home, &["status", &run, "--json"]);
     assert_eq!(status["status"], "succeeded");
     assert_eq!(status["steps"].as_array().map(Vec::len), Some(3));
+}
+
+/// A workflow with a loop, a map, a retry and a bounded cycle (a step
+/// visited three times), each step short: every kind of event a crash can
+/// fall between.
+const CYCLING: &str = r#"
+name: cycling
+steps:
+  - id: warm
+    module: system
+    action: echo
+    inputs: { message: "{{ 'ready' if iteration >= 2 else 'starting' }}" }
+    loop: { until: "{{ steps.warm.output == 'ready' }}", max_iterations: 5 }
+    onSuccess: each
+  - id: each
+    module: system
+    action: echo
+    inputs: { message: "item {{ item }}" }
+    foreach: "{{ [1, 2, 3] }}"
+    concurrency: 2
+    onSuccess: flaky
+  - id: flaky
+    module: system
+    action: fail
+    inputs: { code: busy, message: "{{ steps.each.output | join(',') }}", retryable: true }
+    retry: { max_attempts: 2, initial: 1ms, backoff: fixed }
+    onFailure: test
+  - id: test
+    module: system
+    action: fail
+    inputs: { code: tests-failed, message: "run {{ steps.test.visits }}" }
+    max_visits: 3
+    onFailure:
+      - when: "{{ steps.test.visits < 3 }}"
+        goto: fix
+      - goto: done
+  - { id: fix, module: system, action: echo, inputs: { message: "after {{ steps.test.error.message }}" }, onSuccess: test }
+  - { id: done, module: system, action: echo, inputs: { message: "{{ steps.fix.output }}" } }
+"#;
+
+/// Every step's recorded state agrees with the events the journal holds:
+/// its status and attempts are those of its last recorded end, no step or
+/// attempt is left `running` in an ended run, and no attempt's result was
+/// recorded twice.
+fn assert_consistent(home: &Path, run: &str, context: &str) {
+    let db = database(home);
+    let mut rows = db
+        .prepare(
+            "SELECT s.step, s.status, s.attempts,
+                    (SELECT e.body FROM events e WHERE e.run_id = s.run_id AND e.step = s.step
+                       AND e.kind IN ('step_finished', 'step_skipped') ORDER BY e.seq DESC LIMIT 1)
+             FROM steps s WHERE s.run_id = ?1",
+        )
+        .expect("query");
+    let steps: Vec<(String, String, i64, Option<String>)> = rows
+        .query_map([run], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .and_then(Iterator::collect)
+        .expect("rows");
+    assert!(!steps.is_empty(), "{context}: no steps recorded");
+    for (step, status, attempts, end) in steps {
+        let end: Value = serde_json::from_str(end.as_deref().unwrap_or("null")).expect("JSON");
+        assert!(
+            !end.is_null(),
+            "{context}: step `{step}` is `{status}` with no recorded end"
+        );
+        let ended = end["status"].as_str().unwrap_or("skipped");
+        assert_eq!(status, ended, "{context}: step `{step}`");
+        if end["event"] == "step_finished" {
+            assert_eq!(
+                Some(attempts),
+                end["attempts"].as_i64(),
+                "{context}: step `{step}` attempts"
+            );
+        }
+    }
+    let running: i64 = db
+        .query_row(
+            "SELECT count(*) FROM attempts WHERE run_id = ?1 AND status = 'running'",
+            [run],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(running, 0, "{context}: attempts left running");
+    assert_journal_intact(&db, run, context);
+}
+
+/// Run `args` with the journal killing its process after `commits` commits.
+fn run_crashing(home: &Path, args: &[&str], commits: usize) -> crate::common::Run {
+    crate::common::wfhost_with(
+        home,
+        args,
+        &[("WFHOST_TEST_CRASH_AFTER_COMMITS", &commits.to_string())],
+    )
+}
+
+#[test]
+fn a_crash_between_any_two_commits_resumes_to_a_consistent_journal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write(dir.path(), "cycling.yaml", CYCLING);
+    let file = file.to_str().expect("UTF-8");
+    let reference_home = dir.path().join("reference");
+    let reference = wfhost(&reference_home, &["run", file]);
+    assert_eq!(reference.code, 0, "{}", reference.render());
+    let reference_run = newest_run(&reference_home);
+    let expected = steps(&reference_home, &reference_run);
+    assert_consistent(&reference_home, &reference_run, "uninterrupted");
+    let expected_ends = finished_counts(&reference_home, &reference_run);
+
+    let mut crashes = 0;
+    for commits in 1.. {
+        let home = dir.path().join(format!("crash-{commits}"));
+        let first = run_crashing(&home, &["run", file], commits);
+        if first.code == 0 {
+            // The run ended before its journal reached this many commits.
+            break;
+        }
+        assert_eq!(
+            first.code,
+            -1,
+            "killed after {commits} commits: {}",
+            first.render()
+        );
+        crashes += 1;
+        let run = newest_run(&home);
+        // Crash the resume too, at a point that moves with `commits`.
+        let second = run_crashing(&home, &["resume", &run], commits % 5 + 1);
+        if second.code == -1 {
+            crashes += 1;
+        }
+        if json(&home, &["status", &run, "--json"])["status"] != "succeeded" {
+            let last = wfhost(&home, &["resume", &run]);
+            assert_eq!(last.code, 0, "after {commits} commits: {}", last.render());
+        }
+        let context = format!("killed after {commits} commits");
+        assert_eq!(steps(&home, &run), expected, "{context}");
+        assert_consistent(&home, &run, &context);
+        assert_eq!(
+            finished_counts(&home, &run),
+            expected_ends,
+            "{context}: each end recorded once"
+        );
+    }
+    assert!(
+        crashes > 40,
+        "only {crashes} crashes: the workflow is too short to test much"
+    );
+}
+
+/// Requests are read on time however busy the run is: a step that loops
+/// every 40 ms (an event every few milliseconds) is paused within a few
+/// iterations, not after all 300.
+#[test]
+fn pause_takes_effect_while_a_run_is_busy() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let file = write(
+        dir.path(),
+        "busy.yaml",
+        "name: busy\nsteps:\n  - id: spin\n    module: system\n    action: sleep\n    inputs: { milliseconds: 40 }\n    loop: { until: \"{{ false }}\", max_iterations: 300 }\n",
+    );
+    let mut child = spawn(&home, &["run", file.to_str().expect("UTF-8")]);
+    let run = recorded_run(&home, 1);
+    let iterations = |home: &Path| -> i64 {
+        database(home)
+            .query_row(
+                "SELECT count(*) FROM attempts WHERE run_id = ?1 AND status = 'succeeded'",
+                [&run],
+                |row| row.get(0),
+            )
+            .unwrap_or(0)
+    };
+    let started = Instant::now();
+    while iterations(&home) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the loop never ran"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let asked_at = iterations(&home);
+    let paused = wfhost(&home, &["pause", &run]);
+    assert_eq!(paused.code, 0, "{}", paused.render());
+    let _ = child.wait();
+    let done = iterations(&home);
+    assert_eq!(json(&home, &["status", &run, "--json"])["status"], "paused");
+    // 50 ms between reads of requests, 40 ms an iteration: a handful more.
+    assert!(
+        done - asked_at <= 10,
+        "{} iterations ran after the pause was asked ({asked_at} before)",
+        done - asked_at
+    );
 }

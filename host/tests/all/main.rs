@@ -4,6 +4,7 @@ mod cache;
 mod cli;
 mod common;
 mod engine;
+mod escape;
 mod examples;
 mod grants;
 mod hostile;

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use wfhost::catalog::Catalog;
-use wfhost::workflow::{self, Source};
+use wfhost::diagnostics::Source;
+use wfhost::workflow;
 
 use crate::common::{guest, repo, runtime};
 
@@ -23,6 +24,7 @@ fn render(source: &Source) -> String {
     let checked = workflow::check(source, &catalog);
     let verdict = match (&checked.plan, checked.diagnostics.error_count()) {
         (Some(_), _) => "valid".to_string(),
+        (None, 1) => "invalid: 1 error".to_string(),
         (None, errors) => format!("invalid: {errors} errors"),
     };
     format!("{verdict}\n{}", source.render(&checked.diagnostics))
@@ -63,7 +65,7 @@ fn every_example_workflow_is_valid() {
         if !is_workflow {
             continue;
         }
-        let source = Source::read(&path).expect("readable");
+        let source = Source::read(&path, workflow::tree::MAX_FILE_BYTES).expect("readable");
         let rendered = render(&source);
         assert!(
             rendered.starts_with("valid\n"),
@@ -117,7 +119,7 @@ fn a_file_too_large_to_be_a_workflow_is_refused_before_it_is_read() {
     let path = dir.path().join("huge.yaml");
     let size = workflow::tree::MAX_FILE_BYTES + 1;
     std::fs::write(&path, "#".repeat(size)).expect("write");
-    let error = Source::read(&path).expect_err("refused");
+    let error = Source::read(&path, workflow::tree::MAX_FILE_BYTES).expect_err("refused");
     assert_eq!(error.kind(), std::io::ErrorKind::FileTooLarge);
     assert!(error.to_string().contains(&size.to_string()), "{error}");
 }
@@ -132,4 +134,103 @@ fn regex_escape(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Generated hostile files: each is judged with bounded output (the time
+/// each takes is printed by `cargo bench --bench workflow`).
+#[test]
+fn hostile_files_get_bounded_diagnostics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_str().expect("UTF-8").to_string()
+    };
+    // A 10,000-step cycle: one error, its path elided, no false warnings.
+    let steps = 10_000;
+    let cycle: String = (0..steps)
+        .map(|i| format!("  - {{ id: s{i}, module: system, action: echo, inputs: {{ message: \"{{{{ steps.s{}.output }}}}\" }}, onSuccess: s{} }}\n", (i + steps - 1) % steps, (i + 1) % steps))
+        .collect();
+    let cycle = write("cycle.yaml", &format!("name: cycle\nsteps:\n{cycle}"));
+    let judged = crate::common::wfhost(&home, &["validate", &cycle]);
+    assert_eq!(
+        judged.code,
+        2,
+        "{}",
+        judged.stderr.chars().take(2000).collect::<String>()
+    );
+    assert_eq!(
+        judged.stderr.matches(": error:").count(),
+        1,
+        "{}",
+        judged.stderr.chars().take(2000).collect::<String>()
+    );
+    assert!(!judged.stderr.contains("warning"), "no false warnings");
+    assert!(
+        judged.stderr.contains("… 9985 more steps …"),
+        "{}",
+        judged.stderr.chars().take(2000).collect::<String>()
+    );
+    assert!(
+        judged.stderr.len() < 4096,
+        "{} bytes of diagnostics",
+        judged.stderr.len()
+    );
+
+    // Nearly 4 MiB of invalid steps: the first diagnostics, then a count.
+    let bad: String = (0..55_000)
+        .map(|i| format!("  - {{ id: s{i}, module: nosuch, action: x, bogus: 1 }}\n"))
+        .collect();
+    let invalid = write("invalid.yaml", &format!("name: bad\nsteps:\n{bad}"));
+    let judged = crate::common::wfhost(&home, &["validate", &invalid]);
+    assert_eq!(judged.code, 2);
+    assert_eq!(
+        judged.stderr.matches(": error:").count(),
+        wfhost::diagnostics::MAX_RENDERED
+    );
+    assert!(
+        judged.stderr.contains("more errors not shown"),
+        "{}",
+        &judged.stderr[judged.stderr.len().saturating_sub(500)..]
+    );
+    assert!(
+        judged.stderr.len() < 64 * 1024,
+        "{} bytes of diagnostics",
+        judged.stderr.len()
+    );
+
+    // One line of JSON, 2 MiB long: carets in a window around the column.
+    let line: String = (0..40_000)
+        .map(|i| {
+            format!(
+                "{{\"id\": \"s{i}\", \"module\": \"system\", \"action\": \"echo\", \"bogus\": 1}},"
+            )
+        })
+        .collect();
+    let json = write(
+        "wide.json",
+        &format!(
+            "{{\"name\": \"wide\", \"steps\": [{}]}}",
+            line.trim_end_matches(',')
+        ),
+    );
+    let judged = crate::common::wfhost(&home, &["validate", &json]);
+    assert_eq!(judged.code, 2);
+    assert!(
+        judged.stderr.len() < 64 * 1024,
+        "{} bytes of diagnostics",
+        judged.stderr.len()
+    );
+
+    // Not UTF-8: where decoding failed.
+    let binary = dir.path().join("binary.yaml");
+    std::fs::write(&binary, b"name: x\nsteps:\n  - id: \xff\xfe\n").expect("write");
+    let judged = crate::common::wfhost(&home, &["validate", binary.to_str().expect("UTF-8")]);
+    assert_eq!(judged.code, 2);
+    assert!(
+        judged.stderr.contains("line 3, column 9"),
+        "{}",
+        judged.stderr
+    );
 }

@@ -1,12 +1,12 @@
 //! Limits and retry policies: parsed values within the host's maximums.
 
 use super::{Checker, MAX_ATTEMPTS, failure_kinds};
+use crate::diagnostics::Diagnostic;
+use crate::diagnostics::Spanned;
 use crate::sandbox::Limits;
 use crate::suggest::closest;
-use crate::workflow::diagnostic::Diagnostic;
 use crate::workflow::model::Step;
 use crate::workflow::plan::{RetryPolicy, StepIndex};
-use crate::workflow::span::Spanned;
 
 impl Checker<'_> {
     /// The step's limits: its own, else the workflow's, else the module's

@@ -13,13 +13,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::{Route, Step, Workflow};
 use super::plan::{Plan, PlannedRoute, PlannedStep, StepIndex, StepKind, engine_kinds};
-use super::source::Source;
-use super::span::{Span, Spanned};
 use super::template::{self, Kind};
 use crate::catalog::Catalog;
+use crate::diagnostics::{Diagnostic, Diagnostics, LineIndex, Source, Span, Spanned};
 use crate::manifest::Manifest;
 use crate::sandbox::{Action, CallError, FailureKind, Module};
 use crate::suggest::closest;
@@ -91,6 +89,8 @@ struct Checker<'a> {
     workflow: &'a Workflow,
     /// The file's text, to point at a reference inside a template.
     text: &'a str,
+    /// Where its lines start.
+    lines: LineIndex,
     problems: Diagnostics,
     ids: HashMap<&'a str, StepIndex>,
     resolved: Vec<Option<Resolved>>,
@@ -101,6 +101,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
     let mut checker = Checker {
         workflow,
         text: &source.text,
+        lines: LineIndex::new(&source.text),
         problems: Diagnostics::default(),
         ids: HashMap::new(),
         resolved: Vec::new(),

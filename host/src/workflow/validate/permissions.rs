@@ -6,7 +6,7 @@ use super::Checker;
 use crate::capabilities::{
     StepPermissions, intersect, is_env_name, is_host_port, workspace_relative,
 };
-use crate::workflow::diagnostic::Diagnostic;
+use crate::diagnostics::Diagnostic;
 use crate::workflow::model::{Access, Permissions, Step};
 use crate::workflow::plan::StepIndex;
 
@@ -55,7 +55,7 @@ impl Checker<'_> {
                         grant.path.span,
                         format!("`{}` is not a path inside the workspace", grant.path.value),
                     )
-                    .with_help("grant a relative path without `..`, such as `data` or `.` for the whole workspace"),
+                    .with_help("grant a non-empty relative path without `..`, such as `data` or `.` for the whole workspace"),
                 );
                 continue;
             };

@@ -6,12 +6,12 @@ use serde_json::Value;
 use super::{
     Checker, ERROR_FIELDS, Place, SCOPE_ROOTS, STEP_FIELDS, WORKFLOW_ERROR_FIELDS, WORKFLOW_FIELDS,
 };
+use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Span, Spanned};
 use crate::sandbox::Action;
 use crate::sandbox::values::Shape;
 use crate::suggest::closest;
-use crate::workflow::diagnostic::Diagnostic;
 use crate::workflow::model::InputType;
-use crate::workflow::span::{Span, Spanned};
 use crate::workflow::template;
 
 impl Checker<'_> {
@@ -149,11 +149,16 @@ impl Checker<'_> {
     }
 
     /// The span of `needle` when it is written on the span's line at or
-    /// after the span's start; otherwise the span itself.
+    /// after the span's start; otherwise the span itself. Lines are found
+    /// by index; a very long line (a one-line JSON file) is not searched.
     pub(super) fn narrow(&self, span: Span, needle: &str) -> Span {
-        let Some(line) = self.text.lines().nth(span.line as usize - 1) else {
+        const LONGEST_SEARCHED: usize = 4096;
+        let Some(line) = self.lines.line(self.text, span.line) else {
             return span;
         };
+        if line.len() > LONGEST_SEARCHED {
+            return span;
+        }
         let start: usize = line
             .char_indices()
             .nth(span.col as usize - 1)

@@ -1,7 +1,9 @@
 //! The routing graph: unbounded cycles, `needs` cycles, steps never
-//! reached, and the steps that start the run.
+//! reached, and the steps that start the run: those no route leads to and
+//! without `needs`, or, when every step is a route target (a cycle back to
+//! the first step), the first step.
 
-use crate::workflow::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostics::{Diagnostic, Diagnostics};
 use crate::workflow::graph::{cycle_through, strongly_connected};
 use crate::workflow::model::Workflow;
 use crate::workflow::plan::{PlannedStep, StepIndex, StepKind};
@@ -50,8 +52,12 @@ pub(super) fn check_graph(
         }
     }
     let needs: Vec<Vec<StepIndex>> = steps.iter().map(|s| s.needs.clone()).collect();
+    let mut in_needs_cycle = vec![false; count];
     for component in strongly_connected(&needs) {
         if component.len() > 1 || needs[component[0]].contains(&component[0]) {
+            for &index in &component {
+                in_needs_cycle[index] = true;
+            }
             let first = *component.iter().min().unwrap_or(&component[0]);
             let path = cycle_through(&needs, &component, first);
             diagnostics.push(Diagnostic::error(
@@ -87,14 +93,24 @@ pub(super) fn check_graph(
             "the workflow has no steps: a run does nothing",
         ));
     }
-    let roots: Vec<StepIndex> = (0..count)
+    let mut roots: Vec<StepIndex> = (0..count)
         .filter(|&i| !targeted[i] && steps[i].needs.is_empty())
         .collect();
-    if roots.is_empty() && count > 0 {
-        diagnostics.push(Diagnostic::error(
-            workflow.name.span,
-            "no step starts the run: every step is the target of a route or has `needs`",
-        ));
+    // Every step is a route target (a cycle leads back to the first step):
+    // the first step starts the run.
+    if roots.is_empty() && count > 0 && steps[0].needs.is_empty() {
+        roots.push(0);
+    }
+    if roots.is_empty() {
+        // A `needs` cycle already said why nothing can start: one cause,
+        // one diagnostic.
+        if count > 0 && !in_needs_cycle.contains(&true) {
+            diagnostics.push(Diagnostic::error(
+                workflow.name.span,
+                "no step starts the run: every step has `needs`",
+            ));
+        }
+        return roots;
     }
     let mut reached = vec![false; count];
     let mut queue: Vec<StepIndex> = roots.iter().chain(handlers).copied().collect();
@@ -105,7 +121,18 @@ pub(super) fn check_graph(
         queue.extend(&edges[index]);
         queue.extend(&steps[index].needed_by);
     }
-    for index in (0..count).filter(|&i| !reached[i]) {
+    // Steps in a `needs` cycle, and those that need them, are reported as
+    // the cycle, not again as unreached.
+    let mut blocked = in_needs_cycle;
+    let mut queue: Vec<StepIndex> = (0..count).filter(|&i| blocked[i]).collect();
+    while let Some(index) = queue.pop() {
+        for &next in &steps[index].needed_by {
+            if !std::mem::replace(&mut blocked[next], true) {
+                queue.push(next);
+            }
+        }
+    }
+    for index in (0..count).filter(|&i| !reached[i] && !blocked[i]) {
         diagnostics.push(Diagnostic::warning(
             span(index),
             format!(
@@ -117,9 +144,20 @@ pub(super) fn check_graph(
     roots
 }
 
+/// A path of steps for a message: `a → b → a`, with the middle of a long
+/// one elided.
 fn names(steps: &[PlannedStep], path: &[StepIndex]) -> String {
-    path.iter()
-        .map(|&i| steps[i].id.as_str())
-        .collect::<Vec<_>>()
-        .join(" → ")
+    const SHOWN: usize = 8;
+    let name = |i: &StepIndex| steps[*i].id.as_str();
+    if path.len() <= 2 * SHOWN {
+        return path.iter().map(name).collect::<Vec<_>>().join(" → ");
+    }
+    let head: Vec<&str> = path[..SHOWN].iter().map(name).collect();
+    let tail: Vec<&str> = path[path.len() - SHOWN..].iter().map(name).collect();
+    format!(
+        "{} → … {} more steps … → {}",
+        head.join(" → "),
+        path.len() - 2 * SHOWN,
+        tail.join(" → ")
+    )
 }

@@ -172,6 +172,10 @@ impl Guest for KitchenSink {
         std::fs::write(&path, contents).map_err(|error| error.to_string())
     }
 
+    fn fs_op(op: String, path: String, arg: Option<String>) -> Result<String, String> {
+        fs_op(&op, &path, arg.as_deref()).map_err(|error| error.to_string())
+    }
+
     fn run(
         program: String,
         args: Vec<String>,
@@ -234,3 +238,70 @@ impl Guest for KitchenSink {
 }
 
 export!(KitchenSink);
+
+/// The body of `fs-op`.
+fn fs_op(op: &str, path: &str, arg: Option<&str>) -> std::io::Result<String> {
+    use std::io::Write;
+    let arg = || {
+        arg.ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("`{op}` needs `arg`"),
+            )
+        })
+    };
+    let done = || Ok(String::new());
+    match op {
+        "read" => std::fs::read_to_string(path),
+        "write" => std::fs::write(path, arg()?).and_then(|()| done()),
+        "append" => std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)?
+            .write_all(arg()?.as_bytes())
+            .and_then(|()| done()),
+        "list" => {
+            let mut names: Vec<String> = std::fs::read_dir(path)?
+                .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<std::io::Result<_>>()?;
+            names.sort();
+            Ok(names.join("\n"))
+        }
+        "mkdir" => std::fs::create_dir_all(path).and_then(|()| done()),
+        "remove" => std::fs::remove_file(path).and_then(|()| done()),
+        "remove-dir" => std::fs::remove_dir_all(path).and_then(|()| done()),
+        "rename" => std::fs::rename(path, arg()?).and_then(|()| done()),
+        // `soft_link` is the one stable way to make a symlink on WASI.
+        #[allow(deprecated)]
+        "symlink" => std::fs::soft_link(arg()?, path).and_then(|()| done()),
+        "hardlink" => std::fs::hard_link(arg()?, path).and_then(|()| done()),
+        // Swap the directory `path` for a link to `arg` and back, 200 times.
+        "swap" => {
+            let real = format!("{path}.real");
+            for _ in 0..200 {
+                std::fs::rename(path, &real)?;
+                #[allow(deprecated)]
+                std::fs::soft_link(arg()?, path)?;
+                std::fs::remove_file(path)?;
+                std::fs::rename(&real, path)?;
+            }
+            done()
+        }
+        "readlink" => std::fs::read_link(path).map(|target| target.display().to_string()),
+        "stat" => std::fs::symlink_metadata(path).map(|meta| {
+            let kind = meta.file_type();
+            if kind.is_symlink() {
+                "link"
+            } else if kind.is_dir() {
+                "dir"
+            } else {
+                "file"
+            }
+            .to_string()
+        }),
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("unknown op `{other}`"),
+        )),
+    }
+}

@@ -1,17 +1,24 @@
 //! `{{ }}` templates and conditions, evaluated by minijinja in a sandbox of
-//! its own: no file loading, strict undefined values, and a fuel budget per
-//! evaluation so a template cannot loop for long.
+//! its own: no file loading, strict undefined values, expressions only (no
+//! `{% %}` blocks), a fuel budget per evaluation so a template cannot loop
+//! for long, and a budget of new values so it cannot build a large one
+//! ([`budget`]).
 //!
 //! A string that is exactly one `{{ expression }}` keeps its JSON type
 //! (`"{{ steps.a.output }}"` is the number 42, not "42"); any other string
 //! with `{{` renders to a string. Values coming *out* of steps are data and
 //! are never rendered again.
 
+mod budget;
+mod harden;
+
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use minijinja::{Environment, UndefinedBehavior, Value as Jinja};
 use serde_json::Value;
+
+pub use budget::VALUE_BUDGET_BYTES;
 
 /// Instructions one template evaluation may execute.
 pub const TEMPLATE_FUEL: u64 = 100_000;
@@ -23,6 +30,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env.set_recursion_limit(64);
     // Rendered values are data for actions, not HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    budget::install(&mut env);
     env
 });
 
@@ -78,42 +86,87 @@ pub fn references(text: &str) -> Result<BTreeSet<String>, String> {
     let found = match kind(text) {
         Kind::Literal => return Ok(BTreeSet::new()),
         Kind::Expression(expr) => ENV
-            .compile_expression(expr)
+            .compile_expression_owned(harden::expression(expr)?)
             .map_err(|e| describe(&e))?
             .undeclared_variables(true),
         Kind::Text => ENV
-            .template_from_str(text)
+            .template_from_str(&harden::text(text)?)
             .map_err(|e| describe(&e))?
             .undeclared_variables(true),
     };
-    Ok(found.into_iter().collect())
+    Ok(found.into_iter().filter(|name| !is_global(name)).collect())
+}
+
+/// Whether `name` is a function of the template language (`range`, …),
+/// not something read from the scope.
+fn is_global(name: &str) -> bool {
+    let root = name.split('.').next().unwrap_or(name);
+    harden::is_internal(root) || ENV.globals().any(|(global, _)| global == root)
 }
 
 /// The dotted paths a condition reads, or its syntax error.
 pub fn condition_references(text: &str) -> Result<BTreeSet<String>, String> {
     let expr = condition_expression(text)?;
     let found = ENV
-        .compile_expression(expr)
+        .compile_expression_owned(harden::expression(expr)?)
         .map_err(|e| describe(&e))?
         .undeclared_variables(true);
-    Ok(found.into_iter().collect())
+    Ok(found.into_iter().filter(|name| !is_global(name)).collect())
+}
+
+/// Evaluate the expression `expr` (the inside of `{{ }}`) under the budgets.
+fn eval_expression(expr: &str, scope: &Jinja) -> Result<Jinja, String> {
+    let compiled = ENV
+        .compile_expression_owned(harden::expression(expr)?)
+        .map_err(|e| describe(&e))?;
+    budget::start();
+    compiled.eval(scope.clone()).map_err(|e| failure(&e))
+}
+
+/// Render text with templates inside under the budgets; its output counts
+/// as new values too.
+fn render_text(text: &str, scope: &Jinja) -> Result<String, String> {
+    let hardened = harden::text(text)?;
+    let template = ENV.template_from_str(&hardened).map_err(|e| describe(&e))?;
+    budget::start();
+    let mut out = ChargedOutput(Vec::new());
+    template
+        .render_captured_to(scope.clone(), &mut out)
+        .map_err(|e| failure(&e))?;
+    String::from_utf8(out.0).map_err(|e| format!("the template rendered invalid UTF-8: {e}"))
+}
+
+/// Rendered output, charged to the evaluation's budget as it is written.
+struct ChargedOutput(Vec<u8>);
+
+impl std::io::Write for ChargedOutput {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        budget::charge(bytes.len()).map_err(std::io::Error::other)?;
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An evaluation's error in one line: the budget's own message when that
+/// is what stopped it.
+fn failure(error: &minijinja::Error) -> String {
+    if budget::exhausted() {
+        budget::limit_message()
+    } else {
+        describe(error)
+    }
 }
 
 /// Evaluate one string against `scope`.
 pub fn eval_str(text: &str, scope: &Jinja) -> Result<Value, String> {
     match kind(text) {
         Kind::Literal => Ok(Value::String(text.to_string())),
-        Kind::Expression(expr) => {
-            let value = ENV
-                .compile_expression(expr)
-                .and_then(|e| e.eval(scope.clone()))
-                .map_err(|e| describe(&e))?;
-            to_json(&value)
-        }
-        Kind::Text => ENV
-            .render_str(text, scope.clone())
-            .map(Value::String)
-            .map_err(|e| describe(&e)),
+        Kind::Expression(expr) => to_json(&eval_expression(expr, scope)?),
+        Kind::Text => render_text(text, scope).map(Value::String),
     }
 }
 
@@ -139,10 +192,7 @@ pub fn eval_value(value: &Value, scope: &Jinja) -> Result<Value, String> {
 /// Evaluate a condition to true or false (Jinja truthiness).
 pub fn eval_condition(text: &str, scope: &Jinja) -> Result<bool, String> {
     let expr = condition_expression(text)?;
-    ENV.compile_expression(expr)
-        .and_then(|e| e.eval(scope.clone()))
-        .map(|value| value.is_true())
-        .map_err(|e| describe(&e))
+    eval_expression(expr, scope).map(|value| value.is_true())
 }
 
 /// A JSON value for a template scope.
@@ -159,7 +209,7 @@ fn to_json(value: &Jinja) -> Result<Value, String> {
 }
 
 /// A minijinja error in one line, with its detail.
-fn describe(error: &minijinja::Error) -> String {
+pub(super) fn describe(error: &minijinja::Error) -> String {
     let mut text = error.kind().to_string();
     if let Some(detail) = error.detail() {
         text.push_str(": ");
@@ -205,11 +255,75 @@ mod tests {
             matches!(&missing, Err(e) if e.contains("undefined")),
             "{missing:?}"
         );
-        let runaway = eval_str("{% for i in range(100000) %}{{ i }}{% endfor %}", &scope());
+        let long = format!("{{{{ {}1 }}}}", "1 + ".repeat(100_000));
+        let long = eval_str(&long, &scope());
+        assert!(
+            matches!(&long, Err(e) if e.contains("longer than 500 tokens")),
+            "{long:?}"
+        );
+        let nested = format!("{{{{ {}1 }}}}", "1 + ".repeat(100));
+        let nested = eval_str(&nested, &scope());
+        assert!(
+            matches!(&nested, Err(e) if e.contains("nests deeper")),
+            "{nested:?}"
+        );
+        // Fuel still stops what is left: many expressions in one text.
+        let many = "{{ inputs.list | length }}".repeat(50_000);
+        let runaway = eval_str(&many, &scope());
         assert!(
             matches!(&runaway, Err(e) if e.contains("fuel")),
             "{runaway:?}"
         );
+    }
+
+    #[test]
+    fn templates_cannot_build_large_values() {
+        for template in [
+            "{{ 'a' * 100000000 }}",
+            "x{{ 'a' * 100000000 }}",
+            "{{ [1] * 100000000 }}",
+            "{{ 'a' * 1000000 * 9 }}",
+            "{{ 'a' * 4000000 ~ 'a' * 4000000 ~ 'a' * 1000000 }}",
+            "{{ 'a' * 4000000 + 'a' * 4000000 + 'a' * 1000000 }}",
+            "{{ range(100000) | join('x' * 1000) }}",
+            "{{ ('a' * 1000000) | replace('a', 'aaaaaaaaaa') }}",
+            "{{ ('a\\n' * 100000) | indent(1000) }}",
+            "{{ '%100000000s' | format('x') }}",
+            "{{ [1] | batch(100000000, 0) | list }}",
+            "{{ range(100000) | chain(range(100000), range(100000)) | list }}",
+            "{{ ('a' * 2000000) | upper ~ ('a' * 2000000) | upper ~ ('b' * 2000000) }}",
+            "{% for i in range(10) %}x{% endfor %}",
+        ] {
+            let result = eval_str(template, &scope());
+            assert!(
+                matches!(&result, Err(e) if e.contains("MiB") || e.contains("not allowed") || e.contains("not part of workflow templates")),
+                "{template}: {:?}",
+                result.map(|v| v.to_string().len())
+            );
+        }
+        // Ordinary arithmetic and text still work.
+        for (template, expected) in [
+            ("{{ 6 * 7 }}", json!(42)),
+            ("{{ 1.5 * 2 }}", json!(3.0)),
+            ("{{ 'ab' * 3 }}", json!("ababab")),
+            ("{{ [1, 2] * 2 }}", json!([1, 2, 1, 2])),
+            ("{{ 40 + 2 }}", json!(42)),
+            ("{{ 'a' + 'b' }}", json!("ab")),
+            ("{{ [1] + [2] }}", json!([1, 2])),
+            (
+                "{{ 1 ~ 'x' ~ none ~ false ~ [1, 'a'] }}",
+                json!("1xnullfalse[1,\"a\"]"),
+            ),
+            (
+                "flag={{ false }} nothing={{ none }} map={{ {'a': 1} }}",
+                json!("flag=false nothing=null map={\"a\":1}"),
+            ),
+            ("{{ ['a', 'b'] | join(', ') }}", json!("a, b")),
+            ("{{ 'a-b' | replace('-', '+') }}", json!("a+b")),
+            ("{{ inputs.list | chain([3]) | list }}", json!([1, 2, 3])),
+        ] {
+            assert_eq!(eval_str(template, &scope()), Ok(expected), "{template}");
+        }
     }
 
     #[test]

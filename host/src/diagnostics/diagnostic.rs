@@ -64,26 +64,29 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
-    /// The diagnostic with its source line and caret, ready to print.
-    pub fn render(&self, file: &str, text: &str) -> String {
+    /// The diagnostic with its source line (`line`, when the file has it)
+    /// and a caret, ready to print. A long line is cut to a window around
+    /// the caret.
+    pub fn render(&self, file: &str, line: Option<&str>) -> String {
         let mut out = String::new();
         let label = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
         let _ = writeln!(out, "{file}:{}: {label}: {}", self.span, self.message);
-        if let Some(line) = text.lines().nth(self.span.line as usize - 1) {
+        if let Some(line) = line {
             let number = self.span.line.to_string();
             let pad = " ".repeat(number.len());
-            let indent: String = line
+            let (shown, col) = window(line, self.span.col as usize - 1);
+            let indent: String = shown
                 .chars()
-                .take(self.span.col as usize - 1)
+                .take(col)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            let available = line.chars().count().saturating_sub(indent.chars().count());
+            let available = shown.chars().count().saturating_sub(col);
             let carets = "^".repeat((self.span.len as usize).min(available).max(1));
             let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{number} | {line}");
+            let _ = writeln!(out, "{number} | {shown}");
             let _ = writeln!(out, "{pad} | {indent}{carets}");
         }
         if let Some(help) = &self.help {
@@ -91,6 +94,30 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Characters of a line shown around a caret.
+const WINDOW_CHARS: usize = 160;
+
+/// `line`, or the part of it around the 0-based character `col` when it is
+/// long (marked with `…` where cut), and the caret's column in what is shown.
+fn window(line: &str, col: usize) -> (std::borrow::Cow<'_, str>, usize) {
+    let count = line.chars().take(WINDOW_CHARS + 1).count();
+    if count <= WINDOW_CHARS {
+        return (line.into(), col);
+    }
+    let start = col.saturating_sub(WINDOW_CHARS / 3);
+    let mut shown: String = line.chars().skip(start).take(WINDOW_CHARS).collect();
+    let cut_end = line.chars().nth(start + WINDOW_CHARS).is_some();
+    let mut col = col - start;
+    if start > 0 {
+        shown.insert(0, '…');
+        col += 1;
+    }
+    if cut_end {
+        shown.push('…');
+    }
+    (shown.into(), col)
 }
 
 impl fmt::Display for Diagnostic {
@@ -130,5 +157,26 @@ impl Diagnostics {
 
     pub fn extend(&mut self, other: Diagnostics) {
         self.0.extend(other.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_is_cut_around_the_caret() {
+        let line = format!("{}ERR{}", "a".repeat(10_000), "b".repeat(10_000));
+        let diagnostic = Diagnostic::error(Span::new(1, 10_001, 3), "here");
+        let rendered = diagnostic.render("f.json", Some(&line));
+        let lines: Vec<&str> = rendered.lines().collect();
+        assert!(
+            lines[2].starts_with("1 | …") && lines[2].ends_with('…'),
+            "{rendered}"
+        );
+        assert!(lines[2].chars().count() < 200, "{rendered}");
+        let caret = lines[3].chars().position(|c| c == '^').expect("a caret");
+        let under: String = lines[2].chars().skip(caret).take(3).collect();
+        assert_eq!(under, "ERR", "{rendered}");
     }
 }
