@@ -93,7 +93,12 @@ pub(super) fn drive(home: &Home, drive: Drive) -> Result<u8, UsageError> {
             (summary, observers)
         }))
         .context("the engine task failed")?;
-    observers.journal.finish()?;
+    observers.journal.finish().map_err(|error| {
+        UsageError(anyhow::anyhow!(
+            "{:#}\nrun {run_id} is recorded up to that point; fix the cause, then continue it with: wfhost resume {run_id}",
+            anyhow::Error::new(error)
+        ))
+    })?;
     if !drive.json {
         print!("{}", report::summary(&summary));
     }

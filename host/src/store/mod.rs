@@ -38,7 +38,7 @@ pub enum Durability {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the state database {}: {action}: {source}", .path.display())]
+    #[error("the state database {}: {action}", .path.display())]
     Sqlite {
         path: PathBuf,
         action: &'static str,

@@ -6,6 +6,7 @@ mod common;
 mod engine;
 mod escape;
 mod examples;
+mod faults;
 mod grants;
 mod hostile;
 mod journal;
