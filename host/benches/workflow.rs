@@ -299,7 +299,8 @@ fn main() {
         .collect();
     let total = median(samples);
     println!(
-        "fan-out of {STEPS} parallel no-op steps + join: {total:?}, {:.0} steps/s (max_concurrent_steps = {cores})",
-        (STEPS + 1) as f64 / total.as_secs_f64()
+        "fan-out of {STEPS} parallel no-op steps + join: {total:?}, {:.0} steps/s (max_concurrent_steps = {})",
+        (STEPS + 1) as f64 / total.as_secs_f64(),
+        plan.max_concurrent_steps
     );
 }

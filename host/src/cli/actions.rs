@@ -31,6 +31,10 @@ pub(super) fn run(home: &Home, args: &ActionsArgs) -> Result<u8, UsageError> {
                     })).collect::<Vec<_>>(),
                     "result": action.result.as_ref().map(crate::sandbox::values::type_name),
                     "docs": action.docs,
+                    "types": action.types.iter().map(|(name, definition)| serde_json::json!({
+                        "name": name,
+                        "definition": definition,
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();

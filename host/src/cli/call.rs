@@ -86,6 +86,7 @@ pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
     };
     let action = module.action(&args.action)?.name.clone();
     let context = CallContext {
+        cancel: None,
         idempotency_key: None,
         grants: Arc::new(grants(args, &entry, &action)?),
     };

@@ -14,6 +14,14 @@ pub(super) struct RunArg {
 }
 
 #[derive(Debug, clap::Args)]
+pub(super) struct CancelArgs {
+    run: String,
+    /// Skip the run's `finally` steps too (as a second cancel does).
+    #[arg(long)]
+    now: bool,
+}
+
+#[derive(Debug, clap::Args)]
 pub(super) struct PruneArgs {
     /// Delete ended runs (succeeded, failed, cancelled) older than this, e.g. `7d`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -30,10 +38,19 @@ pub(super) fn pause(home: &Home, args: &RunArg) -> Result<u8, UsageError> {
     Ok(SUCCESS)
 }
 
-pub(super) fn cancel(home: &Home, args: &RunArg) -> Result<u8, UsageError> {
+pub(super) fn cancel(home: &Home, args: &CancelArgs) -> Result<u8, UsageError> {
     let mut store = Store::open(&home.database(), Durability::Normal)?;
-    if store.request(&args.run, "cancel")? {
-        println!("asked the process driving run {} to cancel it", args.run);
+    let what = if args.now { "cancel-now" } else { "cancel" };
+    if store.request(&args.run, what)? {
+        println!(
+            "asked the process driving run {0} to cancel it: running steps stop and are recorded cancelled{1}",
+            args.run,
+            if args.now {
+                ", and its `finally` steps are skipped"
+            } else {
+                "; its `finally` steps run (cancel again, or `--now`, to skip them)"
+            }
+        );
     } else {
         println!("run {} cancelled", args.run);
     }

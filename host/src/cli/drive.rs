@@ -115,6 +115,6 @@ pub(super) fn drive(home: &Home, drive: Drive) -> Result<u8, UsageError> {
                 FAILURE
             }
         }
-        RunStatus::Failed | RunStatus::Cancelled => FAILURE,
+        RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running => FAILURE,
     })
 }

@@ -61,8 +61,9 @@ enum Command {
     Logs(runs::LogsArgs),
     /// Ask the process driving a run to pause it (resume continues it).
     Pause(control::RunArg),
-    /// Cancel a run.
-    Cancel(control::RunArg),
+    /// Cancel a run: running steps stop, then its `finally` steps run
+    /// (cancel again, or `--now`, to skip them).
+    Cancel(control::CancelArgs),
     /// Delete ended runs older than a duration.
     Prune(control::PruneArgs),
     /// Print a workflow's routing graph (Mermaid or Graphviz DOT).

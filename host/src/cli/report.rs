@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::engine::{AttemptKey, Event, Observer, RunSummary};
+use crate::workflow::StepFailureKind;
 
 /// How many log lines, and lines of each captured stream, are shown per attempt.
 const OUTPUT_LINES: usize = 20;
@@ -21,7 +22,7 @@ pub(super) enum Reporter {
 impl Observer for Reporter {
     fn event(&mut self, event: &Event) {
         let text = match self {
-            Reporter::Json => serde_json::to_string(event).unwrap_or_default() + "\n",
+            Reporter::Json => json_line(event, false),
             Reporter::Human { fancy } => human(event, *fancy),
         };
         show(&text);
@@ -30,11 +31,7 @@ impl Observer for Reporter {
     /// Recorded results a resumed run reuses: shown marked, not run again.
     fn replayed(&mut self, event: &Event) {
         let text = match self {
-            Reporter::Json => {
-                let mut value = serde_json::to_value(event).unwrap_or_default();
-                value["replayed"] = true.into();
-                value.to_string() + "\n"
-            }
+            Reporter::Json => json_line(event, true),
             Reporter::Human { fancy } => match event {
                 Event::StepSucceeded { .. } | Event::StepFailed { .. } => human(event, *fancy)
                     .lines()
@@ -47,6 +44,22 @@ impl Observer for Reporter {
     }
 }
 
+/// One event as a JSON line, with the time it is shown (RFC 3339) and
+/// whether it re-enacts a recorded result.
+fn json_line(event: &Event, replayed: bool) -> String {
+    let body = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
+    let now = rfc3339(crate::store::now_seconds());
+    let replayed = if replayed { "\"replayed\":true," } else { "" };
+    // The body is an object: the fields go in front of its own.
+    format!("{{\"time\":\"{now}\",{replayed}{}\n", &body[1..])
+}
+
+/// Seconds since the Unix epoch as RFC 3339 in UTC, to the millisecond.
+pub(super) fn rfc3339(seconds: f64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(seconds.max(0.0));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 fn show(text: &str) {
     if !text.is_empty() {
         let mut stdout = std::io::stdout().lock();
@@ -55,7 +68,7 @@ fn show(text: &str) {
     }
 }
 
-fn human(event: &Event, fancy: bool) -> String {
+pub(super) fn human(event: &Event, fancy: bool) -> String {
     let (ok, fail, arrow, retry) = if fancy {
         ("✓", "✗", "→", "↻")
     } else {
@@ -195,19 +208,20 @@ pub(super) fn summary(summary: &RunSummary) -> String {
         .max(4);
     let _ = writeln!(
         out,
-        "\n{:<width$}  {:<9}  {:>8}  {:>9}  {:>7}  OUTCOME",
-        "STEP", "STATUS", "ATTEMPTS", "DURATION", "FUEL"
+        "\n{:<width$}  {:<9}  {:>8}  {:>9}  {:>7}  {:>9}  OUTCOME",
+        "STEP", "STATUS", "ATTEMPTS", "DURATION", "FUEL", "MEMORY"
     );
     for step in &summary.steps {
         let _ = writeln!(
             out,
-            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>7}  {}",
+            "{:<width$}  {:<9}  {:>8}  {:>9}  {:>7}  {:>9}  {}",
             step.id,
             step.status,
             step.attempts,
             format_ms(step.duration.as_secs_f64() * 1000.0),
             format_fuel(step.fuel),
-            step.failure.as_deref().unwrap_or("-")
+            format_bytes(step.memory_peak_bytes),
+            step.failure.map_or("-", StepFailureKind::as_str)
         );
     }
     let _ = writeln!(
@@ -226,18 +240,30 @@ pub(super) fn summary(summary: &RunSummary) -> String {
     out
 }
 
-/// A step's output on its line when it is short: `  → "all 3 tests passed"`.
-/// Serialises at most `MAX` bytes, so a large output costs nothing here.
+/// Bytes for a table: `1.1MiB`, `-` for none.
+pub(super) fn format_bytes(bytes: u64) -> String {
+    if bytes == 0 {
+        "-".to_string()
+    } else {
+        bytesize::ByteSize(bytes).display().iec().to_string()
+    }
+}
+
+/// A step's output on its line: `  → "all 3 tests passed"`, cut at
+/// `MAX` bytes with `…` (serialising no more than that, so a large output
+/// costs nothing here), and at its first line break.
 fn short_output(output: &Value) -> String {
     const MAX: usize = 160;
-    /// A writer that refuses to grow past `MAX`.
-    struct Bounded(Vec<u8>);
+    /// A writer that keeps `MAX` bytes and says whether more came.
+    struct Bounded(Vec<u8>, bool);
     impl std::io::Write for Bounded {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            if self.0.len() + bytes.len() > MAX {
+            let room = MAX.saturating_sub(self.0.len());
+            self.0.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            if bytes.len() > room {
+                self.1 = true;
                 return Err(std::io::Error::other("too long to show"));
             }
-            self.0.extend_from_slice(bytes);
             Ok(bytes.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -247,11 +273,30 @@ fn short_output(output: &Value) -> String {
     if output.is_null() {
         return String::new();
     }
-    let mut text = Bounded(Vec::new());
-    match serde_json::to_writer(&mut text, output) {
-        Ok(()) if !text.0.windows(2).any(|w| w == b"\\n") => {
-            format!("  → {}", String::from_utf8_lossy(&text.0))
-        }
-        _ => String::new(),
+    let mut text = Bounded(Vec::new(), false);
+    let _ = serde_json::to_writer(&mut text, output);
+    let mut shown = String::from_utf8_lossy(&text.0).into_owned();
+    let mut cut = text.1;
+    if let Some(at) = shown.find("\\n") {
+        shown.truncate(at);
+        cut = true;
+    }
+    if cut {
+        // Never end inside an escape or a character cut in half.
+        shown = shown.trim_end_matches(['\\', '\u{fffd}']).to_string();
+        shown.push('…');
+    }
+    format!("  → {shown}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_and_multiline_outputs_are_cut_with_an_ellipsis() {
+        use serde_json::json;
+        assert_eq!(super::short_output(&json!("short")), "  → \"short\"");
+        assert_eq!(super::short_output(&json!("a\nb")), "  → \"a…");
+        let long = super::short_output(&json!("x".repeat(500)));
+        assert!(long.ends_with('…') && long.len() < 200, "{long}");
     }
 }

@@ -5,7 +5,7 @@ use anyhow::anyhow;
 use serde_json::{Map, Value};
 
 use crate::diagnostics::Source;
-use crate::engine::Replay;
+use crate::engine::{Replay, RunStatus, StepStatus};
 use crate::home::Home;
 use crate::sandbox::Digest;
 use crate::store::{Durability, Store};
@@ -39,9 +39,14 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, UsageError> {
     let mut store = Store::open(&home.database(), args.durability)?;
     let run = store.run(&args.run)?;
     let id = &run.id;
-    if run.status == "succeeded" && args.from.is_none() {
+    if run.status == RunStatus::Succeeded && args.from.is_none() {
         return Err(UsageError(anyhow!(
             "run {id} succeeded; nothing to resume (re-run part of it with --from STEP)"
+        )));
+    }
+    if run.status == RunStatus::Cancelled && args.from.is_none() {
+        return Err(UsageError(anyhow!(
+            "run {id} was cancelled; it is not resumed unless you say where from: --from STEP"
         )));
     }
     if run.is_driven() {
@@ -119,16 +124,17 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, UsageError> {
         }
     };
     // A failed or cancelled run re-runs the steps that failed.
-    let failed_steps: Vec<String> = if matches!(run.status.as_str(), "failed" | "cancelled") {
-        store
-            .steps(id)?
-            .into_iter()
-            .filter(|s| matches!(s.status.as_str(), "failed" | "cancelled"))
-            .map(|s| s.step)
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let failed_steps: Vec<String> =
+        if matches!(run.status, RunStatus::Failed | RunStatus::Cancelled) {
+            store
+                .steps(id)?
+                .into_iter()
+                .filter(|s| matches!(s.status, StepStatus::Failed | StepStatus::Cancelled))
+                .map(|s| s.step)
+                .collect()
+        } else {
+            Vec::new()
+        };
     let mut replay = Replay::default();
     for attempt in attempts {
         let rerun = attempt.result.outcome.is_err() && failed_steps.contains(&attempt.key.step);

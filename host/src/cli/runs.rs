@@ -6,11 +6,12 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde_json::{Value, json};
 
-use crate::engine::RunStatus;
+use crate::engine::{Event, RunStatus};
 use crate::home::Home;
 use crate::store::{Durability, RunRecord, Store};
 
 use super::exit::{SUCCESS, UsageError};
+use super::report;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct ListArgs {
@@ -37,6 +38,10 @@ pub(super) struct LogsArgs {
     /// Keep printing new events until the run stops.
     #[arg(long, short)]
     follow: bool,
+    /// Print each event as one JSON object per line, with its journal
+    /// sequence number (`seq`) and time (`time`, RFC 3339).
+    #[arg(long)]
+    json: bool,
 }
 
 fn store(home: &Home) -> Result<Store, UsageError> {
@@ -45,10 +50,10 @@ fn store(home: &Home) -> Result<Store, UsageError> {
 
 /// `running` for a run whose driver died without recording its end.
 fn shown_status(run: &RunRecord) -> String {
-    if run.status == "running" && !run.is_driven() {
+    if run.status == RunStatus::Running && !run.is_driven() {
         "running (driver gone: resume it)".to_string()
     } else {
-        run.status.clone()
+        run.status.to_string()
     }
 }
 
@@ -61,10 +66,9 @@ fn age(at: f64) -> String {
 pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, UsageError> {
     if let Some(status) = &args.status
         && RunStatus::parse(status).is_none()
-        && status != "running"
     {
         return Err(UsageError(anyhow!(
-            "unknown status `{status}`; one of: running, {}",
+            "unknown status `{status}`; one of: {}",
             RunStatus::ALL.map(RunStatus::as_str).join(", ")
         )));
     }
@@ -87,16 +91,18 @@ pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, UsageError> {
         return Ok(SUCCESS);
     }
     let width = runs.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
+    let statuses: Vec<String> = runs.iter().map(shown_status).collect();
+    let status_width = statuses.iter().map(String::len).max().unwrap_or(6).max(6);
     println!(
-        "{:<8}  {:<width$}  {:<12}  STARTED",
+        "{:<8}  {:<width$}  {:<status_width$}  STARTED",
         "RUN", "WORKFLOW", "STATUS"
     );
-    for run in &runs {
+    for (run, status) in runs.iter().zip(&statuses) {
         println!(
-            "{:<8}  {:<width$}  {:<12}  {}",
+            "{:<8}  {:<width$}  {:<status_width$}  {}",
             run.id,
             run.name,
-            shown_status(run),
+            status,
             age(run.created_at)
         );
     }
@@ -113,7 +119,8 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, UsageError> {
             .map(|s| {
                 json!({
                     "id": s.step, "status": s.status, "attempts": s.attempts,
-                    "duration_ms": s.duration_ms, "fuel": s.fuel, "outcome": s.kind.clone().unwrap_or_else(|| s.status.clone()),
+                    "duration_ms": s.duration_ms, "fuel": s.fuel, "memory_peak_bytes": s.memory_peak_bytes,
+                    "outcome": s.kind.clone().unwrap_or_else(|| s.status.to_string()),
                     "output": s.output, "failure": s.failure,
                 })
             })
@@ -146,23 +153,26 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, UsageError> {
     let width = steps.iter().map(|s| s.step.len()).max().unwrap_or(4).max(4);
     let _ = writeln!(
         out,
-        "\n{:<width$}  {:<10}  {:>8}  {:>10}  {:>12}  OUTCOME",
-        "STEP", "STATUS", "ATTEMPTS", "DURATION", "FUEL"
+        "\n{:<width$}  {:<10}  {:>8}  {:>10}  {:>12}  {:>10}  OUTCOME",
+        "STEP", "STATUS", "ATTEMPTS", "DURATION", "FUEL", "MEMORY"
     );
     for step in &steps {
         let _ = writeln!(
             out,
-            "{:<width$}  {:<10}  {:>8}  {:>8.1}ms  {:>12}  {}",
+            "{:<width$}  {:<10}  {:>8}  {:>8.1}ms  {:>12}  {:>10}  {}",
             step.step,
             step.status,
             step.attempts,
             step.duration_ms,
             step.fuel,
+            report::format_bytes(step.memory_peak_bytes),
             step.kind.as_deref().unwrap_or("-")
         );
     }
-    let resumable = matches!(run.status.as_str(), "paused" | "interrupted" | "failed")
-        || (run.status == "running" && !run.is_driven());
+    let resumable = matches!(
+        run.status,
+        RunStatus::Paused | RunStatus::Interrupted | RunStatus::Failed
+    ) || (run.status == RunStatus::Running && !run.is_driven());
     if resumable {
         let _ = writeln!(out, "\ncontinue it with: wfhost resume {}", run.id);
     }
@@ -175,9 +185,21 @@ pub(super) fn logs(home: &Home, args: &LogsArgs) -> Result<u8, UsageError> {
     let run = store.run(&args.run)?;
     let mut after = 0;
     loop {
-        for event in store.events(&run.id, args.step.as_deref(), after)? {
-            after = event.seq;
-            print!("{}", describe(&event.kind, &event.body));
+        for record in store.events(&run.id, args.step.as_deref(), after)? {
+            after = record.seq;
+            let text = if args.json {
+                let mut body = record.body;
+                body["seq"] = record.seq.into();
+                body["time"] = report::rfc3339(record.at).into();
+                format!("{body}\n")
+            } else {
+                // The renderer of `wfhost run`, on the stored event.
+                match serde_json::from_value::<Event>(record.body) {
+                    Ok(event) => report::human(&event, false),
+                    Err(_) => format!("{}: (stored truncated: too large to show)\n", record.kind),
+                }
+            };
+            print!("{text}");
         }
         if !args.follow || !store.run(&run.id)?.is_driven() {
             break;
@@ -185,80 +207,4 @@ pub(super) fn logs(home: &Home, args: &LogsArgs) -> Result<u8, UsageError> {
         std::thread::sleep(Duration::from_millis(200));
     }
     Ok(SUCCESS)
-}
-
-/// One event as lines for `wfhost logs`.
-fn describe(kind: &str, body: &Value) -> String {
-    let text = |key: &str| {
-        body.get(key)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let step = text("step");
-    let attempt = body.get("attempt").and_then(Value::as_u64).unwrap_or(0);
-    let mut out = String::new();
-    match kind {
-        "run_started" => {
-            let _ = writeln!(out, "run started: {}", text("workflow"));
-        }
-        "step_started" => {
-            let _ = writeln!(out, "{step}: attempt {attempt} started");
-        }
-        "step_succeeded" => {
-            let _ = writeln!(
-                out,
-                "{step}: attempt {attempt} succeeded: {}",
-                body["output"]
-            );
-        }
-        "step_failed" => {
-            let _ = writeln!(
-                out,
-                "{step}: attempt {attempt} failed ({}): {}",
-                text("kind"),
-                text("message")
-            );
-        }
-        "step_retrying" => {
-            let _ = writeln!(out, "{step}: retrying in {}ms", body["delay_ms"]);
-        }
-        "step_finished" => {
-            let _ = writeln!(out, "{step}: {}", text("status"));
-        }
-        "step_skipped" => {
-            let _ = writeln!(out, "{step}: skipped: {}", text("reason"));
-        }
-        "step_output" => {
-            for log in body["logs"].as_array().into_iter().flatten() {
-                let _ = writeln!(
-                    out,
-                    "{step}: [{}] {}",
-                    log["level"].as_str().unwrap_or("info"),
-                    log["message"].as_str().unwrap_or("")
-                );
-            }
-            for stream in ["stdout", "stderr"] {
-                for line in text(stream).lines() {
-                    let _ = writeln!(out, "{step}: {stream}: {line}");
-                }
-            }
-        }
-        "route_taken" => {
-            let _ = writeln!(
-                out,
-                "{} -> {} (on {})",
-                text("from"),
-                text("to"),
-                text("on")
-            );
-        }
-        "run_finished" => {
-            let _ = writeln!(out, "run finished: {}", text("status"));
-        }
-        other => {
-            let _ = writeln!(out, "{other}: {body}");
-        }
-    }
-    out
 }

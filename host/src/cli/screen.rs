@@ -5,18 +5,32 @@ use crate::capabilities::Ask;
 use crate::manifest::Manifest;
 use crate::sandbox::Module;
 
-/// The actions of `module`, each with its WIT signature and docs.
+/// The actions of `module`, each with its WIT signature and docs; then the
+/// named types they use, with their fields, so inputs can be written from
+/// this page alone.
 pub(super) fn actions(module: &Module) {
     println!("actions:");
     if module.actions().next().is_none() {
         println!("  (none: the component exports no functions)");
     }
+    let mut types: Vec<&(String, String)> = Vec::new();
     for action in module.actions() {
         println!("  {}: {}", action.name, action.signature);
         if let Some(docs) = &action.docs {
             for line in docs.lines() {
                 println!("      {line}");
             }
+        }
+        for named in &action.types {
+            if !types.iter().any(|(name, _)| *name == named.0) {
+                types.push(named);
+            }
+        }
+    }
+    if !types.is_empty() {
+        println!("types:");
+        for (name, definition) in types {
+            println!("  {name}: {definition}");
         }
     }
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::failure::StepFailure;
 use crate::sandbox::{CallReport, FailureKind, Outcome};
+use crate::workflow::StepFailureKind;
 
 /// Which attempt: the same on every replay of a run, so a recorded result
 /// can stand in for calling the sandbox again.
@@ -49,7 +50,7 @@ impl AttemptResult {
             Ok(report) => report,
             Err(problem) => {
                 return Self::failed(StepFailure::engine(
-                    FailureKind::InvalidInput.as_str(),
+                    StepFailureKind::Call(FailureKind::InvalidInput),
                     problem,
                 ));
             }

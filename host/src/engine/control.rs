@@ -1,29 +1,54 @@
 //! Stopping a run from outside the engine: pause (let running attempts
-//! finish, start nothing new), cancel, or interrupt (Ctrl-C).
+//! finish, start nothing new), cancel (stop what runs, then run the
+//! `finally` steps), cancel at once (a second cancel: skip them too), or
+//! interrupt (Ctrl-C). A later request only counts when it goes further.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use tokio::sync::Notify;
 
-use super::event::RunStatus;
+use super::status::RunStatus;
 
 /// Why a run stops before its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
     /// Running attempts finish and are recorded; nothing new starts.
     Pause,
-    /// Everything in flight is stopped; the run ends cancelled.
+    /// Everything in flight is stopped and recorded `cancelled`; the
+    /// `finally` steps run; the run ends cancelled.
     Cancel,
     /// Everything in flight is stopped (Ctrl-C); the run can be resumed.
     Interrupt,
+    /// A cancel that skips the `finally` steps too (or stops them).
+    CancelNow,
 }
 
 impl Stop {
     pub fn status(self) -> RunStatus {
         match self {
             Stop::Pause => RunStatus::Paused,
-            Stop::Cancel => RunStatus::Cancelled,
+            Stop::Cancel | Stop::CancelNow => RunStatus::Cancelled,
             Stop::Interrupt => RunStatus::Interrupted,
+        }
+    }
+
+    /// How far a stop goes; a request only counts when it goes further.
+    fn code(self) -> u8 {
+        match self {
+            Stop::Pause => 1,
+            Stop::Cancel => 2,
+            Stop::Interrupt => 3,
+            Stop::CancelNow => 4,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Stop::Pause),
+            2 => Some(Stop::Cancel),
+            3 => Some(Stop::Interrupt),
+            4 => Some(Stop::CancelNow),
+            _ => None,
         }
     }
 }
@@ -37,36 +62,23 @@ pub struct Control {
 
 impl Control {
     pub fn request(&self, stop: Stop) {
-        let code = match stop {
-            Stop::Pause => 1,
-            Stop::Cancel => 2,
-            Stop::Interrupt => 3,
-        };
-        // The first request wins.
-        if self
-            .requested
-            .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
+        if self.requested.fetch_max(stop.code(), Ordering::SeqCst) < stop.code() {
             self.notify.notify_waiters();
             self.notify.notify_one();
         }
     }
 
+    /// The furthest stop requested so far.
     pub fn requested(&self) -> Option<Stop> {
-        match self.requested.load(Ordering::SeqCst) {
-            1 => Some(Stop::Pause),
-            2 => Some(Stop::Cancel),
-            3 => Some(Stop::Interrupt),
-            _ => None,
-        }
+        Stop::from_code(self.requested.load(Ordering::SeqCst))
     }
 
-    /// Wait until a stop is requested.
-    pub async fn stopped(&self) -> Stop {
+    /// Wait until a stop further than `current` is requested.
+    pub async fn escalated(&self, current: Option<Stop>) -> Stop {
+        let floor = current.map_or(0, Stop::code);
         loop {
             let notified = self.notify.notified();
-            if let Some(stop) = self.requested() {
+            if let Some(stop) = self.requested().filter(|stop| stop.code() > floor) {
                 return stop;
             }
             notified.await;

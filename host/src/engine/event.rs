@@ -1,15 +1,17 @@
 //! What the engine reports as a run proceeds: every state change of a run is
 //! one [`Event`], sent to an [`Observer`] — the reporter that shows progress,
-//! and (next) the journal that records it. The engine never prints.
+//! and the journal that records it. The engine never prints. Stored events
+//! read back as the same type, so `wfhost logs` renders them as `run` did.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use super::attempt::AttemptKey;
 use super::failure::StepFailure;
+use super::status::{RunStatus, StepStatus};
 
 /// One state change of a run. Serialised as one JSON line with `--json`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     RunStarted {
@@ -17,19 +19,20 @@ pub enum Event {
         workflow: String,
         steps: usize,
         /// Recorded attempt results this run reuses (a resumed run).
-        #[serde(skip_serializing_if = "is_zero")]
+        #[serde(default, skip_serializing_if = "is_zero")]
         replaying: usize,
     },
     StepStarted {
         #[serde(flatten)]
         key: AttemptKey,
         /// The action's input, templates evaluated (absent for a group).
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         input: Option<Value>,
     },
     StepSucceeded {
         #[serde(flatten)]
         key: AttemptKey,
+        #[serde(serialize_with = "microseconds")]
         duration_ms: f64,
         fuel: u64,
         memory_peak_bytes: u64,
@@ -38,8 +41,11 @@ pub enum Event {
     StepFailed {
         #[serde(flatten)]
         key: AttemptKey,
+        #[serde(serialize_with = "microseconds")]
         duration_ms: f64,
         fuel: u64,
+        #[serde(default)]
+        memory_peak_bytes: u64,
         #[serde(flatten)]
         failure: StepFailure,
         /// Another attempt follows.
@@ -49,18 +55,22 @@ pub enum Event {
     StepFinished {
         step: String,
         /// `succeeded`, `failed` or `cancelled`.
-        status: &'static str,
+        status: StepStatus,
         attempts: u32,
+        #[serde(serialize_with = "microseconds")]
         duration_ms: f64,
         fuel: u64,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        /// The most linear memory any of its attempts used.
+        #[serde(default)]
+        memory_peak_bytes: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         output: Option<Value>,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<StepFailure>,
     },
     StepRetrying {
         step: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         item: Option<usize>,
         next_attempt: u32,
         delay_ms: u64,
@@ -80,18 +90,47 @@ pub enum Event {
     RouteTaken {
         from: String,
         to: String,
-        /// `success` or `failure`.
-        on: &'static str,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        on: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         when: Option<String>,
     },
     RunFinished {
         run_id: String,
         status: RunStatus,
+        #[serde(serialize_with = "microseconds")]
         duration_ms: f64,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<Value>,
     },
+}
+
+/// Which outcome a route was taken on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Milliseconds to the microsecond: `0.228`, not `0.22789500000000001`.
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn microseconds<S: Serializer>(ms: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64((ms * 1000.0).round() / 1000.0)
 }
 
 impl Event {
@@ -124,43 +163,6 @@ impl Event {
             Event::RouteTaken { from, .. } => Some(from),
             Event::RunStarted { .. } | Event::RunFinished { .. } => None,
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Succeeded,
-    Failed,
-    /// Stopped by `wfhost pause`; `wfhost resume` continues it.
-    Paused,
-    /// Stopped by `wfhost cancel`.
-    Cancelled,
-    /// Stopped by Ctrl-C; `wfhost resume` continues it.
-    Interrupted,
-}
-
-impl RunStatus {
-    pub const ALL: [RunStatus; 5] = [
-        RunStatus::Succeeded,
-        RunStatus::Failed,
-        RunStatus::Paused,
-        RunStatus::Cancelled,
-        RunStatus::Interrupted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Paused => "paused",
-            RunStatus::Cancelled => "cancelled",
-            RunStatus::Interrupted => "interrupted",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == text)
     }
 }
 
@@ -214,7 +216,7 @@ mod tests {
             iteration: 0,
             attempt: 1,
         };
-        let failure = StepFailure::engine("template", "x");
+        let failure = StepFailure::engine(crate::workflow::StepFailureKind::Template, "x");
         let events = [
             Event::RunStarted {
                 run_id: "r".into(),
@@ -237,15 +239,17 @@ mod tests {
                 key: key.clone(),
                 duration_ms: 0.0,
                 fuel: 0,
+                memory_peak_bytes: 0,
                 failure: failure.clone(),
                 will_retry: false,
             },
             Event::StepFinished {
                 step: "s".into(),
-                status: "failed",
+                status: StepStatus::Failed,
                 attempts: 1,
                 duration_ms: 0.0,
                 fuel: 0,
+                memory_peak_bytes: 0,
                 output: None,
                 failure: Some(failure),
             },
@@ -268,7 +272,7 @@ mod tests {
             Event::RouteTaken {
                 from: "a".into(),
                 to: "b".into(),
-                on: "success",
+                on: Outcome::Success,
                 when: None,
             },
             Event::RunFinished {

@@ -4,13 +4,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::sandbox::{Failure, says_retryable};
+use crate::workflow::StepFailureKind;
 
-/// Why a step failed: a sandbox failure kind (`error`, `trap`, `timeout`, …)
-/// or one the engine adds (`template`, `max-visits`, `max-iterations`,
-/// `cancelled`, `workflow-timeout`).
+/// Why a step failed ([`StepFailureKind`]), in words, with the guest's
+/// `err` value when it returned one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepFailure {
-    pub kind: String,
+    pub kind: StepFailureKind,
     pub message: String,
     /// The guest's `err` value, for kind `error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -18,9 +18,9 @@ pub struct StepFailure {
 }
 
 impl StepFailure {
-    pub fn engine(kind: &str, message: impl Into<String>) -> Self {
+    pub fn engine(kind: StepFailureKind, message: impl Into<String>) -> Self {
         Self {
-            kind: kind.to_string(),
+            kind,
             message: message.into(),
             value: None,
         }
@@ -28,7 +28,7 @@ impl StepFailure {
 
     pub fn from_sandbox(failure: &Failure) -> Self {
         Self {
-            kind: failure.kind.as_str().to_string(),
+            kind: StepFailureKind::Call(failure.kind),
             message: failure.message.clone(),
             value: failure.error.clone(),
         }

@@ -12,13 +12,15 @@ pub mod grants;
 pub mod inputs;
 mod run;
 mod scope;
+mod status;
 mod summary;
 
 pub use attempt::{AttemptKey, AttemptResult, Replay};
 pub use control::{Control, Stop};
-pub use event::{Discard, Event, Observer, Recorder, RunStatus};
+pub use event::{Discard, Event, Observer, Recorder};
 pub use failure::StepFailure;
 pub use run::{RunOptions, run};
+pub use status::{RunStatus, StepStatus};
 pub use summary::{RunSummary, StepSummary};
 
 /// A short, copyable run id: 8 hex digits.

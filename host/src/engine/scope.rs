@@ -5,6 +5,7 @@
 //! evaluation), so evaluating a template costs the same at step 1 and at
 //! step 1,000.
 
+use super::status::{RunStatus, StepStatus};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -26,7 +27,7 @@ pub struct StepRecords {
 impl StepRecords {
     pub fn new(ids: Vec<String>) -> Self {
         let pending = Record {
-            status: "pending",
+            status: StepStatus::Pending,
             output: &Value::Null,
             error: &Value::Null,
             attempts: 0,
@@ -60,7 +61,7 @@ impl StepRecords {
 /// borrowed, so updating it does not copy the step's output twice.
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {
-    pub status: &'a str,
+    pub status: StepStatus,
     pub output: &'a Value,
     pub error: &'a Value,
     pub attempts: u32,
@@ -75,7 +76,7 @@ impl Record<'_> {
 }
 
 /// `workflow` in templates.
-pub fn workflow_value(run_id: &str, name: &str, status: &str, error: Option<&Value>) -> Value {
+pub fn workflow_value(run_id: &str, name: &str, status: RunStatus, error: Option<&Value>) -> Value {
     serde_json::json!({"id": run_id, "name": name, "status": status, "error": error})
 }
 
@@ -178,7 +179,7 @@ mod tests {
     #[test]
     fn scope_fields_are_the_ones_validation_accepts() {
         let record = Record {
-            status: "succeeded",
+            status: StepStatus::Succeeded,
             output: &Value::Null,
             error: &Value::Null,
             attempts: 1,
@@ -187,11 +188,11 @@ mod tests {
         };
         let record = serde_json::to_value(&record).expect("a record is JSON");
         assert_eq!(keys(&record), sorted(STEP_FIELDS));
-        let failure = StepFailure::engine("template", "broken");
+        let failure = StepFailure::engine(crate::workflow::StepFailureKind::Template, "broken");
         assert_eq!(keys(&failure.to_scope(1)), sorted(ERROR_FIELDS));
         let error = failure.to_workflow_error("step", 1);
         assert_eq!(keys(&error), sorted(WORKFLOW_ERROR_FIELDS));
-        let workflow = workflow_value("run", "name", "failed", Some(&error));
+        let workflow = workflow_value("run", "name", RunStatus::Failed, Some(&error));
         assert_eq!(keys(&workflow), sorted(WORKFLOW_FIELDS));
     }
 }

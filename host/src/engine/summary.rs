@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::event::RunStatus;
+use super::status::{RunStatus, StepStatus};
+use crate::workflow::StepFailureKind;
 
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -24,13 +25,15 @@ pub struct RunSummary {
 pub struct StepSummary {
     pub id: String,
     /// `succeeded`, `failed`, `cancelled`, `skipped`, `running`.
-    pub status: &'static str,
+    pub status: StepStatus,
     pub attempts: u32,
     pub visits: u32,
     /// Time in the sandbox, summed over attempts.
     pub duration: Duration,
     pub fuel: u64,
-    pub failure: Option<String>,
+    /// The most linear memory any attempt used.
+    pub memory_peak_bytes: u64,
+    pub failure: Option<StepFailureKind>,
 }
 
 impl RunSummary {

@@ -52,6 +52,22 @@ struct ArtifactRecord {
     /// the component's bytes nor its WIT.
     #[serde(default)]
     described: Option<Vec<DescribedFunction>>,
+    /// Which [`DESCRIBED_FORMAT`] `described` was written in.
+    #[serde(default)]
+    described_format: u32,
+}
+
+/// What a record's `described` holds; a record of another format is
+/// described again (once) when it is loaded.
+const DESCRIBED_FORMAT: u32 = 2;
+
+impl ArtifactRecord {
+    /// The stored descriptions, when they are of the current format.
+    fn current_described(&mut self) -> Option<Vec<DescribedFunction>> {
+        self.described
+            .take()
+            .filter(|_| self.described_format == DESCRIBED_FORMAT)
+    }
 }
 
 /// The cache for one engine configuration.
@@ -93,8 +109,9 @@ impl ArtifactCache {
         digest: Digest,
     ) -> Option<(Component, Described)> {
         let artifact_path = self.artifact_path(digest)?;
-        let record = read_record(&self.record_path(digest)?).ok()?;
-        let (pin, described) = (record.pin?, record.described?);
+        let mut record = read_record(&self.record_path(digest)?).ok()?;
+        let described = record.current_described()?;
+        let pin = record.pin?;
         if record.component_sha256 != digest.to_hex() || !pin.holds(&artifact_path) {
             return None;
         }
@@ -127,9 +144,9 @@ impl ArtifactCache {
         let existed = artifact_path.exists() || record_path.exists();
         if existed {
             match verified_artifact(&artifact_path, &record_path, digest) {
-                Ok((artifact, record)) => match deserialize(engine, &artifact) {
+                Ok((artifact, mut record)) => match deserialize(engine, &artifact) {
                     Ok(component) => {
-                        let described = match record.described {
+                        let described = match record.current_described() {
                             Some(list) => described_from_list(list),
                             None => describe(),
                         };
@@ -137,6 +154,7 @@ impl ArtifactCache {
                         let record = ArtifactRecord {
                             pin: FilePin::of(&artifact_path),
                             described: Some(described_to_list(&described)),
+                            described_format: DESCRIBED_FORMAT,
                             ..record
                         };
                         if let Err(error) = write_record(&record_path, &record) {
@@ -238,6 +256,7 @@ fn store(
         artifact_sha256: Digest::of(artifact).to_hex(),
         pin: FilePin::of(artifact_path),
         described: Some(described_to_list(described)),
+        described_format: DESCRIBED_FORMAT,
     };
     write_record(record_path, &record)
 }

@@ -5,6 +5,7 @@
 //! [`Limits`], with nothing granted, and returns a [`CallReport`].
 
 mod cache;
+mod cancel;
 mod capture;
 mod digest;
 mod engine;
@@ -23,6 +24,7 @@ pub mod values;
 mod workspace;
 
 pub use cache::CacheOutcome;
+pub use cancel::{CancelSignal, Canceller, cancellation};
 pub use capture::Captured;
 pub use digest::Digest;
 pub use engine::EngineOptions;

@@ -8,6 +8,7 @@ use wasmtime::component::{ComponentExportIndex, InstancePre, Val};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use super::cache::CacheOutcome;
+use super::cancel::CancelSignal;
 use super::digest::Digest;
 use super::engine::{EPOCH_TICK, EpochTicker};
 use super::error::CallError;
@@ -29,7 +30,14 @@ pub struct CallContext {
     /// a step holds the same grants, and the store keeps them for host
     /// imports without copying).
     pub grants: Arc<Grants>,
+    /// Stops the call from outside (see [`cancellation`](super::cancellation)).
+    pub cancel: Option<CancelSignal>,
 }
+
+/// Fuel handed to a call at a time: what the fuel figure of a call stopped
+/// mid-loop (timeout, cancel, trap) may miss, about a millisecond of
+/// compute; each slice costs one yield to the host.
+const FUEL_SLICE: u64 = 1_000_000;
 
 /// The one environment variable a guest sees without a grant, when set.
 pub const IDEMPOTENCY_KEY_VAR: &str = "WFHOST_IDEMPOTENCY_KEY";
@@ -86,8 +94,9 @@ impl Module {
         self.actions.iter().map(|(action, _)| action)
     }
 
-    /// Find an action by its qualified name (`math.add`) or, when only one
-    /// action has it, by its function name (`add`).
+    /// Find an action by its qualified name (`math.add`), its fully
+    /// qualified name (`acme:calc/math.add`, with or without `@version`) or,
+    /// when only one action has it, by its function name (`add`).
     pub fn action(&self, name: &str) -> Result<&Action, CallError> {
         self.find(name).map(|index| &self.actions[index].0)
     }
@@ -96,7 +105,7 @@ impl Module {
         if let Some(index) = self
             .actions
             .iter()
-            .position(|(action, _)| action.name == name)
+            .position(|(action, _)| action.name == name || action.is_fully_named(name))
         {
             return Ok(index);
         }
@@ -189,6 +198,13 @@ impl Module {
             store
                 .set_fuel(limits.fuel)
                 .expect("fuel metering is enabled on this engine");
+            // Compiled code keeps its fuel count in a register and writes it
+            // back only at calls and returns: a call stopped inside a tight
+            // loop (timeout, cancel) would report none used. Handing fuel out
+            // in slices makes the host account for each slice as it goes.
+            store
+                .fuel_async_yield_interval(Some(FUEL_SLICE))
+                .expect("fuel metering is enabled on this engine");
         }
         let deadline = started + limits.timeout;
         store.set_epoch_deadline(1);
@@ -216,15 +232,27 @@ impl Module {
         };
         // Epochs stop guest code at the deadline; this outer timeout also stops
         // a guest blocked inside a host call, where epochs are not checked.
-        let finished = tokio::time::timeout(limits.timeout + 2 * EPOCH_TICK, run).await;
+        // A cancel drops the call (the guest yields at every epoch tick), and
+        // the store is still here to measure what it used.
+        let cancelled = async {
+            match context.cancel.clone() {
+                Some(signal) => signal.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let finished = tokio::select! {
+            finished = tokio::time::timeout(limits.timeout + 2 * EPOCH_TICK, run) => Ok(finished),
+            reason = cancelled => Err(reason),
+        };
         let duration = started.elapsed();
 
         let outcome = match finished {
-            Ok(Ok(results)) => Self::outcome_of(results.into_iter().next()),
-            Ok(Err(error)) => {
+            Err(reason) => Outcome::Failure(Failure::new(FailureKind::Cancelled, reason)),
+            Ok(Ok(Ok(results))) => Self::outcome_of(results.into_iter().next()),
+            Ok(Ok(Err(error))) => {
                 Outcome::Failure(classify(&error, store.data().meter.refused(), limits))
             }
-            Err(_elapsed) => Outcome::Failure(Failure::new(
+            Ok(Err(_elapsed)) => Outcome::Failure(Failure::new(
                 FailureKind::Timeout,
                 format!(
                     "the call did not finish within its {} time limit (it was blocked in a host call)",

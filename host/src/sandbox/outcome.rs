@@ -34,10 +34,13 @@ pub enum FailureKind {
     /// A granted capability could not be provided when the call started (a
     /// granted directory is gone, or is now a link); the guest never ran.
     Grant,
+    /// The call was stopped from outside: its run was cancelled, its
+    /// parallel group finished without it, or its run timed out.
+    Cancelled,
 }
 
 impl FailureKind {
-    pub const ALL: [FailureKind; 8] = [
+    pub const ALL: [FailureKind; 9] = [
         FailureKind::Error,
         FailureKind::Trap,
         FailureKind::FuelExhausted,
@@ -46,6 +49,7 @@ impl FailureKind {
         FailureKind::StackOverflow,
         FailureKind::InvalidInput,
         FailureKind::Grant,
+        FailureKind::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,7 +62,15 @@ impl FailureKind {
             FailureKind::StackOverflow => "stack-overflow",
             FailureKind::InvalidInput => "invalid-input",
             FailureKind::Grant => "grant",
+            FailureKind::Cancelled => "cancelled",
         }
+    }
+}
+
+impl FailureKind {
+    /// The kind named `text`, as [`as_str`](Self::as_str) writes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 }
 

@@ -42,9 +42,29 @@ pub struct Action {
     pub signature: String,
     /// The WIT doc comment, if the component carries it.
     pub docs: Option<String>,
+    /// The named types its signature uses, each with its WIT definition
+    /// (`file-content`, `record { path: string, contents: string }`).
+    pub types: Vec<(String, String)>,
 }
 
 impl Action {
+    /// Whether `name` is this action's fully qualified name: its exported
+    /// interface, with or without its version, then `.function`
+    /// (`acme:calc/math@0.1.0.add`, `acme:calc/math.add`).
+    pub fn is_fully_named(&self, name: &str) -> bool {
+        let Some(interface) = &self.interface else {
+            return false;
+        };
+        let Some(prefix) = name
+            .strip_suffix(self.function.as_str())
+            .and_then(|rest| rest.strip_suffix('.'))
+        else {
+            return false;
+        };
+        let unversioned = interface.split('@').next().unwrap_or(interface);
+        prefix == interface || prefix == unversioned
+    }
+
     /// The parameters' names, in order.
     pub fn param_names(&self) -> impl Iterator<Item = &str> {
         self.params.iter().map(|(name, _)| name.as_str())
@@ -121,8 +141,17 @@ impl Action {
     }
 }
 
-/// Names and docs of functions as written in WIT, keyed by (interface, function).
-pub(crate) type Described = HashMap<(Option<String>, String), (String, Option<String>)>;
+/// A function as written in WIT: its signature with named types, its docs,
+/// and the definitions of the named types it uses.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Description {
+    signature: String,
+    docs: Option<String>,
+    types: Vec<(String, String)>,
+}
+
+/// Descriptions of functions, keyed by (interface, function).
+pub(crate) type Described = HashMap<(Option<String>, String), Description>;
 
 /// One entry of [`Described`], as the artifact cache stores it (decoding a
 /// large component's WIT costs more than loading its precompiled artifact).
@@ -132,25 +161,35 @@ pub(crate) struct DescribedFunction {
     function: String,
     signature: String,
     docs: Option<String>,
+    #[serde(default)]
+    types: Vec<(String, String)>,
 }
 
 pub(crate) fn described_to_list(described: &Described) -> Vec<DescribedFunction> {
     described
         .iter()
-        .map(
-            |((interface, function), (signature, docs))| DescribedFunction {
-                interface: interface.clone(),
-                function: function.clone(),
-                signature: signature.clone(),
-                docs: docs.clone(),
-            },
-        )
+        .map(|((interface, function), description)| DescribedFunction {
+            interface: interface.clone(),
+            function: function.clone(),
+            signature: description.signature.clone(),
+            docs: description.docs.clone(),
+            types: description.types.clone(),
+        })
         .collect()
 }
 
 pub(crate) fn described_from_list(list: Vec<DescribedFunction>) -> Described {
     list.into_iter()
-        .map(|f| ((f.interface, f.function), (f.signature, f.docs)))
+        .map(|f| {
+            (
+                (f.interface, f.function),
+                Description {
+                    signature: f.signature,
+                    docs: f.docs,
+                    types: f.types,
+                },
+            )
+        })
         .collect()
 }
 
@@ -198,9 +237,17 @@ fn action(
         .collect();
     let result = func.results().next();
     let key = (interface.map(str::to_string), function.to_string());
-    let (signature, docs) = match described.get(&key) {
-        Some((signature, docs)) => (signature.clone(), docs.clone()),
-        None => (structural_signature(&params, result.as_ref()), None),
+    let (signature, docs, types) = match described.get(&key) {
+        Some(description) => (
+            description.signature.clone(),
+            description.docs.clone(),
+            description.types.clone(),
+        ),
+        None => (
+            structural_signature(&params, result.as_ref()),
+            None,
+            Vec::new(),
+        ),
     };
     Action {
         name: match interface {
@@ -213,6 +260,7 @@ fn action(
         result,
         signature,
         docs,
+        types,
     }
 }
 
@@ -288,22 +336,124 @@ fn describe_world(resolve: &Resolve, world: wit_parser::WorldId, described: &mut
     for (key, item) in &resolve.worlds[world].exports {
         match item {
             WorldItem::Function(func) => {
-                described.insert(
-                    (None, func.name.clone()),
-                    (wit_signature(resolve, func), func.docs.contents.clone()),
-                );
+                described.insert((None, func.name.clone()), description(resolve, func));
             }
             WorldItem::Interface { id, .. } => {
                 let interface = resolve.name_world_key(key);
                 for (name, func) in &resolve.interfaces[*id].functions {
                     described.insert(
                         (Some(interface.clone()), name.clone()),
-                        (wit_signature(resolve, func), func.docs.contents.clone()),
+                        description(resolve, func),
                     );
                 }
             }
             WorldItem::Type { .. } => {}
         }
+    }
+}
+
+fn description(resolve: &Resolve, func: &wit_parser::Function) -> Description {
+    let mut types = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for ty in func.params.iter().map(|p| &p.ty).chain(func.result.iter()) {
+        named_types(resolve, ty, &mut seen, &mut types);
+    }
+    Description {
+        signature: wit_signature(resolve, func),
+        docs: func.docs.contents.clone(),
+        types,
+    }
+}
+
+/// The named records, variants, enums and flags `ty` uses (itself and
+/// within), each with its WIT definition, in the order first met.
+fn named_types(
+    resolve: &Resolve,
+    ty: &wit_parser::Type,
+    seen: &mut std::collections::HashSet<wit_parser::TypeId>,
+    found: &mut Vec<(String, String)>,
+) {
+    let wit_parser::Type::Id(id) = ty else {
+        return;
+    };
+    let def = &resolve.types[*id];
+    let named = def.name.is_some();
+    if named && !seen.insert(*id) {
+        return;
+    }
+    let inner = |ty: &wit_parser::Type| wit_type(resolve, ty);
+    let (definition, nested): (Option<String>, Vec<&wit_parser::Type>) = match &def.kind {
+        TypeDefKind::Record(record) => (
+            Some(format!(
+                "record {{ {} }}",
+                record
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name, inner(&f.ty)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            record.fields.iter().map(|f| &f.ty).collect(),
+        ),
+        TypeDefKind::Variant(variant) => (
+            Some(format!(
+                "variant {{ {} }}",
+                variant
+                    .cases
+                    .iter()
+                    .map(|c| match &c.ty {
+                        Some(ty) => format!("{}({})", c.name, inner(ty)),
+                        None => c.name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            variant.cases.iter().filter_map(|c| c.ty.as_ref()).collect(),
+        ),
+        TypeDefKind::Enum(cases) => (
+            Some(format!(
+                "enum {{ {} }}",
+                cases
+                    .cases
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Vec::new(),
+        ),
+        TypeDefKind::Flags(flags) => (
+            Some(format!(
+                "flags {{ {} }}",
+                flags
+                    .flags
+                    .iter()
+                    .map(|f| f.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Vec::new(),
+        ),
+        // An alias (`use types.{action-error}`): the definition is its target's.
+        TypeDefKind::Type(ty) => {
+            if named {
+                seen.remove(id);
+            }
+            return named_types(resolve, ty, seen, found);
+        }
+        TypeDefKind::List(ty) | TypeDefKind::Option(ty) | TypeDefKind::FixedLengthList(ty, _) => {
+            (None, vec![ty])
+        }
+        TypeDefKind::Result(result) => (None, result.ok.iter().chain(result.err.iter()).collect()),
+        TypeDefKind::Tuple(tuple) => (None, tuple.types.iter().collect()),
+        TypeDefKind::Map(key, value) => (None, vec![key, value]),
+        _ => (None, Vec::new()),
+    };
+    if let (Some(name), Some(definition)) = (&def.name, definition) {
+        found.push((name.clone(), definition));
+    }
+    for ty in nested {
+        named_types(resolve, ty, seen, found);
     }
 }
 

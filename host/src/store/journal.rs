@@ -149,6 +149,7 @@ fn write(
             match store.requested(run_id)?.as_deref() {
                 Some("pause") => control.request(Stop::Pause),
                 Some("cancel") => control.request(Stop::Cancel),
+                Some("cancel-now") => control.request(Stop::CancelNow),
                 _ => {}
             }
         }
@@ -326,10 +327,16 @@ fn record_event(tx: &Transaction<'_>, run_id: &str, event: &Event) -> rusqlite::
             key,
             duration_ms,
             fuel,
+            memory_peak_bytes,
             failure,
             ..
         } => {
-            let result = AttemptResult::measured(Err(failure.clone()), *duration_ms, *fuel, 0);
+            let result = AttemptResult::measured(
+                Err(failure.clone()),
+                *duration_ms,
+                *fuel,
+                *memory_peak_bytes,
+            );
             record_attempt(tx, run_id, key, seq, &result)?;
         }
         Event::StepFinished {
@@ -338,30 +345,32 @@ fn record_event(tx: &Transaction<'_>, run_id: &str, event: &Event) -> rusqlite::
             attempts,
             duration_ms,
             fuel,
+            memory_peak_bytes,
             output,
             failure,
         } => {
             let output = output.as_ref().map(|o| capped_json(o).0);
             let failure_text = failure.as_ref().map(|f| capped_json(f).0);
             tx.prepare_cached(
-                "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, kind, output, failure, seq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, kind, output, failure, seq, memory_peak)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (run_id, step) DO UPDATE SET status = excluded.status,
                    attempts = excluded.attempts, duration_ms = excluded.duration_ms,
                    fuel = excluded.fuel, kind = excluded.kind, output = excluded.output,
-                   failure = excluded.failure")?
+                   failure = excluded.failure, memory_peak = excluded.memory_peak")?
             .execute(
                 params![
                     run_id,
                     step,
-                    status,
+                    status.as_str(),
                     attempts,
                     duration_ms,
                     fuel,
-                    failure.as_ref().map(|f| f.kind.clone()),
+                    failure.as_ref().map(|f| f.kind.as_str()),
                     output,
                     failure_text,
-                    seq
+                    seq,
+                    memory_peak_bytes
                 ],
             )?;
         }

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde_json::Value;
 
 use super::{Store, StoreError, now_seconds};
-use crate::engine::{AttemptKey, AttemptResult};
+use crate::engine::{AttemptKey, AttemptResult, RunStatus, StepStatus};
 
 /// What `wfhost run` records before the first step starts.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub struct RunRecord {
     pub workspace: String,
     pub workflow_digest: String,
     pub inputs: Value,
-    pub status: String,
+    pub status: RunStatus,
     pub error: Option<Value>,
     pub requested: Option<String>,
     pub driver_pid: Option<u32>,
@@ -42,17 +42,19 @@ pub struct RunRecord {
 impl RunRecord {
     /// Is a live process driving this run?
     pub fn is_driven(&self) -> bool {
-        self.status == "running" && self.driver_pid.is_some_and(process_alive)
+        self.status == RunStatus::Running && self.driver_pid.is_some_and(process_alive)
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct StepRecord {
     pub step: String,
-    pub status: String,
+    pub status: StepStatus,
     pub attempts: u32,
     pub duration_ms: f64,
     pub fuel: u64,
+    /// The most linear memory any of its attempts used.
+    pub memory_peak_bytes: u64,
     pub kind: Option<String>,
     pub output: Option<Value>,
     pub failure: Option<Value>,
@@ -85,6 +87,18 @@ fn json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
 }
 
+/// A status stored by name in column `index`.
+fn status<T>(row: &Row<'_>, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unknown status `{text}`").into(),
+        )
+    })
+}
+
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
         id: row.get(0)?,
@@ -92,7 +106,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         path: row.get(2)?,
         workflow_digest: row.get(3)?,
         inputs: json(row.get(4)?).unwrap_or(Value::Null),
-        status: row.get(5)?,
+        status: status(row, 5, RunStatus::parse)?,
         error: json(row.get(6)?),
         requested: row.get(7)?,
         driver_pid: row.get(8)?,
@@ -176,7 +190,7 @@ impl Store {
         let mut statement = self
             .conn
             .prepare(
-                "SELECT step, status, attempts, duration_ms, fuel, kind, output, failure
+                "SELECT step, status, attempts, duration_ms, fuel, kind, output, failure, memory_peak
                  FROM steps WHERE run_id = ?1 ORDER BY seq",
             )
             .map_err(self.error("cannot read steps"))?;
@@ -184,13 +198,14 @@ impl Store {
             .query_map([id], |row| {
                 Ok(StepRecord {
                     step: row.get(0)?,
-                    status: row.get(1)?,
+                    status: status(row, 1, StepStatus::parse)?,
                     attempts: row.get(2)?,
                     duration_ms: row.get(3)?,
                     fuel: row.get(4)?,
                     kind: row.get(5)?,
                     output: json(row.get(6)?),
                     failure: json(row.get(7)?),
+                    memory_peak_bytes: row.get(8)?,
                 })
             })
             .and_then(Iterator::collect)
@@ -326,6 +341,12 @@ impl Store {
     /// Returns whether a driver was asked (true) or the change was made (false).
     pub fn request(&mut self, id: &str, what: &str) -> Result<bool, StoreError> {
         let run = self.run(id)?;
+        // A second cancel of a run still cancelling skips its `finally` steps.
+        let what = if what == "cancel" && run.requested.as_deref() == Some("cancel") {
+            "cancel-now"
+        } else {
+            what
+        };
         if run.is_driven() {
             self.conn
                 .execute(
@@ -335,12 +356,11 @@ impl Store {
                 .map_err(self.error("cannot record the request"))?;
             return Ok(true);
         }
-        match (what, run.status.as_str()) {
-            (_, "succeeded" | "failed" | "cancelled") => Err(StoreError::Refused(format!(
-                "run {id} has already ended ({}); nothing to {what}",
-                run.status
+        match (what, run.status) {
+            (_, status) if status.is_ended() => Err(StoreError::Refused(format!(
+                "run {id} has already ended ({status}); nothing to {what}"
             ))),
-            ("pause", "running") => Err(StoreError::Refused(format!(
+            ("pause", RunStatus::Running) => Err(StoreError::Refused(format!(
                 "no process is driving run {id} any more (it crashed or was killed); `wfhost resume {id}` continues it"
             ))),
             ("pause", _) => Err(StoreError::Refused(format!(
@@ -348,7 +368,7 @@ impl Store {
                 run.status
             ))),
             _ => {
-                self.set_status(id, "cancelled")?;
+                self.set_status(id, RunStatus::Cancelled)?;
                 Ok(false)
             }
         }
@@ -365,11 +385,11 @@ impl Store {
             .map_err(self.error("cannot read requests"))
     }
 
-    pub fn set_status(&mut self, id: &str, status: &str) -> Result<(), StoreError> {
+    pub fn set_status(&mut self, id: &str, status: RunStatus) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE runs SET status = ?2, driver_pid = NULL, requested = NULL, updated_at = ?3 WHERE id = ?1",
-                params![id, status, now_seconds()],
+                params![id, status.as_str(), now_seconds()],
             )
             .map_err(self.error("cannot update the run"))
             .map(drop)

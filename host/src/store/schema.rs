@@ -73,4 +73,8 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_by_run ON events(run_id, seq);
     ",
+    // 2: the most linear memory a step's attempts used.
+    r"
+    ALTER TABLE steps ADD COLUMN memory_peak INTEGER NOT NULL DEFAULT 0;
+    ",
 ];

@@ -4,6 +4,7 @@
 //! This module does no I/O beyond reading the workflow file; modules are
 //! loaded through the [`catalog`](crate::catalog) the caller passes in.
 
+pub mod failure_kind;
 pub mod graph;
 pub mod model;
 pub mod plan;
@@ -12,6 +13,7 @@ pub mod template;
 pub mod tree;
 pub mod validate;
 
+pub use failure_kind::StepFailureKind;
 pub use plan::Plan;
 pub use validate::Checked;
 

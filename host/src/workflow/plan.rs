@@ -11,31 +11,9 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::Value;
 
+use super::failure_kind::StepFailureKind;
 use super::model::{Backoff, InputSpec, WaitFor};
 use crate::sandbox::{FailureKind, Limits, Module};
-
-/// Failure kinds the engine adds to the sandbox's; routes (`error.kind`) and
-/// retry policies (`on:`) name them.
-pub mod engine_kinds {
-    /// An input, `foreach`, `until` or route condition could not be evaluated.
-    pub const TEMPLATE: &str = "template";
-    /// A route entered a step more than its `max_visits`.
-    pub const MAX_VISITS: &str = "max-visits";
-    /// A `loop` step's `until` never held.
-    pub const MAX_ITERATIONS: &str = "max-iterations";
-    /// A parallel group finished without this branch.
-    pub const CANCELLED: &str = "cancelled";
-    /// The run passed its `workflow_timeout`.
-    pub const WORKFLOW_TIMEOUT: &str = "workflow-timeout";
-
-    pub const ALL: &[&str] = &[
-        TEMPLATE,
-        MAX_VISITS,
-        MAX_ITERATIONS,
-        CANCELLED,
-        WORKFLOW_TIMEOUT,
-    ];
-}
 
 /// Index of a step in [`Plan::steps`].
 pub type StepIndex = usize;
@@ -124,7 +102,7 @@ pub struct RetryPolicy {
     pub max: Duration,
     pub jitter: bool,
     /// `None`: the default rule (trap, timeout, retryable guest errors).
-    pub on: Option<Vec<String>>,
+    pub on: Option<Vec<StepFailureKind>>,
 }
 
 impl RetryPolicy {
@@ -138,14 +116,14 @@ impl RetryPolicy {
     };
 
     /// Should a failure of `kind` (retryable as the guest says) be tried again?
-    pub fn retries(&self, kind: &str, guest_retryable: bool) -> bool {
+    pub fn retries(&self, kind: StepFailureKind, guest_retryable: bool) -> bool {
         match &self.on {
-            Some(kinds) => kinds.iter().any(|k| k == kind),
-            None => {
-                kind == FailureKind::Trap.as_str()
-                    || kind == FailureKind::Timeout.as_str()
-                    || (kind == FailureKind::Error.as_str() && guest_retryable)
-            }
+            Some(kinds) => kinds.contains(&kind),
+            None => match kind {
+                StepFailureKind::Call(FailureKind::Trap | FailureKind::Timeout) => true,
+                StepFailureKind::Call(FailureKind::Error) => guest_retryable,
+                _ => false,
+            },
         }
     }
 
@@ -195,17 +173,19 @@ mod tests {
 
     #[test]
     fn default_rule_retries_stops_and_retryable_errors() {
+        let kind = |name| StepFailureKind::parse(name).expect("a kind");
         let policy = RetryPolicy::NONE;
-        assert!(policy.retries("trap", false));
-        assert!(policy.retries("timeout", false));
-        assert!(policy.retries("error", true));
-        assert!(!policy.retries("error", false));
-        assert!(!policy.retries("fuel-exhausted", false));
+        assert!(policy.retries(kind("trap"), false));
+        assert!(policy.retries(kind("timeout"), false));
+        assert!(policy.retries(kind("error"), true));
+        assert!(!policy.retries(kind("error"), false));
+        assert!(!policy.retries(kind("fuel-exhausted"), false));
+        assert!(!policy.retries(kind("cancelled"), false));
         let only_errors = RetryPolicy {
-            on: Some(vec!["error".into()]),
+            on: Some(vec![kind("error")]),
             ..RetryPolicy::NONE
         };
-        assert!(only_errors.retries("error", false));
-        assert!(!only_errors.retries("trap", false));
+        assert!(only_errors.retries(kind("error"), false));
+        assert!(!only_errors.retries(kind("trap"), false));
     }
 }

@@ -13,6 +13,7 @@ fn snapshot(name: &str, run: &Run) {
             (r#""duration_ms":[0-9.e-]+"#, r#""duration_ms":[ms]"#),
             (r#""delay_ms":[0-9]+"#, r#""delay_ms":[ms]"#),
             (r#""at_ms":[0-9]+"#, r#""at_ms":[ms]"#),
+            (r#""time":"[^"]+""#, r#""time":"[time]""#),
             (r"\s+[0-9]+\.[0-9]+m?s\b", " [time]"),
         ],
         prepend_module_to_snapshot => false,

@@ -19,7 +19,9 @@ struct Ran {
 
 impl Ran {
     fn status(&self, step: &str) -> &str {
-        self.summary.step(step).map_or("not run", |s| s.status)
+        self.summary
+            .step(step)
+            .map_or("not run", |s| s.status.as_str())
     }
 
     fn output(&self, step: &str) -> &Value {

@@ -157,6 +157,7 @@ async fn fs_op(
     arg: Option<&str>,
 ) -> Result<String, String> {
     let context = CallContext {
+        cancel: None,
         idempotency_key: None,
         grants: Arc::clone(grants),
     };

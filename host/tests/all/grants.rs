@@ -17,6 +17,7 @@ async fn probe(
     grants: &Grants,
 ) -> Result<Value, String> {
     let context = CallContext {
+        cancel: None,
         idempotency_key: None,
         grants: Arc::new(grants.clone()),
     };

@@ -748,3 +748,119 @@ fn pause_takes_effect_while_a_run_is_busy() {
         done - asked_at
     );
 }
+
+/// Wait until step `step` of `run` has an attempt recorded.
+fn wait_for_attempt(home: &Path, run: &str, step: &str) {
+    let started = Instant::now();
+    loop {
+        let found: i64 = database(home)
+            .query_row(
+                "SELECT count(*) FROM attempts WHERE run_id = ?1 AND step = ?2",
+                [run, step],
+                |row| row.get(0),
+            )
+            .unwrap_or(0);
+        if found > 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "step {step} never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// (status, attempts, duration_ms, fuel) of each step, by id.
+fn step_rows(home: &Path, run: &str) -> std::collections::HashMap<String, (String, i64, f64, i64)> {
+    database(home)
+        .prepare("SELECT step, status, attempts, duration_ms, fuel FROM steps WHERE run_id = ?1")
+        .and_then(|mut query| {
+            query
+                .query_map([run], |row| {
+                    Ok((
+                        row.get(0)?,
+                        (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?),
+                    ))
+                })?
+                .collect()
+        })
+        .expect("steps")
+}
+
+#[test]
+fn cancel_records_what_it_stopped_runs_finally_and_is_not_resumed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let spin = crate::common::fixture("hostile/spin.wat");
+    let file = write(
+        dir.path(),
+        "cancel.yaml",
+        &format!(
+            "name: cancel\nsteps:\n  - {{ id: spin, module: \"{spin}\", action: spin, limits: {{ fuel: 100000000000, timeout: 60s }} }}\n  - {{ id: cleanup, module: system, action: echo, inputs: {{ message: cleaned }} }}\nfinally: [cleanup]\n"
+        ),
+    );
+    let child = spawn(&home, &["run", file.to_str().expect("UTF-8")]);
+    let run = recorded_run(&home, 1);
+    wait_for_attempt(&home, &run, "spin");
+    std::thread::sleep(Duration::from_millis(300));
+    let cancelled = wfhost(&home, &["cancel", &run]);
+    assert_eq!(cancelled.code, 0, "{}", cancelled.render());
+    let output = child.wait_with_output().expect("the driver stops");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        json(&home, &["status", &run, "--json"])["status"],
+        "cancelled"
+    );
+    let rows = step_rows(&home, &run);
+    let (status, attempts, duration, fuel) = &rows["spin"];
+    assert_eq!(status, "cancelled");
+    assert_eq!(*attempts, 1);
+    assert!(*duration >= 300.0, "the cancelled step ran {duration} ms");
+    assert!(*fuel > 0, "the cancelled step used fuel");
+    assert_eq!(
+        rows["cleanup"].0, "succeeded",
+        "`finally` runs after a cancel"
+    );
+    assert_consistent(&home, &run, "cancelled");
+    let resumed = wfhost(&home, &["resume", &run]);
+    assert_eq!(resumed.code, 2, "{}", resumed.render());
+    assert!(
+        resumed.stderr.contains("--from STEP"),
+        "{}",
+        resumed.render()
+    );
+}
+
+#[test]
+fn a_second_cancel_stops_the_finally_steps_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let file = write(
+        dir.path(),
+        "cancel-twice.yaml",
+        "name: cancel-twice\nsteps:\n  - { id: wait, module: system, action: sleep, inputs: { milliseconds: 20000 } }\n  - { id: slow-cleanup, module: system, action: sleep, inputs: { milliseconds: 20000 } }\nfinally: [slow-cleanup]\n",
+    );
+    let child = spawn(&home, &["run", file.to_str().expect("UTF-8")]);
+    let run = recorded_run(&home, 1);
+    wait_for_attempt(&home, &run, "wait");
+    assert_eq!(wfhost(&home, &["cancel", &run]).code, 0);
+    wait_for_attempt(&home, &run, "slow-cleanup");
+    let again = wfhost(&home, &["cancel", &run]);
+    assert_eq!(again.code, 0, "{}", again.render());
+    let output = child.wait_with_output().expect("the driver stops");
+    assert_eq!(output.status.code(), Some(1));
+    let rows = step_rows(&home, &run);
+    assert_eq!(rows["wait"].0, "cancelled");
+    assert_eq!(rows["slow-cleanup"].0, "cancelled");
+    assert_eq!(
+        json(&home, &["status", &run, "--json"])["status"],
+        "cancelled"
+    );
+    assert_consistent(&home, &run, "cancelled twice");
+}

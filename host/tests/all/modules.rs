@@ -750,3 +750,29 @@ fn module_new_python_builds_installs_and_runs_in_a_workflow() {
 fn module_new_js_builds_installs_and_runs_in_a_workflow() {
     scaffold_build_install_run("js");
 }
+
+/// Each bundled action asks for what it needs, no more: checking links
+/// needs a read grant, editing a table of contents a read-write one.
+#[test]
+fn bundled_actions_ask_only_for_what_they_need() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let flow = dir.path().join("links.yaml");
+    std::fs::write(
+        &flow,
+        "name: links\npermissions: { fs: [{ path: ., access: read }] }\nsteps:\n  - { id: links, module: docs, action: check-links, inputs: { globs: [\"*.md\"] }, onSuccess: toc }\n  - { id: toc, module: docs, action: toc, inputs: { path: README.md, max-depth: 3 } }\n",
+    )
+    .expect("workflow");
+    let run = wfhost(&home, &["validate", path(&flow)]);
+    assert_eq!(run.code, 2, "{}", run.render());
+    assert!(
+        !run.stderr.contains("step `links` is not granted"),
+        "check-links runs with a read grant:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("which step `toc` is not granted"),
+        "toc needs read-write:\n{}",
+        run.stderr
+    );
+}

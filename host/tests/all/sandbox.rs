@@ -137,6 +137,17 @@ async fn actions_are_found_by_qualified_or_unambiguous_name() {
         module.action("echo-u8").expect("unqualified").name,
         "echoes.echo-u8"
     );
+    for fully in [
+        "wfhost-test:kitchen-sink/echoes@0.1.0.echo-u8",
+        "wfhost-test:kitchen-sink/echoes.echo-u8",
+    ] {
+        assert_eq!(
+            module.action(fully).expect("fully qualified").name,
+            "echoes.echo-u8",
+            "{fully}"
+        );
+    }
+    assert!(module.action("other:pkg/echoes.echo-u8").is_err());
     match module.action("echo-u9") {
         Err(CallError::UnknownAction { suggestion, .. }) => {
             assert_eq!(suggestion.as_deref(), Some("echoes.echo-u8"))

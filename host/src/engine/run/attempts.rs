@@ -3,13 +3,17 @@
 
 use serde_json::Value;
 
+use super::cancel::InFlight;
 use super::{ActId, Engine, MapState, TaskDone, TaskKey};
 use crate::engine::attempt::{AttemptKey, AttemptResult};
+use crate::engine::control::Stop;
 use crate::engine::event::Event;
 use crate::engine::failure::StepFailure;
 use crate::engine::scope::Local;
-use crate::sandbox::CallContext;
-use crate::workflow::plan::{StepIndex, StepKind, engine_kinds};
+use crate::engine::status::StepStatus;
+use crate::sandbox::{CallContext, cancellation};
+use crate::workflow::StepFailureKind;
+use crate::workflow::plan::{StepIndex, StepKind};
 use crate::workflow::template;
 
 impl Engine<'_> {
@@ -19,7 +23,7 @@ impl Engine<'_> {
             Ok(Value::Array(items)) => items,
             Ok(other) => {
                 let failure = StepFailure::engine(
-                    engine_kinds::TEMPLATE,
+                    StepFailureKind::Template,
                     format!("`foreach` gave {other}, not a list"),
                 );
                 return self.finish_act(act, Err(failure));
@@ -27,7 +31,7 @@ impl Engine<'_> {
             Err(problem) => {
                 return self.finish_act(
                     act,
-                    Err(StepFailure::engine(engine_kinds::TEMPLATE, problem)),
+                    Err(StepFailure::engine(StepFailureKind::Template, problem)),
                 );
             }
         };
@@ -51,7 +55,8 @@ impl Engine<'_> {
 
     /// Start an attempt now, or queue it until a slot frees.
     pub(super) fn launch(&mut self, key: TaskKey) {
-        if self.stop.is_some() {
+        // After a cancel, only the `finally` steps start.
+        if self.stop.is_some() && !(self.finalizing && self.stop == Some(Stop::Cancel)) {
             return;
         }
         if self.running < self.plan.max_concurrent_steps {
@@ -88,7 +93,7 @@ impl Engine<'_> {
         // Counted before the inputs are evaluated: `steps.<id>.attempts` and
         // `.visits` in the step's own templates include this attempt.
         let state = &mut self.states[step];
-        state.status = "running";
+        state.status = StepStatus::Running;
         state.attempts += 1;
         self.update_record(step);
         let input = if planned.templated {
@@ -104,13 +109,14 @@ impl Engine<'_> {
                 Ok(input) => input,
                 Err(problem) => {
                     let failure = StepFailure::engine(
-                        engine_kinds::TEMPLATE,
+                        StepFailureKind::Template,
                         format!("cannot evaluate the inputs: {problem}"),
                     );
                     self.emit(Event::StepFailed {
                         key: self.attempt_key(key),
                         duration_ms: 0.0,
                         fuel: 0,
+                        memory_peak_bytes: 0,
                         failure: failure.clone(),
                         will_retry: false,
                     });
@@ -131,6 +137,7 @@ impl Engine<'_> {
             input: Some(input.clone()),
         });
         self.replaying = was_replaying;
+        let (canceller, cancel) = cancellation();
         let handle = match recorded {
             Some(result) => self.tasks.spawn(async move {
                 TaskDone::Call {
@@ -146,6 +153,7 @@ impl Engine<'_> {
                 let context = CallContext {
                     idempotency_key: idempotency,
                     grants: self.grants.get(step).cloned().unwrap_or_default(),
+                    cancel: Some(cancel),
                 };
                 self.tasks.spawn(async move {
                     let report = module
@@ -160,7 +168,13 @@ impl Engine<'_> {
                 })
             }
         };
-        self.in_flight.insert(key, (handle, true));
+        self.in_flight.insert(
+            key,
+            InFlight {
+                handle,
+                call: Some(canceller),
+            },
+        );
         self.running += 1;
     }
 
@@ -197,7 +211,9 @@ impl Engine<'_> {
                 self.in_flight.remove(&key);
                 self.running -= 1;
                 self.fill_slots();
-                if self.acts.get(key.0).is_some_and(Option::is_some) {
+                if self.cancelling.contains_key(&key) {
+                    self.on_cancelled(key, &result, replayed);
+                } else if self.acts.get(key.0).is_some_and(Option::is_some) {
                     self.replaying = replayed;
                     self.on_attempt(key, &result);
                     self.replaying = false;
@@ -211,9 +227,7 @@ impl Engine<'_> {
             return;
         };
         let step = activation.step;
-        let state = &mut self.states[step];
-        state.duration += result.duration();
-        state.fuel += result.fuel;
+        self.states[step].add(result);
         let attempt_key = self.attempt_key(key);
         match &result.outcome {
             Ok(output) => {
@@ -291,7 +305,7 @@ impl Engine<'_> {
             Ok(true) => self.finish_act(act, Ok(output)),
             Ok(false) if iteration + 1 >= *max_iterations => {
                 let failure = StepFailure::engine(
-                    engine_kinds::MAX_ITERATIONS,
+                    StepFailureKind::MaxIterations,
                     format!("`until` was still false after {max_iterations} iterations"),
                 );
                 self.finish_act(act, Err(failure));
@@ -307,7 +321,7 @@ impl Engine<'_> {
                 self.finish_act(
                     act,
                     Err(StepFailure::engine(
-                        engine_kinds::TEMPLATE,
+                        StepFailureKind::Template,
                         format!("`until`: {problem}"),
                     )),
                 );
@@ -329,11 +343,12 @@ impl Engine<'_> {
         let will_retry = attempt < planned.retry.max_attempts
             && planned
                 .retry
-                .retries(&failure.kind, failure.guest_retryable());
+                .retries(failure.kind, failure.guest_retryable());
         self.emit(Event::StepFailed {
             key: attempt_key.clone(),
             duration_ms: result.duration_ms,
             fuel: result.fuel,
+            memory_peak_bytes: result.memory_peak_bytes,
             failure: failure.clone(),
             will_retry,
         });
@@ -361,26 +376,7 @@ impl Engine<'_> {
             tokio::time::sleep(delay).await;
             TaskDone::Wake { key }
         });
-        self.in_flight.insert(key, (handle, false));
-    }
-
-    /// Stop every task of an activation.
-    pub(super) fn abort_act(&mut self, act: ActId) {
-        let keys: Vec<TaskKey> = self
-            .in_flight
-            .keys()
-            .filter(|(a, _)| *a == act)
-            .copied()
-            .collect();
-        for key in keys {
-            if let Some((handle, is_call)) = self.in_flight.remove(&key) {
-                handle.abort();
-                if is_call {
-                    self.running -= 1;
-                }
-            }
-        }
-        self.fill_slots();
+        self.in_flight.insert(key, InFlight { handle, call: None });
     }
 }
 

@@ -8,6 +8,7 @@
 //! routes, `needs` and parallel groups.
 
 mod attempts;
+mod cancel;
 mod routing;
 
 use std::collections::{HashMap, VecDeque};
@@ -15,17 +16,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::JoinSet;
 
+use self::cancel::{Cancelling, Ending, InFlight};
 use super::attempt::{AttemptKey, AttemptResult, Replay};
 use super::control::{Control, Stop};
-use super::event::{Event, Observer, RunStatus};
+use super::event::{Event, Observer};
 use super::failure::StepFailure;
 use super::scope::{RunScope, StepRecords, workflow_value};
+use super::status::{RunStatus, StepStatus};
 use super::summary::{RunSummary, StepSummary};
 use crate::sandbox::Grants;
+use crate::workflow::StepFailureKind;
 use crate::workflow::model::WaitFor;
-use crate::workflow::plan::{Plan, StepIndex, StepKind, engine_kinds};
+use crate::workflow::plan::{Plan, StepIndex, StepKind};
 
 type ActId = usize;
 type FrameId = usize;
@@ -65,7 +69,7 @@ pub async fn run(
         &Value::Object(inputs),
         &plan.context,
         StepRecords::new(ids),
-        &workflow_value(&run_id, &plan.name, "running", None),
+        &workflow_value(&run_id, &plan.name, RunStatus::Running, None),
     );
     let mut engine = Engine {
         states: plan.steps.iter().map(|_| StepState::default()).collect(),
@@ -76,6 +80,9 @@ pub async fn run(
         frames: Vec::new(),
         tasks: JoinSet::new(),
         in_flight: HashMap::new(),
+        cancelling: HashMap::new(),
+        ending: HashMap::new(),
+        finalizing: false,
         running: 0,
         queue: VecDeque::new(),
         failure: None,
@@ -92,13 +99,24 @@ pub async fn run(
 
 #[derive(Debug, Default)]
 struct StepState {
-    status: &'static str,
+    status: StepStatus,
     output: Value,
     failure: Option<StepFailure>,
     attempts: u32,
     visits: u32,
     duration: Duration,
     fuel: u64,
+    /// The most linear memory any attempt used.
+    memory_peak: u64,
+}
+
+impl StepState {
+    /// Count what an attempt used, however it ended.
+    fn add(&mut self, result: &AttemptResult) {
+        self.duration += result.duration();
+        self.fuel += result.fuel;
+        self.memory_peak = self.memory_peak.max(result.memory_peak_bytes);
+    }
 }
 
 struct Activation {
@@ -155,8 +173,14 @@ struct Engine<'o> {
     acts: Vec<Option<Activation>>,
     frames: Vec<Frame>,
     tasks: JoinSet<TaskDone>,
-    /// Tasks that can be aborted, and whether each is a call (holds a slot).
-    in_flight: HashMap<TaskKey, (AbortHandle, bool)>,
+    /// Tasks in flight: calls (each holds a slot) and timers.
+    in_flight: HashMap<TaskKey, InFlight>,
+    /// Calls asked to stop: recorded `cancelled` when they report back.
+    cancelling: HashMap<TaskKey, Cancelling>,
+    /// Activations that end once their cancelled calls have reported.
+    ending: HashMap<ActId, Ending>,
+    /// The `finally` steps of a cancelled run are running.
+    finalizing: bool,
     running: usize,
     /// Attempts waiting for a free slot.
     queue: VecDeque<TaskKey>,
@@ -200,8 +224,11 @@ impl Engine<'_> {
             self.enter(handler, None);
             self.drain(None).await;
         }
+        // `finally` steps run after a cancel too (not after a pause, an
+        // interrupt or a second cancel).
+        self.finalizing = true;
         for step in self.plan.finally.clone() {
-            if self.stop.is_some() {
+            if self.stop.is_some() && self.stop != Some(Stop::Cancel) {
                 break;
             }
             self.set_workflow_status();
@@ -241,7 +268,7 @@ impl Engine<'_> {
         self.scope.set_workflow(&workflow_value(
             &self.run_id,
             &self.plan.name,
-            self.status().as_str(),
+            self.status(),
             error.as_ref(),
         ));
     }
@@ -262,7 +289,7 @@ impl Engine<'_> {
             .steps
             .iter()
             .zip(&self.states)
-            .filter(|(_, state)| !state.status.is_empty())
+            .filter(|(_, state)| state.status != StepStatus::Pending)
             .map(|(step, state)| StepSummary {
                 id: step.id.clone(),
                 status: state.status,
@@ -270,7 +297,8 @@ impl Engine<'_> {
                 visits: state.visits,
                 duration: state.duration,
                 fuel: state.fuel,
-                failure: state.failure.as_ref().map(|f| f.kind.clone()),
+                memory_peak_bytes: state.memory_peak,
+                failure: state.failure.as_ref().map(|f| f.kind),
             })
             .collect();
         RunSummary {
@@ -285,7 +313,7 @@ impl Engine<'_> {
                 .steps
                 .iter()
                 .zip(&self.states)
-                .filter(|(_, state)| state.status == "succeeded")
+                .filter(|(_, state)| state.status == StepStatus::Succeeded)
                 .map(|(step, state)| (step.id.clone(), state.output.clone()))
                 .collect(),
         }
@@ -312,26 +340,34 @@ impl Engine<'_> {
                     self.workflow_timeout();
                     deadline = None;
                 }
-                stop = control.stopped(), if self.stop.is_none() => self.stop_requested(stop),
+                stop = control.escalated(self.stop) => self.stop_requested(stop),
             }
         }
     }
 
-    /// A pause lets attempts in flight finish; a cancel or an interrupt
-    /// stops them (they run again on resume: steps are at-least-once).
+    /// A pause lets calls in flight finish (and be recorded); a cancel stops
+    /// them and records every step it stops as `cancelled`; an interrupt
+    /// (Ctrl-C) stops them and records nothing, so they run again on resume.
     fn stop_requested(&mut self, stop: Stop) {
         self.stop = Some(stop);
         self.queue.clear();
-        let keys: Vec<TaskKey> = self.in_flight.keys().copied().collect();
-        for key in keys {
-            let is_call = self.in_flight.get(&key).is_some_and(|(_, call)| *call);
-            if stop == Stop::Pause && is_call {
-                continue;
-            }
-            if let Some((handle, is_call)) = self.in_flight.remove(&key) {
-                handle.abort();
-                if is_call {
-                    self.running -= 1;
+        match stop {
+            Stop::Pause => self.abort_tasks(false),
+            Stop::Interrupt => self.abort_tasks(true),
+            Stop::Cancel | Stop::CancelNow => {
+                let failure = StepFailure::engine(
+                    StepFailureKind::CANCELLED,
+                    if stop == Stop::Cancel {
+                        "cancelled: the run was cancelled"
+                    } else {
+                        "cancelled: the run was cancelled at once"
+                    },
+                );
+                let live: Vec<ActId> = (0..self.acts.len())
+                    .filter(|&a| self.acts[a].is_some())
+                    .collect();
+                for act in live {
+                    self.end_act(act, failure.clone());
                 }
             }
         }
@@ -340,7 +376,7 @@ impl Engine<'_> {
     fn workflow_timeout(&mut self) {
         let timeout = self.plan.workflow_timeout.unwrap_or_default();
         let failure = StepFailure::engine(
-            engine_kinds::WORKFLOW_TIMEOUT,
+            StepFailureKind::WorkflowTimeout,
             format!(
                 "the run passed its workflow timeout of {}",
                 humantime::format_duration(timeout)
@@ -352,9 +388,7 @@ impl Engine<'_> {
             .collect();
         for act in live {
             let step = self.acts[act].as_ref().map_or(0, |a| a.step);
-            self.abort_act(act);
-            self.acts[act] = None;
-            self.record_finish(step, Err(&failure));
+            self.end_act(act, failure.clone());
             if self.failure.is_none() {
                 self.failure = Some(RunFailure {
                     step: self.plan.steps[step].id.clone(),
@@ -388,7 +422,7 @@ impl Engine<'_> {
             && self.states[step].visits > max
         {
             let failure = StepFailure::engine(
-                engine_kinds::MAX_VISITS,
+                StepFailureKind::MaxVisits,
                 format!(
                     "step `{}` was entered more than its max_visits of {max}",
                     planned.id
@@ -401,7 +435,7 @@ impl Engine<'_> {
         }
         match &planned.kind {
             StepKind::Parallel { branches, wait_for } => {
-                self.states[step].status = "running";
+                self.states[step].status = StepStatus::Running;
                 self.update_record(step);
                 self.emit(Event::StepStarted {
                     key: AttemptKey {

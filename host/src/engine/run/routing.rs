@@ -4,17 +4,29 @@
 use serde_json::Value;
 
 use super::{ActId, Engine, FrameId, RunFailure, millis};
-use crate::engine::event::Event;
+use crate::engine::event::{Event, Outcome};
 use crate::engine::failure::StepFailure;
 use crate::engine::scope::{Local, Record};
+use crate::engine::status::StepStatus;
+use crate::workflow::StepFailureKind;
 use crate::workflow::model::WaitFor;
-use crate::workflow::plan::{PlannedRoute, StepIndex, engine_kinds};
+use crate::workflow::plan::{PlannedRoute, StepIndex};
 use crate::workflow::template;
 
 impl Engine<'_> {
     /// An activation is over: record the step's result and route on it.
     pub(super) fn finish_act(&mut self, act: ActId, result: Result<Value, StepFailure>) {
-        self.abort_act(act);
+        // Other items of a map still running are no longer needed.
+        if let Some(Some(activation)) = self.acts.get(act) {
+            let reason = StepFailure::engine(
+                StepFailureKind::CANCELLED,
+                format!(
+                    "cancelled: step `{}` ended without this item",
+                    self.plan.steps[activation.step].id
+                ),
+            );
+            self.cancel_tasks(act, &reason);
+        }
         let Some(activation) = self.acts.get_mut(act).and_then(Option::take) else {
             return;
         };
@@ -38,15 +50,15 @@ impl Engine<'_> {
         let state = &mut self.states[step];
         match result {
             Ok(output) => {
-                state.status = "succeeded";
+                state.status = StepStatus::Succeeded;
                 state.output = output.clone();
                 state.failure = None;
             }
             Err(failure) => {
-                state.status = if failure.kind == engine_kinds::CANCELLED {
-                    "cancelled"
+                state.status = if failure.kind == StepFailureKind::CANCELLED {
+                    StepStatus::Cancelled
                 } else {
-                    "failed"
+                    StepStatus::Failed
                 };
                 state.output = Value::Null;
                 state.failure = Some(failure.clone());
@@ -60,6 +72,7 @@ impl Engine<'_> {
             attempts: state.attempts,
             duration_ms: millis(state.duration),
             fuel: state.fuel,
+            memory_peak_bytes: state.memory_peak,
             output: result.ok().cloned(),
             failure: result.err().cloned(),
         });
@@ -90,7 +103,7 @@ impl Engine<'_> {
             let ready = plan.steps[needer]
                 .needs
                 .iter()
-                .all(|&need| self.states[need].status == "succeeded");
+                .all(|&need| self.states[need].status == StepStatus::Succeeded);
             if ready && self.states[needer].visits == 0 {
                 self.enter(needer, None);
             }
@@ -106,10 +119,10 @@ impl Engine<'_> {
             let missing: Vec<&str> = step
                 .needs
                 .iter()
-                .filter(|&&need| self.states[need].status != "succeeded")
+                .filter(|&&need| self.states[need].status != StepStatus::Succeeded)
                 .map(|&need| plan.steps[need].id.as_str())
                 .collect();
-            self.states[index].status = "skipped";
+            self.states[index].status = StepStatus::Skipped;
             self.update_record(index);
             self.emit(Event::StepSkipped {
                 step: step.id.clone(),
@@ -128,8 +141,8 @@ impl Engine<'_> {
         let plan = self.plan.clone();
         let planned = &plan.steps[step];
         let (route, on) = match &result {
-            Ok(_) => (&planned.on_success, "success"),
-            Err(_) => (&planned.on_failure, "failure"),
+            Ok(_) => (&planned.on_success, Outcome::Success),
+            Err(_) => (&planned.on_failure, Outcome::Failure),
         };
         if self.follow(step, route, on, frame) {
             return;
@@ -137,7 +150,7 @@ impl Engine<'_> {
         match result {
             // Recorded as failed; the run goes on as if the step had succeeded.
             Err(_) if planned.continue_on_error => {
-                if !self.follow(step, &planned.on_success, "success", frame) {
+                if !self.follow(step, &planned.on_success, Outcome::Success, frame) {
                     self.path_end(frame, Ok((step, Value::Null)));
                 }
             }
@@ -152,7 +165,7 @@ impl Engine<'_> {
         &mut self,
         step: StepIndex,
         route: &PlannedRoute,
-        on: &'static str,
+        on: Outcome,
         frame: Option<FrameId>,
     ) -> bool {
         match self.choose(route) {
@@ -163,7 +176,7 @@ impl Engine<'_> {
             Ok(None) => false,
             Err(problem) => {
                 let failure = StepFailure::engine(
-                    engine_kinds::TEMPLATE,
+                    StepFailureKind::Template,
                     format!("route condition: {problem}"),
                 );
                 self.path_end(frame, Err((step, failure)));
@@ -176,7 +189,7 @@ impl Engine<'_> {
         &mut self,
         from: StepIndex,
         to: StepIndex,
-        on: &'static str,
+        on: Outcome,
         when: Option<String>,
         frame: Option<FrameId>,
     ) {
@@ -289,14 +302,11 @@ impl Engine<'_> {
             if !self.within(activation.frame, frame_id) {
                 continue;
             }
-            let step = activation.step;
-            self.abort_act(act);
-            self.acts[act] = None;
             let failure = StepFailure::engine(
-                engine_kinds::CANCELLED,
+                StepFailureKind::CANCELLED,
                 format!("cancelled: group `{group}` finished without it"),
             );
-            self.record_finish(step, Err(&failure));
+            self.end_act(act, failure);
         }
     }
 

@@ -39,9 +39,18 @@ pub(super) const MAX_TOKENS: usize = 500;
 
 /// An expression (the inside of `{{ }}`), checked and rewritten.
 pub(super) fn expression(source: &str) -> Result<String, String> {
+    expression_with(source, |_, _| {})
+}
+
+/// [`expression`], showing its syntax tree to `visit` once it is checked.
+pub(super) fn expression_with(
+    source: &str,
+    mut visit: impl FnMut(&str, &Expr<'_>),
+) -> Result<String, String> {
     check_tokens(source, true)?;
     let expr = parse_expr(source).map_err(|e| super::describe(&e))?;
     check_depth(&expr)?;
+    visit(source, &expr);
     Splicer { source }.within(&expr, 0..source.len())
 }
 
@@ -91,6 +100,15 @@ fn check_depth(expr: &Expr<'_>) -> Result<(), String> {
 
 /// Text with `{{ }}` expressions, checked and rewritten.
 pub(super) fn text(source: &str) -> Result<String, String> {
+    text_with(source, |_, _| {})
+}
+
+/// [`text`], showing each expression's syntax tree to `visit` once it is
+/// checked.
+pub(super) fn text_with(
+    source: &str,
+    mut visit: impl FnMut(&str, &Expr<'_>),
+) -> Result<String, String> {
     check_tokens(source, false)?;
     let tree =
         parse(source, "<template>", SyntaxConfig::default()).map_err(|e| super::describe(&e))?;
@@ -105,6 +123,7 @@ pub(super) fn text(source: &str) -> Result<String, String> {
             Stmt::EmitRaw(_) => {}
             Stmt::EmitExpr(emit) => {
                 check_depth(&emit.expr)?;
+                visit(source, &emit.expr);
                 let range = splicer.extent(&emit.expr)?;
                 if range.start < at {
                     return Err(UNSUPPORTED.into());
@@ -240,6 +259,12 @@ fn span_of(expr: &Expr<'_>) -> Span {
         Expr::Tuple(e) => e.span(),
         Expr::Map(e) => e.span(),
     }
+}
+
+/// The text `expr` is written as in `source` (the text it was parsed from).
+pub(super) fn written<'s>(source: &'s str, expr: &Expr<'_>) -> Option<&'s str> {
+    let range = Splicer { source }.extent(expr).ok()?;
+    source.get(range)
 }
 
 /// The direct sub-expressions of `expr`.

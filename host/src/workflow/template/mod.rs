@@ -11,8 +11,9 @@
 
 mod budget;
 mod harden;
+mod paths;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use minijinja::{Environment, UndefinedBehavior, Value as Jinja};
@@ -80,21 +81,29 @@ pub fn condition_expression(text: &str) -> Result<&str, String> {
     }
 }
 
-/// The variables a template reads, as dotted paths (`steps.build.output.n`),
-/// or its syntax error.
-pub fn references(text: &str) -> Result<BTreeSet<String>, String> {
-    let found = match kind(text) {
-        Kind::Literal => return Ok(BTreeSet::new()),
-        Kind::Expression(expr) => ENV
-            .compile_expression_owned(harden::expression(expr)?)
-            .map_err(|e| describe(&e))?
-            .undeclared_variables(true),
-        Kind::Text => ENV
-            .template_from_str(&harden::text(text)?)
-            .map_err(|e| describe(&e))?
-            .undeclared_variables(true),
-    };
-    Ok(found.into_iter().filter(|name| !is_global(name)).collect())
+/// The data a template reads, as dotted paths (`steps.build.output.n`;
+/// subscripts too: `steps['my-step'].output[0]` reads
+/// `steps.my-step.output.0`), each with how it is written; or its syntax
+/// error.
+pub fn references(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut found = BTreeMap::new();
+    match kind(text) {
+        Kind::Literal => return Ok(found),
+        Kind::Expression(expr) => {
+            let rewritten =
+                harden::expression_with(expr, |source, e| paths::read_by(source, e, &mut found))?;
+            ENV.compile_expression_owned(rewritten)
+                .map_err(|e| describe(&e))?;
+        }
+        Kind::Text => {
+            let rewritten =
+                harden::text_with(text, |source, e| paths::read_by(source, e, &mut found))?;
+            ENV.template_from_str(&rewritten)
+                .map_err(|e| describe(&e))?;
+        }
+    }
+    found.retain(|name, _| !is_global(name));
+    Ok(found)
 }
 
 /// Whether `name` is a function of the template language (`range`, …),
@@ -105,13 +114,15 @@ fn is_global(name: &str) -> bool {
 }
 
 /// The dotted paths a condition reads, or its syntax error.
-pub fn condition_references(text: &str) -> Result<BTreeSet<String>, String> {
+pub fn condition_references(text: &str) -> Result<BTreeMap<String, String>, String> {
     let expr = condition_expression(text)?;
-    let found = ENV
-        .compile_expression_owned(harden::expression(expr)?)
-        .map_err(|e| describe(&e))?
-        .undeclared_variables(true);
-    Ok(found.into_iter().filter(|name| !is_global(name)).collect())
+    let mut found = BTreeMap::new();
+    let rewritten =
+        harden::expression_with(expr, |source, e| paths::read_by(source, e, &mut found))?;
+    ENV.compile_expression_owned(rewritten)
+        .map_err(|e| describe(&e))?;
+    found.retain(|name, _| !is_global(name));
+    Ok(found)
 }
 
 /// Evaluate the expression `expr` (the inside of `{{ }}`) under the budgets.
@@ -120,7 +131,19 @@ fn eval_expression(expr: &str, scope: &Jinja) -> Result<Jinja, String> {
         .compile_expression_owned(harden::expression(expr)?)
         .map_err(|e| describe(&e))?;
     budget::start();
-    compiled.eval(scope.clone()).map_err(|e| failure(&e))
+    let value = compiled
+        .eval(scope.clone())
+        .map_err(|e| failure(&e, expr, scope))?;
+    // Strict undefined fails when an undefined value is used, not when it
+    // is the result: a lone `{{ steps.a.outptu }}` would pass `null` on.
+    if value.is_undefined() {
+        let missing = undefined_reference(expr, scope).unwrap_or_else(|| expr.trim().to_string());
+        return Err(format!(
+            "`{missing}` is undefined (in `{{{{ {} }}}}`)",
+            expr.trim()
+        ));
+    }
+    Ok(value)
 }
 
 /// Render text with templates inside under the budgets; its output counts
@@ -132,7 +155,7 @@ fn render_text(text: &str, scope: &Jinja) -> Result<String, String> {
     let mut out = ChargedOutput(Vec::new());
     template
         .render_captured_to(scope.clone(), &mut out)
-        .map_err(|e| failure(&e))?;
+        .map_err(|e| failure(&e, text, scope))?;
     String::from_utf8(out.0).map_err(|e| format!("the template rendered invalid UTF-8: {e}"))
 }
 
@@ -153,12 +176,39 @@ impl std::io::Write for ChargedOutput {
 
 /// An evaluation's error in one line: the budget's own message when that
 /// is what stopped it.
-fn failure(error: &minijinja::Error) -> String {
+fn failure(error: &minijinja::Error, text: &str, scope: &Jinja) -> String {
     if budget::exhausted() {
-        budget::limit_message()
-    } else {
-        describe(error)
+        return budget::limit_message();
     }
+    if error.kind() == minijinja::ErrorKind::UndefinedError
+        && let Some(missing) = undefined_reference(text, scope)
+    {
+        return format!("`{missing}` is undefined (in `{}`)", text.trim());
+    }
+    format!("{} (in `{}`)", describe(error), text.trim())
+}
+
+/// The first reference of `text` (an expression or text) that `scope` does
+/// not hold, as written.
+fn undefined_reference(text: &str, scope: &Jinja) -> Option<String> {
+    let found = references(text)
+        .or_else(|_| references(&format!("{{{{ {text} }}}}")))
+        .ok()?;
+    found.into_iter().find_map(|(path, written)| {
+        let mut value = scope.clone();
+        for segment in path.split('.') {
+            value = match segment.parse::<usize>() {
+                Ok(index) if value.kind() == minijinja::value::ValueKind::Seq => {
+                    value.get_item_by_index(index).ok()?
+                }
+                _ => value.get_attr(segment).ok()?,
+            };
+            if value.is_undefined() {
+                return Some(written);
+            }
+        }
+        None
+    })
 }
 
 /// Evaluate one string against `scope`.
@@ -327,13 +377,40 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_names_the_reference_and_the_template() {
+        for (template, expected) in [
+            (
+                "{{ steps.a.outptu }}",
+                "`steps.a.outptu` is undefined (in `{{ steps.a.outptu }}`)",
+            ),
+            (
+                "x {{ steps['a'].output.n }}",
+                "`steps['a'].output.n` is undefined (in `x {{ steps['a'].output.n }}`)",
+            ),
+            (
+                "{{ inputs.list[5] }}",
+                "`inputs.list[5]` is undefined (in `{{ inputs.list[5] }}`)",
+            ),
+        ] {
+            assert_eq!(
+                eval_str(template, &scope()),
+                Err(expected.to_string()),
+                "{template}"
+            );
+        }
+    }
+
+    #[test]
     fn references_are_dotted_paths() {
-        let found = references("{{ steps.build.output.count + inputs.n }}");
-        let expected: BTreeSet<String> = ["inputs.n", "steps.build.output.count"]
-            .into_iter()
-            .map(String::from)
-            .collect();
-        assert_eq!(found, Ok(expected));
+        let found = references("{{ steps.build.output.count + inputs.n }}")
+            .map(|f| f.into_keys().collect::<Vec<_>>());
+        assert_eq!(
+            found,
+            Ok(vec![
+                "inputs.n".to_string(),
+                "steps.build.output.count".to_string()
+            ])
+        );
         assert!(references("{{ steps.( }}").is_err());
     }
 

@@ -1,10 +1,16 @@
 //! Limits and retry policies: parsed values within the host's maximums.
 
-use super::{Checker, MAX_ATTEMPTS, failure_kinds};
+use super::{Checker, MAX_ATTEMPTS};
+
+/// Attempts in the sandbox at once when a workflow does not say: steps
+/// often wait on programs, timers or the network rather than compute, and
+/// guest code yields to the others at every epoch tick.
+pub const DEFAULT_MAX_CONCURRENT_STEPS: usize = 16;
 use crate::diagnostics::Diagnostic;
 use crate::diagnostics::Spanned;
 use crate::sandbox::Limits;
 use crate::suggest::closest;
+use crate::workflow::StepFailureKind;
 use crate::workflow::model::Step;
 use crate::workflow::plan::{RetryPolicy, StepIndex};
 
@@ -68,14 +74,18 @@ impl Checker<'_> {
                 format!("`max_attempts` must be from 1 to {MAX_ATTEMPTS}"),
             ));
         }
-        let kinds = failure_kinds();
+        let mut on = Vec::new();
         for kind in &retry.on {
-            if !kinds.contains(&kind.value.as_str()) {
-                self.error(
+            match StepFailureKind::parse(&kind.value) {
+                Some(parsed) => on.push(parsed),
+                None => self.error(
                     Diagnostic::error(kind.span, format!("unknown failure kind `{}`", kind.value))
-                        .suggest(closest(&kind.value, kinds.iter().copied()))
-                        .with_help_if_none(format!("failure kinds: {}", kinds.join(", "))),
-                );
+                        .suggest(closest(&kind.value, StepFailureKind::names()))
+                        .with_help_if_none(format!(
+                            "failure kinds: {}",
+                            StepFailureKind::names().collect::<Vec<_>>().join(", ")
+                        )),
+                ),
             }
         }
         RetryPolicy {
@@ -90,21 +100,44 @@ impl Checker<'_> {
                 .as_ref()
                 .map_or(RetryPolicy::NONE.max, |d| d.value.0),
             jitter: retry.jitter,
-            on: (!retry.on.is_empty()).then(|| retry.on.iter().map(|k| k.value.clone()).collect()),
+            on: (!on.is_empty()).then_some(on),
         }
     }
 
     pub(super) fn check_workflow_limits(&mut self) -> (usize, Option<std::time::Duration>) {
         let limits = &self.workflow.limits;
-        let concurrency = limits.max_concurrent_steps.as_ref().map_or_else(
-            || std::thread::available_parallelism().map_or(2, usize::from),
-            |n| {
+        let explicit = limits.max_concurrent_steps.is_some();
+        let concurrency = limits
+            .max_concurrent_steps
+            .as_ref()
+            .map_or(DEFAULT_MAX_CONCURRENT_STEPS, |n| {
                 self.at_least_one(n, "`max_concurrent_steps`");
                 n.value as usize
-            },
-        );
+            })
+            .max(1);
+        // A default never silently shrinks an explicit setting.
+        for step in &self.workflow.steps {
+            if let Some(wanted) = &step.concurrency
+                && wanted.value as usize > concurrency
+            {
+                self.problems.push(
+                    Diagnostic::warning(
+                        wanted.span,
+                        format!(
+                            "`concurrency: {}` is limited by the workflow's `max_concurrent_steps` of {concurrency}{}",
+                            wanted.value,
+                            if explicit { "" } else { " (the default)" }
+                        ),
+                    )
+                    .with_help(format!(
+                        "raise it with `limits: {{ max_concurrent_steps: {} }}` to run that many at once",
+                        wanted.value
+                    )),
+                );
+            }
+        }
         let timeout = limits.workflow_timeout.as_ref().map(|t| t.value.0);
-        (concurrency.max(1), timeout)
+        (concurrency, timeout)
     }
 
     pub(super) fn at_least_one(&mut self, value: &Spanned<u32>, what: &str) {

@@ -14,22 +14,13 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::model::{Route, Step, Workflow};
-use super::plan::{Plan, PlannedRoute, PlannedStep, StepIndex, StepKind, engine_kinds};
+use super::plan::{Plan, PlannedRoute, PlannedStep, StepIndex, StepKind};
 use super::template::{self, Kind};
 use crate::catalog::Catalog;
 use crate::diagnostics::{Diagnostic, Diagnostics, LineIndex, Source, Span, Spanned};
 use crate::manifest::Manifest;
-use crate::sandbox::{Action, CallError, FailureKind, Module};
+use crate::sandbox::{Action, CallError, Module};
 use crate::suggest::closest;
-
-/// Every failure kind a route or a retry policy can name.
-pub fn failure_kinds() -> Vec<&'static str> {
-    FailureKind::ALL
-        .iter()
-        .map(|kind| kind.as_str())
-        .chain(engine_kinds::ALL.iter().copied())
-        .collect()
-}
 
 /// Names a template may start with.
 const SCOPE_ROOTS: &[&str] = &[

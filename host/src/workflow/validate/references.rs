@@ -35,8 +35,8 @@ impl Checker<'_> {
         };
         match found {
             Ok(references) => {
-                for reference in references {
-                    self.reference(&reference, place);
+                for (reference, written) in references {
+                    self.reference(&reference, &written, place);
                 }
             }
             Err(problem) => self.error(Diagnostic::error(
@@ -46,10 +46,11 @@ impl Checker<'_> {
         }
     }
 
-    /// Check one dotted reference (`steps.build.output.count`).
-    pub(super) fn reference(&mut self, reference: &str, place: Place) {
+    /// Check one dotted reference (`steps.build.output.count`), written as
+    /// `written` (`steps['build'].output.count`).
+    pub(super) fn reference(&mut self, reference: &str, written: &str, place: Place) {
         let place = Place {
-            span: self.narrow(place.span, reference),
+            span: self.narrow(place.span, written),
             ..place
         };
         let segments: Vec<&str> = reference.split('.').collect();
@@ -58,7 +59,7 @@ impl Checker<'_> {
             "inputs" => match segments.get(1) {
                 Some(name) if !self.workflow.inputs.contains_key(*name) => {
                     Err(
-                        at(format!("`{reference}`: the workflow has no input `{name}`")).suggest(
+                        at(format!("`{written}`: the workflow has no input `{name}`")).suggest(
                             closest(name, self.workflow.inputs.keys().map(String::as_str)),
                         ),
                     )
@@ -67,7 +68,7 @@ impl Checker<'_> {
             },
             "context" => match segments.get(1) {
                 Some(name) if !self.workflow.context.contains_key(*name) => Err(at(format!(
-                    "`{reference}`: the workflow has no context value `{name}`"
+                    "`{written}`: the workflow has no context value `{name}`"
                 ))
                 .suggest(closest(
                     name,
@@ -76,15 +77,15 @@ impl Checker<'_> {
                 _ => Ok(()),
             },
             "steps" => self
-                .step_reference(reference, &segments, place.span)
+                .step_reference(written, &segments, place.span)
                 .map(drop),
             "workflow" => match (segments.get(1), segments.get(2)) {
                 (Some(field), _) if !WORKFLOW_FIELDS.contains(field) => {
-                    Err(at(format!("`{reference}`: `workflow` has no `{field}`"))
+                    Err(at(format!("`{written}`: `workflow` has no `{field}`"))
                         .suggest(closest(field, WORKFLOW_FIELDS.iter().copied())))
                 }
                 (Some(&"error"), Some(field)) if !WORKFLOW_ERROR_FIELDS.contains(field) => Err(at(
-                    format!("`{reference}`: `workflow.error` has no `{field}`"),
+                    format!("`{written}`: `workflow.error` has no `{field}`"),
                 )
                 .suggest(closest(field, WORKFLOW_ERROR_FIELDS.iter().copied()))),
                 _ => Ok(()),
@@ -237,7 +238,11 @@ impl Checker<'_> {
                     step.action.as_ref().map_or("", |a| &a.value)
                 ))
             })?;
-            path = format!("{path}.{segment}");
+            path = if segment.parse::<usize>().is_ok() {
+                format!("{path}[{segment}]")
+            } else {
+                format!("{path}.{segment}")
+            };
         }
         Ok(shape)
     }
