@@ -7,15 +7,17 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    cache: Option<PathBuf>,
 }
 
 impl Home {
-    /// Resolve the home directory; `explicit` comes from `--home`/`WFHOST_HOME`.
-    pub fn resolve(explicit: Option<PathBuf>) -> Self {
+    /// Resolve the home directory; `explicit` comes from `--home`/`WFHOST_HOME`,
+    /// `cache` from `--cache-dir`/`WFHOST_CACHE_DIR`.
+    pub fn resolve(explicit: Option<PathBuf>, cache: Option<PathBuf>) -> Self {
         let root = explicit
             .or_else(|| dirs::data_dir().map(|dir| dir.join("wfhost")))
             .unwrap_or_else(|| PathBuf::from(".wfhost"));
-        Self { root }
+        Self { root, cache }
     }
 
     /// The state database: runs, their steps and events.
@@ -30,6 +32,8 @@ impl Home {
 
     /// Precompiled components, keyed by engine and component digest.
     pub fn component_cache(&self) -> PathBuf {
-        self.root.join("cache").join("components")
+        self.cache
+            .clone()
+            .unwrap_or_else(|| self.root.join("cache").join("components"))
     }
 }

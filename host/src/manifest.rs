@@ -32,6 +32,7 @@ use toml::Spanned;
 
 use crate::capabilities::{Ask, AskKind, is_env_name, is_host_port, workspace_relative};
 use crate::diagnostics::{Diagnostic, Diagnostics, Source, Span};
+use crate::sandbox::Limits;
 use crate::units::{parse_duration, parse_size};
 
 /// The manifest's file name.
@@ -61,6 +62,23 @@ pub struct ModuleLimits {
     pub memory_bytes: Option<u64>,
     #[serde(with = "humantime_serde_opt")]
     pub timeout: Option<Duration>,
+}
+
+impl ModuleLimits {
+    /// The limits of a call: what the user chose (`chosen`: a step's or
+    /// workflow's limits, or command-line flags), else this module's
+    /// defaults, else the host's. The one place this precedence lives.
+    pub fn resolve(&self, chosen: &ModuleLimits) -> Limits {
+        let host = Limits::default();
+        Limits {
+            fuel: chosen.fuel.or(self.fuel).unwrap_or(host.fuel),
+            memory_bytes: chosen
+                .memory_bytes
+                .or(self.memory_bytes)
+                .unwrap_or(host.memory_bytes),
+            timeout: chosen.timeout.or(self.timeout).unwrap_or(host.timeout),
+        }
+    }
 }
 
 mod humantime_serde_opt {

@@ -2,7 +2,7 @@
 
 use crate::home::Home;
 
-use super::exit::{SUCCESS, UsageError};
+use super::exit::{CliError, SUCCESS};
 use super::load;
 use super::screen;
 
@@ -15,7 +15,7 @@ pub(super) struct ActionsArgs {
     json: bool,
 }
 
-pub(super) fn run(home: &Home, args: &ActionsArgs) -> Result<u8, UsageError> {
+pub(super) fn run(home: &Home, args: &ActionsArgs) -> Result<u8, CliError> {
     let catalog = load::catalog(home)?;
     let module = load::entry(&catalog, &args.module)?.module;
     if args.json {

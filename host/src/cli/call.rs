@@ -12,11 +12,12 @@ use crate::capabilities::{Ask, AskKind, intersect, is_env_name, is_host_port, wo
 use crate::catalog::Entry;
 use crate::engine;
 use crate::home::Home;
-use crate::sandbox::{CallContext, CallReport, Grants, Limits, Outcome};
+use crate::manifest::ModuleLimits;
+use crate::sandbox::{CallContext, CallReport, Grants, Outcome};
 use crate::units::{parse_duration, parse_size};
 use crate::workflow::plan::StepPermissions;
 
-use super::exit::{FAILURE, SUCCESS, UsageError};
+use super::exit::{CliError, FAILURE, SUCCESS};
 use super::load;
 
 #[derive(Debug, clap::Args)]
@@ -65,25 +66,21 @@ pub(super) struct CallArgs {
     workspace: PathBuf,
 }
 
-pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
+pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, CliError> {
     let input = read_input(&args.input)?;
     let catalog = load::catalog(home)?;
     let entry = load::entry(&catalog, &args.module)?;
     let module = &entry.module;
-    let defaults = entry
+    let limits = entry
         .manifest
         .as_ref()
         .map(|manifest| manifest.limits)
-        .unwrap_or_default();
-    let host = Limits::default();
-    let limits = Limits {
-        fuel: args.fuel.or(defaults.fuel).unwrap_or(host.fuel),
-        memory_bytes: args
-            .memory
-            .or(defaults.memory_bytes)
-            .unwrap_or(host.memory_bytes),
-        timeout: args.timeout.or(defaults.timeout).unwrap_or(host.timeout),
-    };
+        .unwrap_or_default()
+        .resolve(&ModuleLimits {
+            fuel: args.fuel,
+            memory_bytes: args.memory,
+            timeout: args.timeout,
+        });
     let action = module.action(&args.action)?.name.clone();
     let context = CallContext {
         cancel: None,
@@ -108,9 +105,9 @@ pub(super) fn run(home: &Home, args: &CallArgs) -> Result<u8, UsageError> {
 /// The `--allow-*` flags as grants, checked like a workflow's `permissions`
 /// and met with what the module asks for (a required ask not granted is a
 /// usage error naming the flag to add).
-fn grants(args: &CallArgs, entry: &Entry, action: &str) -> Result<Grants, UsageError> {
+fn grants(args: &CallArgs, entry: &Entry, action: &str) -> Result<Grants, CliError> {
     let mut permissions = StepPermissions::default();
-    let refuse = |message: String| UsageError(anyhow::anyhow!(message));
+    let refuse = |message: String| CliError(anyhow::anyhow!(message));
     // The same normalisation and checks as a workflow's `permissions`, so
     // `./docs/` and `docs` are one grant and meet a module's asks alike.
     for (paths, writable) in [(&args.allow_read, false), (&args.allow_write, true)] {
@@ -162,7 +159,7 @@ fn grants(args: &CallArgs, entry: &Entry, action: &str) -> Result<Grants, UsageE
     }
     let workspace = engine::grants::open_workspace(&args.workspace).map_err(refuse)?;
     engine::grants::resolve_one(&met.effective, &workspace)
-        .map_err(|problems| UsageError(anyhow::anyhow!("{}", problems.join("; "))))
+        .map_err(|problems| CliError(anyhow::anyhow!("{}", problems.join("; "))))
 }
 
 /// The `wfhost call` flag that grants `ask`.
@@ -189,7 +186,7 @@ fn flag_for(ask: &Ask) -> String {
     }
 }
 
-fn read_input(text: &str) -> Result<Value, UsageError> {
+fn read_input(text: &str) -> Result<Value, CliError> {
     let (source, text) = match text {
         "-" => (
             "stdin".to_string(),
@@ -204,7 +201,7 @@ fn read_input(text: &str) -> Result<Value, UsageError> {
         inline => ("--input".to_string(), inline.to_string()),
     };
     serde_json::from_str(&text).map_err(|error| {
-        UsageError(anyhow::anyhow!(
+        CliError(anyhow::anyhow!(
             "{source} is not valid JSON: {error}; pass an object such as '{{\"name\": \"world\"}}'"
         ))
     })

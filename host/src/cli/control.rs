@@ -6,7 +6,7 @@ use crate::home::Home;
 use crate::store::{Durability, Store};
 use crate::units::parse_duration;
 
-use super::exit::{SUCCESS, UsageError};
+use super::exit::{CliError, SUCCESS};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct RunArg {
@@ -28,7 +28,7 @@ pub(super) struct PruneArgs {
     older_than: Duration,
 }
 
-pub(super) fn pause(home: &Home, args: &RunArg) -> Result<u8, UsageError> {
+pub(super) fn pause(home: &Home, args: &RunArg) -> Result<u8, CliError> {
     let mut store = Store::open(&home.database(), Durability::Normal)?;
     store.request(&args.run, "pause")?;
     println!(
@@ -38,7 +38,7 @@ pub(super) fn pause(home: &Home, args: &RunArg) -> Result<u8, UsageError> {
     Ok(SUCCESS)
 }
 
-pub(super) fn cancel(home: &Home, args: &CancelArgs) -> Result<u8, UsageError> {
+pub(super) fn cancel(home: &Home, args: &CancelArgs) -> Result<u8, CliError> {
     let mut store = Store::open(&home.database(), Durability::Normal)?;
     let what = if args.now { "cancel-now" } else { "cancel" };
     if store.request(&args.run, what)? {
@@ -57,7 +57,7 @@ pub(super) fn cancel(home: &Home, args: &CancelArgs) -> Result<u8, UsageError> {
     Ok(SUCCESS)
 }
 
-pub(super) fn prune(home: &Home, args: &PruneArgs) -> Result<u8, UsageError> {
+pub(super) fn prune(home: &Home, args: &PruneArgs) -> Result<u8, CliError> {
     let mut store = Store::open(&home.database(), Durability::Normal)?;
     let cutoff = crate::store::now_seconds() - args.older_than.as_secs_f64();
     let pruned = store.prune(cutoff)?;

@@ -13,7 +13,7 @@ use crate::home::Home;
 use crate::store::{Durability, Journal};
 use crate::workflow::Plan;
 
-use super::exit::{FAILURE, INTERRUPTED, SUCCESS, UsageError};
+use super::exit::{CliError, EnvironmentError, FAILURE, INTERRUPTED, SUCCESS};
 use super::report::{self, Reporter};
 
 /// What to drive.
@@ -47,9 +47,9 @@ impl Observer for Observers {
     }
 }
 
-pub(super) fn drive(home: &Home, drive: Drive) -> Result<u8, UsageError> {
+pub(super) fn drive(home: &Home, drive: Drive) -> Result<u8, CliError> {
     let grants = engine::grants::resolve(&drive.plan, &drive.workspace).map_err(|problems| {
-        UsageError(anyhow::anyhow!(
+        CliError(anyhow::anyhow!(
             "cannot grant what the workflow asks:\n  {}",
             problems.join("\n  ")
         ))
@@ -94,10 +94,10 @@ pub(super) fn drive(home: &Home, drive: Drive) -> Result<u8, UsageError> {
         }))
         .context("the engine task failed")?;
     observers.journal.finish().map_err(|error| {
-        UsageError(anyhow::anyhow!(
+        CliError::from(EnvironmentError(format!(
             "{:#}\nrun {run_id} is recorded up to that point; fix the cause, then continue it with: wfhost resume {run_id}",
             anyhow::Error::new(error)
-        ))
+        )))
     })?;
     if !drive.json {
         print!("{}", report::summary(&summary));

@@ -8,7 +8,7 @@ use crate::workflow::Plan;
 use crate::workflow::model::WaitFor;
 use crate::workflow::plan::{PlannedRoute, StepKind};
 
-use super::exit::{SUCCESS, UsageError};
+use super::exit::{CliError, SUCCESS};
 use super::workflow_file;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -41,7 +41,7 @@ enum EdgeKind {
     Needs,
 }
 
-pub(super) fn run(home: &Home, args: &GraphArgs) -> Result<u8, UsageError> {
+pub(super) fn run(home: &Home, args: &GraphArgs) -> Result<u8, CliError> {
     let (plan, _) = workflow_file::plan(home, &args.file)?;
     let text = match args.format {
         Format::Mermaid => mermaid(&plan),

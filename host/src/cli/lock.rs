@@ -10,7 +10,7 @@ use crate::home::Home;
 use crate::lock::Lockfile;
 use crate::workflow::tree::MAX_FILE_BYTES;
 
-use super::exit::{SUCCESS, UsageError};
+use super::exit::{CliError, SUCCESS};
 use super::workflow_file;
 
 #[derive(Debug, clap::Args)]
@@ -19,7 +19,7 @@ pub(super) struct LockArgs {
     file: PathBuf,
 }
 
-pub(super) fn run(home: &Home, args: &LockArgs) -> Result<u8, UsageError> {
+pub(super) fn run(home: &Home, args: &LockArgs) -> Result<u8, CliError> {
     let source = Source::read(&args.file, MAX_FILE_BYTES)
         .with_context(|| format!("cannot read workflow file {}", args.file.display()))?;
     let (_, catalog) = workflow_file::plan_unlocked(home, &source)?;

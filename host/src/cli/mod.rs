@@ -27,7 +27,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use exit::UsageError;
+use exit::CliError;
 pub use exit::{FAILURE, SUCCESS, USAGE};
 
 /// wfhost runs workflows of sandboxed WebAssembly components.
@@ -40,6 +40,12 @@ pub struct Cli {
     /// State directory (artifact cache, journal). Default: the XDG data dir.
     #[arg(long, global = true, env = "WFHOST_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
+
+    /// Where precompiled components are kept. Default: `cache/components`
+    /// in the home. Several homes may share one (every artifact is checked
+    /// against its record), but it must be writable by you alone.
+    #[arg(long, global = true, env = "WFHOST_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -92,7 +98,7 @@ pub fn main() -> ExitCode {
     quiet_on_closed_pipe();
     init_tracing();
     let cli = Cli::parse();
-    let home = crate::home::Home::resolve(cli.home);
+    let home = crate::home::Home::resolve(cli.home, cli.cache_dir);
     let result = match cli.command {
         Command::Run(args) => run::run(&home, &args),
         Command::Validate(args) => validate::run(&home, &args),
@@ -116,9 +122,9 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => exit::code(code),
-        Err(UsageError(error)) => {
-            eprintln!("error: {error:#}");
-            exit::code(USAGE)
+        Err(error) => {
+            eprintln!("error: {:#}", error.0);
+            exit::code(error.code())
         }
     }
 }
@@ -149,7 +155,7 @@ fn init_tracing() {
 }
 
 /// A tokio runtime for one command.
-fn tokio_runtime() -> Result<tokio::runtime::Runtime, UsageError> {
+fn tokio_runtime() -> Result<tokio::runtime::Runtime, CliError> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)

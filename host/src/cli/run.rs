@@ -13,7 +13,7 @@ use crate::store::{Durability, NewRun, Store};
 use crate::workflow::tree::MAX_FILE_BYTES;
 
 use super::drive::{self, Drive};
-use super::exit::UsageError;
+use super::exit::CliError;
 use super::workflow_file;
 
 #[derive(Debug, clap::Args)]
@@ -39,13 +39,13 @@ pub(super) struct RunArgs {
     workspace: PathBuf,
 }
 
-pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, UsageError> {
+pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
     let source = Source::read(&args.file, MAX_FILE_BYTES)
         .with_context(|| format!("cannot read workflow file {}", args.file.display()))?;
     let (plan, _catalog) = workflow_file::plan_source(home, &source)?;
     let given = given_inputs(&plan.inputs, args)?;
     let inputs = inputs::resolve(&plan.inputs, &given).map_err(|problems| {
-        UsageError(anyhow::anyhow!(
+        CliError(anyhow::anyhow!(
             "invalid inputs:\n  {}",
             problems.join("\n  ")
         ))
@@ -88,7 +88,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, UsageError> {
 fn given_inputs(
     declared: &indexmap::IndexMap<String, crate::workflow::model::InputSpec>,
     args: &RunArgs,
-) -> Result<Map<String, Value>, UsageError> {
+) -> Result<Map<String, Value>, CliError> {
     let mut given = match &args.inputs_file {
         None => Map::new(),
         Some(path) => {
@@ -99,7 +99,7 @@ fn given_inputs(
             {
                 Value::Object(map) => map,
                 _ => {
-                    return Err(UsageError(anyhow::anyhow!(
+                    return Err(CliError(anyhow::anyhow!(
                         "{} must hold a JSON object of inputs",
                         path.display()
                     )));
@@ -117,7 +117,7 @@ fn given_inputs(
             None => assignment.clone(),
         };
         let (name, value) = inputs::parse_assignment(declared, &assignment)
-            .map_err(|problem| UsageError(anyhow::anyhow!("--input {problem}")))?;
+            .map_err(|problem| CliError(anyhow::anyhow!("--input {problem}")))?;
         given.insert(name, value);
     }
     Ok(given)

@@ -10,7 +10,7 @@ use crate::engine::{Event, RunStatus};
 use crate::home::Home;
 use crate::store::{Durability, RunRecord, Store};
 
-use super::exit::{SUCCESS, UsageError};
+use super::exit::{CliError, SUCCESS};
 use super::report;
 
 #[derive(Debug, clap::Args)]
@@ -44,7 +44,7 @@ pub(super) struct LogsArgs {
     json: bool,
 }
 
-fn store(home: &Home) -> Result<Store, UsageError> {
+fn store(home: &Home) -> Result<Store, CliError> {
     Ok(Store::open(&home.database(), Durability::Normal)?)
 }
 
@@ -63,11 +63,11 @@ fn age(at: f64) -> String {
     format!("{} ago", humantime::format_duration(rounded))
 }
 
-pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, UsageError> {
+pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, CliError> {
     if let Some(status) = &args.status
         && RunStatus::parse(status).is_none()
     {
-        return Err(UsageError(anyhow!(
+        return Err(CliError(anyhow!(
             "unknown status `{status}`; one of: {}",
             RunStatus::ALL.map(RunStatus::as_str).join(", ")
         )));
@@ -109,7 +109,7 @@ pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, UsageError> {
     Ok(SUCCESS)
 }
 
-pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, UsageError> {
+pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
     let store = store(home)?;
     let run = store.run(&args.run)?;
     let steps = store.steps(&run.id)?;
@@ -180,7 +180,7 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, UsageError> {
     Ok(SUCCESS)
 }
 
-pub(super) fn logs(home: &Home, args: &LogsArgs) -> Result<u8, UsageError> {
+pub(super) fn logs(home: &Home, args: &LogsArgs) -> Result<u8, CliError> {
     let store = store(home)?;
     let run = store.run(&args.run)?;
     let mut after = 0;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::home::Home;
 
-use super::exit::{SUCCESS, UsageError};
+use super::exit::{CliError, SUCCESS};
 use super::workflow_file;
 
 #[derive(Debug, clap::Args)]
@@ -13,7 +13,7 @@ pub(super) struct ValidateArgs {
     file: PathBuf,
 }
 
-pub(super) fn run(home: &Home, args: &ValidateArgs) -> Result<u8, UsageError> {
+pub(super) fn run(home: &Home, args: &ValidateArgs) -> Result<u8, CliError> {
     let (plan, _) = workflow_file::plan(home, &args.file)?;
     println!(
         "{}: valid workflow `{}` ({} steps)",

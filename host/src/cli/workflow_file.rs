@@ -13,12 +13,12 @@ use crate::workflow::plan::StepKind;
 use crate::workflow::tree::MAX_FILE_BYTES;
 use crate::workflow::{self, Plan};
 
-use super::exit::UsageError;
+use super::exit::CliError;
 use super::load;
 
 /// The plan of a valid workflow, with warnings printed; errors printed and
 /// turned into a usage error (exit 2).
-pub(super) fn plan(home: &Home, path: &Path) -> Result<(Plan, Catalog), UsageError> {
+pub(super) fn plan(home: &Home, path: &Path) -> Result<(Plan, Catalog), CliError> {
     let source = Source::read(path, MAX_FILE_BYTES)
         .with_context(|| format!("cannot read workflow file {}", path.display()))?;
     plan_source(home, &source)
@@ -26,21 +26,21 @@ pub(super) fn plan(home: &Home, path: &Path) -> Result<(Plan, Catalog), UsageErr
 
 /// The plan of the workflow in `source` (see [`plan`]). When a lockfile
 /// lies beside the workflow, its modules load exactly as locked.
-pub(super) fn plan_source(home: &Home, source: &Source) -> Result<(Plan, Catalog), UsageError> {
+pub(super) fn plan_source(home: &Home, source: &Source) -> Result<(Plan, Catalog), CliError> {
     let mut catalog = load::catalog(home)?;
     let lock_path = Lockfile::path_for(&source.path);
-    if let Some(lock) = Lockfile::read(&lock_path).map_err(|e| UsageError(anyhow::anyhow!(e)))? {
+    if let Some(lock) = Lockfile::read(&lock_path).map_err(|e| CliError(anyhow::anyhow!(e)))? {
         catalog = catalog.with_lock(lock_path, lock);
     }
     check(source, catalog)
 }
 
 /// The plan of the workflow in `source`, resolving modules without a lockfile.
-pub(super) fn plan_unlocked(home: &Home, source: &Source) -> Result<(Plan, Catalog), UsageError> {
+pub(super) fn plan_unlocked(home: &Home, source: &Source) -> Result<(Plan, Catalog), CliError> {
     check(source, load::catalog(home)?)
 }
 
-fn check(source: &Source, catalog: Catalog) -> Result<(Plan, Catalog), UsageError> {
+fn check(source: &Source, catalog: Catalog) -> Result<(Plan, Catalog), CliError> {
     let checked = workflow::check(source, &catalog);
     if checked.diagnostics.iter().next().is_some() {
         eprint!("{}", source.render(&checked.diagnostics));
@@ -49,7 +49,7 @@ fn check(source: &Source, catalog: Catalog) -> Result<(Plan, Catalog), UsageErro
         Some(plan) => Ok((plan, catalog)),
         None => {
             let count = checked.diagnostics.error_count();
-            Err(UsageError(anyhow::anyhow!(
+            Err(CliError(anyhow::anyhow!(
                 "{} is not a valid workflow: {count} error{}",
                 source.path.display(),
                 if count == 1 { "" } else { "s" }

@@ -10,6 +10,7 @@ mod event;
 mod failure;
 pub mod grants;
 pub mod inputs;
+pub mod resume;
 mod run;
 mod scope;
 mod status;

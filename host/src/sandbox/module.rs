@@ -8,39 +8,20 @@ use wasmtime::component::{ComponentExportIndex, InstancePre, Val};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline, WasmBacktrace};
 
 use super::cache::CacheOutcome;
-use super::cancel::CancelSignal;
+use super::context::CallContext;
 use super::digest::Digest;
 use super::engine::{EPOCH_TICK, EpochTicker};
 use super::error::CallError;
-use super::grants::Grants;
 use super::limits::{Limits, MemoryLimitExceeded};
 use super::outcome::{CallReport, Failure, FailureKind, Outcome, guest_error};
 use super::reflect::Action;
 use super::store::StoreState;
 use super::values::{params_from_json, val_to_json};
 
-/// What the host tells a guest about the call it is in.
-#[derive(Debug, Clone, Default)]
-pub struct CallContext {
-    /// Stable across retries and resumes of the same step (`run-id:step-id`),
-    /// for the guest to make external effects idempotent. The guest reads it
-    /// from the environment variable [`IDEMPOTENCY_KEY_VAR`].
-    pub idempotency_key: Option<String>,
-    /// What the call may reach beyond its sandbox (shared: every attempt of
-    /// a step holds the same grants, and the store keeps them for host
-    /// imports without copying).
-    pub grants: Arc<Grants>,
-    /// Stops the call from outside (see [`cancellation`](super::cancellation)).
-    pub cancel: Option<CancelSignal>,
-}
-
 /// Fuel handed to a call at a time: what the fuel figure of a call stopped
 /// mid-loop (timeout, cancel, trap) may miss, about a millisecond of
 /// compute; each slice costs one yield to the host.
 const FUEL_SLICE: u64 = 1_000_000;
-
-/// The one environment variable a guest sees without a grant, when set.
-pub const IDEMPOTENCY_KEY_VAR: &str = "WFHOST_IDEMPOTENCY_KEY";
 
 /// A compiled, linked component, ready to call any number of times.
 ///

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::capture::Captured;
-use super::host_api::{LogRecord, Progress};
+use super::reports::{LogRecord, Progress};
 
 /// Why a call failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -7,12 +7,12 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::module::{CallContext, IDEMPOTENCY_KEY_VAR};
+use super::context::{CallContext, IDEMPOTENCY_KEY_VAR};
 
 use super::capture::CappedPipe;
 use super::grants::Grants;
-use super::host_api::GuestReports;
 use super::limits::MemoryMeter;
+use super::reports::GuestReports;
 
 /// Bytes of stdout and of stderr kept per call.
 pub(crate) const OUTPUT_CAP_BYTES: usize = 1 << 20;

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 
 pub use journal::Journal;
-pub use runs::{EventRecord, NewRun, RecordedAttempt, RunRecord, StepRecord};
+pub use runs::{EventRecord, NewRun, RunRecord, StepRecord};
 
 /// How long a writer waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

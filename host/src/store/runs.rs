@@ -5,7 +5,8 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde_json::Value;
 
 use super::{Store, StoreError, now_seconds};
-use crate::engine::{AttemptKey, AttemptResult, RunStatus, StepStatus};
+use crate::engine::resume::RecordedAttempt;
+use crate::engine::{AttemptKey, RunStatus, StepStatus};
 
 /// What `wfhost run` records before the first step starts.
 #[derive(Debug)]
@@ -67,18 +68,6 @@ pub struct EventRecord {
     pub kind: String,
     pub body: Value,
     pub at: f64,
-}
-
-/// An attempt as recorded: what `resume` may replay.
-#[derive(Debug, Clone)]
-pub struct RecordedAttempt {
-    pub key: AttemptKey,
-    pub result: AttemptResult,
-    pub seq: i64,
-    /// When it started (the sequence number of its `step_started` event).
-    pub started: i64,
-    /// False when its output was too large to store whole: it runs again.
-    pub complete: bool,
 }
 
 const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, driver_pid, created_at, updated_at, workspace";

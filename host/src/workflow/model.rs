@@ -26,9 +26,11 @@ pub struct Workflow {
     /// Typed parameters given with `wfhost run --input NAME=VALUE`.
     #[serde(default)]
     pub inputs: IndexMap<String, InputSpec>,
-    /// Read-only values for every step, as `{{ context.name }}`.
+    /// Read-only values for every step, as `{{ context.name }}`. A value
+    /// may read the workflow's inputs (`"{{ inputs.env }}-eu"`): it is
+    /// evaluated once, when the run starts.
     #[serde(default)]
-    pub context: IndexMap<String, Value>,
+    pub context: IndexMap<String, Spanned<Value>>,
     /// Defaults for every step, and limits of the whole run.
     #[serde(default)]
     pub limits: WorkflowLimits,

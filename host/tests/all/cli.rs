@@ -22,167 +22,48 @@ fn snapshot(name: &str, run: &Run) {
     });
 }
 
-/// (snapshot name, arguments): every CLI outcome worth pinning down.
-const CASES: &[(&str, &[&str])] = &[
-    (
-        "call_echo",
-        &[
-            "call",
-            "system",
-            "echo",
-            "--input",
-            r#"{"message": "hello"}"#,
-        ],
-    ),
-    (
-        "call_fail",
-        &[
-            "call",
-            "system",
-            "fail",
-            "--input",
-            r#"{"code": "not-found", "message": "no such branch", "details": "{\"branch\": \"main\"}"}"#,
-        ],
-    ),
-    ("call_unknown_action", &["call", "system", "ecoh"]),
-    ("call_unknown_module", &["call", "sytsem", "echo"]),
-    ("call_missing_file", &["call", "./missing.wasm", "run"]),
-    (
-        "call_bad_json",
-        &["call", "system", "echo", "--input", "{message: hi}"],
-    ),
-    (
-        "call_invalid_input",
-        &[
-            "call",
-            "tests/fixtures/components/checked.wat",
-            "add",
-            "--input",
-            r#"{"a": "two", "b": 1}"#,
-        ],
-    ),
-    (
-        "call_guest_error",
-        &[
-            "call",
-            "tests/fixtures/components/checked.wat",
-            "check",
-            "--input",
-            r#"{"value": 0}"#,
-        ],
-    ),
-    (
-        "call_fuel_exhausted",
-        &[
-            "call",
-            "tests/fixtures/hostile/spin.wat",
-            "spin",
-            "--fuel",
-            "1000000",
-        ],
-    ),
-    (
-        "call_memory_limit",
-        &[
-            "call",
-            "tests/fixtures/hostile/memory-bomb.wat",
-            "bomb",
-            "--memory",
-            "8MiB",
-        ],
-    ),
-    (
-        "call_stack_overflow",
-        &["call", "tests/fixtures/hostile/recursion.wat", "recurse"],
-    ),
-    (
-        "call_bad_size",
-        &["call", "system", "echo", "--memory", "lots"],
-    ),
-    (
-        "call_core_module",
-        &["call", "tests/fixtures/components/core-module.wat", "f"],
-    ),
-    ("actions_system", &["actions", "system"]),
-    (
-        "call_allow_read",
-        &[
-            "call",
-            concat!(env!("WFHOST_GUEST_DIR"), "/kitchen-sink.wasm"),
-            "read-file",
-            "--input",
-            r#"{"path": "tests/fixtures/workflows/invalid/unknown-action.yaml"}"#,
-            "--allow-read",
-            "tests/fixtures/workflows/invalid",
-        ],
-    ),
-    (
-        "call_denied_read",
-        &[
-            "call",
-            concat!(env!("WFHOST_GUEST_DIR"), "/kitchen-sink.wasm"),
-            "read-file",
-            "--input",
-            r#"{"path": "tests/fixtures/workflows/invalid/unknown-action.yaml"}"#,
-        ],
-    ),
-    (
-        "call_allow_outside",
-        &[
-            "call",
-            "system",
-            "echo",
-            "--input",
-            r#"{"message": "hi"}"#,
-            "--allow-read",
-            "../",
-        ],
-    ),
-    (
-        "run_hello",
-        &["run", "workflows/hello.yaml", "--input", "who=Ada"],
-    ),
-    (
-        "run_failed_json",
-        &["run", "workflows/resilient.yaml", "--json"],
-    ),
-    (
-        "run_unknown_input",
-        &["run", "workflows/hello.yaml", "--input", "whom=Ada"],
-    ),
-    (
-        "run_invalid_workflow",
-        &["run", "tests/fixtures/workflows/invalid/unknown-route.yaml"],
-    ),
-    (
-        "validate_valid",
-        &["validate", "workflows/bounded-cycle.yaml"],
-    ),
-    (
-        "validate_invalid",
-        &[
-            "validate",
-            "tests/fixtures/workflows/invalid/unknown-key.yaml",
-        ],
-    ),
-    ("graph_mermaid", &["graph", "workflows/fan-out.yaml"]),
-    (
-        "graph_dot",
-        &["graph", "workflows/hello.yaml", "--format", "dot"],
-    ),
-    ("schema", &["schema"]),
-    (
-        "actions_bare_component",
-        &["actions", "tests/fixtures/components/checked.wat"],
-    ),
-];
+/// One golden test per CLI outcome worth pinning down: the snapshot is
+/// named after the test.
+macro_rules! golden {
+    ($($name:ident: [$($arg:expr),* $(,)?],)*) => {
+        $(
+            #[test]
+            fn $name() {
+                let home = tempfile::tempdir().expect("temp dir");
+                snapshot(stringify!($name), &wfhost(home.path(), &[$($arg),*]));
+            }
+        )*
+    };
+}
 
-#[test]
-fn cli_outputs_and_exit_codes() {
-    let home = tempfile::tempdir().expect("temp dir");
-    for (name, args) in CASES {
-        snapshot(name, &wfhost(home.path(), args));
-    }
+golden! {
+    call_echo: ["call", "system", "echo", "--input", r#"{"message": "hello"}"#],
+    call_fail: ["call", "system", "fail", "--input", r#"{"code": "not-found", "message": "no such branch", "details": "{\"branch\": \"main\"}"}"#],
+    call_unknown_action: ["call", "system", "ecoh"],
+    call_unknown_module: ["call", "sytsem", "echo"],
+    call_missing_file: ["call", "./missing.wasm", "run"],
+    call_bad_json: ["call", "system", "echo", "--input", "{message: hi}"],
+    call_invalid_input: ["call", "tests/fixtures/components/checked.wat", "add", "--input", r#"{"a": "two", "b": 1}"#],
+    call_guest_error: ["call", "tests/fixtures/components/checked.wat", "check", "--input", r#"{"value": 0}"#],
+    call_fuel_exhausted: ["call", "tests/fixtures/hostile/spin.wat", "spin", "--fuel", "1000000"],
+    call_memory_limit: ["call", "tests/fixtures/hostile/memory-bomb.wat", "bomb", "--memory", "8MiB"],
+    call_stack_overflow: ["call", "tests/fixtures/hostile/recursion.wat", "recurse"],
+    call_bad_size: ["call", "system", "echo", "--memory", "lots"],
+    call_core_module: ["call", "tests/fixtures/components/core-module.wat", "f"],
+    actions_system: ["actions", "system"],
+    call_allow_read: ["call", concat!(env!("WFHOST_GUEST_DIR"), "/kitchen-sink.wasm"), "read-file", "--input", r#"{"path": "tests/fixtures/workflows/invalid/unknown-action.yaml"}"#, "--allow-read", "tests/fixtures/workflows/invalid"],
+    call_denied_read: ["call", concat!(env!("WFHOST_GUEST_DIR"), "/kitchen-sink.wasm"), "read-file", "--input", r#"{"path": "tests/fixtures/workflows/invalid/unknown-action.yaml"}"#],
+    call_allow_outside: ["call", "system", "echo", "--input", r#"{"message": "hi"}"#, "--allow-read", "../"],
+    run_hello: ["run", "workflows/hello.yaml", "--input", "who=Ada"],
+    run_failed_json: ["run", "workflows/resilient.yaml", "--json"],
+    run_unknown_input: ["run", "workflows/hello.yaml", "--input", "whom=Ada"],
+    run_invalid_workflow: ["run", "tests/fixtures/workflows/invalid/unknown-route.yaml"],
+    validate_valid: ["validate", "workflows/bounded-cycle.yaml"],
+    validate_invalid: ["validate", "tests/fixtures/workflows/invalid/unknown-key.yaml"],
+    graph_mermaid: ["graph", "workflows/fan-out.yaml"],
+    graph_dot: ["graph", "workflows/hello.yaml", "--format", "dot"],
+    schema: ["schema"],
+    actions_bare_component: ["actions", "tests/fixtures/components/checked.wat"],
 }
 
 #[test]
@@ -236,7 +117,8 @@ fn call_json_reports_status_output_and_measurements() {
 #[test]
 fn the_artifact_cache_lives_under_wfhost_home() {
     let home = tempfile::tempdir().expect("temp dir");
-    let first = wfhost(
+    // Without `WFHOST_CACHE_DIR`, the cache is in the home.
+    let first = crate::common::wfhost_without_shared_cache(
         home.path(),
         &["call", "system", "echo", "--input", r#"{"message": "a"}"#],
     );

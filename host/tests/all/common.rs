@@ -25,9 +25,16 @@ pub fn guest(stem: &str) -> String {
     format!("{}/{stem}.wasm", env!("WFHOST_GUEST_DIR"))
 }
 
-/// A runtime with no artifact cache.
+/// The artifact cache every test shares: each component is compiled once
+/// per build of the tests, not once per test (every load still checks the
+/// artifact against its record).
+pub fn shared_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("wfhost-test-cache")
+}
+
+/// A runtime on the shared artifact cache.
 pub fn runtime() -> Runtime {
-    Runtime::new(None).expect("the runtime starts")
+    Runtime::new(Some(&shared_cache())).expect("the runtime starts")
 }
 
 /// Load a module reference: a bundled name or a component path (`.wasm`, `.wat`).
@@ -68,16 +75,35 @@ pub fn wfhost(home: &Path, args: &[&str]) -> Run {
     wfhost_with(home, args, &[])
 }
 
-/// [`wfhost`] with extra environment variables.
+/// [`wfhost`] with extra environment variables (`WFHOST_CACHE_DIR` among
+/// them replaces the shared artifact cache).
 pub fn wfhost_with(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_wfhost"))
+    let mut command = wfhost_command(home, args);
+    command
+        .env("WFHOST_CACHE_DIR", shared_cache())
+        .envs(env.iter().copied());
+    finish(command)
+}
+
+/// [`wfhost`] with the artifact cache in the home, as users have it.
+pub fn wfhost_without_shared_cache(home: &Path, args: &[&str]) -> Run {
+    let mut command = wfhost_command(home, args);
+    command.env_remove("WFHOST_CACHE_DIR");
+    finish(command)
+}
+
+fn wfhost_command(home: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wfhost"));
+    command
         .args(args)
         .current_dir(repo())
         .env("WFHOST_HOME", home)
-        .env_remove("WFHOST_LOG")
-        .envs(env.iter().copied())
-        .output()
-        .expect("the wfhost binary runs");
+        .env_remove("WFHOST_LOG");
+    command
+}
+
+fn finish(mut command: Command) -> Run {
+    let output = command.output().expect("the wfhost binary runs");
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -541,6 +541,41 @@ steps:
 }
 
 #[tokio::test]
+async fn context_values_are_evaluated_from_the_inputs_when_the_run_starts() {
+    let workflow = r#"
+name: context
+inputs:
+  env: { type: string, default: staging }
+  repeat: { type: integer, default: 2 }
+context:
+  region: "{{ inputs.env }}-eu"
+  wide: "{{ 'ab' * inputs.repeat }}"
+  fixed: [1, { nested: "{{ inputs.env | upper }}" }]
+steps:
+  - id: show
+    module: system
+    action: echo
+    inputs: { message: "{{ context.region }} {{ context.wide }} {{ context.fixed[1].nested }}" }
+"#;
+    let ran = run(workflow, json!({"env": "prod"})).await;
+    assert!(ran.summary.succeeded());
+    assert_eq!(ran.output("show"), &json!("prod-eu abab PROD"));
+
+    let ran = run(workflow, json!({"repeat": 100_000_000})).await;
+    assert!(
+        !ran.summary.succeeded(),
+        "a context over budget fails the run"
+    );
+    let error = ran.summary.error.as_ref().expect("workflow.error");
+    assert_eq!(error["kind"], "template", "{error}");
+    assert!(
+        error["message"].as_str().unwrap_or("").contains("context"),
+        "{error}"
+    );
+    assert_eq!(ran.status("show"), "not run", "no step starts");
+}
+
+#[tokio::test]
 async fn independent_roots_run_concurrently() {
     let ran = run(
         r#"

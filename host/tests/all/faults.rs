@@ -76,10 +76,10 @@ echo "status-after=$("$WFHOST" status "$run" --json | sed -n 's/^  "status": *"\
     );
     let (code, output) = in_namespace(dir.path(), &script);
     assert_eq!(code, 0, "{output}");
-    let run_exit = value(&output, "run-exit");
-    assert_ne!(
-        run_exit, "0",
-        "a run whose journal cannot be written does not succeed:\n{output}"
+    assert_eq!(
+        value(&output, "run-exit"),
+        "4",
+        "a journal that cannot be written ends the run with the environment's exit code:\n{output}"
     );
     assert!(
         output.contains("wfhost.db") && output.contains("full"),
@@ -108,7 +108,7 @@ echo "run-exit=$?"
     );
     let (code, output) = in_namespace(dir.path(), &script);
     assert_eq!(code, 0, "{output}");
-    assert_ne!(value(&output, "run-exit"), "0", "{output}");
+    assert_eq!(value(&output, "run-exit"), "4", "{output}");
     assert!(
         output.contains("wfhost.db") && output.contains("read"),
         "the error names the database and says it is read-only:\n{output}"

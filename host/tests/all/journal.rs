@@ -48,6 +48,7 @@ fn spawn(home: &Path, args: &[&str]) -> Child {
         .args(args)
         .current_dir(repo())
         .env("WFHOST_HOME", home)
+        .env("WFHOST_CACHE_DIR", crate::common::shared_cache())
         .env_remove("WFHOST_LOG")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -1,5 +1,6 @@
 //! The one integration-test binary of the `wfhost` crate.
 
+mod architecture;
 mod cache;
 mod cli;
 mod common;

@@ -202,7 +202,26 @@ fn tampered_components_and_artifacts_never_run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let home = dir.path().join("home");
     let sink = guest("kitchen-sink");
-    ok(&install_bare(&home, &sink, "sink", "1.0.0"));
+    // A cache of its own: this test tampers with it.
+    let cache = home.join("cache/components");
+    let cache = cache.to_str().expect("UTF-8");
+    let private = |args: &[&str], env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(("WFHOST_CACHE_DIR", cache));
+        wfhost_with(&home, args, &env)
+    };
+    ok(&private(
+        &[
+            "module",
+            "install",
+            &sink,
+            "--name",
+            "sink",
+            "--version",
+            "1.0.0",
+        ],
+        &[],
+    ));
     let input = ["call", "sink", "echo-string", "--input", r#"{"v": "hi"}"#];
 
     // The installed component changed after install: refused before loading.
@@ -211,11 +230,11 @@ fn tampered_components_and_artifacts_never_run() {
     let mut tampered = original.clone();
     tampered.extend_from_slice(b"\0\0");
     std::fs::write(&component, &tampered).expect("tamper");
-    let run = wfhost(&home, &input);
+    let run = private(&input, &[]);
     refused(&run, "was modified after it was installed");
     assert!(run.stdout.is_empty(), "nothing ran: {}", run.render());
     std::fs::write(&component, &original).expect("restore");
-    ok(&wfhost(&home, &input));
+    ok(&private(&input, &[]));
 
     // The precompiled artifact changed: never deserialised; compiled afresh.
     let artifact = walk(&home.join("cache"))
@@ -228,7 +247,7 @@ fn tampered_components_and_artifacts_never_run() {
         *byte ^= 0xff;
     }
     std::fs::write(&artifact, &bytes).expect("tamper artifact");
-    let run = wfhost_with(&home, &input, &[("WFHOST_LOG", "warn")]);
+    let run = private(&input, &[("WFHOST_LOG", "warn")]);
     ok(&run);
     assert!(
         run.stderr.contains("refusing cached artifact"),

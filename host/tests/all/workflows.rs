@@ -30,25 +30,73 @@ fn render(source: &Source) -> String {
     format!("{verdict}\n{}", source.render(&checked.diagnostics))
 }
 
-#[test]
-fn invalid_workflows_are_reported_at_their_lines() {
-    let dir = repo().join("tests/fixtures/workflows/invalid");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("corpus dir")
-        .map(|entry| entry.expect("entry").path())
-        .collect();
-    files.sort();
-    assert!(files.len() >= 15, "the corpus has one file per error class");
-    for path in files {
-        let name = path.file_name().and_then(|n| n.to_str()).expect("name");
-        let rendered = render(&source(&path, &format!("invalid/{name}")));
-        insta::with_settings!({
-            filters => vec![(regex_escape(env!("WFHOST_GUEST_DIR")).as_str(), "[guests]")],
-            prepend_module_to_snapshot => false,
-            snapshot_suffix => name,
-        }, {
-            insta::assert_snapshot!("invalid_workflow", rendered);
-        });
+/// The diagnostics of one corpus file, against its golden file.
+fn check_corpus_file(name: &str) {
+    let path = repo().join("tests/fixtures/workflows/invalid").join(name);
+    let rendered = render(&source(&path, &format!("invalid/{name}")));
+    insta::with_settings!({
+        filters => vec![(regex_escape(env!("WFHOST_GUEST_DIR")).as_str(), "[guests]")],
+        prepend_module_to_snapshot => false,
+        snapshot_suffix => name,
+    }, {
+        insta::assert_snapshot!("invalid_workflow", rendered);
+    });
+}
+
+/// One test per file of `tests/fixtures/workflows/invalid/` (one class of
+/// problem each), so one failing file does not hide the others.
+macro_rules! corpus {
+    ($($test:ident: $file:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check_corpus_file($file);
+            }
+        )*
+
+        /// Every file of the corpus has its test above.
+        #[test]
+        fn every_corpus_file_has_a_test() {
+            let listed = [$($file),*];
+            let dir = repo().join("tests/fixtures/workflows/invalid");
+            let mut missing: Vec<String> = std::fs::read_dir(&dir)
+                .expect("corpus dir")
+                .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|name| !listed.contains(&name.as_str()))
+                .collect();
+            missing.sort();
+            assert!(missing.is_empty(), "add these to `corpus!` in workflows.rs: {missing:?}");
+        }
+    };
+}
+
+mod corpus {
+    use super::check_corpus_file;
+    use crate::common::repo;
+
+    corpus! {
+        concurrency: "concurrency.yaml",
+        context: "context.yaml",
+        duplicate_id: "duplicate-id.yaml",
+        hostile: "hostile.yaml",
+        input_types: "input-types.yaml",
+        json_errors: "json-errors.json",
+        limits: "limits.yaml",
+        needs_cycle: "needs-cycle.yaml",
+        output_reference: "output-reference.yaml",
+        parallel: "parallel.yaml",
+        passed_types: "passed-types.yaml",
+        permissions: "permissions.yaml",
+        retry: "retry.yaml",
+        subscripts: "subscripts.yaml",
+        syntax: "syntax.yaml",
+        template_syntax: "template-syntax.yaml",
+        unbounded_cycle: "unbounded-cycle.yaml",
+        unknown_action: "unknown-action.yaml",
+        unknown_key: "unknown-key.yaml",
+        unknown_module: "unknown-module.yaml",
+        unknown_route: "unknown-route.yaml",
+        unreachable: "unreachable.yaml",
     }
 }
 

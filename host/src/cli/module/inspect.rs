@@ -9,7 +9,7 @@ use crate::home::Home;
 use crate::lock::ModuleOrigin;
 use crate::sandbox::Digest;
 
-use super::super::exit::{SUCCESS, UsageError};
+use super::super::exit::{CliError, SUCCESS};
 use super::super::load;
 use super::super::screen;
 
@@ -45,7 +45,7 @@ struct Row {
     description: String,
 }
 
-pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, UsageError> {
+pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, CliError> {
     let mut rows: Vec<Row> = load::registry(home)
         .list()?
         .into_iter()
@@ -111,7 +111,7 @@ pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, UsageError> {
     Ok(SUCCESS)
 }
 
-pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, UsageError> {
+pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, CliError> {
     let catalog = load::catalog(home)?;
     let entry = load::entry(&catalog, &args.module)?;
     let module = &entry.module;
@@ -191,7 +191,7 @@ pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, UsageError> {
     Ok(SUCCESS)
 }
 
-pub(super) fn remove(home: &Home, args: &RemoveArgs) -> Result<u8, UsageError> {
+pub(super) fn remove(home: &Home, args: &RemoveArgs) -> Result<u8, CliError> {
     let (name, version) = match args.module.split_once('@') {
         Some((name, version)) => {
             let version = semver::Version::parse(version).map_err(|_| {

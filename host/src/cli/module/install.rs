@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use crate::home::Home;
 use crate::registry::{Installation, Package};
 
-use super::super::exit::{SUCCESS, UsageError};
+use super::super::exit::{CliError, SUCCESS};
 use super::super::load;
 use super::super::screen;
 
@@ -28,7 +28,7 @@ pub(crate) struct InstallArgs {
     force: bool,
 }
 
-pub(super) fn run(home: &Home, args: &InstallArgs) -> Result<u8, UsageError> {
+pub(super) fn run(home: &Home, args: &InstallArgs) -> Result<u8, CliError> {
     let package = Package::from_path(&args.path, args.name.as_deref(), args.version.as_deref())
         .map_err(|error| anyhow!("cannot install {}: {error}", args.path.display()))?;
     // Loading validates it (a component, every import one the host provides,
@@ -42,7 +42,7 @@ pub(super) fn run(home: &Home, args: &InstallArgs) -> Result<u8, UsageError> {
             for action in &ask.actions {
                 if module.action(action).is_err() {
                     let available: Vec<&str> = module.actions().map(|a| a.name.as_str()).collect();
-                    return Err(UsageError(anyhow!(
+                    return Err(CliError(anyhow!(
                         "cannot install {}: wfmodule.toml scopes a capability to action `{action}`, \
                          which the component does not export (its actions: {})",
                         args.path.display(),

@@ -6,7 +6,7 @@ mod project;
 
 use crate::home::Home;
 
-use super::exit::UsageError;
+use super::exit::CliError;
 
 #[derive(Debug, clap::Subcommand)]
 pub(super) enum ModuleCommand {
@@ -28,7 +28,7 @@ pub(super) enum ModuleCommand {
     Pack(project::PackArgs),
 }
 
-pub(super) fn run(home: &Home, command: &ModuleCommand) -> Result<u8, UsageError> {
+pub(super) fn run(home: &Home, command: &ModuleCommand) -> Result<u8, CliError> {
     match command {
         ModuleCommand::Install(args) => install::run(home, args),
         ModuleCommand::List(args) => inspect::list(home, args),

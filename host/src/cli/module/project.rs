@@ -8,7 +8,7 @@ use crate::registry::{Package, read_manifest};
 use crate::sandbox::Digest;
 use crate::scaffold::{self, Lang};
 
-use super::super::exit::{FAILURE, SUCCESS, UsageError};
+use super::super::exit::{CliError, FAILURE, SUCCESS};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct NewArgs {
@@ -39,7 +39,7 @@ pub(crate) struct PackArgs {
     output: Option<PathBuf>,
 }
 
-pub(super) fn new(args: &NewArgs) -> Result<u8, UsageError> {
+pub(super) fn new(args: &NewArgs) -> Result<u8, CliError> {
     let dir = args
         .dir
         .clone()
@@ -57,10 +57,10 @@ pub(super) fn new(args: &NewArgs) -> Result<u8, UsageError> {
     Ok(SUCCESS)
 }
 
-pub(super) fn build(args: &DirArg) -> Result<u8, UsageError> {
+pub(super) fn build(args: &DirArg) -> Result<u8, CliError> {
     let (manifest, _) = read_manifest(&args.dir)?;
     let Some(command) = &manifest.build else {
-        return Err(UsageError(anyhow!(
+        return Err(CliError(anyhow!(
             "{}: wfmodule.toml has no [build] command; add one (`[build]` `command = \"...\"`) or build the component yourself",
             args.dir.display()
         )));
@@ -93,7 +93,7 @@ pub(super) fn build(args: &DirArg) -> Result<u8, UsageError> {
     Ok(SUCCESS)
 }
 
-pub(super) fn pack(args: &PackArgs) -> Result<u8, UsageError> {
+pub(super) fn pack(args: &PackArgs) -> Result<u8, CliError> {
     let (file_name, bytes) = Package::pack(&args.dir)?;
     let output = args
         .output

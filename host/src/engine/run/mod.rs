@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 
 use self::cancel::{Cancelling, Ending, InFlight};
@@ -30,6 +30,7 @@ use crate::sandbox::Grants;
 use crate::workflow::StepFailureKind;
 use crate::workflow::model::WaitFor;
 use crate::workflow::plan::{Plan, StepIndex, StepKind};
+use crate::workflow::template;
 
 type ActId = usize;
 type FrameId = usize;
@@ -65,9 +66,28 @@ pub async fn run(
         grants,
     } = options;
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
-    let scope = RunScope::new(
-        &Value::Object(inputs),
+    let inputs = Value::Object(inputs);
+    // Context values may read the inputs: evaluated once, now.
+    let (context, context_failure) = match template::eval_value(
         &plan.context,
+        &template::jinja(&json!({ "inputs": &inputs })),
+    ) {
+        Ok(context) => (context, None),
+        Err(problem) => (
+            Value::Null,
+            Some(RunFailure {
+                step: String::new(),
+                failure: StepFailure::engine(
+                    StepFailureKind::Template,
+                    format!("cannot evaluate the workflow's context: {problem}"),
+                ),
+                attempts: 0,
+            }),
+        ),
+    };
+    let scope = RunScope::new(
+        &inputs,
+        &context,
         StepRecords::new(ids),
         &workflow_value(&run_id, &plan.name, RunStatus::Running, None),
     );
@@ -85,7 +105,7 @@ pub async fn run(
         finalizing: false,
         running: 0,
         queue: VecDeque::new(),
-        failure: None,
+        failure: context_failure,
         run_id,
         started: Instant::now(),
         replay,
@@ -205,6 +225,10 @@ impl Engine<'_> {
             steps: self.plan.steps.len(),
             replaying: self.replay.len(),
         });
+        if self.failure.is_some() {
+            // The run could not start (its context).
+            return self.finish();
+        }
         for root in self.plan.roots.clone() {
             self.enter(root, None);
         }

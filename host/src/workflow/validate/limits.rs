@@ -8,6 +8,7 @@ use super::{Checker, MAX_ATTEMPTS};
 pub const DEFAULT_MAX_CONCURRENT_STEPS: usize = 16;
 use crate::diagnostics::Diagnostic;
 use crate::diagnostics::Spanned;
+use crate::manifest::ModuleLimits;
 use crate::sandbox::Limits;
 use crate::suggest::closest;
 use crate::workflow::StepFailureKind;
@@ -31,25 +32,17 @@ impl Checker<'_> {
             .as_ref()
             .or(step.limits.timeout.as_ref())
             .or(defaults.timeout.as_ref());
-        let host = Limits::default();
-        let mut limits = Limits {
-            fuel: module.fuel.unwrap_or(host.fuel),
-            memory_bytes: module.memory_bytes.unwrap_or(host.memory_bytes),
-            timeout: module.timeout.unwrap_or(host.timeout),
-        };
         if let Some(fuel) = fuel {
             self.at_least_one(
                 &Spanned::new(fuel.span, u32::from(fuel.value > 0)),
                 "`fuel`",
             );
-            limits.fuel = fuel.value;
         }
-        if let Some(memory) = memory {
-            limits.memory_bytes = memory.value.0;
-        }
-        if let Some(timeout) = timeout {
-            limits.timeout = timeout.value.0;
-        }
+        let limits = module.resolve(&ModuleLimits {
+            fuel: fuel.map(|f| f.value),
+            memory_bytes: memory.map(|m| m.value.0),
+            timeout: timeout.map(|t| t.value.0),
+        });
         if let Err(problem) = limits.check() {
             let span = [memory.map(|m| m.span), timeout.map(|t| t.span)]
                 .into_iter()

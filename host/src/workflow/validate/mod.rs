@@ -74,6 +74,8 @@ struct Resolved {
 struct Place {
     span: Span,
     in_foreach: bool,
+    /// A context value: evaluated when the run starts, so it reads inputs only.
+    only_inputs: bool,
 }
 
 struct Checker<'a> {
@@ -104,6 +106,16 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         .map(|step| checker.resolve_action(step, source, catalog))
         .collect();
     checker.check_inputs_spec();
+    for value in workflow.context.values() {
+        checker.templates_in(
+            &value.value,
+            Place {
+                span: value.span,
+                in_foreach: false,
+                only_inputs: true,
+            },
+        );
+    }
     let steps: Vec<Option<PlannedStep>> = workflow
         .steps
         .iter()
@@ -134,7 +146,13 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         name: workflow.name.value.clone(),
         file: source.path.clone(),
         inputs: workflow.inputs.clone(),
-        context: Value::Object(workflow.context.clone().into_iter().collect()),
+        context: Value::Object(
+            workflow
+                .context
+                .iter()
+                .map(|(name, value)| (name.clone(), value.value.clone()))
+                .collect(),
+        ),
         by_id: checker
             .ids
             .iter()
@@ -285,6 +303,7 @@ impl<'a> Checker<'a> {
         let place = Place {
             span: step.id.span,
             in_foreach: step.foreach.is_some(),
+            only_inputs: false,
         };
         self.check_step_inputs(index, step, place);
         let on_success = self.route(step.on_success.as_ref(), "`onSuccess`", place);
@@ -310,6 +329,7 @@ impl<'a> Checker<'a> {
                 expr,
                 Place {
                     in_foreach: false,
+                    only_inputs: false,
                     span: expr.span,
                 },
                 false,

@@ -55,6 +55,15 @@ impl Checker<'_> {
         };
         let segments: Vec<&str> = reference.split('.').collect();
         let at = |problem: String| Diagnostic::error(place.span, problem);
+        if place.only_inputs && segments[0] != "inputs" {
+            self.error(
+                at(format!(
+                    "`{written}`: a context value is evaluated when the run starts, so it can read only `inputs`"
+                ))
+                .with_help("read it from the step that needs it instead"),
+            );
+            return;
+        }
         let result = match segments[0] {
             "inputs" => match segments.get(1) {
                 Some(name) if !self.workflow.inputs.contains_key(*name) => {
