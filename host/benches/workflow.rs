@@ -22,7 +22,7 @@ use wfhost::catalog::Catalog;
 use wfhost::diagnostics::Source;
 use wfhost::engine::{self, Discard, RunOptions, RunSummary};
 use wfhost::sandbox::Runtime;
-use wfhost::store::{Durability, Journal, NewRun, Store};
+use wfhost::store::{self, Durability, Journal, NewRun, Owner};
 use wfhost::workflow::{self, Plan};
 
 const STEPS: usize = 1_000;
@@ -129,23 +129,25 @@ fn journal(tokio: &tokio::runtime::Runtime, catalog: &Catalog) {
             let dir = tempfile::tempdir().expect("temp dir");
             let path = dir.path().join("wfhost.db");
             let run_id = format!("r{round}");
-            let mut store = Store::open(&path, durability).expect("store");
-            store
-                .create_run(&NewRun {
-                    id: &run_id,
-                    name: "linear",
-                    path: "bench.yaml",
-                    workspace: ".",
-                    workflow_digest: "bench",
-                    workflow_text: "",
-                    inputs: &serde_json::Value::Null,
-                    modules: &[],
-                })
+            let mut store = store::open(&path, durability).expect("store");
+            let lease = store
+                .create_run(
+                    &NewRun {
+                        id: &run_id,
+                        name: "linear",
+                        path: "bench.yaml",
+                        workspace: ".",
+                        workflow_digest: "bench",
+                        workflow_text: "",
+                        inputs: &serde_json::Value::Null,
+                        modules: &[],
+                    },
+                    &Owner::this_process(),
+                )
                 .expect("run recorded");
             let plan = plan.clone();
             let started = Instant::now();
-            let journal =
-                Journal::start(&path, durability, &run_id, Arc::default()).expect("journal");
+            let journal = Journal::start(store, lease, Arc::default()).expect("journal");
             let (summary, journal) = tokio
                 .block_on(tokio.spawn(async move {
                     let mut journal = journal;
@@ -161,7 +163,6 @@ fn journal(tokio: &tokio::runtime::Runtime, catalog: &Catalog) {
             let total = started.elapsed();
             assert!(summary.succeeded());
             per_step.push(total / STEPS as u32);
-            drop(store);
             bytes = ["wfhost.db", "wfhost.db-wal"]
                 .iter()
                 .map(|f| std::fs::metadata(dir.path().join(f)).map_or(0, |m| m.len()))

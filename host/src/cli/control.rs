@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use crate::engine::Stop;
 use crate::home::Home;
-use crate::store::{Durability, Store};
+use crate::store::{self, Durability};
 use crate::units::parse_duration;
 
 use super::exit::{CliError, SUCCESS};
@@ -29,8 +30,8 @@ pub(super) struct PruneArgs {
 }
 
 pub(super) fn pause(home: &Home, args: &RunArg) -> Result<u8, CliError> {
-    let mut store = Store::open(&home.database(), Durability::Normal)?;
-    store.request(&args.run, "pause")?;
+    let mut store = store::open(&home.database(), Durability::Normal)?;
+    store.request(&args.run, Stop::Pause)?;
     println!(
         "asked the process driving run {0} to pause: running steps finish, nothing new starts; `wfhost resume {0}` continues it",
         args.run
@@ -39,9 +40,13 @@ pub(super) fn pause(home: &Home, args: &RunArg) -> Result<u8, CliError> {
 }
 
 pub(super) fn cancel(home: &Home, args: &CancelArgs) -> Result<u8, CliError> {
-    let mut store = Store::open(&home.database(), Durability::Normal)?;
-    let what = if args.now { "cancel-now" } else { "cancel" };
-    if store.request(&args.run, what)? {
+    let mut store = store::open(&home.database(), Durability::Normal)?;
+    let stop = if args.now {
+        Stop::CancelNow
+    } else {
+        Stop::Cancel
+    };
+    if store.request(&args.run, stop)? {
         println!(
             "asked the process driving run {0} to cancel it: running steps stop and are recorded cancelled{1}",
             args.run,
@@ -58,8 +63,8 @@ pub(super) fn cancel(home: &Home, args: &CancelArgs) -> Result<u8, CliError> {
 }
 
 pub(super) fn prune(home: &Home, args: &PruneArgs) -> Result<u8, CliError> {
-    let mut store = Store::open(&home.database(), Durability::Normal)?;
-    let cutoff = crate::store::now_seconds() - args.older_than.as_secs_f64();
+    let mut store = store::open(&home.database(), Durability::Normal)?;
+    let cutoff = store::now_seconds() - args.older_than.as_secs_f64();
     let pruned = store.prune(cutoff)?;
     println!("pruned {pruned} run{}", if pruned == 1 { "" } else { "s" });
     Ok(SUCCESS)

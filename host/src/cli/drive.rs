@@ -9,8 +9,7 @@ use anyhow::Context;
 use serde_json::{Map, Value};
 
 use crate::engine::{self, Control, Event, Observer, Replay, RunOptions, RunStatus, Stop};
-use crate::home::Home;
-use crate::store::{Durability, Journal};
+use crate::store::{Journal, Lease, RunStore};
 use crate::workflow::Plan;
 
 use super::exit::{CliError, EnvironmentError, FAILURE, INTERRUPTED, SUCCESS};
@@ -25,7 +24,9 @@ pub(super) struct Drive {
     pub run_id: String,
     pub replay: Replay,
     pub json: bool,
-    pub durability: Durability,
+    /// Where the run is kept, and this process's lease on it.
+    pub store: Box<dyn RunStore>,
+    pub lease: Lease,
 }
 
 /// The journal first (so an event is on its way to disk before it is
@@ -47,7 +48,7 @@ impl Observer for Observers {
     }
 }
 
-pub(super) fn drive(home: &Home, drive: Drive) -> Result<u8, CliError> {
+pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
     let grants = engine::grants::resolve(&drive.plan, &drive.workspace).map_err(|problems| {
         CliError(anyhow::anyhow!(
             "cannot grant what the workflow asks:\n  {}",
@@ -55,12 +56,7 @@ pub(super) fn drive(home: &Home, drive: Drive) -> Result<u8, CliError> {
         ))
     })?;
     let control = Arc::new(Control::default());
-    let journal = Journal::start(
-        &home.database(),
-        drive.durability,
-        &drive.run_id,
-        control.clone(),
-    )?;
+    let journal = Journal::start(drive.store, drive.lease, control.clone())?;
     let reporter = if drive.json {
         Reporter::Json
     } else {

@@ -9,7 +9,7 @@ use crate::engine::StepStatus;
 use crate::engine::resume;
 use crate::home::Home;
 use crate::sandbox::Digest;
-use crate::store::{Durability, Store};
+use crate::store::{self, Durability, Owner};
 use crate::workflow::tree::MAX_FILE_BYTES;
 
 use super::drive::{self, Drive};
@@ -36,14 +36,14 @@ pub(super) struct ResumeArgs {
 }
 
 pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
-    let mut store = Store::open(&home.database(), args.durability)?;
+    let mut store = store::open(&home.database(), args.durability)?;
     let run = store.run(&args.run)?;
     let id = &run.id;
     resume::check_resumable(id, run.status, args.from.as_deref())?;
     if run.is_driven() {
         return Err(CliError(anyhow!(
-            "run {id} is being driven by process {}; `wfhost pause {id}` it first",
-            run.driver_pid.unwrap_or_default()
+            "run {id} is being driven by {}; `wfhost pause {id}` it first",
+            run.driver()
         )));
     }
     // The definition the run started with is pinned by its digest.
@@ -94,24 +94,21 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
         &ended,
         args.from.as_deref(),
     )?;
-    store.claim(id, &modules)?;
-    drop(store);
+    let lease = store.claim(id, &Owner::this_process(), &modules)?;
     let inputs = match run.inputs {
         Value::Object(inputs) => inputs,
         _ => Map::new(),
     };
-    drive::drive(
-        home,
-        Drive {
-            plan,
-            workspace: run.workspace.into(),
-            inputs,
-            run_id: id.clone(),
-            replay,
-            json: args.json,
-            durability: args.durability,
-        },
-    )
+    drive::drive(Drive {
+        plan,
+        workspace: run.workspace.into(),
+        inputs,
+        run_id: id.clone(),
+        replay,
+        json: args.json,
+        store,
+        lease,
+    })
 }
 
 fn short(digest: &str) -> &str {

@@ -9,7 +9,7 @@ use crate::diagnostics::Source;
 use crate::engine::{self, Replay, inputs};
 use crate::home::Home;
 use crate::sandbox::Digest;
-use crate::store::{Durability, NewRun, Store};
+use crate::store::{self, Durability, NewRun, Owner};
 use crate::workflow::tree::MAX_FILE_BYTES;
 
 use super::drive::{self, Drive};
@@ -59,30 +59,30 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         .workspace
         .canonicalize()
         .with_context(|| format!("cannot use workspace {}", args.workspace.display()))?;
-    let mut store = Store::open(&home.database(), args.durability)?;
-    store.create_run(&NewRun {
-        id: &run_id,
-        name: &plan.name,
-        path: &path.display().to_string(),
-        workspace: &workspace.display().to_string(),
-        workflow_digest: &Digest::of(source.text.as_bytes()).to_hex(),
-        workflow_text: &source.text,
-        inputs: &Value::Object(inputs.clone()),
-        modules: &workflow_file::module_digests(&plan),
-    })?;
-    drop(store);
-    drive::drive(
-        home,
-        Drive {
-            plan,
-            workspace,
-            inputs,
-            run_id,
-            replay: Replay::default(),
-            json: args.json,
-            durability: args.durability,
+    let mut store = store::open(&home.database(), args.durability)?;
+    let lease = store.create_run(
+        &NewRun {
+            id: &run_id,
+            name: &plan.name,
+            path: &path.display().to_string(),
+            workspace: &workspace.display().to_string(),
+            workflow_digest: &Digest::of(source.text.as_bytes()).to_hex(),
+            workflow_text: &source.text,
+            inputs: &Value::Object(inputs.clone()),
+            modules: &workflow_file::module_digests(&plan),
         },
-    )
+        &Owner::this_process(),
+    )?;
+    drive::drive(Drive {
+        plan,
+        workspace,
+        inputs,
+        run_id,
+        replay: Replay::default(),
+        json: args.json,
+        store,
+        lease,
+    })
 }
 
 fn given_inputs(

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::engine::{Event, RunStatus};
 use crate::home::Home;
-use crate::store::{Durability, RunRecord, Store};
+use crate::store::{self, Durability, RunRecord, RunStore};
 
 use super::exit::{CliError, SUCCESS};
 use super::report;
@@ -44,8 +44,8 @@ pub(super) struct LogsArgs {
     json: bool,
 }
 
-fn store(home: &Home) -> Result<Store, CliError> {
-    Ok(Store::open(&home.database(), Durability::Normal)?)
+fn store(home: &Home) -> Result<Box<dyn RunStore>, CliError> {
+    Ok(store::open(&home.database(), Durability::Normal)?)
 }
 
 /// `running` for a run whose driver died without recording its end.
@@ -58,21 +58,22 @@ fn shown_status(run: &RunRecord) -> String {
 }
 
 fn age(at: f64) -> String {
-    let seconds = (crate::store::now_seconds() - at).max(0.0);
+    let seconds = (store::now_seconds() - at).max(0.0);
     let rounded = Duration::from_secs(seconds as u64);
     format!("{} ago", humantime::format_duration(rounded))
 }
 
 pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, CliError> {
-    if let Some(status) = &args.status
-        && RunStatus::parse(status).is_none()
-    {
-        return Err(CliError(anyhow!(
-            "unknown status `{status}`; one of: {}",
-            RunStatus::ALL.map(RunStatus::as_str).join(", ")
-        )));
-    }
-    let runs = store(home)?.runs(args.status.as_deref())?;
+    let status = match args.status.as_deref() {
+        None => None,
+        Some(text) => Some(RunStatus::parse(text).ok_or_else(|| {
+            CliError(anyhow!(
+                "unknown status `{text}`; one of: {}",
+                RunStatus::ALL.map(RunStatus::as_str).join(", ")
+            ))
+        })?),
+    };
+    let runs = store(home)?.runs(status)?;
     if args.json {
         let list: Vec<Value> = runs
             .iter()

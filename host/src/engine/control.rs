@@ -32,6 +32,22 @@ impl Stop {
         }
     }
 
+    /// Its name, as stored when another process asks for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stop::Pause => "pause",
+            Stop::Cancel => "cancel",
+            Stop::Interrupt => "interrupt",
+            Stop::CancelNow => "cancel-now",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Stop::Pause, Stop::Cancel, Stop::Interrupt, Stop::CancelNow]
+            .into_iter()
+            .find(|stop| stop.as_str() == text)
+    }
+
     /// How far a stop goes; a request only counts when it goes further.
     fn code(self) -> u8 {
         match self {

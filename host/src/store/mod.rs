@@ -1,25 +1,30 @@
-//! The store: the only code that touches SQLite (`wfhost.db` in the home
-//! directory). WAL mode, a busy timeout so concurrent runs wait instead of
-//! failing, immediate transactions for writes, migrations by `user_version`.
+//! The store: where runs are kept, behind one boundary ([`RunStore`]) a
+//! backend implements. SQLite (`wfhost.db` in the home directory) is the
+//! embedded default and the only code that touches it lives in
+//! [`sqlite`].
 //!
-//! [`Journal`] records a run's events as it goes (from a writer thread, off
-//! the async executor); [`Store`] answers `list`, `status`, `logs`, and
-//! gives `resume` what it needs.
+//! A run is owned by whoever holds its [`Lease`] (an owner id, an epoch
+//! and an expiry the owner renews); every write of a run's journal checks
+//! the lease in the same transaction, so a process that lost its run can
+//! never record into it. [`Journal`] records a running run's events from a
+//! writer thread; the read side answers `list`, `status`, `logs` and gives
+//! `resume` what it needs.
 
+mod boundary;
 mod journal;
-mod runs;
-mod schema;
+mod lease;
+mod records;
+mod sqlite;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::Connection;
-
+pub use boundary::RunStore;
 pub use journal::Journal;
-pub use runs::{EventRecord, NewRun, RunRecord, StepRecord};
+pub use lease::{LEASE_TTL, Lease, Owner};
+pub use records::{EventRecord, NewRun, RunRecord, StepRecord};
+pub use sqlite::SqliteStore;
 
-/// How long a writer waits for another process's write to finish.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Outputs and guest output larger than this are stored truncated (and the
 /// attempt is then not replayed on resume: it runs again).
 pub const VALUE_CAP_BYTES: usize = 1024 * 1024;
@@ -46,123 +51,20 @@ pub enum StoreError {
     },
     #[error("no run `{0}`; `wfhost list` shows the runs")]
     UnknownRun(String),
+    /// The run was taken over: this owner's lease expired and another
+    /// claimed it (or it ended). Nothing was written.
+    #[error(
+        "run {run} is no longer driven by this process (its lease was taken over by {}); nothing more is recorded here, and the new owner continues the run",
+        .by.as_deref().unwrap_or("nobody: the run was ended or released")
+    )]
+    LeaseLost { run: String, by: Option<String> },
     #[error("{0}")]
     Refused(String),
 }
 
-/// What can go wrong inside [`Store::write`].
-#[derive(Debug)]
-pub(crate) enum WriteError {
-    Sql(rusqlite::Error),
-    Store(StoreError),
-}
-
-impl From<rusqlite::Error> for WriteError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Sql(error)
-    }
-}
-
-impl From<StoreError> for WriteError {
-    fn from(error: StoreError) -> Self {
-        Self::Store(error)
-    }
-}
-
-/// A connection to `wfhost.db`.
-#[derive(Debug)]
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
-}
-
-impl Store {
-    /// Open (creating and migrating) the database at `path`.
-    pub fn open(path: &Path, durability: Durability) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let fail = |action: &'static str| {
-            move |source| StoreError::Sqlite {
-                path: path.to_path_buf(),
-                action,
-                source,
-            }
-        };
-        let conn = Connection::open(path).map_err(fail("cannot open it"))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(fail("cannot set the busy timeout"))?;
-        let synchronous = match durability {
-            Durability::Normal => "NORMAL",
-            Durability::Full => "FULL",
-        };
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={synchronous}; PRAGMA foreign_keys=ON;"
-        ))
-        .map_err(fail("cannot configure it"))?;
-        let mut store = Self {
-            conn,
-            path: path.to_path_buf(),
-        };
-        store.migrate()?;
-        Ok(store)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn migrate(&mut self) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        self.write("cannot migrate its schema", |tx| {
-            let version: usize = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-            if version > schema::MIGRATIONS.len() {
-                return Err(StoreError::Refused(format!(
-                    "{} was written by a newer wfhost (schema {version}, this one knows {}); upgrade wfhost",
-                    path.display(),
-                    schema::MIGRATIONS.len()
-                ))
-                .into());
-            }
-            for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(version) {
-                tx.execute_batch(migration)?;
-                tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Run `work` in one immediate (write-locking) transaction and commit it.
-    pub(crate) fn write<T>(
-        &mut self,
-        action: &'static str,
-        work: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, WriteError>,
-    ) -> Result<T, StoreError> {
-        let path = self.path.clone();
-        let fail = |source| StoreError::Sqlite {
-            path: path.clone(),
-            action,
-            source,
-        };
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(fail)?;
-        let value = work(&tx).map_err(|error| match error {
-            WriteError::Sql(source) => fail(source),
-            WriteError::Store(error) => error,
-        })?;
-        tx.commit().map_err(fail)?;
-        Ok(value)
-    }
-
-    fn error(&self, action: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            action,
-            source,
-        }
-    }
+/// Open the store at `path` (creating and migrating it).
+pub fn open(path: &Path, durability: Durability) -> Result<Box<dyn RunStore>, StoreError> {
+    Ok(Box::new(SqliteStore::open(path, durability)?))
 }
 
 /// Seconds since the Unix epoch.
@@ -188,3 +90,6 @@ pub(crate) fn capped_json(value: &impl serde::Serialize) -> (String, bool) {
     });
     (marker.to_string(), false)
 }
+
+#[cfg(test)]
+mod contract;

@@ -77,4 +77,11 @@ pub const MIGRATIONS: &[&str] = &[
     r"
     ALTER TABLE steps ADD COLUMN memory_peak INTEGER NOT NULL DEFAULT 0;
     ",
+    // 3: ownership by lease (owner id, epoch, expiry) instead of a pid.
+    r"
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE runs ADD COLUMN lease_expires REAL;
+    ALTER TABLE runs DROP COLUMN driver_pid;
+    ",
 ];

@@ -1,76 +1,21 @@
-//! Runs: creating, reading, claiming (one driver per run), requests from
-//! other processes (pause, cancel), pruning, and what `resume` replays.
+//! [`RunStore`] for SQLite: runs, their leases, requests from other
+//! processes, the journal's appends, and the reads `list`, `status`,
+//! `logs` and `resume` make.
 
-use rusqlite::{OptionalExtension, Row, params};
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
 
-use super::{Store, StoreError, now_seconds};
+use super::record::record_event;
+use super::{SqliteStore, WriteError};
 use crate::engine::resume::RecordedAttempt;
-use crate::engine::{AttemptKey, RunStatus, StepStatus};
+use crate::engine::{AttemptKey, Event, RunStatus, StepStatus, Stop};
+use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
+use crate::store::records::{EventRecord, NewRun, RunRecord, StepRecord};
+use crate::store::{RunStore, StoreError};
 
-/// What `wfhost run` records before the first step starts.
-#[derive(Debug)]
-pub struct NewRun<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
-    /// The workflow file, absolute.
-    pub path: &'a str,
-    /// The workspace root grants resolve against, absolute.
-    pub workspace: &'a str,
-    pub workflow_digest: &'a str,
-    pub workflow_text: &'a str,
-    pub inputs: &'a Value,
-    /// (module reference, sha256) of every module the run uses.
-    pub modules: &'a [(String, String)],
-}
-
-#[derive(Debug, Clone)]
-pub struct RunRecord {
-    pub id: String,
-    pub name: String,
-    pub path: String,
-    pub workspace: String,
-    pub workflow_digest: String,
-    pub inputs: Value,
-    pub status: RunStatus,
-    pub error: Option<Value>,
-    pub requested: Option<String>,
-    pub driver_pid: Option<u32>,
-    pub created_at: f64,
-    pub updated_at: f64,
-}
-
-impl RunRecord {
-    /// Is a live process driving this run?
-    pub fn is_driven(&self) -> bool {
-        self.status == RunStatus::Running && self.driver_pid.is_some_and(process_alive)
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct StepRecord {
-    pub step: String,
-    pub status: StepStatus,
-    pub attempts: u32,
-    pub duration_ms: f64,
-    pub fuel: u64,
-    /// The most linear memory any of its attempts used.
-    pub memory_peak_bytes: u64,
-    pub kind: Option<String>,
-    pub output: Option<Value>,
-    pub failure: Option<Value>,
-}
-
-#[derive(Debug, Clone)]
-pub struct EventRecord {
-    pub seq: i64,
-    pub step: Option<String>,
-    pub kind: String,
-    pub body: Value,
-    pub at: f64,
-}
-
-const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, driver_pid, created_at, updated_at, workspace";
+const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace";
 
 fn json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -97,59 +42,59 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         inputs: json(row.get(4)?).unwrap_or(Value::Null),
         status: status(row, 5, RunStatus::parse)?,
         error: json(row.get(6)?),
-        requested: row.get(7)?,
-        driver_pid: row.get(8)?,
-        created_at: row.get(9)?,
-        updated_at: row.get(10)?,
-        workspace: row.get(11)?,
+        requested: row
+            .get::<_, Option<String>>(7)?
+            .as_deref()
+            .and_then(Stop::parse),
+        owner: row.get(8)?,
+        lease_expires: row.get(9)?,
+        created_at: row.get(10)?,
+        updated_at: row.get(11)?,
+        workspace: row.get(12)?,
     })
 }
 
-/// Is process `pid` alive? (A crashed driver's claim lapses at once.)
-/// Elsewhere than Linux a claim is taken as live until the run records its end.
-fn process_alive(pid: u32) -> bool {
-    if !cfg!(target_os = "linux") {
-        return true;
+impl RunStore for SqliteStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
     }
-    // `/proc/PID/stat`: "PID (name) STATE …"; a zombie (Z) or dead (X) process
-    // drives nothing.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
-}
 
-impl Store {
-    pub fn create_run(&mut self, run: &NewRun<'_>) -> Result<(), StoreError> {
+    fn create_run(&mut self, run: &NewRun<'_>, owner: &Owner) -> Result<Lease, StoreError> {
+        let at = self.now();
+        let lease = Lease {
+            run_id: run.id.to_string(),
+            owner: owner.clone(),
+            epoch: 1,
+            expires_at: at + LEASE_TTL.as_secs_f64(),
+        };
         self.write("cannot record the new run", |tx| {
-            let at = now_seconds();
             tx.execute(
                 "INSERT OR IGNORE INTO workflows (digest, name, text) VALUES (?1, ?2, ?3)",
                 params![run.workflow_digest, run.name, run.workflow_text],
             )?;
             tx.execute(
-                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, driver_pid, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?8, ?5, 'running', ?6, ?7, ?7)",
+                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10, ?10)",
                 params![
                     run.id,
                     run.workflow_digest,
                     run.name,
                     run.path,
+                    run.workspace,
                     run.inputs.to_string(),
-                    std::process::id(),
+                    owner.id(),
+                    lease.epoch,
+                    lease.expires_at,
                     at,
-                    run.workspace
                 ],
             )?;
             record_modules(tx, run.id, run.modules)?;
             Ok(())
-        })
+        })?;
+        Ok(lease)
     }
 
-    pub fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
+    fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
         self.conn
             .query_row(
                 &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
@@ -161,8 +106,7 @@ impl Store {
             .ok_or_else(|| StoreError::UnknownRun(id.to_string()))
     }
 
-    /// Runs, newest first, optionally with one status.
-    pub fn runs(&self, status: Option<&str>) -> Result<Vec<RunRecord>, StoreError> {
+    fn runs(&self, status: Option<RunStatus>) -> Result<Vec<RunRecord>, StoreError> {
         let mut statement = self
             .conn
             .prepare(&format!(
@@ -170,12 +114,12 @@ impl Store {
             ))
             .map_err(self.error("cannot list runs"))?;
         statement
-            .query_map([status], run_from_row)
+            .query_map([status.map(RunStatus::as_str)], run_from_row)
             .and_then(Iterator::collect)
             .map_err(self.error("cannot list runs"))
     }
 
-    pub fn steps(&self, id: &str) -> Result<Vec<StepRecord>, StoreError> {
+    fn steps(&self, id: &str) -> Result<Vec<StepRecord>, StoreError> {
         let mut statement = self
             .conn
             .prepare(
@@ -202,7 +146,7 @@ impl Store {
     }
 
     /// Events of a run after `after` (a sequence number), optionally of one step.
-    pub fn events(
+    fn events(
         &self,
         id: &str,
         step: Option<&str>,
@@ -229,7 +173,7 @@ impl Store {
             .map_err(self.error("cannot read events"))
     }
 
-    pub fn run_modules(&self, id: &str) -> Result<Vec<(String, String)>, StoreError> {
+    fn run_modules(&self, id: &str) -> Result<Vec<(String, String)>, StoreError> {
         let mut statement = self
             .conn
             .prepare(
@@ -243,7 +187,7 @@ impl Store {
     }
 
     /// The workflow text a run started with.
-    pub fn workflow_text(&self, digest: &str) -> Result<String, StoreError> {
+    fn workflow_text(&self, digest: &str) -> Result<String, StoreError> {
         self.conn
             .query_row(
                 "SELECT text FROM workflows WHERE digest = ?1",
@@ -254,7 +198,7 @@ impl Store {
     }
 
     /// Every attempt recorded for a run, in the order they finished.
-    pub fn attempts(&self, id: &str) -> Result<Vec<RecordedAttempt>, StoreError> {
+    fn attempts(&self, id: &str) -> Result<Vec<RecordedAttempt>, StoreError> {
         let mut statement = self
             .conn
             .prepare(
@@ -297,88 +241,140 @@ impl Store {
             .collect())
     }
 
-    /// Become the one process driving run `id`: refused while another live
-    /// process drives it.
-    pub fn claim(&mut self, id: &str, modules: &[(String, String)]) -> Result<(), StoreError> {
+    fn claim(
+        &mut self,
+        id: &str,
+        owner: &Owner,
+        modules: &[(String, String)],
+    ) -> Result<Lease, StoreError> {
+        let now = self.now();
         self.write("cannot claim the run", |tx| {
-            let run = tx
+            let (held_by, expires, epoch): (Option<String>, Option<f64>, i64) = tx
                 .query_row(
-                    &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                    "SELECT owner, lease_expires, lease_epoch FROM runs WHERE id = ?1",
                     [id],
-                    run_from_row,
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )
                 .optional()?
                 .ok_or_else(|| StoreError::UnknownRun(id.to_string()))?;
-            if run.is_driven() && run.driver_pid != Some(std::process::id()) {
+            if held_by.as_deref() != Some(owner.id()) && is_live(held_by.as_deref(), expires, now)
+            {
+                let by = Owner::from_id(held_by.unwrap_or_default());
                 return Err(StoreError::Refused(format!(
-                    "run {id} is being driven by process {}; wait for it, or `wfhost pause {id}` it first",
-                    run.driver_pid.unwrap_or_default()
+                    "run {id} is being driven by {by}; wait for it, or `wfhost pause {id}` it first"
                 ))
                 .into());
             }
+            let lease = Lease {
+                run_id: id.to_string(),
+                owner: owner.clone(),
+                epoch: epoch + 1,
+                expires_at: now + LEASE_TTL.as_secs_f64(),
+            };
             tx.execute(
-                "UPDATE runs SET status = 'running', driver_pid = ?2, requested = NULL, error = NULL, updated_at = ?3 WHERE id = ?1",
-                params![id, std::process::id(), now_seconds()],
+                "UPDATE runs SET status = 'running', owner = ?2, lease_epoch = ?3, lease_expires = ?4,
+                   requested = NULL, error = NULL, updated_at = ?5 WHERE id = ?1",
+                params![id, owner.id(), lease.epoch, lease.expires_at, now],
             )?;
             record_modules(tx, id, modules)?;
-            Ok(())
+            Ok(lease)
         })
     }
 
-    /// Ask the process driving `id` to pause or cancel it. A run nobody
-    /// drives is cancelled here and now; pausing it is refused.
-    /// Returns whether a driver was asked (true) or the change was made (false).
-    pub fn request(&mut self, id: &str, what: &str) -> Result<bool, StoreError> {
+    fn renew(&mut self, lease: &mut Lease) -> Result<(), StoreError> {
+        let expires_at = self.now() + LEASE_TTL.as_secs_f64();
+        self.write("cannot renew the run's lease", |tx| {
+            hold(tx, lease, expires_at)?;
+            Ok(())
+        })?;
+        lease.expires_at = expires_at;
+        Ok(())
+    }
+
+    fn append(&mut self, lease: &mut Lease, events: &[Box<Event>]) -> Result<(), StoreError> {
+        let now = self.now();
+        let expires_at = now + LEASE_TTL.as_secs_f64();
+        self.write("cannot journal the run", |tx| {
+            hold(tx, lease, expires_at)?;
+            for event in events {
+                record_event(tx, &lease.run_id, event, now)?;
+            }
+            Ok(())
+        })?;
+        lease.expires_at = expires_at;
+        Ok(())
+    }
+
+    fn step_ends(&self, id: &str) -> Result<HashMap<String, u32>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT step, count(*) FROM events WHERE run_id = ?1
+                   AND kind IN ('step_finished', 'step_skipped') GROUP BY step",
+            )
+            .and_then(|mut query| {
+                query
+                    .query_map(params![id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .map_err(self.error("cannot read the run's journal"))
+    }
+
+    fn request(&mut self, id: &str, stop: Stop) -> Result<bool, StoreError> {
         let run = self.run(id)?;
         // A second cancel of a run still cancelling skips its `finally` steps.
-        let what = if what == "cancel" && run.requested.as_deref() == Some("cancel") {
-            "cancel-now"
+        let stop = if stop == Stop::Cancel && run.requested == Some(Stop::Cancel) {
+            Stop::CancelNow
         } else {
-            what
+            stop
         };
         if run.is_driven() {
             self.conn
                 .execute(
                     "UPDATE runs SET requested = ?2 WHERE id = ?1",
-                    params![id, what],
+                    params![id, stop.as_str()],
                 )
                 .map_err(self.error("cannot record the request"))?;
             return Ok(true);
         }
-        match (what, run.status) {
+        let what = stop.as_str();
+        match (stop, run.status) {
             (_, status) if status.is_ended() => Err(StoreError::Refused(format!(
                 "run {id} has already ended ({status}); nothing to {what}"
             ))),
-            ("pause", RunStatus::Running) => Err(StoreError::Refused(format!(
-                "no process is driving run {id} any more (it crashed or was killed); `wfhost resume {id}` continues it"
-            ))),
-            ("pause", _) => Err(StoreError::Refused(format!(
+            (Stop::Pause | Stop::Interrupt, RunStatus::Running) => {
+                Err(StoreError::Refused(format!(
+                    "no process is driving run {id} any more (it crashed or was killed); `wfhost resume {id}` continues it"
+                )))
+            }
+            (Stop::Pause | Stop::Interrupt, _) => Err(StoreError::Refused(format!(
                 "run {id} is not running ({}); `wfhost resume {id}` continues it",
                 run.status
             ))),
-            _ => {
+            (Stop::Cancel | Stop::CancelNow, _) => {
                 self.set_status(id, RunStatus::Cancelled)?;
                 Ok(false)
             }
         }
     }
 
-    /// A request another process made for run `id`, if any.
-    pub fn requested(&self, id: &str) -> Result<Option<String>, StoreError> {
+    fn requested(&self, id: &str) -> Result<Option<Stop>, StoreError> {
         self.conn
-            .query_row("SELECT requested FROM runs WHERE id = ?1", [id], |row| {
-                row.get(0)
+            .prepare_cached("SELECT requested FROM runs WHERE id = ?1")
+            .and_then(|mut query| {
+                query
+                    .query_row([id], |row| row.get::<_, Option<String>>(0))
+                    .optional()
             })
-            .optional()
-            .map(Option::flatten)
+            .map(|text| text.flatten().as_deref().and_then(Stop::parse))
             .map_err(self.error("cannot read requests"))
     }
 
-    pub fn set_status(&mut self, id: &str, status: RunStatus) -> Result<(), StoreError> {
+    fn set_status(&mut self, id: &str, status: RunStatus) -> Result<(), StoreError> {
+        let now = self.now();
         self.conn
             .execute(
-                "UPDATE runs SET status = ?2, driver_pid = NULL, requested = NULL, updated_at = ?3 WHERE id = ?1",
-                params![id, status.as_str(), now_seconds()],
+                "UPDATE runs SET status = ?2, owner = NULL, lease_expires = NULL, requested = NULL, updated_at = ?3 WHERE id = ?1",
+                params![id, status.as_str(), now],
             )
             .map_err(self.error("cannot update the run"))
             .map(drop)
@@ -386,7 +382,7 @@ impl Store {
 
     /// Delete ended runs (succeeded, failed, cancelled) last updated before
     /// `cutoff` (seconds since the epoch), with all they recorded.
-    pub fn prune(&mut self, cutoff: f64) -> Result<usize, StoreError> {
+    fn prune(&mut self, cutoff: f64) -> Result<usize, StoreError> {
         self.write("cannot prune", |tx| {
             let pruned = tx.execute(
                 "DELETE FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') AND updated_at < ?1",
@@ -403,7 +399,7 @@ impl Store {
 
 /// The (module, digest) pairs a run is pinned to.
 fn record_modules(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Transaction<'_>,
     run_id: &str,
     modules: &[(String, String)],
 ) -> rusqlite::Result<()> {
@@ -414,4 +410,37 @@ fn record_modules(
         )?;
     }
     Ok(())
+}
+
+/// Check that `lease` still holds its run and push its expiry to
+/// `expires_at`: the fence every write of a run's journal passes first.
+fn hold(tx: &Transaction<'_>, lease: &Lease, expires_at: f64) -> Result<(), WriteError> {
+    let held = tx
+        .prepare_cached(
+            "UPDATE runs SET lease_expires = ?4, updated_at = ?5
+             WHERE id = ?1 AND owner = ?2 AND lease_epoch = ?3",
+        )?
+        .execute(params![
+            lease.run_id,
+            lease.owner.id(),
+            lease.epoch,
+            expires_at,
+            expires_at - LEASE_TTL.as_secs_f64()
+        ])?;
+    if held == 1 {
+        return Ok(());
+    }
+    let by: Option<String> = tx
+        .query_row(
+            "SELECT owner FROM runs WHERE id = ?1",
+            [&lease.run_id],
+            |row| row.get(0),
+        )
+        .optional()?
+        .flatten();
+    Err(StoreError::LeaseLost {
+        run: lease.run_id.clone(),
+        by: by.map(|id| Owner::from_id(id).to_string()),
+    }
+    .into())
 }

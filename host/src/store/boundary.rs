@@ -1,0 +1,83 @@
+//! The operations the engine and the CLI need from wherever runs are kept:
+//! one trait, so a second backend (PostgreSQL) implements the same
+//! behaviour and passes the same tests.
+
+use std::collections::HashMap;
+
+use super::StoreError;
+use super::lease::{Lease, Owner};
+use super::records::{EventRecord, NewRun, RunRecord, StepRecord};
+use crate::engine::resume::RecordedAttempt;
+use crate::engine::{Event, RunStatus, Stop};
+
+/// Where runs are kept. Writes that belong to a running run take its
+/// [`Lease`] and fail with [`StoreError::LeaseLost`] (writing nothing) once
+/// another owner holds it.
+pub trait RunStore: Send {
+    /// Where the store lives, for messages.
+    fn location(&self) -> String;
+
+    /// Record a new run, owned by `owner`.
+    fn create_run(&mut self, run: &NewRun<'_>, owner: &Owner) -> Result<Lease, StoreError>;
+
+    /// Become the owner of run `id` (to resume it), pinning it to
+    /// `modules`: refused while another owner's lease is live.
+    fn claim(
+        &mut self,
+        id: &str,
+        owner: &Owner,
+        modules: &[(String, String)],
+    ) -> Result<Lease, StoreError>;
+
+    /// Extend `lease` by [`LEASE_TTL`](super::LEASE_TTL) from now.
+    fn renew(&mut self, lease: &mut Lease) -> Result<(), StoreError>;
+
+    /// Record `events` of the leased run, each with the state it changes,
+    /// in one transaction that also checks and renews the lease.
+    fn append(&mut self, lease: &mut Lease, events: &[Box<Event>]) -> Result<(), StoreError>;
+
+    /// How many ends (`step_finished`, `step_skipped`) of each step the
+    /// journal of run `id` holds.
+    fn step_ends(&self, id: &str) -> Result<HashMap<String, u32>, StoreError>;
+
+    /// Every attempt recorded for run `id`, in the order they finished.
+    fn attempts(&self, id: &str) -> Result<Vec<RecordedAttempt>, StoreError>;
+
+    /// Ask the owner of run `id` to stop it. A run nobody drives is
+    /// cancelled here and now; pausing it is refused. Returns whether an
+    /// owner was asked (true) or the change was made (false).
+    fn request(&mut self, id: &str, stop: Stop) -> Result<bool, StoreError>;
+
+    /// A stop another process asked for run `id`, if any.
+    fn requested(&self, id: &str) -> Result<Option<Stop>, StoreError>;
+
+    /// Set a run's status outside its journal (a cancel of an unowned
+    /// run), releasing its lease.
+    fn set_status(&mut self, id: &str, status: RunStatus) -> Result<(), StoreError>;
+
+    fn run(&self, id: &str) -> Result<RunRecord, StoreError>;
+
+    /// Runs, newest first, optionally with one status.
+    fn runs(&self, status: Option<RunStatus>) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Each step's recorded state, in the order the steps first started.
+    fn steps(&self, id: &str) -> Result<Vec<StepRecord>, StoreError>;
+
+    /// Events of run `id` after sequence number `after`, optionally of one step.
+    fn events(
+        &self,
+        id: &str,
+        step: Option<&str>,
+        after: i64,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// The (module, sha256) pairs run `id` is pinned to.
+    fn run_modules(&self, id: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// The workflow text with sha256 `digest` a run started with.
+    fn workflow_text(&self, digest: &str) -> Result<String, StoreError>;
+
+    /// Delete ended runs (succeeded, failed, cancelled) last updated before
+    /// `cutoff` (seconds since the epoch), with all they recorded.
+    fn prune(&mut self, cutoff: f64) -> Result<usize, StoreError>;
+}

@@ -1,0 +1,169 @@
+//! What every backend of [`RunStore`] must do with leases and journals,
+//! checked on SQLite (the same checks run against each backend).
+
+use std::cell::Cell;
+
+use serde_json::json;
+
+use super::{LEASE_TTL, NewRun, Owner, RunStore, SqliteStore, StoreError};
+use crate::engine::{AttemptKey, Event, RunStatus, Stop};
+
+thread_local! {
+    static NOW: Cell<f64> = const { Cell::new(1_000_000.0) };
+}
+
+fn clock() -> f64 {
+    NOW.with(Cell::get)
+}
+
+fn advance(seconds: f64) {
+    NOW.with(|now| now.set(now.get() + seconds));
+}
+
+fn store(dir: &tempfile::TempDir) -> SqliteStore {
+    let mut store =
+        SqliteStore::open(&dir.path().join("wfhost.db"), super::Durability::Normal).expect("open");
+    store.set_clock(clock);
+    store
+}
+
+fn new_run(store: &mut dyn RunStore, owner: &Owner) -> super::Lease {
+    store
+        .create_run(
+            &NewRun {
+                id: "r1",
+                name: "w",
+                path: "w.yaml",
+                workspace: ".",
+                workflow_digest: "d",
+                workflow_text: "name: w",
+                inputs: &json!({}),
+                modules: &[],
+            },
+            owner,
+        )
+        .expect("created")
+}
+
+fn started(step: &str) -> Box<Event> {
+    Box::new(Event::StepStarted {
+        key: AttemptKey {
+            step: step.into(),
+            visit: 1,
+            item: None,
+            iteration: 0,
+            attempt: 1,
+        },
+        input: Some(json!({})),
+    })
+}
+
+/// Another machine's owner: its lease is waited out, never cut short.
+fn remote(name: &str) -> Owner {
+    Owner::from_id(format!("{name}.example:1:1"))
+}
+
+#[test]
+fn a_live_lease_keeps_others_out_and_an_expired_one_is_taken_over() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let (a, b) = (remote("a"), remote("b"));
+    let mut lease_a = new_run(&mut store, &a);
+    assert_eq!(lease_a.epoch, 1);
+    let refused = store.claim("r1", &b, &[]);
+    assert!(
+        matches!(&refused, Err(StoreError::Refused(m)) if m.contains("a.example")),
+        "{refused:?}"
+    );
+    // Appending renews: the lease outlives its first term.
+    advance(LEASE_TTL.as_secs_f64() * 0.8);
+    store
+        .append(&mut lease_a, &[started("s")])
+        .expect("a appends");
+    advance(LEASE_TTL.as_secs_f64() * 0.8);
+    assert!(store.claim("r1", &b, &[]).is_err(), "renewed by the append");
+    // Then a goes silent and its lease expires.
+    advance(LEASE_TTL.as_secs_f64() + 1.0);
+    let mut lease_b = store.claim("r1", &b, &[]).expect("b takes over");
+    assert_eq!(lease_b.epoch, 2);
+    // a's writes are fenced off and write nothing.
+    let before = store.events("r1", None, 0).expect("events").len();
+    let lost = store.append(&mut lease_a, &[started("t")]);
+    assert!(
+        matches!(&lost, Err(StoreError::LeaseLost { by: Some(by), .. }) if by.contains("b.example")),
+        "{lost:?}"
+    );
+    assert!(matches!(
+        store.renew(&mut lease_a),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert_eq!(store.events("r1", None, 0).expect("events").len(), before);
+    store
+        .append(&mut lease_b, &[started("t")])
+        .expect("b appends");
+    assert_eq!(
+        store.events("r1", None, 0).expect("events").len(),
+        before + 1
+    );
+}
+
+#[test]
+fn an_owner_of_this_machine_that_is_gone_is_not_waited_for() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    let pid = child.id();
+    child.wait().expect("wait");
+    let host = Owner::this_process()
+        .id()
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let gone = Owner::from_id(format!("{host}:{pid}:1"));
+    new_run(&mut store, &gone);
+    let lease = store
+        .claim("r1", &Owner::this_process(), &[])
+        .expect("taken over at once");
+    assert_eq!(lease.epoch, 2);
+}
+
+#[test]
+fn the_end_of_a_run_releases_its_lease() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let mut lease = new_run(&mut store, &remote("a"));
+    let finished = Box::new(Event::RunFinished {
+        run_id: "r1".into(),
+        status: RunStatus::Paused,
+        duration_ms: 1.0,
+        error: None,
+    });
+    store.append(&mut lease, &[finished]).expect("append");
+    let run = store.run("r1").expect("run");
+    assert_eq!(run.status, RunStatus::Paused);
+    assert_eq!(run.owner, None);
+    assert!(!run.is_driven());
+    // A pause asked of a run nobody drives is refused; a cancel is done here.
+    assert!(store.request("r1", Stop::Pause).is_err());
+    assert_eq!(store.request("r1", Stop::Cancel).ok(), Some(false));
+    assert_eq!(store.run("r1").expect("run").status, RunStatus::Cancelled);
+    assert!(matches!(
+        store.append(&mut lease, &[started("s")]),
+        Err(StoreError::LeaseLost { by: None, .. })
+    ));
+}
+
+#[test]
+fn requests_reach_the_owner_and_a_second_cancel_goes_further() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    // A live owner is this process (is_driven reads the system clock).
+    store.set_clock(super::now_seconds);
+    new_run(&mut store, &Owner::this_process());
+    assert_eq!(store.requested("r1").expect("read"), None);
+    assert_eq!(store.request("r1", Stop::Cancel).ok(), Some(true));
+    assert_eq!(store.requested("r1").expect("read"), Some(Stop::Cancel));
+    assert_eq!(store.request("r1", Stop::Cancel).ok(), Some(true));
+    assert_eq!(store.requested("r1").expect("read"), Some(Stop::CancelNow));
+}

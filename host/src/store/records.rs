@@ -1,0 +1,80 @@
+//! What the store keeps about runs, as every backend returns it.
+
+use serde_json::Value;
+
+use super::lease::{Owner, is_live};
+use super::now_seconds;
+use crate::engine::{RunStatus, StepStatus, Stop};
+
+/// What `wfhost run` records before the first step starts.
+#[derive(Debug)]
+pub struct NewRun<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    /// The workflow file, absolute.
+    pub path: &'a str,
+    /// The workspace root grants resolve against, absolute.
+    pub workspace: &'a str,
+    pub workflow_digest: &'a str,
+    pub workflow_text: &'a str,
+    pub inputs: &'a Value,
+    /// (module reference, sha256) of every module the run uses.
+    pub modules: &'a [(String, String)],
+}
+
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub id: String,
+    pub name: String,
+    pub path: String,
+    pub workspace: String,
+    pub workflow_digest: String,
+    pub inputs: Value,
+    pub status: RunStatus,
+    pub error: Option<Value>,
+    /// A stop another process asked for.
+    pub requested: Option<Stop>,
+    /// Who holds the run's lease, and until when (seconds since the epoch).
+    pub owner: Option<String>,
+    pub lease_expires: Option<f64>,
+    pub created_at: f64,
+    pub updated_at: f64,
+}
+
+impl RunRecord {
+    /// Is an owner driving this run (its lease live)?
+    pub fn is_driven(&self) -> bool {
+        self.status == RunStatus::Running
+            && is_live(self.owner.as_deref(), self.lease_expires, now_seconds())
+    }
+
+    /// Who drives it, for messages (`process 4242`).
+    pub fn driver(&self) -> String {
+        self.owner
+            .as_deref()
+            .map_or_else(|| "nobody".to_string(), |id| Owner::from_id(id).to_string())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    pub step: String,
+    pub status: StepStatus,
+    pub attempts: u32,
+    pub duration_ms: f64,
+    pub fuel: u64,
+    /// The most linear memory any of its attempts used.
+    pub memory_peak_bytes: u64,
+    pub kind: Option<String>,
+    pub output: Option<Value>,
+    pub failure: Option<Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub seq: i64,
+    pub step: Option<String>,
+    pub kind: String,
+    pub body: Value,
+    pub at: f64,
+}
