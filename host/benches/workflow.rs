@@ -1,9 +1,12 @@
 //! Workflow benchmarks: `cargo bench -p wfhost --bench workflow`.
 //!
 //! Prints:
-//! - parse + validate (with the WIT type check) of a generated 1,000-step workflow,
-//! - engine time per step of a 1,000-step linear workflow of no-op actions
-//!   (no journal yet), with the time spent inside the sandbox taken out,
+//! - parse + validate (with the WIT type check) of generated workflows of
+//!   1,000, 10,000 and 100,000 steps, and the time to the first step started,
+//! - engine time per step of a 1,000-step linear workflow of no-op actions,
+//!   with the time spent inside the sandbox taken out, without and with the
+//!   journal, and with 10 KiB and 100 KiB passed from step to step (as
+//!   ratios to no-op) and the database bytes each step costs,
 //! - throughput of a fan-out of 1,000 parallel no-op steps joined by a group,
 //! - judging hostile files: a 10,000-step cycle and 4 MiB of invalid steps,
 //!   read, validated and rendered (goal ≤ 1 s each).
@@ -36,12 +39,16 @@ fn noop_module() -> String {
         .to_string()
 }
 
-/// A linear workflow: step i adds, then routes to step i + 1. With
-/// `templated`, each step reads the previous step's output.
+/// A linear workflow of `STEPS` steps: step i adds, then routes to step
+/// i + 1. With `templated`, each step reads the previous step's output.
 fn linear(templated: bool) -> String {
+    linear_of(STEPS, templated)
+}
+
+fn linear_of(steps: usize, templated: bool) -> String {
     let module = noop_module();
     let mut text = String::from("name: linear\nlimits: { fuel: 100000 }\nsteps:\n");
-    for i in 0..STEPS {
+    for i in 0..steps {
         let a = if templated && i > 0 {
             format!("\"{{{{ steps.s{}.output }}}}\"", i - 1)
         } else {
@@ -50,7 +57,7 @@ fn linear(templated: bool) -> String {
         let _ = writeln!(
             text,
             "  - {{ id: s{i}, module: \"{module}\", action: add, inputs: {{ a: {a}, b: 2 }}{} }}",
-            if i + 1 < STEPS {
+            if i + 1 < steps {
                 format!(", onSuccess: s{}", i + 1)
             } else {
                 String::new()
@@ -58,6 +65,85 @@ fn linear(templated: bool) -> String {
         );
     }
     text
+}
+
+/// Validation as the workflow grows: linear workflows whose every input
+/// reads the previous step's output (goal: linear growth, 10,000 steps in
+/// ≤ 100 ms); and for 10,000 steps, the time from the text to the first
+/// step started (goal ≤ 150 ms). 100,000 steps exceed the 4 MiB a workflow
+/// file may have: measured on the text directly, to show the growth.
+fn validation(tokio: &tokio::runtime::Runtime, catalog: &Catalog) {
+    plan(catalog, &linear_of(10, true)); // load the module once
+    let mut first = None;
+    for steps in [1_000, 10_000, 100_000] {
+        let text = linear_of(steps, true);
+        let rounds = if steps > 10_000 { 3 } else { 10 };
+        let samples = (0..rounds)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(plan(catalog, &text));
+                started.elapsed()
+            })
+            .collect();
+        let took = median(samples);
+        let per_step = took / steps as u32;
+        let growth = first.map_or(String::new(), |base: Duration| {
+            format!(
+                " ({:.2}× the 1,000-step time per step)",
+                per_step.as_secs_f64() / base.as_secs_f64()
+            )
+        });
+        first.get_or_insert(per_step);
+        println!(
+            "parse + validate + type-check + plan, {steps} steps each reading the previous output ({} KiB): {took:?}, {per_step:?} per step{growth}",
+            text.len() / 1024
+        );
+    }
+    let text = linear_of(10_000, true);
+    let samples = (0..5)
+        .map(|_| {
+            let started = Instant::now();
+            let plan = Arc::new(plan(catalog, &text));
+            let options = RunOptions {
+                control: Arc::default(),
+                ..RunOptions::default()
+            };
+            let control = options.control.clone();
+            let mut first = FirstStep {
+                started,
+                at: None,
+                control,
+            };
+            tokio
+                .block_on(tokio.spawn(async move {
+                    engine::run(plan, Map::new(), options, &mut first).await;
+                    first
+                }))
+                .expect("the engine task completes")
+                .at
+                .expect("a step started")
+        })
+        .collect();
+    println!(
+        "10000 steps from text to the first step started: {:?}",
+        median(samples)
+    );
+}
+
+/// Notes when the first step starts, then stops the run.
+struct FirstStep {
+    started: Instant,
+    at: Option<Duration>,
+    control: Arc<engine::Control>,
+}
+
+impl engine::Observer for FirstStep {
+    fn event(&mut self, event: &engine::Event) {
+        if self.at.is_none() && matches!(event, engine::Event::StepStarted { .. }) {
+            self.at = Some(self.started.elapsed());
+            self.control.request(engine::Stop::CancelNow);
+        }
+    }
 }
 
 /// A parallel group of 1,000 branches, each one no-op step, then a join.
@@ -100,10 +186,105 @@ fn run(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>) -> RunSummary {
         .expect("the engine task completes")
 }
 
-/// The linear workflow with the journal on, NORMAL and FULL, against a bare
-/// SQLite FULL commit measured in the same run; and the journal's bytes per step.
+/// A linear workflow passing a string of `bytes` bytes from step to step:
+/// each step echoes `"{{ steps.<previous>.output }}"`.
+fn chain(bytes: usize) -> String {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .join("tests/fixtures/components/pass.wat")
+        .display()
+        .to_string();
+    let mut text = String::from("name: chain\nlimits: { fuel: 1000000 }\nsteps:\n");
+    for i in 0..STEPS {
+        let input = if i == 0 {
+            format!("\"{}\"", "x".repeat(bytes))
+        } else {
+            format!("\"{{{{ steps.s{}.output }}}}\"", i - 1)
+        };
+        let _ = writeln!(
+            text,
+            "  - {{ id: s{i}, module: \"{module}\", action: echo, inputs: {{ text: {input} }}{} }}",
+            if i + 1 < STEPS {
+                format!(", onSuccess: s{}", i + 1)
+            } else {
+                String::new()
+            }
+        );
+    }
+    text
+}
+
+/// Per step: time in all, time outside the sandbox, database bytes.
+struct Durable {
+    per_step: Duration,
+    overhead: Duration,
+    bytes: u64,
+}
+
+/// Run `plan` with the journal on, as `wfhost run` does (the run ends when
+/// the journal has committed); medians of five runs.
+fn durable(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>, durability: Durability) -> Durable {
+    let mut per_step = Vec::new();
+    let mut overheads = Vec::new();
+    let mut bytes = 0;
+    for round in 0..5 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("wfhost.db");
+        let run_id = format!("r{round}");
+        let mut store = store::open(&path, durability).expect("store");
+        let lease = store
+            .create_run(
+                &NewRun {
+                    id: &run_id,
+                    name: "linear",
+                    path: "bench.yaml",
+                    workspace: ".",
+                    workflow_digest: "bench",
+                    workflow_text: "",
+                    inputs: &serde_json::Value::Null,
+                    modules: &[],
+                },
+                &Owner::this_process(),
+            )
+            .expect("run recorded");
+        let plan = plan.clone();
+        let started = Instant::now();
+        let journal = Journal::start(store, lease, Arc::default()).expect("journal");
+        let (summary, journal) = tokio
+            .block_on(tokio.spawn(async move {
+                let mut journal = journal;
+                let options = RunOptions {
+                    run_id,
+                    ..RunOptions::default()
+                };
+                let summary = engine::run(plan, Map::new(), options, &mut journal).await;
+                (summary, journal)
+            }))
+            .expect("the engine task completes");
+        journal.finish().expect("journal committed");
+        let total = started.elapsed();
+        assert!(summary.succeeded(), "{:?}", summary.error);
+        let in_sandbox: Duration = summary.steps.iter().map(|s| s.duration).sum();
+        per_step.push(total / STEPS as u32);
+        overheads.push(total.saturating_sub(in_sandbox) / STEPS as u32);
+        bytes = ["wfhost.db", "wfhost.db-wal"]
+            .iter()
+            .map(|f| std::fs::metadata(dir.path().join(f)).map_or(0, |m| m.len()))
+            .sum::<u64>();
+    }
+    Durable {
+        per_step: median(per_step),
+        overhead: median(overheads),
+        bytes: bytes / STEPS as u64,
+    }
+}
+
+/// The journal on: per-step overhead of no-op steps (NORMAL and FULL,
+/// against a bare SQLite FULL commit measured in the same run), of steps
+/// passing 10 KB and 100 KB on by template (as ratios to no-op), and the
+/// database bytes each step costs.
 fn journal(tokio: &tokio::runtime::Runtime, catalog: &Catalog) {
-    let plan = Arc::new(plan(catalog, &linear(false)));
     let bare = {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = rusqlite::Connection::open(dir.path().join("bare.db")).expect("open");
@@ -122,56 +303,26 @@ fn journal(tokio: &tokio::runtime::Runtime, catalog: &Catalog) {
         median(samples)
     };
     println!("bare SQLite commit, WAL, synchronous=FULL: {bare:?}");
-    for durability in [Durability::Normal, Durability::Full] {
-        let mut per_step = Vec::new();
-        let mut bytes = 0;
-        for round in 0..5 {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let path = dir.path().join("wfhost.db");
-            let run_id = format!("r{round}");
-            let mut store = store::open(&path, durability).expect("store");
-            let lease = store
-                .create_run(
-                    &NewRun {
-                        id: &run_id,
-                        name: "linear",
-                        path: "bench.yaml",
-                        workspace: ".",
-                        workflow_digest: "bench",
-                        workflow_text: "",
-                        inputs: &serde_json::Value::Null,
-                        modules: &[],
-                    },
-                    &Owner::this_process(),
-                )
-                .expect("run recorded");
-            let plan = plan.clone();
-            let started = Instant::now();
-            let journal = Journal::start(store, lease, Arc::default()).expect("journal");
-            let (summary, journal) = tokio
-                .block_on(tokio.spawn(async move {
-                    let mut journal = journal;
-                    let options = RunOptions {
-                        run_id,
-                        ..RunOptions::default()
-                    };
-                    let summary = engine::run(plan, Map::new(), options, &mut journal).await;
-                    (summary, journal)
-                }))
-                .expect("the engine task completes");
-            journal.finish().expect("journal committed");
-            let total = started.elapsed();
-            assert!(summary.succeeded());
-            per_step.push(total / STEPS as u32);
-            bytes = ["wfhost.db", "wfhost.db-wal"]
-                .iter()
-                .map(|f| std::fs::metadata(dir.path().join(f)).map_or(0, |m| m.len()))
-                .sum::<u64>();
-        }
+    let noop = Arc::new(plan(catalog, &linear(false)));
+    let full = durable(tokio, &noop, Durability::Full);
+    let normal = durable(tokio, &noop, Durability::Normal);
+    for (name, figures) in [("Normal", &normal), ("Full", &full)] {
         println!(
-            "linear {STEPS} no-op steps, journal {durability:?}: {:?} per step in all (the run ends when the journal has committed), {} bytes of database per step",
-            median(per_step),
-            bytes / STEPS as u64
+            "linear {STEPS} no-op steps, journal {name}: {:?} per step in all, {:?} outside the sandbox, {} bytes of database per step",
+            figures.per_step, figures.overhead, figures.bytes
+        );
+    }
+    for bytes in [10 * 1024, 100 * 1024] {
+        let plan = Arc::new(plan(catalog, &chain(bytes)));
+        let figures = durable(tokio, &plan, Durability::Normal);
+        println!(
+            "linear {STEPS} steps passing {} KiB on, journal Normal: {:?} per step in all, {:?} outside the sandbox ({:.1}× no-op), {} bytes of database per step ({:.2}× the output)",
+            bytes / 1024,
+            figures.per_step,
+            figures.overhead,
+            figures.overhead.as_secs_f64() / normal.overhead.as_secs_f64(),
+            figures.bytes,
+            figures.bytes as f64 / bytes as f64
         );
     }
 }
@@ -236,26 +387,7 @@ fn main() {
     hostile(&catalog);
     println!();
 
-    for templated in [false, true] {
-        let text = linear(templated);
-        plan(&catalog, &text); // load the module once
-        let samples = (0..20)
-            .map(|_| {
-                let started = Instant::now();
-                std::hint::black_box(plan(&catalog, &text));
-                started.elapsed()
-            })
-            .collect();
-        println!(
-            "parse + validate + type-check, {STEPS} steps{}: {:?}",
-            if templated {
-                ", each input a template"
-            } else {
-                ""
-            },
-            median(samples)
-        );
-    }
+    validation(&tokio, &catalog);
 
     println!();
     for templated in [false, true] {

@@ -65,7 +65,7 @@ fn route_edges<'p>(
     };
     for (when, to) in &route.branches {
         let label = match when {
-            Some(when) => format!("{on} when {}", when.trim()),
+            Some(when) => format!("{on} when {}", when.source().trim()),
             None => on.to_string(),
         };
         edges.push(Edge {

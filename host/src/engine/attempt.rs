@@ -2,6 +2,7 @@
 //! or recorded by an earlier run and replayed on resume.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,19 @@ pub struct AttemptKey {
     pub attempt: u32,
 }
 
+impl AttemptKey {
+    /// The first attempt of the first visit of `step` (no item, no loop).
+    pub fn first(step: &str) -> Self {
+        Self {
+            step: step.to_string(),
+            visit: 1,
+            item: None,
+            iteration: 0,
+            attempt: 1,
+        }
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -35,7 +49,9 @@ fn is_zero(n: &u32) -> bool {
 /// What an attempt produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptResult {
-    pub outcome: Result<Value, StepFailure>,
+    /// The output is shared (events, the step's state, templates) rather
+    /// than copied.
+    pub outcome: Result<Arc<Value>, StepFailure>,
     pub duration_ms: f64,
     pub fuel: u64,
     pub memory_peak_bytes: u64,
@@ -55,11 +71,12 @@ impl AttemptResult {
                 ));
             }
         };
+        let outcome = match report.outcome {
+            Outcome::Success(output) => Ok(Arc::new(output)),
+            Outcome::Failure(failure) => Err(StepFailure::from_sandbox(&failure)),
+        };
         Self {
-            outcome: match &report.outcome {
-                Outcome::Success(output) => Ok(output.clone()),
-                Outcome::Failure(failure) => Err(StepFailure::from_sandbox(failure)),
-            },
+            outcome,
             duration_ms: report.duration.as_secs_f64() * 1000.0,
             fuel: report.fuel_consumed,
             memory_peak_bytes: report.memory_peak_bytes,
@@ -81,7 +98,7 @@ impl AttemptResult {
     /// An outcome with its measurements and no captured output (what the
     /// journal keeps for replay: the output itself is in the event history).
     pub fn measured(
-        outcome: Result<Value, StepFailure>,
+        outcome: Result<Arc<Value>, StepFailure>,
         duration_ms: f64,
         fuel: u64,
         memory_peak_bytes: u64,

@@ -3,6 +3,8 @@
 //! and the journal that records it. The engine never prints. Stored events
 //! read back as the same type, so `wfhost logs` renders them as `run` did.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
@@ -27,7 +29,7 @@ pub enum Event {
         key: AttemptKey,
         /// The action's input, templates evaluated (absent for a group).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        input: Option<Value>,
+        input: Option<Arc<Value>>,
     },
     StepSucceeded {
         #[serde(flatten)]
@@ -36,7 +38,7 @@ pub enum Event {
         duration_ms: f64,
         fuel: u64,
         memory_peak_bytes: u64,
-        output: Value,
+        output: Arc<Value>,
     },
     StepFailed {
         #[serde(flatten)]
@@ -64,7 +66,7 @@ pub enum Event {
         #[serde(default)]
         memory_peak_bytes: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        output: Option<Value>,
+        output: Option<Arc<Value>>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         failure: Option<StepFailure>,
     },
@@ -134,6 +136,41 @@ fn microseconds<S: Serializer>(ms: &f64, serializer: S) -> Result<S::Ok, S::Erro
 }
 
 impl Event {
+    /// The value the event carries — a step's input (`step_started`) or
+    /// output (`step_succeeded`, `step_finished`) — which a journal keeps
+    /// apart from the rest of the event.
+    pub fn data(&self) -> Option<&Arc<Value>> {
+        match self {
+            Event::StepStarted { input, .. } => input.as_ref(),
+            Event::StepSucceeded { output, .. } => Some(output),
+            Event::StepFinished { output, .. } => output.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The event with its [`data`](Self::data) left out (cheap: values
+    /// are shared, not copied); it serialises with the data as `null`.
+    #[must_use]
+    pub fn without_data(&self) -> Event {
+        let mut event = self.clone();
+        match &mut event {
+            Event::StepStarted { input, .. } => *input = None,
+            Event::StepSucceeded { output, .. } => *output = Arc::new(Value::Null),
+            Event::StepFinished { output, .. } => *output = None,
+            _ => {}
+        }
+        event
+    }
+
+    /// The JSON field of a stored event of kind `name` that holds its data.
+    pub fn data_field(name: &str) -> Option<&'static str> {
+        match name {
+            "step_started" => Some("input"),
+            "step_succeeded" | "step_finished" => Some("output"),
+            _ => None,
+        }
+    }
+
     /// The event's name, as `event` in its JSON.
     pub fn name(&self) -> &'static str {
         match self {
@@ -209,13 +246,7 @@ mod tests {
     /// `Event::name` is the `event` tag serde writes, for every variant.
     #[test]
     fn names_match_the_serialised_tag() {
-        let key = AttemptKey {
-            step: "s".into(),
-            visit: 1,
-            item: None,
-            iteration: 0,
-            attempt: 1,
-        };
+        let key = AttemptKey::first("s");
         let failure = StepFailure::engine(crate::workflow::StepFailureKind::Template, "x");
         let events = [
             Event::RunStarted {
@@ -233,7 +264,7 @@ mod tests {
                 duration_ms: 0.0,
                 fuel: 0,
                 memory_peak_bytes: 0,
-                output: Value::Null,
+                output: Arc::new(Value::Null),
             },
             Event::StepFailed {
                 key: key.clone(),

@@ -2,6 +2,7 @@
 //! checked on SQLite (the same checks run against each backend).
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use serde_json::json;
 
@@ -47,14 +48,8 @@ fn new_run(store: &mut dyn RunStore, owner: &Owner) -> super::Lease {
 
 fn started(step: &str) -> Box<Event> {
     Box::new(Event::StepStarted {
-        key: AttemptKey {
-            step: step.into(),
-            visit: 1,
-            item: None,
-            iteration: 0,
-            attempt: 1,
-        },
-        input: Some(json!({})),
+        key: AttemptKey::first(step),
+        input: Some(Arc::new(json!({}))),
     })
 }
 
@@ -166,4 +161,86 @@ fn requests_reach_the_owner_and_a_second_cancel_goes_further() {
     assert_eq!(store.requested("r1").expect("read"), Some(Stop::Cancel));
     assert_eq!(store.request("r1", Stop::Cancel).ok(), Some(true));
     assert_eq!(store.requested("r1").expect("read"), Some(Stop::CancelNow));
+}
+
+#[test]
+fn a_value_is_stored_once_and_reads_back_whole() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    store.set_clock(super::now_seconds);
+    let mut lease = new_run(&mut store, &Owner::this_process());
+    let big = "v".repeat(100_000);
+    let output = Arc::new(json!(big));
+    let key = AttemptKey::first("s");
+    let events = vec![
+        Box::new(Event::StepStarted {
+            key: key.clone(),
+            input: Some(Arc::new(json!({"text": big, "n": 1}))),
+        }),
+        Box::new(Event::StepSucceeded {
+            key,
+            duration_ms: 1.0,
+            fuel: 2,
+            memory_peak_bytes: 3,
+            output: Arc::clone(&output),
+        }),
+        Box::new(Event::StepFinished {
+            step: "s".into(),
+            status: crate::engine::StepStatus::Succeeded,
+            attempts: 1,
+            duration_ms: 1.0,
+            fuel: 2,
+            memory_peak_bytes: 3,
+            output: Some(Arc::clone(&output)),
+            failure: None,
+        }),
+    ];
+    store.append(&mut lease, &events).expect("append");
+    let (blobs, bytes): (i64, i64) = store
+        .conn()
+        .query_row("SELECT count(*), sum(length(body)) FROM blobs", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .expect("blobs");
+    assert_eq!(
+        (blobs, bytes),
+        (1, 100_002),
+        "100 KB kept once, in input, output and end"
+    );
+    let elsewhere: i64 = store
+        .conn()
+        .query_row(
+            "SELECT (SELECT sum(length(body) + coalesce(length(payload), 0)) FROM events)
+                  + (SELECT sum(coalesce(length(input), 0) + length(result)) FROM attempts)
+                  + (SELECT sum(coalesce(length(output), 0)) FROM steps)",
+            [],
+            |row| row.get(0),
+        )
+        .expect("sizes");
+    assert!(
+        elsewhere < 2_000,
+        "the rest refers to it: {elsewhere} bytes"
+    );
+    let read = store.events("r1", None, 0).expect("events");
+    for (stored, sent) in read.iter().zip(&events) {
+        assert_eq!(
+            stored.body,
+            serde_json::to_value(sent).expect("json"),
+            "{}",
+            stored.kind
+        );
+    }
+    let attempts = store.attempts("r1").expect("attempts");
+    assert_eq!(attempts[0].result.outcome.as_deref().ok(), Some(&*output));
+    assert!(attempts[0].complete);
+    let steps = store.steps("r1").expect("steps");
+    assert_eq!(steps[0].output.as_ref(), Some(&*output));
+    // Pruning the run takes its blobs with it.
+    store.set_status("r1", RunStatus::Succeeded).expect("ended");
+    assert_eq!(store.prune(f64::MAX).expect("pruned"), 1);
+    let blobs: i64 = store
+        .conn()
+        .query_row("SELECT count(*) FROM blobs", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(blobs, 0);
 }

@@ -13,6 +13,7 @@
 mod boundary;
 mod journal;
 mod lease;
+mod payload;
 mod records;
 mod sqlite;
 

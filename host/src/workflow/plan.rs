@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::failure_kind::StepFailureKind;
 use super::model::{Backoff, InputSpec, WaitFor};
+use super::template::{Compiled, Expression};
 use crate::sandbox::{FailureKind, Limits, Module};
 
 /// Index of a step in [`Plan::steps`].
@@ -41,10 +42,7 @@ pub struct Plan {
 pub struct PlannedStep {
     pub id: String,
     pub kind: StepKind,
-    /// Parameters by name (a JSON object); strings may hold templates.
-    pub inputs: Value,
-    /// Whether any input holds a template (otherwise inputs are used as they are).
-    pub templated: bool,
+    pub inputs: Inputs,
     pub on_success: PlannedRoute,
     pub on_failure: PlannedRoute,
     pub limits: Limits,
@@ -56,11 +54,20 @@ pub struct PlannedStep {
     pub needed_by: Vec<StepIndex>,
     pub max_visits: Option<u32>,
     /// `foreach` expression and how many items run at once.
-    pub foreach: Option<(String, usize)>,
+    pub foreach: Option<(Expression, usize)>,
     /// `loop`: the `until` condition and the most iterations.
-    pub repeat: Option<(String, u32)>,
+    pub repeat: Option<(Expression, u32)>,
     /// What the step may reach beyond its sandbox.
     pub permissions: StepPermissions,
+}
+
+/// A step's parameters by name (a JSON object).
+#[derive(Debug)]
+pub enum Inputs {
+    /// No template inside: every attempt shares them as they are.
+    Constant(Arc<Value>),
+    /// Templates compiled, evaluated per attempt.
+    Templated(Compiled),
 }
 
 #[derive(Debug)]
@@ -80,7 +87,7 @@ pub enum StepKind {
 /// without one always does); no branch, or none holding, ends the path.
 #[derive(Debug, Default)]
 pub struct PlannedRoute {
-    pub branches: Vec<(Option<String>, StepIndex)>,
+    pub branches: Vec<(Option<Expression>, StepIndex)>,
 }
 
 impl PlannedRoute {

@@ -31,12 +31,12 @@ fn in_namespace(dir: &Path, script: &str) -> (i32, String) {
     (output.status.code().unwrap_or(-1), text)
 }
 
-/// A workspace whose second step reads a 1 MiB file: its output is the
+/// A workspace whose second step reads a 900 KiB file: its output is the
 /// journal's one large write.
 fn workspace(dir: &Path) -> String {
     let ws = dir.join("ws");
     std::fs::create_dir_all(ws.join("data")).expect("dirs");
-    std::fs::write(ws.join("data/big.txt"), "x".repeat(1 << 20)).expect("file");
+    std::fs::write(ws.join("data/big.txt"), "x".repeat(900 << 10)).expect("file");
     let flow = ws.join("flow.yaml");
     std::fs::write(
         &flow,
@@ -55,7 +55,8 @@ fn a_full_disk_fails_the_run_clearly_and_it_resumes_once_space_is_back() {
     let flow = workspace(dir.path());
     // 1. A 24 MiB tmpfs home; a first run fills the artifact cache.
     // 2. A filler leaves about 256 KiB: the next run starts, and fails
-    //    when the journal cannot write the 1 MiB output.
+    //    when the journal cannot write the 900 KiB output (new content: a
+    //    value the journal holds already would be stored by reference).
     // 3. The filler goes; `resume` finishes the run.
     let script = format!(
         r#"set -u
@@ -63,6 +64,7 @@ mount -t tmpfs -o size=24m tmpfs "$HOME_DIR" || exit 90
 "$WFHOST" run {flow} --workspace "$WS" >/dev/null 2>&1 || exit 91
 free=$(df -k --output=avail "$HOME_DIR" | tail -1)
 dd if=/dev/zero of="$HOME_DIR/filler" bs=1k count=$((free - 256)) 2>/dev/null
+head -c 680000 /dev/urandom | base64 -w0 > "$WS/data/big.txt"
 "$WFHOST" run {flow} --workspace "$WS"
 echo "run-exit=$?"
 run=$("$WFHOST" list --json | sed -n 's/.*"id": *"\([^"]*\)".*/\1/p' | head -1)

@@ -1,6 +1,8 @@
 //! Attempts: starting them (inputs evaluated, a free slot), and what their
 //! results mean — retry, next item of a map, next loop iteration, or done.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::cancel::InFlight;
@@ -13,13 +15,13 @@ use crate::engine::scope::Local;
 use crate::engine::status::StepStatus;
 use crate::sandbox::{CallContext, cancellation};
 use crate::workflow::StepFailureKind;
-use crate::workflow::plan::{StepIndex, StepKind};
-use crate::workflow::template;
+use crate::workflow::plan::{Inputs, StepIndex, StepKind};
+use crate::workflow::template::Expression;
 
 impl Engine<'_> {
-    pub(super) fn start_map(&mut self, act: ActId, expr: &str, concurrency: usize) {
+    pub(super) fn start_map(&mut self, act: ActId, expr: &Expression, concurrency: usize) {
         let root = self.scope.root(Local::default());
-        let items = match template::eval_str(expr, &root) {
+        let items = match expr.eval_json(&root) {
             Ok(Value::Array(items)) => items,
             Ok(other) => {
                 let failure = StepFailure::engine(
@@ -36,7 +38,7 @@ impl Engine<'_> {
             }
         };
         if items.is_empty() {
-            return self.finish_act(act, Ok(Value::Array(Vec::new())));
+            return self.finish_act(act, Ok(Arc::new(Value::Array(Vec::new()))));
         }
         let count = items.len();
         if let Some(Some(activation)) = self.acts.get_mut(act) {
@@ -96,35 +98,36 @@ impl Engine<'_> {
         state.status = StepStatus::Running;
         state.attempts += 1;
         self.update_record(step);
-        let input = if planned.templated {
-            let item_value =
-                item.and_then(|i| activation.map.as_ref().map(|map| (i, map.items[i].clone())));
-            let local = Local {
-                attempt,
-                iteration: iteration + 1,
-                item: item_value.as_ref().map(|(i, v)| (*i, v)),
-            };
-            let root = self.scope.root(local);
-            match template::eval_value(&planned.inputs, &root) {
-                Ok(input) => input,
-                Err(problem) => {
-                    let failure = StepFailure::engine(
-                        StepFailureKind::Template,
-                        format!("cannot evaluate the inputs: {problem}"),
-                    );
-                    self.emit(Event::StepFailed {
-                        key: self.attempt_key(key),
-                        duration_ms: 0.0,
-                        fuel: 0,
-                        memory_peak_bytes: 0,
-                        failure: failure.clone(),
-                        will_retry: false,
-                    });
-                    return self.finish_act(act, Err(failure));
+        let input = match &planned.inputs {
+            Inputs::Constant(inputs) => Arc::clone(inputs),
+            Inputs::Templated(compiled) => {
+                let item_value =
+                    item.and_then(|i| activation.map.as_ref().map(|map| (i, map.items[i].clone())));
+                let local = Local {
+                    attempt,
+                    iteration: iteration + 1,
+                    item: item_value.as_ref().map(|(i, v)| (*i, v)),
+                };
+                let root = self.scope.root(local);
+                match compiled.eval(&root) {
+                    Ok(input) => Arc::new(input),
+                    Err(problem) => {
+                        let failure = StepFailure::engine(
+                            StepFailureKind::Template,
+                            format!("cannot evaluate the inputs: {problem}"),
+                        );
+                        self.emit(Event::StepFailed {
+                            key: self.attempt_key(key),
+                            duration_ms: 0.0,
+                            fuel: 0,
+                            memory_peak_bytes: 0,
+                            failure: failure.clone(),
+                            will_retry: false,
+                        });
+                        return self.finish_act(act, Err(failure));
+                    }
                 }
             }
-        } else {
-            planned.inputs.clone()
         };
         let attempt_key = self.attempt_key(key);
         let recorded = self.replay.take(&attempt_key);
@@ -231,7 +234,7 @@ impl Engine<'_> {
         let attempt_key = self.attempt_key(key);
         match &result.outcome {
             Ok(output) => {
-                let output = output.clone();
+                let output = Arc::clone(output);
                 self.emit(Event::StepSucceeded {
                     key: attempt_key.clone(),
                     duration_ms: result.duration_ms,
@@ -265,7 +268,7 @@ impl Engine<'_> {
         &mut self,
         (act, item): TaskKey,
         step: StepIndex,
-        output: Value,
+        output: Arc<Value>,
     ) {
         let plan = self.plan.clone();
         let planned = &plan.steps[step];
@@ -276,11 +279,11 @@ impl Engine<'_> {
             let Some(map) = activation.map.as_mut() else {
                 return;
             };
-            map.outputs[item] = output;
+            map.outputs[item] = Arc::unwrap_or_clone(output);
             map.done += 1;
             if map.done == map.items.len() {
                 let outputs = std::mem::take(&mut map.outputs);
-                return self.finish_act(act, Ok(Value::Array(outputs)));
+                return self.finish_act(act, Ok(Arc::new(Value::Array(outputs))));
             }
             if map.next < map.items.len() {
                 let next = map.next;
@@ -301,7 +304,7 @@ impl Engine<'_> {
             iteration: iteration + 1,
             item: None,
         });
-        match template::eval_condition(until, &root) {
+        match until.holds(&root) {
             Ok(true) => self.finish_act(act, Ok(output)),
             Ok(false) if iteration + 1 >= *max_iterations => {
                 let failure = StepFailure::engine(

@@ -120,7 +120,7 @@ pub async fn run(
 #[derive(Debug, Default)]
 struct StepState {
     status: StepStatus,
-    output: Value,
+    output: Arc<Value>,
     failure: Option<StepFailure>,
     attempts: u32,
     visits: u32,
@@ -338,7 +338,7 @@ impl Engine<'_> {
                 .iter()
                 .zip(&self.states)
                 .filter(|(_, state)| state.status == StepStatus::Succeeded)
-                .map(|(step, state)| (step.id.clone(), state.output.clone()))
+                .map(|(step, state)| (step.id.clone(), Value::clone(&state.output)))
                 .collect(),
         }
     }

@@ -1,6 +1,8 @@
 //! Moving a run along: a step's result recorded, its route taken or its path
 //! ended, `needs` released, parallel groups joined or cancelled.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::{ActId, Engine, FrameId, RunFailure, millis};
@@ -11,11 +13,10 @@ use crate::engine::status::StepStatus;
 use crate::workflow::StepFailureKind;
 use crate::workflow::model::WaitFor;
 use crate::workflow::plan::{PlannedRoute, StepIndex};
-use crate::workflow::template;
 
 impl Engine<'_> {
     /// An activation is over: record the step's result and route on it.
-    pub(super) fn finish_act(&mut self, act: ActId, result: Result<Value, StepFailure>) {
+    pub(super) fn finish_act(&mut self, act: ActId, result: Result<Arc<Value>, StepFailure>) {
         // Other items of a map still running are no longer needed.
         if let Some(Some(activation)) = self.acts.get(act) {
             let reason = StepFailure::engine(
@@ -37,7 +38,7 @@ impl Engine<'_> {
         &mut self,
         step: StepIndex,
         frame: Option<FrameId>,
-        result: Result<Value, StepFailure>,
+        result: Result<Arc<Value>, StepFailure>,
     ) {
         self.record_finish(step, result.as_ref());
         if result.is_ok() {
@@ -46,7 +47,11 @@ impl Engine<'_> {
         self.route(step, frame, result);
     }
 
-    pub(super) fn record_finish(&mut self, step: StepIndex, result: Result<&Value, &StepFailure>) {
+    pub(super) fn record_finish(
+        &mut self,
+        step: StepIndex,
+        result: Result<&Arc<Value>, &StepFailure>,
+    ) {
         let state = &mut self.states[step];
         match result {
             Ok(output) => {
@@ -60,7 +65,7 @@ impl Engine<'_> {
                 } else {
                     StepStatus::Failed
                 };
-                state.output = Value::Null;
+                state.output = Arc::new(Value::Null);
                 state.failure = Some(failure.clone());
             }
         }
@@ -136,7 +141,7 @@ impl Engine<'_> {
         &mut self,
         step: StepIndex,
         frame: Option<FrameId>,
-        result: Result<Value, StepFailure>,
+        result: Result<Arc<Value>, StepFailure>,
     ) {
         let plan = self.plan.clone();
         let planned = &plan.steps[step];
@@ -151,7 +156,7 @@ impl Engine<'_> {
             // Recorded as failed; the run goes on as if the step had succeeded.
             Err(_) if planned.continue_on_error => {
                 if !self.follow(step, &planned.on_success, Outcome::Success, frame) {
-                    self.path_end(frame, Ok((step, Value::Null)));
+                    self.path_end(frame, Ok((step, Arc::new(Value::Null))));
                 }
             }
             Err(failure) => self.path_end(frame, Err((step, failure))),
@@ -218,8 +223,8 @@ impl Engine<'_> {
                 None => return Ok(Some((*target, None))),
                 Some(condition) => {
                     let root = root.get_or_insert_with(|| self.scope.root(Local::default()));
-                    if template::eval_condition(condition, root)? {
-                        return Ok(Some((*target, Some(condition.clone()))));
+                    if condition.holds(root)? {
+                        return Ok(Some((*target, Some(condition.source().to_string()))));
                     }
                 }
             }
@@ -231,7 +236,7 @@ impl Engine<'_> {
     pub(super) fn path_end(
         &mut self,
         frame: Option<FrameId>,
-        result: Result<(StepIndex, Value), (StepIndex, StepFailure)>,
+        result: Result<(StepIndex, Arc<Value>), (StepIndex, StepFailure)>,
     ) {
         let Some(frame_id) = frame else {
             if let Err((step, failure)) = result
@@ -254,11 +259,14 @@ impl Engine<'_> {
         let parent = frame.parent;
         let outcome = match (result, frame.wait_for) {
             (Ok((step, output)), wait_for) => {
-                frame
-                    .outputs
-                    .insert(self.plan.steps[step].id.clone(), output);
+                frame.outputs.insert(
+                    self.plan.steps[step].id.clone(),
+                    Arc::unwrap_or_clone(output),
+                );
                 if wait_for == WaitFor::Any || frame.remaining == 0 {
-                    Some(Ok(Value::Object(std::mem::take(&mut frame.outputs))))
+                    Some(Ok(Arc::new(Value::Object(std::mem::take(
+                        &mut frame.outputs,
+                    )))))
                 } else {
                     None
                 }

@@ -43,6 +43,7 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Seconds since the epoch: the system clock, or a test's.
     clock: fn() -> f64,
+    payloads: record::Payloads,
 }
 
 impl SqliteStore {
@@ -73,6 +74,7 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             clock: now_seconds,
+            payloads: record::Payloads::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -88,8 +90,23 @@ impl SqliteStore {
         self.clock = clock;
     }
 
+    #[cfg(test)]
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     fn now(&self) -> f64 {
         (self.clock)()
+    }
+
+    /// A stored value back, its blobs read from the database.
+    fn decode(&self, text: &str) -> serde_json::Value {
+        crate::store::payload::decode(text, &mut |digest| {
+            self.conn
+                .prepare_cached("SELECT body FROM blobs WHERE digest = ?1")
+                .and_then(|mut query| query.query_row([digest.as_bytes()], |row| row.get(0)))
+                .ok()
+        })
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {

@@ -1,28 +1,128 @@
 //! Recording a run's events in SQLite: each event row, with the state it
-//! changes (attempts, steps, the run), in the caller's transaction.
+//! changes (attempts, steps, the run), in the caller's transaction. An
+//! event's data (a step's input or output) is stored once, apart from the
+//! event ([`payload`](crate::store::payload)): large parts go to `blobs` by
+//! digest, and every row that needs the value refers to them.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
 
 use rusqlite::{Transaction, params};
 use serde_json::Value;
 
 use crate::engine::{AttemptKey, AttemptResult, Event};
-use crate::store::capped_json;
+use crate::sandbox::Digest;
+use crate::store::{VALUE_CAP_BYTES, capped_json, payload};
+
+/// A value as a row keeps it: encoded text, and whether it is whole (a
+/// value over [`VALUE_CAP_BYTES`] is kept as a marker; its attempt then
+/// runs again on resume).
+#[derive(Debug, Clone)]
+pub(super) struct Stored {
+    pub text: String,
+    pub complete: bool,
+}
+
+/// What the writer remembers between events: the blobs this run already
+/// holds, and the last values it stored (the same output arrives in
+/// `step_succeeded` and again in `step_finished`: encoded once).
+#[derive(Debug, Default)]
+pub(super) struct Payloads {
+    run: String,
+    known: HashSet<Digest>,
+    recent: VecDeque<(Arc<Value>, Stored)>,
+}
+
+const RECENT: usize = 4;
+
+impl Payloads {
+    fn store(
+        &mut self,
+        tx: &Transaction<'_>,
+        run_id: &str,
+        value: &Arc<Value>,
+    ) -> rusqlite::Result<Stored> {
+        if self.run != run_id {
+            *self = Self {
+                run: run_id.to_string(),
+                ..Self::default()
+            };
+        }
+        if let Some((_, stored)) = self.recent.iter().find(|(v, _)| Arc::ptr_eq(v, value)) {
+            return Ok(stored.clone());
+        }
+        let stored = match payload::encode(value, VALUE_CAP_BYTES) {
+            Ok(encoded) => {
+                for (digest, body) in &encoded.blobs {
+                    if self.known.insert(*digest) {
+                        tx.prepare_cached("INSERT OR IGNORE INTO blobs (digest, body) VALUES (?1, ?2)")?
+                            .execute(params![digest.as_bytes(), body])?;
+                        tx.prepare_cached(
+                            "INSERT OR IGNORE INTO run_blobs (run_id, digest) VALUES (?1, ?2)",
+                        )?
+                        .execute(params![run_id, digest.as_bytes()])?;
+                    }
+                }
+                Stored {
+                    text: encoded.text,
+                    complete: true,
+                }
+            }
+            Err(size) => Stored {
+                text: serde_json::json!({
+                    "$truncated": format!(
+                        "more than {size} bytes of JSON, over the {} MiB a value may take in the journal",
+                        VALUE_CAP_BYTES >> 20
+                    )
+                })
+                .to_string(),
+                complete: false,
+            },
+        };
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((Arc::clone(value), stored.clone()));
+        Ok(stored)
+    }
+
+    /// Forget what a failed transaction may not have kept.
+    pub(super) fn reset(&mut self) {
+        *self = Self::default();
+    }
+}
 
 /// Record `event` of run `run_id` at time `at`.
 pub(super) fn record_event(
     tx: &Transaction<'_>,
+    payloads: &mut Payloads,
     run_id: &str,
     event: &Event,
     at: f64,
 ) -> rusqlite::Result<()> {
-    let (text, _) = capped_json(event);
+    let data = event
+        .data()
+        .map(|value| payloads.store(tx, run_id, value))
+        .transpose()?;
+    let body = match data {
+        Some(_) => capped_json(&event.without_data()).0,
+        None => capped_json(event).0,
+    };
     tx.prepare_cached(
-        "INSERT INTO events (run_id, step, kind, body, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO events (run_id, step, kind, body, at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![run_id, event.step(), event.name(), text, at])?;
+    .execute(params![
+        run_id,
+        event.step(),
+        event.name(),
+        body,
+        at,
+        data.as_ref().map(|d| d.text.as_str())
+    ])?;
     let seq = tx.last_insert_rowid();
     match event {
-        Event::StepStarted { key, input } => {
-            if let Some(input) = input {
+        Event::StepStarted { key, .. } => {
+            if let Some(input) = &data {
                 let item = key
                     .item
                     .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
@@ -31,7 +131,7 @@ pub(super) fn record_event(
                        (run_id, step, visit, item, iteration, attempt, seq, started_seq, status, input, fuel, memory_peak, duration_ms, result, complete)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'running', ?8, 0, 0, 0, 'null', 0)")?
             .execute(
-                    params![run_id, key.step, key.visit, item, key.iteration, key.attempt, seq, capped_json(input).0],
+                    params![run_id, key.step, key.visit, item, key.iteration, key.attempt, seq, input.text],
                 )?;
             }
             tx.prepare_cached(
@@ -46,15 +146,18 @@ pub(super) fn record_event(
             duration_ms,
             fuel,
             memory_peak_bytes,
-            output,
+            ..
         } => {
+            // The output is the event's payload (`seq`): the row keeps the
+            // measurements, and whether the output was kept whole.
             let result = AttemptResult::measured(
-                Ok(output.clone()),
+                Ok(Arc::new(Value::Null)),
                 *duration_ms,
                 *fuel,
                 *memory_peak_bytes,
             );
-            record_attempt(tx, run_id, key, seq, &result)?;
+            let complete = data.as_ref().is_some_and(|d| d.complete);
+            record_attempt(tx, run_id, key, seq, &result, complete)?;
         }
         Event::StepFailed {
             key,
@@ -70,7 +173,7 @@ pub(super) fn record_event(
                 *fuel,
                 *memory_peak_bytes,
             );
-            record_attempt(tx, run_id, key, seq, &result)?;
+            record_attempt(tx, run_id, key, seq, &result, true)?;
         }
         Event::StepFinished {
             step,
@@ -79,10 +182,10 @@ pub(super) fn record_event(
             duration_ms,
             fuel,
             memory_peak_bytes,
-            output,
             failure,
+            ..
         } => {
-            let output = output.as_ref().map(|o| capped_json(o).0);
+            let output = data.as_ref().map(|d| d.text.as_str());
             let failure_text = failure.as_ref().map(|f| capped_json(f).0);
             tx.prepare_cached(
                 "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, kind, output, failure, seq, memory_peak)
@@ -136,8 +239,10 @@ fn record_attempt(
     key: &AttemptKey,
     seq: i64,
     result: &AttemptResult,
+    complete: bool,
 ) -> rusqlite::Result<()> {
-    let (text, complete) = capped_json(result);
+    let (text, whole) = capped_json(result);
+    let complete = complete && whole;
     let item = key
         .item
         .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));

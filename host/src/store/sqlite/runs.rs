@@ -3,6 +3,7 @@
 //! `logs` and `resume` make.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use super::record::record_event;
 use super::{SqliteStore, WriteError};
 use crate::engine::resume::RecordedAttempt;
-use crate::engine::{AttemptKey, Event, RunStatus, StepStatus, Stop};
+use crate::engine::{AttemptKey, AttemptResult, Event, RunStatus, StepStatus, Stop};
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
 use crate::store::records::{EventRecord, NewRun, RunRecord, StepRecord};
 use crate::store::{RunStore, StoreError};
@@ -136,7 +137,9 @@ impl RunStore for SqliteStore {
                     duration_ms: row.get(3)?,
                     fuel: row.get(4)?,
                     kind: row.get(5)?,
-                    output: json(row.get(6)?),
+                    output: row
+                        .get::<_, Option<String>>(6)?
+                        .map(|text| self.decode(&text)),
                     failure: json(row.get(7)?),
                     memory_peak_bytes: row.get(8)?,
                 })
@@ -155,17 +158,27 @@ impl RunStore for SqliteStore {
         let mut statement = self
             .conn
             .prepare(
-                "SELECT seq, step, kind, body, at FROM events
+                "SELECT seq, step, kind, body, at, payload FROM events
                  WHERE run_id = ?1 AND seq > ?2 AND (?3 IS NULL OR step = ?3) ORDER BY seq",
             )
             .map_err(self.error("cannot read events"))?;
         statement
             .query_map(params![id, after, step], |row| {
+                let kind: String = row.get(2)?;
+                let mut body = json(row.get(3)?).unwrap_or(Value::Null);
+                // The event's data, stored apart, goes back where it was.
+                if let (Some(payload), Some(field), Value::Object(fields)) = (
+                    row.get::<_, Option<String>>(5)?,
+                    Event::data_field(&kind),
+                    &mut body,
+                ) {
+                    fields.insert(field.to_string(), self.decode(&payload));
+                }
                 Ok(EventRecord {
                     seq: row.get(0)?,
                     step: row.get(1)?,
-                    kind: row.get(2)?,
-                    body: json(row.get(3)?).unwrap_or(Value::Null),
+                    kind,
+                    body,
                     at: row.get(4)?,
                 })
             })
@@ -199,14 +212,19 @@ impl RunStore for SqliteStore {
 
     /// Every attempt recorded for a run, in the order they finished.
     fn attempts(&self, id: &str) -> Result<Vec<RecordedAttempt>, StoreError> {
+        // A success's output is the payload of its `step_succeeded` event
+        // (the attempt's `seq`); rows from before payloads hold it inline.
         let mut statement = self
             .conn
             .prepare(
-                "SELECT step, visit, item, iteration, attempt, result, seq, complete, coalesce(started_seq, seq)
-                 FROM attempts WHERE run_id = ?1 AND status != 'running' ORDER BY seq",
+                "SELECT a.step, a.visit, a.item, a.iteration, a.attempt, a.result, a.seq, a.complete,
+                        coalesce(a.started_seq, a.seq), e.payload
+                 FROM attempts a LEFT JOIN events e ON e.seq = a.seq AND e.kind = 'step_succeeded'
+                 WHERE a.run_id = ?1 AND a.status != 'running' ORDER BY a.seq",
             )
             .map_err(self.error("cannot read attempts"))?;
-        let rows: Vec<(AttemptKey, String, i64, bool, i64)> = statement
+        type Row = (AttemptKey, String, i64, bool, i64, Option<String>);
+        let rows: Vec<Row> = statement
             .query_map([id], |row| {
                 let item: i64 = row.get(2)?;
                 Ok((
@@ -221,22 +239,25 @@ impl RunStore for SqliteStore {
                     row.get(6)?,
                     row.get(7)?,
                     row.get(8)?,
+                    row.get(9)?,
                 ))
             })
             .and_then(Iterator::collect)
             .map_err(self.error("cannot read attempts"))?;
         Ok(rows
             .into_iter()
-            .filter_map(|(key, result, seq, complete, started)| {
-                serde_json::from_str(&result)
-                    .ok()
-                    .map(|result| RecordedAttempt {
-                        key,
-                        result,
-                        seq,
-                        started,
-                        complete,
-                    })
+            .filter_map(|(key, result, seq, complete, started, payload)| {
+                let mut result: AttemptResult = serde_json::from_str(&result).ok()?;
+                if let (Ok(_), Some(payload)) = (&result.outcome, payload) {
+                    result.outcome = Ok(Arc::new(self.decode(&payload)));
+                }
+                Some(RecordedAttempt {
+                    key,
+                    result,
+                    seq,
+                    started,
+                    complete,
+                })
             })
             .collect())
     }
@@ -294,13 +315,19 @@ impl RunStore for SqliteStore {
     fn append(&mut self, lease: &mut Lease, events: &[Box<Event>]) -> Result<(), StoreError> {
         let now = self.now();
         let expires_at = now + LEASE_TTL.as_secs_f64();
-        self.write("cannot journal the run", |tx| {
+        let mut payloads = std::mem::take(&mut self.payloads);
+        let written = self.write("cannot journal the run", |tx| {
             hold(tx, lease, expires_at)?;
             for event in events {
-                record_event(tx, &lease.run_id, event, now)?;
+                record_event(tx, &mut payloads, &lease.run_id, event, now)?;
             }
             Ok(())
-        })?;
+        });
+        if written.is_err() {
+            payloads.reset();
+        }
+        self.payloads = payloads;
+        written?;
         lease.expires_at = expires_at;
         Ok(())
     }
@@ -390,6 +417,10 @@ impl RunStore for SqliteStore {
             )?;
             tx.execute(
                 "DELETE FROM workflows WHERE digest NOT IN (SELECT workflow_digest FROM runs)",
+                [],
+            )?;
+            tx.execute(
+                "DELETE FROM blobs WHERE digest NOT IN (SELECT digest FROM run_blobs)",
                 [],
             )?;
             Ok(pruned)

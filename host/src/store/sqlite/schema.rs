@@ -84,4 +84,19 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN lease_expires REAL;
     ALTER TABLE runs DROP COLUMN driver_pid;
     ",
+    // 4: a value (a step's input or output) stored once: events keep their
+    // data apart (`payload`), and its large parts live in `blobs` by sha256,
+    // shared by every row of the run that refers to them.
+    r"
+    CREATE TABLE blobs (
+        digest BLOB PRIMARY KEY,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE run_blobs (
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        digest BLOB NOT NULL,
+        PRIMARY KEY (run_id, digest)
+    ) WITHOUT ROWID;
+    ALTER TABLE events ADD COLUMN payload TEXT;
+    ",
 ];

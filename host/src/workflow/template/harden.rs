@@ -38,6 +38,7 @@ pub(super) const MAX_DEPTH: usize = 64;
 pub(super) const MAX_TOKENS: usize = 500;
 
 /// An expression (the inside of `{{ }}`), checked and rewritten.
+#[cfg(test)]
 pub(super) fn expression(source: &str) -> Result<String, String> {
     expression_with(source, |_, _| {})
 }
@@ -98,17 +99,29 @@ fn check_depth(expr: &Expr<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// Text with `{{ }}` expressions, checked and rewritten.
-pub(super) fn text(source: &str) -> Result<String, String> {
-    text_with(source, |_, _| {})
+/// A part of a text template: raw text, or an expression (checked and
+/// rewritten) whose value is written in its place.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum TextPart {
+    Raw(String),
+    Expr { written: String, rewritten: String },
 }
 
-/// [`text`], showing each expression's syntax tree to `visit` once it is
-/// checked.
-pub(super) fn text_with(
+/// The most `{{ }}` one string may hold.
+pub(super) const MAX_EXPRESSIONS: usize = 64;
+
+/// Text with `{{ }}` expressions, checked and split into its parts.
+#[cfg(test)]
+pub(super) fn text_parts(source: &str) -> Result<Vec<TextPart>, String> {
+    text_parts_with(source, |_, _| {})
+}
+
+/// [`text_parts`], showing each expression's syntax tree to `visit` once
+/// it is checked.
+pub(super) fn text_parts_with(
     source: &str,
     mut visit: impl FnMut(&str, &Expr<'_>),
-) -> Result<String, String> {
+) -> Result<Vec<TextPart>, String> {
     check_tokens(source, false)?;
     let tree =
         parse(source, "<template>", SyntaxConfig::default()).map_err(|e| super::describe(&e))?;
@@ -116,21 +129,31 @@ pub(super) fn text_with(
         return Err("not a template".into());
     };
     let splicer = Splicer { source };
-    let mut out = String::with_capacity(source.len());
-    let mut at = 0;
+    let mut parts = Vec::with_capacity(template.children.len());
+    let mut expressions = 0;
     for child in &template.children {
         match child {
-            Stmt::EmitRaw(_) => {}
+            Stmt::EmitRaw(raw) => parts.push(TextPart::Raw(raw.raw.to_string())),
             Stmt::EmitExpr(emit) => {
+                expressions += 1;
+                if expressions > MAX_EXPRESSIONS {
+                    return Err(format!(
+                        "a string may hold at most {MAX_EXPRESSIONS} `{{{{ }}}}` expressions; build the text in fewer"
+                    ));
+                }
                 check_depth(&emit.expr)?;
                 visit(source, &emit.expr);
-                let range = splicer.extent(&emit.expr)?;
-                if range.start < at {
-                    return Err(UNSUPPORTED.into());
+                let mut range = splicer.extent(&emit.expr)?;
+                // Some nodes' spans (`a if b else c`) start at the `{{`.
+                let written = &source[range.clone()];
+                if let Some(inner) = written.strip_prefix("{{") {
+                    let inner = inner.trim_start_matches(['-', '+']).trim_start();
+                    range.start = range.end - inner.len();
                 }
-                out.push_str(&source[at..range.start]);
-                out.push_str(&splicer.within(&emit.expr, range.clone())?);
-                at = range.end;
+                parts.push(TextPart::Expr {
+                    written: source[range.clone()].to_string(),
+                    rewritten: splicer.within(&emit.expr, range)?,
+                });
             }
             other => {
                 return Err(format!(
@@ -140,8 +163,7 @@ pub(super) fn text_with(
             }
         }
     }
-    out.push_str(&source[at..]);
-    Ok(out)
+    Ok(parts)
 }
 
 const UNSUPPORTED: &str =
@@ -361,17 +383,35 @@ mod tests {
 
     #[test]
     fn text_keeps_its_raw_parts_and_refuses_blocks() {
+        let expr = |written: &str, rewritten: &str| TextPart::Expr {
+            written: written.into(),
+            rewritten: rewritten.into(),
+        };
         assert_eq!(
-            text("a {{ x * 2 }} b {{ y }}!").as_deref(),
-            Ok("a {{ __wf_mul(x, 2) }} b {{ y }}!")
+            text_parts("a {{ x * 2 }} b {{- y }}!"),
+            Ok(vec![
+                TextPart::Raw("a ".into()),
+                expr("x * 2", "__wf_mul(x, 2)"),
+                TextPart::Raw(" b".into()),
+                expr("y", "y"),
+                TextPart::Raw("!".into()),
+            ])
         );
+        assert_eq!(
+            text_parts("a{{- 'x' if y else z }}")
+                .ok()
+                .and_then(|parts| parts.into_iter().nth(1)),
+            Some(expr("'x' if y else z", "'x' if y else z"))
+        );
+        let many = "{{ 1 }}".repeat(MAX_EXPRESSIONS + 1);
+        assert!(text_parts(&many).is_err_and(|e| e.contains("at most 64")));
         for source in [
             "{% for i in range(9) %}{{ i }}{% endfor %}",
             "{% set x = 1 %}",
             "{% if a %}b{% endif %}",
             "{% with a = 1 %}{{ a }}{% endwith %}",
         ] {
-            let error = text(source).expect_err(source);
+            let error = text_parts(source).expect_err(source);
             assert!(
                 error.contains("blocks are not part of workflow templates"),
                 "{error}"

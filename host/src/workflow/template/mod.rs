@@ -10,6 +10,7 @@
 //! are never rendered again.
 
 mod budget;
+mod compiled;
 mod harden;
 mod paths;
 
@@ -20,6 +21,7 @@ use minijinja::{Environment, UndefinedBehavior, Value as Jinja};
 use serde_json::Value;
 
 pub use budget::VALUE_BUDGET_BYTES;
+pub use compiled::{Compiled, Expression};
 
 /// Instructions one template evaluation may execute.
 pub const TEMPLATE_FUEL: u64 = 100_000;
@@ -86,24 +88,19 @@ pub fn condition_expression(text: &str) -> Result<&str, String> {
 /// `steps.my-step.output.0`), each with how it is written; or its syntax
 /// error.
 pub fn references(text: &str) -> Result<BTreeMap<String, String>, String> {
+    compile_with_references(&Value::String(text.to_string())).map(|(_, found)| found)
+}
+
+/// `value` compiled, with the data its templates read (see [`references`]).
+pub fn compile_with_references(
+    value: &Value,
+) -> Result<(Compiled, BTreeMap<String, String>), String> {
     let mut found = BTreeMap::new();
-    match kind(text) {
-        Kind::Literal => return Ok(found),
-        Kind::Expression(expr) => {
-            let rewritten =
-                harden::expression_with(expr, |source, e| paths::read_by(source, e, &mut found))?;
-            ENV.compile_expression_owned(rewritten)
-                .map_err(|e| describe(&e))?;
-        }
-        Kind::Text => {
-            let rewritten =
-                harden::text_with(text, |source, e| paths::read_by(source, e, &mut found))?;
-            ENV.template_from_str(&rewritten)
-                .map_err(|e| describe(&e))?;
-        }
-    }
+    let compiled = Compiled::compile_with(value, &mut |source, e| {
+        paths::read_by(source, e, &mut found)
+    })?;
     found.retain(|name, _| !is_global(name));
-    Ok(found)
+    Ok((compiled, found))
 }
 
 /// Whether `name` is a function of the template language (`range`, …),
@@ -113,87 +110,41 @@ fn is_global(name: &str) -> bool {
     harden::is_internal(root) || ENV.globals().any(|(global, _)| global == root)
 }
 
-/// The dotted paths a condition reads, or its syntax error.
-pub fn condition_references(text: &str) -> Result<BTreeMap<String, String>, String> {
+/// A condition compiled, with the dotted paths it reads; or its syntax error.
+pub fn compile_condition(text: &str) -> Result<(Expression, BTreeMap<String, String>), String> {
     let expr = condition_expression(text)?;
     let mut found = BTreeMap::new();
-    let rewritten =
-        harden::expression_with(expr, |source, e| paths::read_by(source, e, &mut found))?;
-    ENV.compile_expression_owned(rewritten)
-        .map_err(|e| describe(&e))?;
+    let compiled = Expression::compile_with(expr, text, |source, e| {
+        paths::read_by(source, e, &mut found);
+    })?;
     found.retain(|name, _| !is_global(name));
-    Ok(found)
+    Ok((compiled, found))
 }
 
-/// Evaluate the expression `expr` (the inside of `{{ }}`) under the budgets.
-fn eval_expression(expr: &str, scope: &Jinja) -> Result<Jinja, String> {
-    let compiled = ENV
-        .compile_expression_owned(harden::expression(expr)?)
-        .map_err(|e| describe(&e))?;
-    budget::start();
-    let value = compiled
-        .eval(scope.clone())
-        .map_err(|e| failure(&e, expr, scope))?;
-    // Strict undefined fails when an undefined value is used, not when it
-    // is the result: a lone `{{ steps.a.outptu }}` would pass `null` on.
-    if value.is_undefined() {
-        let missing = undefined_reference(expr, scope).unwrap_or_else(|| expr.trim().to_string());
-        return Err(format!(
-            "`{missing}` is undefined (in `{{{{ {} }}}}`)",
-            expr.trim()
-        ));
-    }
-    Ok(value)
-}
-
-/// Render text with templates inside under the budgets; its output counts
-/// as new values too.
-fn render_text(text: &str, scope: &Jinja) -> Result<String, String> {
-    let hardened = harden::text(text)?;
-    let template = ENV.template_from_str(&hardened).map_err(|e| describe(&e))?;
-    budget::start();
-    let mut out = ChargedOutput(Vec::new());
-    template
-        .render_captured_to(scope.clone(), &mut out)
-        .map_err(|e| failure(&e, text, scope))?;
-    String::from_utf8(out.0).map_err(|e| format!("the template rendered invalid UTF-8: {e}"))
-}
-
-/// Rendered output, charged to the evaluation's budget as it is written.
-struct ChargedOutput(Vec<u8>);
-
-impl std::io::Write for ChargedOutput {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        budget::charge(bytes.len()).map_err(std::io::Error::other)?;
-        self.0.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// The dotted paths a condition reads, or its syntax error.
+pub fn condition_references(text: &str) -> Result<BTreeMap<String, String>, String> {
+    compile_condition(text).map(|(_, found)| found)
 }
 
 /// An evaluation's error in one line: the budget's own message when that
 /// is what stopped it.
-fn failure(error: &minijinja::Error, text: &str, scope: &Jinja) -> String {
+/// `expr` is the expression that failed, `text` the string it is in.
+pub(super) fn failure(error: &minijinja::Error, expr: &str, text: &str, scope: &Jinja) -> String {
     if budget::exhausted() {
         return budget::limit_message();
     }
     if error.kind() == minijinja::ErrorKind::UndefinedError
-        && let Some(missing) = undefined_reference(text, scope)
+        && let Some(missing) = undefined_reference(expr, scope)
     {
         return format!("`{missing}` is undefined (in `{}`)", text.trim());
     }
     format!("{} (in `{}`)", describe(error), text.trim())
 }
 
-/// The first reference of `text` (an expression or text) that `scope` does
+/// The first reference of `expr` (the inside of `{{ }}`) that `scope` does
 /// not hold, as written.
-fn undefined_reference(text: &str, scope: &Jinja) -> Option<String> {
-    let found = references(text)
-        .or_else(|_| references(&format!("{{{{ {text} }}}}")))
-        .ok()?;
+pub(super) fn undefined_reference(expr: &str, scope: &Jinja) -> Option<String> {
+    let found = references(&format!("{{{{ {expr} }}}}")).ok()?;
     found.into_iter().find_map(|(path, written)| {
         let mut value = scope.clone();
         for segment in path.split('.') {
@@ -211,38 +162,20 @@ fn undefined_reference(text: &str, scope: &Jinja) -> Option<String> {
     })
 }
 
-/// Evaluate one string against `scope`.
+/// Evaluate one string against `scope` (compiling it first: for values
+/// evaluated once; a plan holds its templates compiled).
 pub fn eval_str(text: &str, scope: &Jinja) -> Result<Value, String> {
-    match kind(text) {
-        Kind::Literal => Ok(Value::String(text.to_string())),
-        Kind::Expression(expr) => to_json(&eval_expression(expr, scope)?),
-        Kind::Text => render_text(text, scope).map(Value::String),
-    }
+    eval_value(&Value::String(text.to_string()), scope)
 }
 
 /// Evaluate every template inside `value` (strings in arrays and objects too).
 pub fn eval_value(value: &Value, scope: &Jinja) -> Result<Value, String> {
-    Ok(match value {
-        Value::String(text) => eval_str(text, scope)?,
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|item| eval_value(item, scope))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(key, item)| Ok((key.clone(), eval_value(item, scope)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
-    })
+    Compiled::compile(value)?.eval(scope)
 }
 
 /// Evaluate a condition to true or false (Jinja truthiness).
 pub fn eval_condition(text: &str, scope: &Jinja) -> Result<bool, String> {
-    let expr = condition_expression(text)?;
-    eval_expression(expr, scope).map(|value| value.is_true())
+    compile_condition(text)?.0.holds(scope)
 }
 
 /// A JSON value for a template scope.
@@ -251,7 +184,7 @@ pub fn jinja(value: &Value) -> Jinja {
 }
 
 /// A minijinja value as JSON; undefined and none become null.
-fn to_json(value: &Jinja) -> Result<Value, String> {
+pub(super) fn to_json(value: &Jinja) -> Result<Value, String> {
     if value.is_undefined() || value.is_none() {
         return Ok(Value::Null);
     }
@@ -317,13 +250,14 @@ mod tests {
             matches!(&nested, Err(e) if e.contains("nests deeper")),
             "{nested:?}"
         );
-        // Fuel still stops what is left: many expressions in one text.
-        let many = "{{ inputs.list | length }}".repeat(50_000);
-        let runaway = eval_str(&many, &scope());
+        // One string holds a bounded number of expressions.
+        let many = "{{ inputs.list | length }}".repeat(65);
+        let refused = eval_str(&many, &scope());
         assert!(
-            matches!(&runaway, Err(e) if e.contains("fuel")),
-            "{runaway:?}"
+            matches!(&refused, Err(e) if e.contains("at most 64")),
+            "{refused:?}"
         );
+        assert!(eval_str(&"{{ inputs.list | length }}".repeat(64), &scope()).is_ok());
     }
 
     #[test]

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::model::{Route, Step, Workflow};
-use super::plan::{Plan, PlannedRoute, PlannedStep, StepIndex, StepKind};
-use super::template::{self, Kind};
+use super::plan::{Inputs, Plan, PlannedRoute, PlannedStep, StepIndex, StepKind};
+use super::template::{self, Compiled, Kind};
 use crate::catalog::Catalog;
 use crate::diagnostics::{Diagnostic, Diagnostics, LineIndex, Source, Span, Spanned};
 use crate::manifest::Manifest;
@@ -305,7 +305,7 @@ impl<'a> Checker<'a> {
             in_foreach: step.foreach.is_some(),
             only_inputs: false,
         };
-        self.check_step_inputs(index, step, place);
+        let inputs = self.check_step_inputs(index, step, place);
         let on_success = self.route(step.on_success.as_ref(), "`onSuccess`", place);
         let on_failure = self.route(step.on_failure.as_ref(), "`onFailure`", place);
         let needs: Vec<StepIndex> = step
@@ -325,14 +325,13 @@ impl<'a> Checker<'a> {
                     .with_help("for example `foreach: \"{{ inputs.files }}\"`"),
                 );
             }
-            self.template(
-                expr,
+            let compiled = self.templates_in(
+                &Value::String(expr.value.clone()),
                 Place {
                     in_foreach: false,
                     only_inputs: false,
                     span: expr.span,
                 },
-                false,
             );
             let concurrency = step
                 .concurrency
@@ -341,19 +340,21 @@ impl<'a> Checker<'a> {
                     self.at_least_one(c, "`concurrency`");
                     c.value as usize
                 });
-            (expr.value.clone(), concurrency)
+            match compiled {
+                Some(Compiled::Expression(expr)) => Some((expr, concurrency)),
+                _ => None,
+            }
         });
         let repeat = step.repeat.as_ref().map(|repeat| {
-            self.template(
+            let until = self.condition(
                 &repeat.until,
                 Place {
                     span: repeat.until.span,
                     ..place
                 },
-                true,
             );
             self.at_least_one(&repeat.max_iterations, "`max_iterations`");
-            (repeat.until.value.clone(), repeat.max_iterations.value)
+            until.map(|until| (until, repeat.max_iterations.value))
         });
         if let Some(visits) = &step.max_visits {
             self.at_least_one(visits, "`max_visits`");
@@ -372,13 +373,7 @@ impl<'a> Checker<'a> {
         Some(PlannedStep {
             id: step.id.value.clone(),
             kind: kind?,
-            templated: step.inputs.values().any(|v| template::has_template(v)),
-            inputs: Value::Object(
-                step.inputs
-                    .iter()
-                    .map(|(name, value)| (name.clone(), value.value.clone()))
-                    .collect(),
-            ),
+            inputs: inputs?,
             on_success,
             on_failure,
             limits,
@@ -387,8 +382,8 @@ impl<'a> Checker<'a> {
             needs,
             needed_by: Vec::new(),
             max_visits: step.max_visits.as_ref().map(|v| v.value),
-            foreach,
-            repeat,
+            foreach: foreach.map_or(Some(None), |f| f.map(Some))?,
+            repeat: repeat.map_or(Some(None), |r| r.map(Some))?,
             permissions: self.permissions(index, step),
         })
     }
@@ -443,18 +438,33 @@ impl<'a> Checker<'a> {
         })
     }
 
-    fn check_step_inputs(&mut self, index: StepIndex, step: &Step, place: Place) {
-        for value in step.inputs.values() {
-            self.templates_in(
+    fn check_step_inputs(&mut self, index: StepIndex, step: &Step, place: Place) -> Option<Inputs> {
+        let mut compiled = Vec::with_capacity(step.inputs.len());
+        for (name, value) in &step.inputs {
+            let input = self.templates_in(
                 &value.value,
                 Place {
                     span: value.span,
                     ..place
                 },
             );
+            compiled.push(input.map(|input| (name.clone(), input)));
         }
+        let inputs = if step.inputs.values().any(|v| template::has_template(v)) {
+            compiled
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(|fields| Inputs::Templated(Compiled::Object(fields)))
+        } else {
+            Some(Inputs::Constant(Arc::new(Value::Object(
+                step.inputs
+                    .iter()
+                    .map(|(name, value)| (name.clone(), value.value.clone()))
+                    .collect(),
+            ))))
+        };
         let Some(resolved) = &self.resolved[index] else {
-            return;
+            return inputs;
         };
         let action = resolved.action.clone();
         let params: Vec<String> = action.param_names().map(String::from).collect();
@@ -496,6 +506,7 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        inputs
     }
 
     fn route(&mut self, route: Option<&Route>, what: &str, place: Place) -> PlannedRoute {
@@ -505,35 +516,38 @@ impl<'a> Checker<'a> {
             Some(Route::Goto(id)) => branches.extend(self.target(id, what).map(|t| (None, t))),
             Some(Route::Branches(list)) => {
                 for branch in list {
-                    if let Some(when) = &branch.when {
-                        self.template(
+                    let when = branch.when.as_ref().map(|when| {
+                        self.condition(
                             when,
                             Place {
                                 span: when.span,
                                 ..place
                             },
-                            true,
-                        );
-                    }
+                        )
+                    });
                     if let Some(target) = self.target(&branch.goto, what) {
-                        branches.push((branch.when.as_ref().map(|w| w.value.clone()), target));
+                        match when {
+                            None => branches.push((None, target)),
+                            Some(Some(when)) => branches.push((Some(when), target)),
+                            Some(None) => {}
+                        }
                     }
                 }
             }
             Some(Route::Conditional(conditional)) => {
                 let condition = &conditional.condition;
-                self.template(
+                let compiled = self.condition(
                     condition,
                     Place {
                         span: condition.span,
                         ..place
                     },
-                    true,
                 );
                 if let Some(then) = &conditional.then
                     && let Some(target) = self.target(then, what)
+                    && let Some(compiled) = compiled
                 {
-                    branches.push((Some(condition.value.clone()), target));
+                    branches.push((Some(compiled), target));
                 }
                 if let Some(otherwise) = &conditional.otherwise
                     && let Some(target) = self.target(otherwise, what)

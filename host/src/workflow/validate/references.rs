@@ -1,6 +1,8 @@
 //! Template references: every name a `{{ }}` reads, checked against the
 //! workflow (steps, inputs, context) and the WIT types of step outputs.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use super::{
@@ -12,37 +14,49 @@ use crate::sandbox::Action;
 use crate::sandbox::values::Shape;
 use crate::suggest::closest;
 use crate::workflow::model::InputType;
-use crate::workflow::template;
+use crate::workflow::template::{self, Compiled};
 
 impl Checker<'_> {
-    pub(super) fn templates_in(&mut self, value: &Value, place: Place) {
-        match value {
-            Value::String(text) => {
-                self.template(&Spanned::new(place.span, text.clone()), place, false);
-            }
-            Value::Array(items) => items.iter().for_each(|item| self.templates_in(item, place)),
-            Value::Object(map) => map.values().for_each(|item| self.templates_in(item, place)),
-            _ => {}
+    /// Check every template inside `value` (its strings, in arrays and
+    /// objects too); the value compiled, unless a template is invalid.
+    pub(super) fn templates_in(&mut self, value: &Value, place: Place) -> Option<Compiled> {
+        if !template::has_template(value) {
+            return Some(Compiled::Constant(value.clone()));
         }
+        self.compiled(template::compile_with_references(value), place)
     }
 
-    /// Check a template's syntax and every name it reads.
-    pub(super) fn template(&mut self, text: &Spanned<String>, place: Place, condition: bool) {
-        let found = if condition {
-            template::condition_references(&text.value)
-        } else {
-            template::references(&text.value)
-        };
-        match found {
-            Ok(references) => {
+    /// Check a condition's syntax and every name it reads; the condition
+    /// compiled, unless it is invalid.
+    pub(super) fn condition(
+        &mut self,
+        text: &Spanned<String>,
+        place: Place,
+    ) -> Option<template::Expression> {
+        self.compiled(template::compile_condition(&text.value), place)
+    }
+
+    /// Check the references of a compiled template, or report why it did
+    /// not compile.
+    fn compiled<T>(
+        &mut self,
+        compiled: Result<(T, BTreeMap<String, String>), String>,
+        place: Place,
+    ) -> Option<T> {
+        match compiled {
+            Ok((compiled, references)) => {
                 for (reference, written) in references {
                     self.reference(&reference, &written, place);
                 }
+                Some(compiled)
             }
-            Err(problem) => self.error(Diagnostic::error(
-                text.span,
-                format!("invalid template: {problem}"),
-            )),
+            Err(problem) => {
+                self.error(Diagnostic::error(
+                    place.span,
+                    format!("invalid template: {problem}"),
+                ));
+                None
+            }
         }
     }
 

@@ -1,0 +1,198 @@
+//! Templates compiled once, when a workflow is planned, and evaluated many
+//! times: the run never parses a template again.
+
+use minijinja::Value as Jinja;
+use minijinja::machinery::ast::Expr as Tree;
+use serde_json::{Map, Value};
+
+use super::harden::{self, TextPart};
+use super::{ENV, budget, describe, failure, to_json, undefined_reference};
+
+/// One `{{ expression }}`, checked, rewritten and compiled.
+#[derive(Debug)]
+pub struct Expression {
+    /// The expression as written (for messages).
+    written: String,
+    /// The whole string it came from, as the workflow writes it.
+    text: String,
+    compiled: minijinja::Expression<'static, 'static>,
+}
+
+impl Expression {
+    /// Compile the inside of `{{ }}`, showing its syntax tree to `visit`.
+    /// `text` is the whole string it came from.
+    pub(super) fn compile_with(
+        source: &str,
+        text: &str,
+        visit: impl FnMut(&str, &Tree<'_>),
+    ) -> Result<Self, String> {
+        let rewritten = harden::expression_with(source, visit)?;
+        Self::from_rewritten(source.trim(), text, rewritten)
+    }
+
+    fn from_rewritten(written: &str, text: &str, rewritten: String) -> Result<Self, String> {
+        Ok(Self {
+            written: written.to_string(),
+            text: text.to_string(),
+            compiled: ENV
+                .compile_expression_owned(rewritten)
+                .map_err(|e| describe(&e))?,
+        })
+    }
+
+    /// Its value in `scope`, charged to the evaluation's budget (started
+    /// by the caller). A value that is undefined is an error naming the
+    /// reference.
+    fn value(&self, scope: &Jinja) -> Result<Jinja, String> {
+        let value = self
+            .compiled
+            .eval(scope.clone())
+            .map_err(|e| failure(&e, &self.written, &self.text, scope))?;
+        // Strict undefined fails when an undefined value is used, not when
+        // it is the result: a lone `{{ steps.a.outptu }}` would pass `null` on.
+        if value.is_undefined() {
+            let missing =
+                undefined_reference(&self.written, scope).unwrap_or_else(|| self.written.clone());
+            return Err(format!(
+                "`{missing}` is undefined (in `{}`)",
+                self.text.trim()
+            ));
+        }
+        Ok(value)
+    }
+
+    /// Evaluate it on its own, under a fresh budget.
+    pub fn eval(&self, scope: &Jinja) -> Result<Jinja, String> {
+        budget::start();
+        self.value(scope)
+    }
+
+    /// Its value in `scope` as JSON.
+    pub fn eval_json(&self, scope: &Jinja) -> Result<Value, String> {
+        to_json(&self.eval(scope)?)
+    }
+
+    /// Whether it holds in `scope` (Jinja truthiness): a condition.
+    pub fn holds(&self, scope: &Jinja) -> Result<bool, String> {
+        self.eval(scope).map(|value| value.is_true())
+    }
+
+    /// The string it came from, as the workflow writes it.
+    pub fn source(&self) -> &str {
+        &self.text
+    }
+}
+
+/// A JSON value of the workflow whose strings may hold templates, compiled:
+/// evaluating it builds the value with every template's result in place.
+#[derive(Debug)]
+pub enum Compiled {
+    /// No template anywhere inside: used as it is.
+    Constant(Value),
+    /// A string that is exactly one `{{ expression }}`: the value, typed.
+    Expression(Expression),
+    /// A string with templates inside: text.
+    Text(Vec<Part>),
+    Array(Vec<Compiled>),
+    Object(Vec<(String, Compiled)>),
+}
+
+/// A part of a text template.
+#[derive(Debug)]
+pub enum Part {
+    Raw(String),
+    Expression(Expression),
+}
+
+impl Compiled {
+    /// Compile every template inside `value`, showing each expression's
+    /// syntax tree to `visit`.
+    pub fn compile_with(
+        value: &Value,
+        visit: &mut impl FnMut(&str, &Tree<'_>),
+    ) -> Result<Self, String> {
+        if !super::has_template(value) {
+            return Ok(Self::Constant(value.clone()));
+        }
+        Ok(match value {
+            Value::String(text) => match super::kind(text) {
+                super::Kind::Literal => Self::Constant(value.clone()),
+                super::Kind::Expression(expr) => {
+                    Self::Expression(Expression::compile_with(expr, text, &mut *visit)?)
+                }
+                super::Kind::Text => Self::Text(
+                    harden::text_parts_with(text, &mut *visit)?
+                        .into_iter()
+                        .map(|part| match part {
+                            TextPart::Raw(raw) => Ok(Part::Raw(raw)),
+                            TextPart::Expr { written, rewritten } => {
+                                Expression::from_rewritten(&written, text, rewritten)
+                                    .map(Part::Expression)
+                            }
+                        })
+                        .collect::<Result<_, String>>()?,
+                ),
+            },
+            Value::Array(items) => Self::Array(
+                items
+                    .iter()
+                    .map(|item| Self::compile_with(item, visit))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Self::Object(
+                map.iter()
+                    .map(|(key, item)| Ok((key.clone(), Self::compile_with(item, visit)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => Self::Constant(other.clone()),
+        })
+    }
+
+    pub fn compile(value: &Value) -> Result<Self, String> {
+        Self::compile_with(value, &mut |_, _| {})
+    }
+
+    /// The value in `scope`. Each string is one evaluation with its own
+    /// fuel and value budget.
+    pub fn eval(&self, scope: &Jinja) -> Result<Value, String> {
+        Ok(match self {
+            Self::Constant(value) => value.clone(),
+            Self::Expression(expression) => expression.eval_json(scope)?,
+            Self::Text(parts) => Value::String(render(parts, scope)?),
+            Self::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| item.eval(scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Self::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(key, item)| Ok((key.clone(), item.eval(scope)?)))
+                    .collect::<Result<Map<_, _>, String>>()?,
+            ),
+        })
+    }
+}
+
+/// Text with its expressions' values written in (as JSON where they are not
+/// strings), all charged to one budget as written.
+fn render(parts: &[Part], scope: &Jinja) -> Result<String, String> {
+    budget::start();
+    let mut out = String::new();
+    for part in parts {
+        let written = match part {
+            Part::Raw(raw) => std::borrow::Cow::Borrowed(raw.as_str()),
+            Part::Expression(expression) => {
+                let value = expression.value(scope)?;
+                budget::as_text(&value)
+                    .map_err(|e| describe(&e))?
+                    .into_owned()
+                    .into()
+            }
+        };
+        budget::charge(written.len()).map_err(|_| budget::limit_message())?;
+        out.push_str(&written);
+    }
+    Ok(out)
+}
