@@ -1,5 +1,14 @@
-//! Templates compiled once, when a workflow is planned, and evaluated many
-//! times: the run never parses a template again.
+//! Templates checked and rewritten once, when a workflow is planned, and
+//! evaluated many times: the run never parses a template's text again.
+//!
+//! minijinja's compiled form costs about 8 KiB per expression (its
+//! instruction buffers), so an expression is compiled when it is evaluated
+//! and kept from its second evaluation on (loops, retries, maps): a
+//! 10,000-step plan stays small, and a template evaluated many times is
+//! compiled at most twice.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use minijinja::Value as Jinja;
 use minijinja::machinery::ast::Expr as Tree;
@@ -15,7 +24,10 @@ pub struct Expression {
     written: String,
     /// The whole string it came from, as the workflow writes it.
     text: String,
-    compiled: minijinja::Expression<'static, 'static>,
+    /// Checked and rewritten (see `harden`).
+    rewritten: String,
+    compiled: OnceLock<minijinja::Expression<'static, 'static>>,
+    evaluations: AtomicU32,
 }
 
 impl Expression {
@@ -27,27 +39,44 @@ impl Expression {
         visit: impl FnMut(&str, &Tree<'_>),
     ) -> Result<Self, String> {
         let rewritten = harden::expression_with(source, visit)?;
-        Self::from_rewritten(source.trim(), text, rewritten)
+        Ok(Self::from_rewritten(source.trim(), text, rewritten))
     }
 
-    fn from_rewritten(written: &str, text: &str, rewritten: String) -> Result<Self, String> {
-        Ok(Self {
+    fn from_rewritten(written: &str, text: &str, rewritten: String) -> Self {
+        Self {
             written: written.to_string(),
             text: text.to_string(),
-            compiled: ENV
-                .compile_expression_owned(rewritten)
-                .map_err(|e| describe(&e))?,
-        })
+            rewritten,
+            compiled: OnceLock::new(),
+            evaluations: AtomicU32::new(0),
+        }
+    }
+
+    /// Evaluate the compiled expression in `scope` (see the module's doc
+    /// for when it is kept).
+    fn run(&self, scope: &Jinja) -> Result<Jinja, String> {
+        let evaluate = |compiled: &minijinja::Expression<'static, 'static>| {
+            compiled
+                .eval(scope.clone())
+                .map_err(|e| failure(&e, &self.written, &self.text, scope))
+        };
+        if let Some(compiled) = self.compiled.get() {
+            return evaluate(compiled);
+        }
+        let compiled = ENV
+            .compile_expression_owned(self.rewritten.clone())
+            .map_err(|e| format!("{} (in `{}`)", describe(&e), self.text.trim()))?;
+        if self.evaluations.fetch_add(1, Ordering::Relaxed) == 0 {
+            return evaluate(&compiled);
+        }
+        evaluate(self.compiled.get_or_init(|| compiled))
     }
 
     /// Its value in `scope`, charged to the evaluation's budget (started
     /// by the caller). A value that is undefined is an error naming the
     /// reference.
     fn value(&self, scope: &Jinja) -> Result<Jinja, String> {
-        let value = self
-            .compiled
-            .eval(scope.clone())
-            .map_err(|e| failure(&e, &self.written, &self.text, scope))?;
+        let value = self.run(scope)?;
         // Strict undefined fails when an undefined value is used, not when
         // it is the result: a lone `{{ steps.a.outptu }}` would pass `null` on.
         if value.is_undefined() {
@@ -125,10 +154,9 @@ impl Compiled {
                         .into_iter()
                         .map(|part| match part {
                             TextPart::Raw(raw) => Ok(Part::Raw(raw)),
-                            TextPart::Expr { written, rewritten } => {
-                                Expression::from_rewritten(&written, text, rewritten)
-                                    .map(Part::Expression)
-                            }
+                            TextPart::Expr { written, rewritten } => Ok(Part::Expression(
+                                Expression::from_rewritten(&written, text, rewritten),
+                            )),
                         })
                         .collect::<Result<_, String>>()?,
                 ),
