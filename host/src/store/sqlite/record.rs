@@ -31,9 +31,13 @@ pub(super) struct Payloads {
     run: String,
     known: HashSet<Digest>,
     recent: VecDeque<(Arc<Value>, Stored)>,
+    /// The last blobs written: a copy of one (an output passed into the
+    /// next step's input) is recognised without hashing it.
+    recent_blobs: Vec<(Digest, Arc<str>)>,
 }
 
 const RECENT: usize = 4;
+const RECENT_BLOBS: usize = 8;
 
 impl Payloads {
     fn store(
@@ -51,16 +55,22 @@ impl Payloads {
         if let Some((_, stored)) = self.recent.iter().find(|(v, _)| Arc::ptr_eq(v, value)) {
             return Ok(stored.clone());
         }
-        let stored = match payload::encode(value, VALUE_CAP_BYTES) {
+        let stored = match payload::encode(value, VALUE_CAP_BYTES, &self.recent_blobs) {
             Ok(encoded) => {
-                for (digest, body) in &encoded.blobs {
-                    if self.known.insert(*digest) {
+                for (digest, body) in encoded.blobs {
+                    if self.known.insert(digest) {
                         tx.prepare_cached("INSERT OR IGNORE INTO blobs (digest, body) VALUES (?1, ?2)")?
-                            .execute(params![digest.as_bytes(), body])?;
+                            .execute(params![digest.as_bytes(), &*body])?;
                         tx.prepare_cached(
                             "INSERT OR IGNORE INTO run_blobs (run_id, digest) VALUES (?1, ?2)",
                         )?
                         .execute(params![run_id, digest.as_bytes()])?;
+                    }
+                    if !self.recent_blobs.iter().any(|(seen, _)| *seen == digest) {
+                        if self.recent_blobs.len() == RECENT_BLOBS {
+                            self.recent_blobs.remove(0);
+                        }
+                        self.recent_blobs.push((digest, body));
                     }
                 }
                 Stored {
