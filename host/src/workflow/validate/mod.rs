@@ -19,7 +19,7 @@ use super::template::{self, Compiled, Kind};
 use crate::catalog::Catalog;
 use crate::diagnostics::{Diagnostic, Diagnostics, LineIndex, Source, Span, Spanned};
 use crate::manifest::Manifest;
-use crate::sandbox::{Action, CallError, Module};
+use crate::sandbox::{Action, CallError, Digest, Module};
 use crate::suggest::closest;
 
 /// Names a template may start with.
@@ -64,7 +64,8 @@ pub struct Checked {
 /// What a step is, once its module and action are resolved.
 struct Resolved {
     module: Arc<Module>,
-    action: Action,
+    /// Shared by every step that calls the same action.
+    action: Arc<Action>,
     /// The module's manifest: its default limits and the capabilities it asks for.
     manifest: Option<Arc<Manifest>>,
 }
@@ -87,6 +88,8 @@ struct Checker<'a> {
     problems: Diagnostics,
     ids: HashMap<&'a str, StepIndex>,
     resolved: Vec<Option<Resolved>>,
+    /// Actions resolved so far, by module (its sha256) and name as written.
+    actions: HashMap<(Digest, String), Arc<Action>>,
 }
 
 /// Validate `workflow` (read from `source`), loading its modules from `catalog`.
@@ -98,6 +101,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         problems: Diagnostics::default(),
         ids: HashMap::new(),
         resolved: Vec::new(),
+        actions: HashMap::new(),
     };
     checker.check_ids();
     checker.resolved = workflow
@@ -253,11 +257,20 @@ impl<'a> Checker<'a> {
         if let Some(warning) = &entry.warning {
             self.error(Diagnostic::warning(module_ref.span, warning.clone()));
         }
-        match entry.module.action(&action_name.value) {
+        let key = (entry.module.digest(), action_name.value.clone());
+        let found = match self.actions.get(&key) {
+            Some(action) => Ok(Arc::clone(action)),
+            None => entry.module.action(&action_name.value).map(|action| {
+                let action = Arc::new(action.clone());
+                self.actions.insert(key, Arc::clone(&action));
+                action
+            }),
+        };
+        match found {
             Ok(action) => Some(Resolved {
-                action: action.clone(),
-                module: entry.module.clone(),
-                manifest: entry.manifest.clone(),
+                action,
+                module: entry.module,
+                manifest: entry.manifest,
             }),
             Err(CallError::UnknownAction {
                 module,
@@ -466,7 +479,7 @@ impl<'a> Checker<'a> {
         let Some(resolved) = &self.resolved[index] else {
             return inputs;
         };
-        let action = resolved.action.clone();
+        let action = Arc::clone(&resolved.action);
         let params: Vec<String> = action.param_names().map(String::from).collect();
         for (name, value) in &step.inputs {
             if !params.contains(name) {
