@@ -25,8 +25,9 @@ pub struct Plan {
     /// The workflow file.
     pub file: PathBuf,
     pub inputs: IndexMap<String, InputSpec>,
-    /// `context` as a JSON object.
-    pub context: Value,
+    /// `context`: an object whose values may read the inputs, evaluated
+    /// when the run starts.
+    pub context: Compiled,
     pub steps: Vec<PlannedStep>,
     pub by_id: HashMap<String, StepIndex>,
     /// Steps that start when the run starts.

@@ -68,10 +68,10 @@ pub async fn run(
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let inputs = Value::Object(inputs);
     // Context values may read the inputs: evaluated once, now.
-    let (context, context_failure) = match template::eval_value(
-        &plan.context,
-        &template::jinja(&json!({ "inputs": &inputs })),
-    ) {
+    let (context, context_failure) = match plan
+        .context
+        .eval(&template::jinja(&json!({ "inputs": &inputs })))
+    {
         Ok(context) => (context, None),
         Err(problem) => (
             Value::Null,

@@ -7,8 +7,8 @@
 //! 10,000-step plan stays small, and a template evaluated many times is
 //! compiled at most twice.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use minijinja::Value as Jinja;
 use minijinja::machinery::ast::Expr as Tree;
@@ -22,8 +22,9 @@ use super::{ENV, budget, describe, failure, to_json, undefined_reference};
 pub struct Expression {
     /// The expression as written (for messages).
     written: String,
-    /// The whole string it came from, as the workflow writes it.
-    text: String,
+    /// The whole string it came from, as the workflow writes it (shared by
+    /// the expressions of one text).
+    text: Arc<str>,
     /// Checked and rewritten (see `harden`).
     rewritten: String,
     compiled: OnceLock<minijinja::Expression<'static, 'static>>,
@@ -39,13 +40,17 @@ impl Expression {
         visit: impl FnMut(&str, &Tree<'_>),
     ) -> Result<Self, String> {
         let rewritten = harden::expression_with(source, visit)?;
-        Ok(Self::from_rewritten(source.trim(), text, rewritten))
+        Ok(Self::from_rewritten(
+            source.trim(),
+            Arc::from(text),
+            rewritten,
+        ))
     }
 
-    fn from_rewritten(written: &str, text: &str, rewritten: String) -> Self {
+    fn from_rewritten(written: &str, text: Arc<str>, rewritten: String) -> Self {
         Self {
             written: written.to_string(),
-            text: text.to_string(),
+            text,
             rewritten,
             compiled: OnceLock::new(),
             evaluations: AtomicU32::new(0),
@@ -110,6 +115,11 @@ impl Expression {
     pub fn source(&self) -> &str {
         &self.text
     }
+
+    /// The expression itself, the inside of `{{ }}`, as written.
+    pub fn expression(&self) -> &str {
+        &self.written
+    }
 }
 
 /// A JSON value of the workflow whose strings may hold templates, compiled:
@@ -140,44 +150,83 @@ impl Compiled {
         value: &Value,
         visit: &mut impl FnMut(&str, &Tree<'_>),
     ) -> Result<Self, String> {
-        if !super::has_template(value) {
-            return Ok(Self::Constant(value.clone()));
-        }
-        Ok(match value {
-            Value::String(text) => match super::kind(text) {
-                super::Kind::Literal => Self::Constant(value.clone()),
-                super::Kind::Expression(expr) => {
-                    Self::Expression(Expression::compile_with(expr, text, &mut *visit)?)
-                }
-                super::Kind::Text => Self::Text(
-                    harden::text_parts_with(text, &mut *visit)?
-                        .into_iter()
-                        .map(|part| match part {
-                            TextPart::Raw(raw) => Ok(Part::Raw(raw)),
-                            TextPart::Expr { written, rewritten } => Ok(Part::Expression(
-                                Expression::from_rewritten(&written, text, rewritten),
-                            )),
-                        })
-                        .collect::<Result<_, String>>()?,
-                ),
-            },
-            Value::Array(items) => Self::Array(
-                items
-                    .iter()
-                    .map(|item| Self::compile_with(item, visit))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Value::Object(map) => Self::Object(
-                map.iter()
-                    .map(|(key, item)| Ok((key.clone(), Self::compile_with(item, visit)?)))
-                    .collect::<Result<_, String>>()?,
-            ),
-            other => Self::Constant(other.clone()),
-        })
+        Ok(Self::templates(value, visit)?.unwrap_or_else(|| Self::Constant(value.clone())))
     }
 
     pub fn compile(value: &Value) -> Result<Self, String> {
         Self::compile_with(value, &mut |_, _| {})
+    }
+
+    /// `value` compiled, or `None` when it holds no template (each string
+    /// is looked at once; the caller keeps the value as it is).
+    fn templates(
+        value: &Value,
+        visit: &mut impl FnMut(&str, &Tree<'_>),
+    ) -> Result<Option<Self>, String> {
+        Ok(match value {
+            Value::String(text) => match super::kind(text) {
+                super::Kind::Literal => None,
+                super::Kind::Expression(expr) => Some(Self::Expression(Expression::compile_with(
+                    expr,
+                    text,
+                    &mut *visit,
+                )?)),
+                super::Kind::Text => {
+                    let whole: Arc<str> = Arc::from(text.as_str());
+                    let parts = harden::text_parts_with(text, &mut *visit)?
+                        .into_iter()
+                        .map(|part| match part {
+                            TextPart::Raw(raw) => Part::Raw(raw),
+                            TextPart::Expr { written, rewritten } => Part::Expression(
+                                Expression::from_rewritten(&written, Arc::clone(&whole), rewritten),
+                            ),
+                        })
+                        .collect();
+                    Some(Self::Text(parts))
+                }
+            },
+            Value::Array(items) => {
+                let compiled = items
+                    .iter()
+                    .map(|item| Self::templates(item, visit))
+                    .collect::<Result<Vec<_>, _>>()?;
+                compiled.iter().any(Option::is_some).then(|| {
+                    Self::Array(
+                        compiled
+                            .into_iter()
+                            .zip(items)
+                            .map(|(c, item)| c.unwrap_or_else(|| Self::Constant(item.clone())))
+                            .collect(),
+                    )
+                })
+            }
+            Value::Object(map) => {
+                let compiled = map
+                    .values()
+                    .map(|item| Self::templates(item, visit))
+                    .collect::<Result<Vec<_>, _>>()?;
+                compiled.iter().any(Option::is_some).then(|| {
+                    Self::Object(
+                        compiled
+                            .into_iter()
+                            .zip(map)
+                            .map(|(c, (key, item))| {
+                                (
+                                    key.clone(),
+                                    c.unwrap_or_else(|| Self::Constant(item.clone())),
+                                )
+                            })
+                            .collect(),
+                    )
+                })
+            }
+            _ => None,
+        })
+    }
+
+    /// Whether it holds no template (evaluating it gives it back as it is).
+    pub fn is_constant(&self) -> bool {
+        matches!(self, Self::Constant(_))
     }
 
     /// The value in `scope`. Each string is one evaluation with its own
@@ -208,19 +257,19 @@ impl Compiled {
 fn render(parts: &[Part], scope: &Jinja) -> Result<String, String> {
     budget::start();
     let mut out = String::new();
+    let mut write = |text: &str| {
+        budget::charge(text.len()).map_err(|_| budget::limit_message())?;
+        out.push_str(text);
+        Ok::<_, String>(())
+    };
     for part in parts {
-        let written = match part {
-            Part::Raw(raw) => std::borrow::Cow::Borrowed(raw.as_str()),
+        match part {
+            Part::Raw(raw) => write(raw)?,
             Part::Expression(expression) => {
                 let value = expression.value(scope)?;
-                budget::as_text(&value)
-                    .map_err(|e| describe(&e))?
-                    .into_owned()
-                    .into()
+                write(&budget::as_text(&value).map_err(|e| describe(&e))?)?;
             }
-        };
-        budget::charge(written.len()).map_err(|_| budget::limit_message())?;
-        out.push_str(&written);
+        }
     }
     Ok(out)
 }

@@ -64,16 +64,6 @@ pub fn kind(text: &str) -> Kind<'_> {
     Kind::Text
 }
 
-/// Does this JSON value hold a template anywhere?
-pub fn has_template(value: &Value) -> bool {
-    match value {
-        Value::String(text) => kind(text) != Kind::Literal,
-        Value::Array(items) => items.iter().any(has_template),
-        Value::Object(map) => map.values().any(has_template),
-        _ => false,
-    }
-}
-
 /// The expression of a condition: `{{ expr }}` or a bare `expr`.
 pub fn condition_expression(text: &str) -> Result<&str, String> {
     match kind(text) {
@@ -95,10 +85,24 @@ pub fn references(text: &str) -> Result<BTreeMap<String, String>, String> {
 pub fn compile_with_references(
     value: &Value,
 ) -> Result<(Compiled, BTreeMap<String, String>), String> {
+    with_references(|mut visit| Compiled::compile_with(value, &mut visit))
+}
+
+/// A condition compiled, with the dotted paths it reads; or its syntax error.
+pub fn compile_condition(text: &str) -> Result<(Expression, BTreeMap<String, String>), String> {
+    let expr = condition_expression(text)?;
+    with_references(|visit| Expression::compile_with(expr, text, visit))
+}
+
+/// What `compile` builds, and the paths its expressions read (functions of
+/// the template language left out).
+fn with_references<T>(
+    compile: impl FnOnce(
+        &mut dyn FnMut(&str, &minijinja::machinery::ast::Expr<'_>),
+    ) -> Result<T, String>,
+) -> Result<(T, BTreeMap<String, String>), String> {
     let mut found = BTreeMap::new();
-    let compiled = Compiled::compile_with(value, &mut |source, e| {
-        paths::read_by(source, e, &mut found)
-    })?;
+    let compiled = compile(&mut |source, e| paths::read_by(source, e, &mut found))?;
     found.retain(|name, _| !is_global(name));
     Ok((compiled, found))
 }
@@ -110,25 +114,9 @@ fn is_global(name: &str) -> bool {
     harden::is_internal(root) || ENV.globals().any(|(global, _)| global == root)
 }
 
-/// A condition compiled, with the dotted paths it reads; or its syntax error.
-pub fn compile_condition(text: &str) -> Result<(Expression, BTreeMap<String, String>), String> {
-    let expr = condition_expression(text)?;
-    let mut found = BTreeMap::new();
-    let compiled = Expression::compile_with(expr, text, |source, e| {
-        paths::read_by(source, e, &mut found);
-    })?;
-    found.retain(|name, _| !is_global(name));
-    Ok((compiled, found))
-}
-
-/// The dotted paths a condition reads, or its syntax error.
-pub fn condition_references(text: &str) -> Result<BTreeMap<String, String>, String> {
-    compile_condition(text).map(|(_, found)| found)
-}
-
 /// An evaluation's error in one line: the budget's own message when that
-/// is what stopped it.
-/// `expr` is the expression that failed, `text` the string it is in.
+/// is what stopped it. `expr` is the expression that failed, `text` the
+/// string it is in.
 pub(super) fn failure(error: &minijinja::Error, expr: &str, text: &str, scope: &Jinja) -> String {
     if budget::exhausted() {
         return budget::limit_message();
@@ -162,20 +150,10 @@ pub(super) fn undefined_reference(expr: &str, scope: &Jinja) -> Option<String> {
     })
 }
 
-/// Evaluate one string against `scope` (compiling it first: for values
-/// evaluated once; a plan holds its templates compiled).
+/// Compile and evaluate one string against `scope` (the fuzz target and
+/// tests; a plan holds its templates compiled).
 pub fn eval_str(text: &str, scope: &Jinja) -> Result<Value, String> {
-    eval_value(&Value::String(text.to_string()), scope)
-}
-
-/// Evaluate every template inside `value` (strings in arrays and objects too).
-pub fn eval_value(value: &Value, scope: &Jinja) -> Result<Value, String> {
-    Compiled::compile(value)?.eval(scope)
-}
-
-/// Evaluate a condition to true or false (Jinja truthiness).
-pub fn eval_condition(text: &str, scope: &Jinja) -> Result<bool, String> {
-    compile_condition(text)?.0.holds(scope)
+    Compiled::compile(&Value::String(text.to_string()))?.eval(scope)
 }
 
 /// A JSON value for a template scope.
@@ -205,6 +183,14 @@ pub(super) fn describe(error: &minijinja::Error) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn eval_value(value: &Value, scope: &Jinja) -> Result<Value, String> {
+        Compiled::compile(value)?.eval(scope)
+    }
+
+    fn eval_condition(text: &str, scope: &Jinja) -> Result<bool, String> {
+        compile_condition(text)?.0.holds(scope)
+    }
 
     fn scope() -> Jinja {
         jinja(&json!({

@@ -110,16 +110,18 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         .map(|step| checker.resolve_action(step, source, catalog))
         .collect();
     checker.check_inputs_spec();
-    for value in workflow.context.values() {
-        checker.templates_in(
-            &value.value,
-            Place {
+    let context: Vec<Option<(String, Compiled)>> = workflow
+        .context
+        .iter()
+        .map(|(name, value)| {
+            let place = Place {
                 span: value.span,
                 in_foreach: false,
                 only_inputs: true,
-            },
-        );
-    }
+            };
+            Some((name.clone(), checker.templates_in(&value.value, place)?))
+        })
+        .collect();
     let steps: Vec<Option<PlannedStep>> = workflow
         .steps
         .iter()
@@ -150,13 +152,8 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         name: workflow.name.value.clone(),
         file: source.path.clone(),
         inputs: workflow.inputs.clone(),
-        context: Value::Object(
-            workflow
-                .context
-                .iter()
-                .map(|(name, value)| (name.clone(), value.value.clone()))
-                .collect(),
-        ),
+        // Every context value compiled: no errors were found.
+        context: Compiled::Object(context.into_iter().flatten().collect()),
         by_id: checker
             .ids
             .iter()
@@ -452,60 +449,78 @@ impl<'a> Checker<'a> {
     }
 
     fn check_step_inputs(&mut self, index: StepIndex, step: &Step, place: Place) -> Option<Inputs> {
-        let mut compiled = Vec::with_capacity(step.inputs.len());
-        for (name, value) in &step.inputs {
-            let input = self.templates_in(
-                &value.value,
-                Place {
+        let compiled: Vec<Option<Compiled>> = step
+            .inputs
+            .values()
+            .map(|value| {
+                let place = Place {
                     span: value.span,
                     ..place
-                },
-            );
-            compiled.push(input.map(|input| (name.clone(), input)));
+                };
+                self.templates_in(&value.value, place)
+            })
+            .collect();
+        if let Some(resolved) = &self.resolved[index] {
+            let action = Arc::clone(&resolved.action);
+            self.check_params(&action, step, &compiled);
         }
-        let inputs = if step.inputs.values().any(|v| template::has_template(v)) {
-            compiled
-                .into_iter()
-                .collect::<Option<Vec<_>>>()
-                .map(|fields| Inputs::Templated(Compiled::Object(fields)))
-        } else {
-            Some(Inputs::Constant(Arc::new(Value::Object(
-                step.inputs
-                    .iter()
-                    .map(|(name, value)| (name.clone(), value.value.clone()))
+        let fields = step
+            .inputs
+            .keys()
+            .cloned()
+            .zip(compiled)
+            .map(|(name, input)| Some((name, input?)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(if fields.iter().all(|(_, input)| input.is_constant()) {
+            Inputs::Constant(Arc::new(Value::Object(
+                fields
+                    .into_iter()
+                    .filter_map(|(name, input)| match input {
+                        Compiled::Constant(value) => Some((name, value)),
+                        _ => None,
+                    })
                     .collect(),
-            ))))
-        };
-        let Some(resolved) = &self.resolved[index] else {
-            return inputs;
-        };
-        let action = Arc::clone(&resolved.action);
-        let params: Vec<String> = action.param_names().map(String::from).collect();
-        for (name, value) in &step.inputs {
-            if !params.contains(name) {
+            )))
+        } else {
+            Inputs::Templated(Compiled::Object(fields))
+        })
+    }
+
+    /// The step's inputs against `action`'s parameters: unknown names,
+    /// missing ones, literal values against their WIT types, and lone
+    /// references against the type they read. `compiled` are the inputs in
+    /// order (`None` where a template is invalid, already reported).
+    fn check_params(&mut self, action: &Action, step: &Step, compiled: &[Option<Compiled>]) {
+        let params: Vec<&str> = action.param_names().collect();
+        for ((name, value), input) in step.inputs.iter().zip(compiled) {
+            if !params.contains(&name.as_str()) {
                 self.error(
                     Diagnostic::error(
                         value.span,
                         format!("action `{}` has no parameter `{name}`", action.name),
                     )
-                    .suggest(closest(name, params.iter().map(String::as_str)))
+                    .suggest(closest(name, params.iter().copied()))
                     .with_help_if_none(format!("its signature: {}", action.signature)),
                 );
-            } else if let Value::String(text) = &value.value
-                && let Kind::Expression(expr) = template::kind(text)
-            {
-                self.check_passed_reference(&action, name, expr, value.span);
-            } else if !template::has_template(&value.value)
-                && let Err(error) = action.check_param(name, &value.value)
-            {
-                self.error(Diagnostic::error(
-                    value.span,
-                    format!("{}: {}", error.path, error.problem),
-                ));
+                continue;
+            }
+            match input {
+                Some(Compiled::Expression(expr)) => {
+                    self.check_passed_reference(action, name, expr.expression(), value.span);
+                }
+                Some(Compiled::Constant(literal)) => {
+                    if let Err(error) = action.check_param(name, literal) {
+                        self.error(Diagnostic::error(
+                            value.span,
+                            format!("{}: {}", error.path, error.problem),
+                        ));
+                    }
+                }
+                _ => {}
             }
         }
         for param in &params {
-            if !step.inputs.contains_key(param) && !action.param_is_optional(param) {
+            if !step.inputs.contains_key(*param) && !action.param_is_optional(param) {
                 let ty = action.param_type(param).unwrap_or_default();
                 self.error(
                     Diagnostic::error(
@@ -519,7 +534,6 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        inputs
     }
 
     fn route(&mut self, route: Option<&Route>, what: &str, place: Place) -> PlannedRoute {

@@ -20,9 +20,6 @@ impl Checker<'_> {
     /// Check every template inside `value` (its strings, in arrays and
     /// objects too); the value compiled, unless a template is invalid.
     pub(super) fn templates_in(&mut self, value: &Value, place: Place) -> Option<Compiled> {
-        if !template::has_template(value) {
-            return Some(Compiled::Constant(value.clone()));
-        }
         self.compiled(template::compile_with_references(value), place)
     }
 
