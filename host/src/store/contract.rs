@@ -211,7 +211,7 @@ fn a_value_is_stored_once_and_reads_back_whole() {
         .conn()
         .query_row(
             "SELECT (SELECT sum(length(body) + coalesce(length(payload), 0)) FROM events)
-                  + (SELECT sum(coalesce(length(input), 0) + length(result)) FROM attempts)
+                  + (SELECT sum(length(result)) FROM attempts)
                   + (SELECT sum(coalesce(length(output), 0)) FROM steps)",
             [],
             |row| row.get(0),

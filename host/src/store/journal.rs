@@ -223,7 +223,7 @@ impl StepEnds {
     /// Note an end about to be recorded.
     fn recorded(&mut self, event: &Event) {
         if let Some(step) = ending(event) {
-            *self.recorded.entry(step.to_string()).or_default() += 1;
+            count(&mut self.recorded, step);
         }
     }
 
@@ -232,10 +232,20 @@ impl StepEnds {
         let Some(step) = ending(event) else {
             return false;
         };
-        let nth = self.replayed.entry(step.to_string()).or_default();
-        *nth += 1;
-        self.recorded.get(step).copied().unwrap_or(0) < *nth
+        let nth = count(&mut self.replayed, step);
+        self.recorded.get(step).copied().unwrap_or(0) < nth
     }
+}
+
+/// Count one more for `step` (its id copied only the first time: this runs
+/// for every step's end).
+fn count(counts: &mut HashMap<String, u32>, step: &str) -> u32 {
+    if let Some(n) = counts.get_mut(step) {
+        *n += 1;
+        return *n;
+    }
+    counts.insert(step.to_string(), 1);
+    1
 }
 
 /// The step `event` ends, if it is a step's end.

@@ -161,3 +161,62 @@ impl SqliteStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::RunStore;
+
+    /// A database written before values were stored apart (schema 4): its
+    /// attempts read back the same after the migration.
+    #[test]
+    fn attempts_recorded_before_payloads_read_back_after_the_migration() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("wfhost.db");
+        let conn = Connection::open(&path).expect("open");
+        for migration in &schema::MIGRATIONS[..4] {
+            conn.execute_batch(migration).expect("migration");
+        }
+        let succeeded = json!({"outcome": {"Ok": {"n": 42}}, "duration_ms": 1.5, "fuel": 7,
+            "memory_peak_bytes": 9, "logs": [], "stdout": "", "stderr": ""});
+        let failed = json!({"outcome": {"Err": {"kind": "error", "message": "no", "value": null}},
+            "duration_ms": 2.0, "fuel": 3, "memory_peak_bytes": 4, "logs": [], "stdout": "", "stderr": ""});
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = 4;
+             INSERT INTO workflows VALUES ('d', 'w', 'name: w');
+             INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, created_at, updated_at)
+               VALUES ('r1', 'd', 'w', 'w.yaml', '.', '{{}}', 'failed', 0, 0);
+             INSERT INTO events (seq, run_id, step, kind, body, at) VALUES
+               (1, 'r1', 'a', 'step_succeeded', '{{\"event\":\"step_succeeded\",\"output\":{{\"n\":42}}}}', 0),
+               (2, 'r1', 'b', 'step_failed', '{{\"event\":\"step_failed\"}}', 0);
+             INSERT INTO attempts (run_id, step, visit, item, iteration, attempt, seq, started_seq, status, input, kind, fuel, memory_peak, duration_ms, result, complete)
+               VALUES ('r1', 'a', 1, -1, 0, 1, 1, 1, 'succeeded', '{{}}', NULL, 7, 9, 1.5, '{succeeded}', 1),
+                      ('r1', 'b', 1, -1, 0, 1, 2, 2, 'failed', '{{}}', 'error', 3, 4, 2.0, '{failed}', 1);"
+        ))
+        .expect("legacy rows");
+        drop(conn);
+        let store = SqliteStore::open(&path, Durability::Normal).expect("migrated");
+        let attempts = store.attempts("r1").expect("attempts");
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(
+            attempts[0].result.outcome.as_deref().ok(),
+            Some(&json!({"n": 42}))
+        );
+        assert_eq!(
+            (
+                attempts[0].result.duration_ms,
+                attempts[0].result.fuel,
+                attempts[0].result.memory_peak_bytes
+            ),
+            (1.5, 7, 9)
+        );
+        assert!(attempts[0].complete);
+        let failure = attempts[1].result.outcome.as_ref().expect_err("failed");
+        assert_eq!(
+            (failure.kind.as_str(), failure.message.as_str()),
+            ("error", "no")
+        );
+    }
+}

@@ -4,13 +4,14 @@
 //! event ([`payload`](crate::store::payload)): large parts go to `blobs` by
 //! digest, and every row that needs the value refers to them.
 
+use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use rusqlite::{Transaction, params};
 use serde_json::Value;
 
-use crate::engine::{AttemptKey, AttemptResult, Event};
+use crate::engine::{AttemptKey, Event, StepFailure};
 use crate::sandbox::Digest;
 use crate::store::{VALUE_CAP_BYTES, capped_json, payload};
 
@@ -132,17 +133,12 @@ pub(super) fn record_event(
     let seq = tx.last_insert_rowid();
     match event {
         Event::StepStarted { key, .. } => {
-            if let Some(input) = &data {
-                let item = key
-                    .item
-                    .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
+            if data.is_some() {
                 tx.prepare_cached(
                     "INSERT OR REPLACE INTO attempts
-                       (run_id, step, visit, item, iteration, attempt, seq, started_seq, status, input, fuel, memory_peak, duration_ms, result, complete)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'running', ?8, 0, 0, 0, 'null', 0)")?
-            .execute(
-                    params![run_id, key.step, key.visit, item, key.iteration, key.attempt, seq, input.text],
-                )?;
+                       (run_id, step, visit, item, iteration, attempt, seq, started_seq, status, fuel, memory_peak, duration_ms, result, complete)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'running', 0, 0, 0, 'null', 0)")?
+                .execute(params![run_id, key.step, key.visit, item_column(key), key.iteration, key.attempt, seq])?;
             }
             tx.prepare_cached(
                 "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, seq)
@@ -160,14 +156,16 @@ pub(super) fn record_event(
         } => {
             // The output is the event's payload (`seq`): the row keeps the
             // measurements, and whether the output was kept whole.
-            let result = AttemptResult::measured(
-                Ok(Arc::new(Value::Null)),
-                *duration_ms,
-                *fuel,
-                *memory_peak_bytes,
-            );
-            let complete = data.as_ref().is_some_and(|d| d.complete);
-            record_attempt(tx, run_id, key, seq, &result, complete)?;
+            let attempt = Attempt {
+                key,
+                seq,
+                failure: None,
+                duration_ms: *duration_ms,
+                fuel: *fuel,
+                memory_peak_bytes: *memory_peak_bytes,
+                complete: data.as_ref().is_some_and(|d| d.complete),
+            };
+            record_attempt(tx, run_id, &attempt)?;
         }
         Event::StepFailed {
             key,
@@ -177,13 +175,16 @@ pub(super) fn record_event(
             failure,
             ..
         } => {
-            let result = AttemptResult::measured(
-                Err(failure.clone()),
-                *duration_ms,
-                *fuel,
-                *memory_peak_bytes,
-            );
-            record_attempt(tx, run_id, key, seq, &result, true)?;
+            let attempt = Attempt {
+                key,
+                seq,
+                failure: Some(failure),
+                duration_ms: *duration_ms,
+                fuel: *fuel,
+                memory_peak_bytes: *memory_peak_bytes,
+                complete: true,
+            };
+            record_attempt(tx, run_id, &attempt)?;
         }
         Event::StepFinished {
             step,
@@ -243,23 +244,37 @@ pub(super) fn record_event(
     Ok(())
 }
 
+/// An attempt's end, as its row keeps it.
+struct Attempt<'a> {
+    key: &'a AttemptKey,
+    /// Where it ended (the sequence number of its `step_succeeded` or
+    /// `step_failed`).
+    seq: i64,
+    failure: Option<&'a StepFailure>,
+    duration_ms: f64,
+    fuel: u64,
+    memory_peak_bytes: u64,
+    complete: bool,
+}
+
 fn record_attempt(
     tx: &Transaction<'_>,
     run_id: &str,
-    key: &AttemptKey,
-    seq: i64,
-    result: &AttemptResult,
-    complete: bool,
+    attempt: &Attempt<'_>,
 ) -> rusqlite::Result<()> {
-    let (text, whole) = capped_json(result);
-    let complete = complete && whole;
-    let item = key
-        .item
-        .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
-    let (status, kind) = match &result.outcome {
-        Ok(_) => ("succeeded", None),
-        Err(failure) => ("failed", Some(failure.kind.as_str())),
+    let (status, kind, result, whole) = match attempt.failure {
+        None => ("succeeded", None, Cow::Borrowed("null"), true),
+        Some(failure) => {
+            let (text, whole) = capped_json(failure);
+            (
+                "failed",
+                Some(failure.kind.as_str()),
+                Cow::Owned(text),
+                whole,
+            )
+        }
     };
+    let key = attempt.key;
     tx.prepare_cached(
         "INSERT INTO attempts
            (run_id, step, visit, item, iteration, attempt, seq, status, kind, fuel, memory_peak, duration_ms, result, complete)
@@ -268,23 +283,27 @@ fn record_attempt(
            seq = excluded.seq, status = excluded.status, kind = excluded.kind, fuel = excluded.fuel,
            memory_peak = excluded.memory_peak, duration_ms = excluded.duration_ms,
            result = excluded.result, complete = excluded.complete")?
-            .execute(
-        params![
-            run_id,
-            key.step,
-            key.visit,
-            item,
-            key.iteration,
-            key.attempt,
-            seq,
-            status,
-            kind,
-            result.fuel,
-            result.memory_peak_bytes,
-            result.duration_ms,
-            text,
-            complete
-        ],
-    )?;
+    .execute(params![
+        run_id,
+        key.step,
+        key.visit,
+        item_column(key),
+        key.iteration,
+        key.attempt,
+        attempt.seq,
+        status,
+        kind,
+        attempt.fuel,
+        attempt.memory_peak_bytes,
+        attempt.duration_ms,
+        result,
+        attempt.complete && whole
+    ])?;
     Ok(())
+}
+
+/// A `foreach` item as its column keeps it: -1 for none.
+pub(super) fn item_column(key: &AttemptKey) -> i64 {
+    key.item
+        .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX))
 }

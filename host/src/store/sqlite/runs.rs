@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::record::record_event;
 use super::{SqliteStore, WriteError};
 use crate::engine::resume::RecordedAttempt;
-use crate::engine::{AttemptKey, AttemptResult, Event, RunStatus, StepStatus, Stop};
+use crate::engine::{AttemptKey, AttemptResult, Event, RunStatus, StepFailure, StepStatus, Stop};
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
 use crate::store::records::{EventRecord, NewRun, RunRecord, StepRecord};
 use crate::store::{RunStore, StoreError};
@@ -213,53 +213,64 @@ impl RunStore for SqliteStore {
     /// Every attempt recorded for a run, in the order they finished.
     fn attempts(&self, id: &str) -> Result<Vec<RecordedAttempt>, StoreError> {
         // A success's output is the payload of its `step_succeeded` event
-        // (the attempt's `seq`); rows from before payloads hold it inline.
+        // (the attempt's `seq`); a failure is the row's `result`.
         let mut statement = self
             .conn
             .prepare(
-                "SELECT a.step, a.visit, a.item, a.iteration, a.attempt, a.result, a.seq, a.complete,
+                "SELECT a.step, a.visit, a.item, a.iteration, a.attempt, a.status, a.result,
+                        a.duration_ms, a.fuel, a.memory_peak, a.seq, a.complete,
                         coalesce(a.started_seq, a.seq), e.payload
                  FROM attempts a LEFT JOIN events e ON e.seq = a.seq AND e.kind = 'step_succeeded'
                  WHERE a.run_id = ?1 AND a.status != 'running' ORDER BY a.seq",
             )
             .map_err(self.error("cannot read attempts"))?;
-        type Row = (AttemptKey, String, i64, bool, i64, Option<String>);
-        let rows: Vec<Row> = statement
+        let rows = statement
             .query_map([id], |row| {
                 let item: i64 = row.get(2)?;
-                Ok((
-                    AttemptKey {
-                        step: row.get(0)?,
-                        visit: row.get(1)?,
-                        item: usize::try_from(item).ok(),
-                        iteration: row.get(3)?,
-                        attempt: row.get(4)?,
-                    },
-                    row.get(5)?,
-                    row.get(6)?,
-                    row.get(7)?,
-                    row.get(8)?,
-                    row.get(9)?,
-                ))
-            })
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot read attempts"))?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(key, result, seq, complete, started, payload)| {
-                let mut result: AttemptResult = serde_json::from_str(&result).ok()?;
-                if let (Ok(_), Some(payload)) = (&result.outcome, payload) {
-                    result.outcome = Ok(Arc::new(self.decode(&payload)));
-                }
-                Some(RecordedAttempt {
+                let key = AttemptKey {
+                    step: row.get(0)?,
+                    visit: row.get(1)?,
+                    item: usize::try_from(item).ok(),
+                    iteration: row.get(3)?,
+                    attempt: row.get(4)?,
+                };
+                let status: String = row.get(5)?;
+                let result: String = row.get(6)?;
+                let payload: Option<String> = row.get(13)?;
+                let mut complete: bool = row.get(11)?;
+                let outcome = if status == "succeeded" {
+                    if payload.is_none() {
+                        // Not kept whole: it runs again.
+                        complete = false;
+                    }
+                    Ok(Arc::new(payload.map_or(Value::Null, |p| self.decode(&p))))
+                } else {
+                    match serde_json::from_str::<StepFailure>(&result) {
+                        Ok(failure) => Err(failure),
+                        Err(error) => {
+                            tracing::warn!(
+                                "run {id}: attempt {key:?} has an unreadable failure ({error}); it runs again on resume"
+                            );
+                            return Ok(None);
+                        }
+                    }
+                };
+                Ok(Some(RecordedAttempt {
+                    result: AttemptResult::measured(
+                        outcome,
+                        row.get(7)?,
+                        row.get(8)?,
+                        row.get(9)?,
+                    ),
                     key,
-                    result,
-                    seq,
-                    started,
+                    seq: row.get(10)?,
+                    started: row.get(12)?,
                     complete,
-                })
+                }))
             })
-            .collect())
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(self.error("cannot read attempts"))?;
+        Ok(rows.into_iter().flatten().collect())
     }
 
     fn claim(

@@ -99,4 +99,15 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     ALTER TABLE events ADD COLUMN payload TEXT;
     ",
+    // 5: an attempt row keeps its measurements in columns and only its
+    // failure as JSON (`null` for a success, whose output is its
+    // `step_succeeded` event's payload); an attempt's input is its
+    // `step_started` event's payload. Rows from before move over.
+    r"
+    UPDATE events SET payload = body -> '$.output'
+     WHERE payload IS NULL AND kind = 'step_succeeded' AND json_valid(body);
+    UPDATE attempts SET result = coalesce(
+        CASE WHEN json_valid(result) THEN result -> '$.outcome.Err' END, 'null');
+    ALTER TABLE attempts DROP COLUMN input;
+    ",
 ];
