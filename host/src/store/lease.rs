@@ -18,14 +18,23 @@ pub struct Owner {
     id: String,
 }
 
+/// This machine's name, as owner ids hold it.
+static HOST: LazyLock<String> = LazyLock::new(|| {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .replace(':', "_")
+});
+
+/// Written for a start time that cannot be read: the owner is then never
+/// taken for gone before its lease expires.
+const UNKNOWN_START: &str = "?";
+
 static THIS_PROCESS: LazyLock<Owner> = LazyLock::new(|| {
     let pid = std::process::id();
+    let start = process_start(pid).map_or_else(|| UNKNOWN_START.to_string(), |s| s.to_string());
     Owner {
-        id: format!(
-            "{}:{pid}:{}",
-            host_name(),
-            process_start(pid).unwrap_or_default()
-        ),
+        id: format!("{}:{pid}:{start}", *HOST),
     }
 });
 
@@ -47,26 +56,33 @@ impl Owner {
     /// Whether this owner is a process of this machine that has ended (so
     /// its lease need not be waited out).
     pub fn is_known_gone(&self) -> bool {
-        let mut parts = self.id.rsplitn(3, ':');
-        let (Some(start), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return false;
-        };
-        let Ok(pid) = pid.parse::<u32>() else {
-            return false;
-        };
-        if host != host_name() || !cfg!(target_os = "linux") {
-            return false;
+        is_gone(&self.id)
+    }
+}
+
+/// (process id, start time) of an owner id of this machine.
+fn local_process(id: &str) -> Option<(u32, &str)> {
+    let mut parts = id.rsplitn(3, ':');
+    let (start, pid, host) = (parts.next()?, parts.next()?, parts.next()?);
+    (host == HOST.as_str()).then_some(())?;
+    Some((pid.parse().ok()?, start))
+}
+
+/// See [`Owner::is_known_gone`].
+fn is_gone(id: &str) -> bool {
+    match local_process(id) {
+        Some((pid, start)) if start != UNKNOWN_START && cfg!(target_os = "linux") => {
+            process_start(pid).is_none_or(|now| now.to_string() != start)
         }
-        process_start(pid).is_none_or(|now| now.to_string() != start)
+        _ => false,
     }
 }
 
 impl std::fmt::Display for Owner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.id.rsplit(':').nth(1) {
-            Some(pid) if self.id.starts_with(&host_name()) => write!(f, "process {pid}"),
-            _ => write!(f, "{}", self.id),
+        match local_process(&self.id) {
+            Some((pid, _)) => write!(f, "process {pid}"),
+            None => write!(f, "{}", self.id),
         }
     }
 }
@@ -93,18 +109,9 @@ impl Lease {
 /// Whether a lease held by `owner` until `expires_at` still holds at `now`.
 pub(crate) fn is_live(owner: Option<&str>, expires_at: Option<f64>, now: f64) -> bool {
     match (owner, expires_at) {
-        (Some(owner), Some(expires_at)) => {
-            expires_at > now && !Owner::from_id(owner).is_known_gone()
-        }
+        (Some(owner), Some(expires_at)) => expires_at > now && !is_gone(owner),
         _ => false,
     }
-}
-
-fn host_name() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .replace(':', "_")
 }
 
 /// When process `pid` started (clock ticks since boot), if it is alive; a
@@ -133,13 +140,24 @@ mod tests {
         let pid = child.id();
         let start = process_start(pid);
         child.wait().expect("wait");
-        let dead = Owner::from_id(format!("{}:{pid}:{}", host_name(), start.unwrap_or(1)));
+        let dead = Owner::from_id(format!("{}:{pid}:{}", *HOST, start.unwrap_or(1)));
         assert!(dead.is_known_gone());
         // Another machine's owner is never known gone: its lease is waited out.
         assert!(!Owner::from_id(format!("elsewhere:{pid}:1")).is_known_gone());
         // A live pid with another start time is a reused pid.
-        let reused = Owner::from_id(format!("{}:{}:1", host_name(), std::process::id()));
+        let reused = Owner::from_id(format!("{}:{}:1", *HOST, std::process::id()));
         assert!(reused.is_known_gone());
+        // A start time that could not be read: waited out, never cut short.
+        let unknown = Owner::from_id(format!("{}:{pid}:{UNKNOWN_START}", *HOST));
+        assert!(!unknown.is_known_gone());
+        // Named by pid only when it is this machine's, not one whose name
+        // merely starts the same.
+        assert_eq!(
+            Owner::this_process().to_string(),
+            format!("process {}", std::process::id())
+        );
+        let similar = format!("{}x:{pid}:1", *HOST);
+        assert_eq!(Owner::from_id(similar.clone()).to_string(), similar);
     }
 
     #[test]
