@@ -365,6 +365,11 @@ fn description(resolve: &Resolve, func: &wit_parser::Function) -> Description {
     }
 }
 
+/// A WIT definition written on one line: `record { a: u32, b: string }`.
+fn listed(keyword: &str, items: impl Iterator<Item = String>) -> String {
+    format!("{keyword} {{ {} }}", items.collect::<Vec<_>>().join(", "))
+}
+
 /// The named records, variants, enums and flags `ty` uses (itself and
 /// within), each with its WIT definition, in the order first met.
 fn named_types(
@@ -384,54 +389,31 @@ fn named_types(
     let inner = |ty: &wit_parser::Type| wit_type(resolve, ty);
     let (definition, nested): (Option<String>, Vec<&wit_parser::Type>) = match &def.kind {
         TypeDefKind::Record(record) => (
-            Some(format!(
-                "record {{ {} }}",
+            Some(listed(
+                "record",
                 record
                     .fields
                     .iter()
-                    .map(|f| format!("{}: {}", f.name, inner(&f.ty)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    .map(|f| format!("{}: {}", f.name, inner(&f.ty))),
             )),
             record.fields.iter().map(|f| &f.ty).collect(),
         ),
         TypeDefKind::Variant(variant) => (
-            Some(format!(
-                "variant {{ {} }}",
-                variant
-                    .cases
-                    .iter()
-                    .map(|c| match &c.ty {
-                        Some(ty) => format!("{}({})", c.name, inner(ty)),
-                        None => c.name.clone(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            Some(listed(
+                "variant",
+                variant.cases.iter().map(|c| match &c.ty {
+                    Some(ty) => format!("{}({})", c.name, inner(ty)),
+                    None => c.name.clone(),
+                }),
             )),
             variant.cases.iter().filter_map(|c| c.ty.as_ref()).collect(),
         ),
         TypeDefKind::Enum(cases) => (
-            Some(format!(
-                "enum {{ {} }}",
-                cases
-                    .cases
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            Some(listed("enum", cases.cases.iter().map(|c| c.name.clone()))),
             Vec::new(),
         ),
         TypeDefKind::Flags(flags) => (
-            Some(format!(
-                "flags {{ {} }}",
-                flags
-                    .flags
-                    .iter()
-                    .map(|f| f.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            Some(listed("flags", flags.flags.iter().map(|f| f.name.clone()))),
             Vec::new(),
         ),
         // An alias (`use types.{action-error}`): the definition is its target's.
