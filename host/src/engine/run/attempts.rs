@@ -208,24 +208,24 @@ impl Engine<'_> {
             }
             TaskDone::Call {
                 key,
-                result,
+                mut result,
                 replayed,
             } => {
                 self.in_flight.remove(&key);
                 self.running -= 1;
                 self.fill_slots();
                 if self.cancelling.contains_key(&key) {
-                    self.on_cancelled(key, &result, replayed);
+                    self.on_cancelled(key, &mut result, replayed);
                 } else if self.acts.get(key.0).is_some_and(Option::is_some) {
                     self.replaying = replayed;
-                    self.on_attempt(key, &result);
+                    self.on_attempt(key, &mut result);
                     self.replaying = false;
                 }
             }
         }
     }
 
-    pub(super) fn on_attempt(&mut self, key: TaskKey, result: &AttemptResult) {
+    pub(super) fn on_attempt(&mut self, key: TaskKey, result: &mut AttemptResult) {
         let Some(Some(activation)) = self.acts.get(key.0) else {
             return;
         };
@@ -252,15 +252,16 @@ impl Engine<'_> {
         }
     }
 
-    pub(super) fn emit_output(&mut self, key: AttemptKey, result: &AttemptResult) {
+    /// The attempt's guest logs and output, moved into their event.
+    pub(super) fn emit_output(&mut self, key: AttemptKey, result: &mut AttemptResult) {
         if result.logs.is_empty() && result.stdout.is_empty() && result.stderr.is_empty() {
             return;
         }
         self.emit(Event::StepOutput {
             key,
-            logs: result.logs.clone(),
-            stdout: result.stdout.clone(),
-            stderr: result.stderr.clone(),
+            logs: std::mem::take(&mut result.logs),
+            stdout: std::mem::take(&mut result.stdout),
+            stderr: std::mem::take(&mut result.stderr),
         });
     }
 
@@ -337,7 +338,7 @@ impl Engine<'_> {
         key: TaskKey,
         step: StepIndex,
         failure: StepFailure,
-        result: &AttemptResult,
+        result: &mut AttemptResult,
     ) {
         let plan = self.plan.clone();
         let planned = &plan.steps[step];
