@@ -9,7 +9,7 @@ use anyhow::Context;
 use serde_json::{Map, Value};
 
 use crate::engine::{self, Control, Event, Observer, Replay, RunOptions, RunStatus, Stop};
-use crate::store::{Journal, Lease, RunStore};
+use crate::store::{Journal, Lease, RunStore, StoreError};
 use crate::workflow::Plan;
 
 use super::exit::{CliError, EnvironmentError, FAILURE, INTERRUPTED, SUCCESS};
@@ -21,7 +21,6 @@ pub(super) struct Drive {
     /// The directory workspace-relative grants resolve against.
     pub workspace: std::path::PathBuf,
     pub inputs: Map<String, Value>,
-    pub run_id: String,
     pub replay: Replay,
     pub json: bool,
     /// Where the run is kept, and this process's lease on it.
@@ -56,6 +55,7 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
         ))
     })?;
     let control = Arc::new(Control::default());
+    let run_id = drive.lease.run_id.clone();
     let journal = Journal::start(drive.store, drive.lease, control.clone())?;
     let reporter = if drive.json {
         Reporter::Json
@@ -66,9 +66,8 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
     };
     let mut observers = Observers { journal, reporter };
     let tokio = super::tokio_runtime()?;
-    let run_id = drive.run_id.clone();
     let options = RunOptions {
-        run_id: drive.run_id,
+        run_id: run_id.clone(),
         replay: drive.replay,
         control: control.clone(),
         grants,
@@ -89,11 +88,13 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
             (summary, observers)
         }))
         .context("the engine task failed")?;
-    observers.journal.finish().map_err(|error| {
-        CliError::from(EnvironmentError(format!(
+    observers.journal.finish().map_err(|error| match error {
+        // Another owner continues the run: nothing for the user to resume.
+        StoreError::LeaseLost { .. } => CliError(anyhow::Error::new(error)),
+        _ => CliError::from(EnvironmentError(format!(
             "{:#}\nrun {run_id} is recorded up to that point; fix the cause, then continue it with: wfhost resume {run_id}",
             anyhow::Error::new(error)
-        )))
+        ))),
     })?;
     if !drive.json {
         print!("{}", report::summary(&summary));

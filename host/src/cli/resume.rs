@@ -103,7 +103,6 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
         plan,
         workspace: run.workspace.into(),
         inputs,
-        run_id: id.clone(),
         replay,
         json: args.json,
         store,

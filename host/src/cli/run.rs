@@ -77,7 +77,6 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         plan,
         workspace,
         inputs,
-        run_id,
         replay: Replay::default(),
         json: args.json,
         store,

@@ -14,9 +14,6 @@ use crate::engine::{Event, RunStatus, Stop};
 /// [`Lease`] and fail with [`StoreError::LeaseLost`] (writing nothing) once
 /// another owner holds it.
 pub trait RunStore: Send {
-    /// Where the store lives, for messages.
-    fn location(&self) -> String;
-
     /// Record a new run, owned by `owner`.
     fn create_run(&mut self, run: &NewRun<'_>, owner: &Owner) -> Result<Lease, StoreError>;
 

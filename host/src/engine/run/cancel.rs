@@ -103,7 +103,12 @@ impl Engine<'_> {
     /// A cancelled call reported: record its attempt as cancelled, with what
     /// it used, and end its activation if that was waiting for it. A
     /// replayed attempt is already recorded as it happened: left alone.
-    pub(super) fn on_cancelled(&mut self, key: TaskKey, result: &mut AttemptResult, replayed: bool) {
+    pub(super) fn on_cancelled(
+        &mut self,
+        key: TaskKey,
+        result: &mut AttemptResult,
+        replayed: bool,
+    ) {
         let Some(cancelling) = self.cancelling.remove(&key) else {
             return;
         };

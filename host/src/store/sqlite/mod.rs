@@ -86,7 +86,8 @@ impl SqliteStore {
 
     /// Read time from `clock` (seconds since the epoch) instead of the
     /// system clock: lease expiry without waiting, in tests.
-    pub fn set_clock(&mut self, clock: fn() -> f64) {
+    #[cfg(test)]
+    pub(crate) fn set_clock(&mut self, clock: fn() -> f64) {
         self.clock = clock;
     }
 

@@ -56,10 +56,6 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
 }
 
 impl RunStore for SqliteStore {
-    fn location(&self) -> String {
-        self.path.display().to_string()
-    }
-
     fn create_run(&mut self, run: &NewRun<'_>, owner: &Owner) -> Result<Lease, StoreError> {
         let at = self.now();
         let lease = Lease {
