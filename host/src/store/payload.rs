@@ -63,16 +63,20 @@ struct Encoder<'r> {
 }
 
 impl Encoder<'_> {
-    /// Keep `body` apart and write a reference to it as `kind`.
-    fn blob(&mut self, kind: &str, body: Arc<str>) {
-        let digest = self
+    /// Keep `body` apart and write a reference to it as `kind`. A body
+    /// seen lately is shared, neither hashed nor copied again.
+    fn blob(&mut self, kind: &str, body: &str) {
+        let blob = self
             .recent
             .iter()
             .chain(&self.blobs)
             .find(|(_, seen)| seen.len() == body.len() && **seen == *body)
-            .map_or_else(|| Digest::of(body.as_bytes()), |(digest, _)| *digest);
-        let _ = write!(self.out, "{{\"{kind}\":\"{}\"}}", digest.to_hex());
-        self.blobs.push((digest, body));
+            .map_or_else(
+                || (Digest::of(body.as_bytes()), Arc::from(body)),
+                |(digest, seen)| (*digest, Arc::clone(seen)),
+            );
+        let _ = write!(self.out, "{{\"{kind}\":\"{}\"}}", blob.0.to_hex());
+        self.blobs.push(blob);
     }
 
     fn value(&mut self, value: &Value) -> Result<(), usize> {
@@ -83,7 +87,7 @@ impl Encoder<'_> {
                 if self.json_len > self.cap {
                     return Err(self.json_len);
                 }
-                self.blob(TEXT, Arc::from(text.as_str()));
+                self.blob(TEXT, text);
                 return Ok(());
             }
             Value::Array(items) => {
@@ -99,7 +103,7 @@ impl Encoder<'_> {
             Value::Object(map) => {
                 let wrapped = looks_like_reference(map);
                 if wrapped {
-                    self.out.extend_from_slice(b"{\"$literal\":");
+                    let _ = write!(self.out, "{{\"{LITERAL}\":");
                 }
                 self.raw(b"{");
                 for (index, (key, item)) in map.iter().enumerate() {
@@ -123,8 +127,8 @@ impl Encoder<'_> {
         // What this part takes as written (its own large parts already
         // replaced by references).
         if self.out.len() - start >= BLOB_MIN_BYTES {
-            let part = self.out.split_off(start);
-            self.blob(BLOB, Arc::from(String::from_utf8(part).unwrap_or_default()));
+            let part = String::from_utf8(self.out.split_off(start)).unwrap_or_default();
+            self.blob(BLOB, &part);
         }
         Ok(())
     }
