@@ -28,6 +28,10 @@ use wfhost::sandbox::Runtime;
 use wfhost::store::{self, Durability, Journal, NewRun, Owner};
 use wfhost::workflow::{self, Plan};
 
+/// The allocator the `wfhost` binary uses, so the figures are its figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const STEPS: usize = 1_000;
 
 fn noop_module() -> String {
@@ -384,20 +388,46 @@ fn main() {
         .expect("tokio");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!("workflow benchmarks ({cores} cores, medians)\n");
-    hostile(&catalog);
-    println!();
+    // `cargo bench --bench workflow -- NAME` runs only the sections whose
+    // name contains NAME (hostile, validation, engine, journal, fan-out).
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    let wanted =
+        |section: &str| filter.is_empty() || filter.iter().any(|f| section.contains(f.as_str()));
+    if wanted("hostile") {
+        hostile(&catalog);
+        println!();
+    }
+    if wanted("validation") {
+        validation(&tokio, &catalog);
+        println!();
+    }
+    if wanted("engine") {
+        engine_only(&tokio, &catalog);
+        println!();
+    }
+    if wanted("journal") {
+        journal(&tokio, &catalog);
+        println!();
+    }
+    if wanted("fan-out") {
+        fan_out_throughput(&tokio, &catalog);
+    }
+}
 
-    validation(&tokio, &catalog);
-
-    println!();
+/// The engine alone (no journal): per-step time of no-op steps, without
+/// and with a template reading the previous output.
+fn engine_only(tokio: &tokio::runtime::Runtime, catalog: &Catalog) {
     for templated in [false, true] {
-        let plan = Arc::new(plan(&catalog, &linear(templated)));
-        run(&tokio, &plan);
+        let plan = Arc::new(plan(catalog, &linear(templated)));
+        run(tokio, &plan);
         let mut totals = Vec::new();
         let mut overheads = Vec::new();
         for _ in 0..10 {
             let started = Instant::now();
-            let summary = run(&tokio, &plan);
+            let summary = run(tokio, &plan);
             let total = started.elapsed();
             assert!(summary.succeeded(), "{:?}", summary.error);
             let in_sandbox: Duration = summary.steps.iter().map(|s| s.duration).sum();
@@ -415,17 +445,16 @@ fn main() {
             median(overheads)
         );
     }
+}
 
-    println!();
-    journal(&tokio, &catalog);
-
-    println!();
-    let plan = Arc::new(plan(&catalog, &fan_out()));
-    run(&tokio, &plan);
+/// A fan-out of 1,000 parallel no-op steps joined by a group.
+fn fan_out_throughput(tokio: &tokio::runtime::Runtime, catalog: &Catalog) {
+    let plan = Arc::new(plan(catalog, &fan_out()));
+    run(tokio, &plan);
     let samples: Vec<Duration> = (0..10)
         .map(|_| {
             let started = Instant::now();
-            let summary = run(&tokio, &plan);
+            let summary = run(tokio, &plan);
             assert!(summary.succeeded(), "{:?}", summary.error);
             started.elapsed()
         })
