@@ -248,6 +248,8 @@ fn durable(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>, durability: Durabi
                     workflow_text: "",
                     inputs: &serde_json::Value::Null,
                     modules: &[],
+                    started_by: "bench",
+                    idempotency_key: None,
                 },
                 &Owner::this_process(),
             )

@@ -83,6 +83,16 @@ impl Catalog {
         self
     }
 
+    /// This catalog loading exactly what the lockfile beside `workflow`
+    /// (`FILE.lock`) pins, when there is one.
+    pub fn locked_for(self, workflow: &Path) -> Result<Self, String> {
+        let path = Lockfile::path_for(workflow);
+        Ok(match Lockfile::read(&path)? {
+            Some(lock) => self.with_lock(path, lock),
+            None => self,
+        })
+    }
+
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }

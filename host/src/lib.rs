@@ -18,6 +18,7 @@ pub mod module_source;
 pub mod registry;
 pub mod sandbox;
 pub mod scaffold;
+pub mod service;
 pub mod store;
 pub mod suggest;
 pub mod units;

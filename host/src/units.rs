@@ -10,6 +10,13 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("`{text}` is not a size; write it like 16MiB, 512KiB or 1GB"))
 }
 
+/// Seconds since the Unix epoch as RFC 3339 (UTC, milliseconds), as the
+/// API and `token list` show times.
+pub fn rfc3339(seconds: f64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
 /// Parse a duration: `500ms`, `2s`, `5m`, `1h 30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|error| {

@@ -18,6 +18,8 @@ mod run;
 mod runs;
 mod schema;
 mod screen;
+mod serve;
+mod token;
 mod validate;
 mod workflow_file;
 
@@ -70,6 +72,12 @@ enum Command {
     /// Cancel a run: running steps stop, then its `finally` steps run
     /// (cancel again, or `--now`, to skip them).
     Cancel(control::CancelArgs),
+    /// Serve the workflows of a folder: the HTTP API and any number of runs
+    /// at once, until SIGTERM or Ctrl-C.
+    Serve(serve::ServeArgs),
+    /// Create, revoke and list API tokens for `wfhost serve`.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Delete ended runs older than a duration.
     Prune(control::PruneArgs),
     /// Print a workflow's routing graph (Mermaid or Graphviz DOT).
@@ -109,6 +117,8 @@ pub fn main() -> ExitCode {
         Command::Pause(args) => control::pause(&home, &args),
         Command::Cancel(args) => control::cancel(&home, &args),
         Command::Prune(args) => control::prune(&home, &args),
+        Command::Serve(args) => serve::run(&home, &args),
+        Command::Token(command) => token::run(&home, &command),
         Command::Graph(args) => graph::run(&home, &args),
         Command::Schema => schema::run(),
         Command::Call(args) => call::run(&home, &args),

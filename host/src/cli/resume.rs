@@ -1,16 +1,9 @@
 //! `wfhost resume RUN [--from STEP] [--allow-changed]`: continue a run that
 //! crashed, was paused, interrupted or failed, reusing recorded results.
 
-use anyhow::anyhow;
-use serde_json::{Map, Value};
-
-use crate::diagnostics::Source;
-use crate::engine::StepStatus;
-use crate::engine::resume;
 use crate::home::Home;
-use crate::sandbox::Digest;
+use crate::service::resume::{self, PrepareError, ResumeRequest};
 use crate::store::{self, Durability, Owner};
-use crate::workflow::tree::MAX_FILE_BYTES;
 
 use super::drive::{self, Drive};
 use super::exit::CliError;
@@ -37,79 +30,34 @@ pub(super) struct ResumeArgs {
 
 pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
     let mut store = store::open(&home.database(), args.durability)?;
-    let run = store.run(&args.run)?;
-    let id = &run.id;
-    resume::check_resumable(id, run.status, args.from.as_deref())?;
-    if run.is_driven() {
-        return Err(CliError(anyhow!(
-            "run {id} is being driven by {}; `wfhost pause {id}` it first",
-            run.driver()
-        )));
-    }
-    // The definition the run started with is pinned by its digest.
-    let source = match Source::read(std::path::Path::new(&run.path), MAX_FILE_BYTES) {
-        Ok(source) => source,
-        Err(error) => {
-            eprintln!(
-                "note: cannot read {} ({error}); resuming with the definition recorded when the run started",
-                run.path
-            );
-            Source::new(&run.path, store.workflow_text(&run.workflow_digest)?)
-        }
+    let request = ResumeRequest {
+        run: &args.run,
+        from: args.from.as_deref(),
+        allow_changed: args.allow_changed,
     };
-    let digest = Digest::of(source.text.as_bytes()).to_hex();
-    if digest != run.workflow_digest && !args.allow_changed {
-        return Err(CliError(anyhow!(
-            "{} changed since run {id} started (sha256 {} then, {} now); resuming could mix two definitions. \
-             Pass --allow-changed to resume with the file as it is now",
-            run.path,
-            short(&run.workflow_digest),
-            short(&digest)
-        )));
+    let prepared = resume::prepare(store.as_mut(), request, &Owner::this_process(), |source| {
+        workflow_file::plan_source(home, source)
+            .map(|(plan, _catalog)| plan)
+            .map_err(|error| PrepareError::Plan(error.0.into()))
+    })
+    .map_err(|error| match error {
+        // The planner printed the diagnostics and says why already.
+        PrepareError::Plan(error) => CliError(anyhow::Error::from_boxed(error)),
+        PrepareError::Driven { run, driver } => CliError(anyhow::anyhow!(
+            "run {run} is being driven by {driver}; `wfhost pause {run}` it first"
+        )),
+        other => CliError::from(other),
+    })?;
+    for note in &prepared.notes {
+        eprintln!("note: {note}");
     }
-    let (plan, _catalog) = workflow_file::plan_source(home, &source)?;
-    let modules = workflow_file::module_digests(&plan);
-    let recorded_modules = store.run_modules(id)?;
-    if modules != recorded_modules && !args.allow_changed {
-        let changed: Vec<String> = recorded_modules
-            .iter()
-            .filter(|recorded| !modules.contains(recorded))
-            .map(|(name, digest)| format!("{name} (was sha256 {})", short(digest)))
-            .collect();
-        return Err(CliError(anyhow!(
-            "modules changed since run {id} started: {}. Pass --allow-changed to resume with the modules as they are now",
-            changed.join(", ")
-        )));
-    }
-    let ended: Vec<(String, StepStatus)> = store
-        .steps(id)?
-        .into_iter()
-        .map(|step| (step.step, step.status))
-        .collect();
-    let replay = resume::replay(
-        id,
-        run.status,
-        &plan,
-        store.attempts(id)?,
-        &ended,
-        args.from.as_deref(),
-    )?;
-    let lease = store.claim(id, &Owner::this_process(), &modules)?;
-    let inputs = match run.inputs {
-        Value::Object(inputs) => inputs,
-        _ => Map::new(),
-    };
     drive::drive(Drive {
-        plan,
-        workspace: run.workspace.into(),
-        inputs,
-        replay,
+        plan: prepared.plan,
+        workspace: prepared.workspace,
+        inputs: prepared.inputs,
+        replay: prepared.replay,
         json: args.json,
         store,
-        lease,
+        lease: prepared.lease,
     })
-}
-
-fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(12)]
 }

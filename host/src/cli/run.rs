@@ -69,7 +69,9 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
             workflow_digest: &Digest::of(source.text.as_bytes()).to_hex(),
             workflow_text: &source.text,
             inputs: &Value::Object(inputs.clone()),
-            modules: &workflow_file::module_digests(&plan),
+            modules: &plan.module_digests(),
+            started_by: "cli",
+            idempotency_key: None,
         },
         &Owner::this_process(),
     )?;

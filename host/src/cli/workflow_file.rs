@@ -8,8 +8,6 @@ use anyhow::Context;
 use crate::catalog::Catalog;
 use crate::diagnostics::Source;
 use crate::home::Home;
-use crate::lock::Lockfile;
-use crate::workflow::plan::StepKind;
 use crate::workflow::tree::MAX_FILE_BYTES;
 use crate::workflow::{self, Plan};
 
@@ -27,11 +25,9 @@ pub(super) fn plan(home: &Home, path: &Path) -> Result<(Plan, Catalog), CliError
 /// The plan of the workflow in `source` (see [`plan`]). When a lockfile
 /// lies beside the workflow, its modules load exactly as locked.
 pub(super) fn plan_source(home: &Home, source: &Source) -> Result<(Plan, Catalog), CliError> {
-    let mut catalog = load::catalog(home)?;
-    let lock_path = Lockfile::path_for(&source.path);
-    if let Some(lock) = Lockfile::read(&lock_path).map_err(|e| CliError(anyhow::anyhow!(e)))? {
-        catalog = catalog.with_lock(lock_path, lock);
-    }
+    let catalog = load::catalog(home)?
+        .locked_for(&source.path)
+        .map_err(|e| CliError(anyhow::anyhow!(e)))?;
     check(source, catalog)
 }
 
@@ -56,24 +52,6 @@ fn check(source: &Source, catalog: Catalog) -> Result<(Plan, Catalog), CliError>
             )))
         }
     }
-}
-
-/// (module name, sha256) of every module a plan uses, sorted: what a run
-/// is pinned to.
-pub(super) fn module_digests(plan: &Plan) -> Vec<(String, String)> {
-    let mut modules: Vec<(String, String)> = plan
-        .steps
-        .iter()
-        .filter_map(|step| match &step.kind {
-            StepKind::Action { module, .. } => {
-                Some((module.name().to_string(), module.digest().to_hex()))
-            }
-            StepKind::Parallel { .. } => None,
-        })
-        .collect();
-    modules.sort();
-    modules.dedup();
-    modules
 }
 
 /// Print what each step may reach beyond its sandbox (the security review),

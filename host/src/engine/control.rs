@@ -1,7 +1,9 @@
 //! Stopping a run from outside the engine: pause (let running attempts
 //! finish, start nothing new), cancel (stop what runs, then run the
-//! `finally` steps), cancel at once (a second cancel: skip them too), or
-//! interrupt (Ctrl-C). A later request only counts when it goes further.
+//! `finally` steps), cancel at once (a second cancel: skip them too),
+//! interrupt (Ctrl-C), or drain (a server shutting down: let running
+//! attempts finish, then end resumable). A later request only counts when
+//! it goes further.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -14,6 +16,9 @@ use super::status::RunStatus;
 pub enum Stop {
     /// Running attempts finish and are recorded; nothing new starts.
     Pause,
+    /// As a pause, but the run ends `interrupted`: the owner is going away
+    /// (`wfhost serve` shutting down) and whoever serves next resumes it.
+    Drain,
     /// Everything in flight is stopped and recorded `cancelled`; the
     /// `finally` steps run; the run ends cancelled.
     Cancel,
@@ -27,6 +32,7 @@ impl Stop {
     pub fn status(self) -> RunStatus {
         match self {
             Stop::Pause => RunStatus::Paused,
+            Stop::Drain => RunStatus::Interrupted,
             Stop::Cancel | Stop::CancelNow => RunStatus::Cancelled,
             Stop::Interrupt => RunStatus::Interrupted,
         }
@@ -36,6 +42,7 @@ impl Stop {
     pub fn as_str(self) -> &'static str {
         match self {
             Stop::Pause => "pause",
+            Stop::Drain => "drain",
             Stop::Cancel => "cancel",
             Stop::Interrupt => "interrupt",
             Stop::CancelNow => "cancel-now",
@@ -43,27 +50,35 @@ impl Stop {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Stop::Pause, Stop::Cancel, Stop::Interrupt, Stop::CancelNow]
-            .into_iter()
-            .find(|stop| stop.as_str() == text)
+        [
+            Stop::Pause,
+            Stop::Drain,
+            Stop::Cancel,
+            Stop::Interrupt,
+            Stop::CancelNow,
+        ]
+        .into_iter()
+        .find(|stop| stop.as_str() == text)
     }
 
     /// How far a stop goes; a request only counts when it goes further.
     fn code(self) -> u8 {
         match self {
             Stop::Pause => 1,
-            Stop::Cancel => 2,
-            Stop::Interrupt => 3,
-            Stop::CancelNow => 4,
+            Stop::Drain => 2,
+            Stop::Cancel => 3,
+            Stop::Interrupt => 4,
+            Stop::CancelNow => 5,
         }
     }
 
     fn from_code(code: u8) -> Option<Self> {
         match code {
             1 => Some(Stop::Pause),
-            2 => Some(Stop::Cancel),
-            3 => Some(Stop::Interrupt),
-            4 => Some(Stop::CancelNow),
+            2 => Some(Stop::Drain),
+            3 => Some(Stop::Cancel),
+            4 => Some(Stop::Interrupt),
+            5 => Some(Stop::CancelNow),
             _ => None,
         }
     }

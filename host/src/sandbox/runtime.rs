@@ -15,7 +15,9 @@ use super::module::Module;
 use super::reflect::{Described, WitFile, describe, discover};
 use super::store::StoreState;
 
-/// Loads and runs components. Create one per process and share it.
+/// Loads and runs components. Create one per process and share it; a
+/// clone is cheap and shares the engine, its ticker and its cache.
+#[derive(Clone)]
 pub struct Runtime {
     engine: Engine,
     linker: Linker<StoreState>,

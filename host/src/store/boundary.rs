@@ -6,14 +6,14 @@ use std::collections::HashMap;
 
 use super::StoreError;
 use super::lease::{Lease, Owner};
-use super::records::{EventRecord, NewRun, RunRecord, StepRecord};
+use super::records::{AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TokenRecord};
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{Event, RunStatus, Stop};
 
 /// Where runs are kept. Writes that belong to a running run take its
 /// [`Lease`] and fail with [`StoreError::LeaseLost`] (writing nothing) once
 /// another owner holds it.
-pub trait RunStore: Send {
+pub trait RunStore: Send + std::fmt::Debug {
     /// Record a new run, owned by `owner`.
     fn create_run(&mut self, run: &NewRun<'_>, owner: &Owner) -> Result<Lease, StoreError>;
 
@@ -77,4 +77,19 @@ pub trait RunStore: Send {
     /// Delete ended runs (succeeded, failed, cancelled) last updated before
     /// `cutoff` (seconds since the epoch), with all they recorded.
     fn prune(&mut self, cutoff: f64) -> Result<usize, StoreError>;
+
+    /// Keep API token `name` as the sha256 `digest` of its secret; refused
+    /// when the name is taken.
+    fn add_token(&mut self, name: &str, digest: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Forget token `name`; whether there was one.
+    fn remove_token(&mut self, name: &str) -> Result<bool, StoreError>;
+
+    /// The name of the token whose secret has sha256 `digest`.
+    fn token_named_by(&self, digest: &[u8; 32]) -> Result<Option<String>, StoreError>;
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Record a write made through the API.
+    fn audit(&mut self, entry: &AuditEntry<'_>) -> Result<(), StoreError>;
 }

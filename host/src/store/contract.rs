@@ -40,6 +40,8 @@ fn new_run(store: &mut dyn RunStore, owner: &Owner) -> super::Lease {
                 workflow_text: "name: w",
                 inputs: &json!({}),
                 modules: &[],
+                started_by: "cli",
+                idempotency_key: None,
             },
             owner,
         )

@@ -23,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use boundary::RunStore;
 pub use journal::Journal;
 pub use lease::{LEASE_TTL, Lease, Owner};
-pub use records::{EventRecord, NewRun, RunRecord, StepRecord};
+pub use records::{AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TokenRecord};
 pub use sqlite::SqliteStore;
 
 /// Outputs and guest output larger than this are stored truncated (and the
@@ -59,6 +59,9 @@ pub enum StoreError {
         .by.as_deref().unwrap_or("nobody: the run was ended or released")
     )]
     LeaseLost { run: String, by: Option<String> },
+    /// A run with this idempotency key exists already.
+    #[error("run {run} was already started with this idempotency key")]
+    DuplicateKey { run: String },
     #[error("{0}")]
     Refused(String),
 }

@@ -20,6 +20,12 @@ pub struct NewRun<'a> {
     pub inputs: &'a Value,
     /// (module reference, sha256) of every module the run uses.
     pub modules: &'a [(String, String)],
+    /// Who or what starts it: `cli`, `api:TOKEN-NAME`, …
+    pub started_by: &'a str,
+    /// A key the starter chose: a second run with the same key is refused
+    /// with [`StoreError::DuplicateKey`](super::StoreError::DuplicateKey)
+    /// naming the first.
+    pub idempotency_key: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +45,8 @@ pub struct RunRecord {
     pub lease_expires: Option<f64>,
     pub created_at: f64,
     pub updated_at: f64,
+    /// Who or what started it (`cli`, `api:NAME`, …).
+    pub started_by: String,
 }
 
 impl RunRecord {
@@ -77,4 +85,21 @@ pub struct EventRecord {
     pub kind: String,
     pub body: Value,
     pub at: f64,
+}
+
+/// An API token as the store keeps it: its name and when it was made (the
+/// token itself is kept only as its sha256 digest).
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub name: String,
+    pub created_at: f64,
+}
+
+/// One write made through the API: who, what, on which run.
+#[derive(Debug, Clone)]
+pub struct AuditEntry<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub run_id: Option<&'a str>,
+    pub detail: Option<&'a str>,
 }

@@ -39,6 +39,26 @@ pub struct Plan {
     pub workflow_timeout: Option<Duration>,
 }
 
+impl Plan {
+    /// (module name, sha256) of every module the plan uses, sorted: what a
+    /// run is pinned to.
+    pub fn module_digests(&self) -> Vec<(String, String)> {
+        let mut modules: Vec<(String, String)> = self
+            .steps
+            .iter()
+            .filter_map(|step| match &step.kind {
+                StepKind::Action { module, .. } => {
+                    Some((module.name().to_string(), module.digest().to_hex()))
+                }
+                StepKind::Parallel { .. } => None,
+            })
+            .collect();
+        modules.sort();
+        modules.dedup();
+        modules
+    }
+}
+
 #[derive(Debug)]
 pub struct PlannedStep {
     pub id: String,

@@ -90,6 +90,16 @@ fn only_the_store_touches_sqlite() {
 }
 
 #[test]
+fn only_the_api_speaks_http() {
+    let found = used_outside(&["axum"], |path| path.starts_with("service/"));
+    assert!(
+        found.is_empty(),
+        "axum outside service/:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
 fn only_the_cli_prints_or_exits() {
     let found = used_outside(
         &[

@@ -13,5 +13,6 @@ mod hostile;
 mod journal;
 mod modules;
 mod sandbox;
+mod serve;
 mod values;
 mod workflows;

@@ -376,7 +376,7 @@ impl Engine<'_> {
         self.stop = Some(stop);
         self.queue.clear();
         match stop {
-            Stop::Pause => self.abort_tasks(false),
+            Stop::Pause | Stop::Drain => self.abort_tasks(false),
             Stop::Interrupt => self.abort_tasks(true),
             Stop::Cancel | Stop::CancelNow => {
                 let failure = StepFailure::engine(

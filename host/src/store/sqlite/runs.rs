@@ -13,10 +13,10 @@ use super::{SqliteStore, WriteError};
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{AttemptKey, AttemptResult, Event, RunStatus, StepFailure, StepStatus, Stop};
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
-use crate::store::records::{EventRecord, NewRun, RunRecord, StepRecord};
+use crate::store::records::{AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TokenRecord};
 use crate::store::{RunStore, StoreError};
 
-const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace";
+const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by";
 
 fn json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -52,6 +52,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         created_at: row.get(10)?,
         updated_at: row.get(11)?,
         workspace: row.get(12)?,
+        started_by: row.get(13)?,
     })
 }
 
@@ -65,13 +66,25 @@ impl RunStore for SqliteStore {
             expires_at: at + LEASE_TTL.as_secs_f64(),
         };
         self.write("cannot record the new run", |tx| {
+            if let Some(key) = run.idempotency_key {
+                let first: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM runs WHERE idempotency_key = ?1",
+                        [key],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                if let Some(run) = first {
+                    return Err(StoreError::DuplicateKey { run }.into());
+                }
+            }
             tx.execute(
                 "INSERT OR IGNORE INTO workflows (digest, name, text) VALUES (?1, ?2, ?3)",
                 params![run.workflow_digest, run.name, run.workflow_text],
             )?;
             tx.execute(
-                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10, ?10)",
+                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
                 params![
                     run.id,
                     run.workflow_digest,
@@ -83,6 +96,8 @@ impl RunStore for SqliteStore {
                     lease.epoch,
                     lease.expires_at,
                     at,
+                    run.started_by,
+                    run.idempotency_key,
                 ],
             )?;
             record_modules(tx, run.id, run.modules)?;
@@ -375,12 +390,12 @@ impl RunStore for SqliteStore {
             (_, status) if status.is_ended() => Err(StoreError::Refused(format!(
                 "run {id} has already ended ({status}); nothing to {what}"
             ))),
-            (Stop::Pause | Stop::Interrupt, RunStatus::Running) => {
+            (Stop::Pause | Stop::Drain | Stop::Interrupt, RunStatus::Running) => {
                 Err(StoreError::Refused(format!(
                     "no process is driving run {id} any more (it crashed or was killed); `wfhost resume {id}` continues it"
                 )))
             }
-            (Stop::Pause | Stop::Interrupt, _) => Err(StoreError::Refused(format!(
+            (Stop::Pause | Stop::Drain | Stop::Interrupt, _) => Err(StoreError::Refused(format!(
                 "run {id} is not running ({}); `wfhost resume {id}` continues it",
                 run.status
             ))),
@@ -432,6 +447,76 @@ impl RunStore for SqliteStore {
             )?;
             Ok(pruned)
         })
+    }
+
+    fn add_token(&mut self, name: &str, digest: &[u8; 32]) -> Result<(), StoreError> {
+        let at = self.now();
+        self.write("cannot record the token", |tx| {
+            let added = tx.execute(
+                "INSERT OR IGNORE INTO tokens (name, digest, created_at) VALUES (?1, ?2, ?3)",
+                params![name, digest.as_slice(), at],
+            )?;
+            if added == 0 {
+                return Err(StoreError::Refused(format!(
+                    "a token named `{name}` exists already; revoke it first (`wfhost token revoke {name}`) or choose another name"
+                ))
+                .into());
+            }
+            Ok(())
+        })
+    }
+
+    fn remove_token(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.conn
+            .execute("DELETE FROM tokens WHERE name = ?1", [name])
+            .map(|removed| removed > 0)
+            .map_err(self.error("cannot revoke the token"))
+    }
+
+    fn token_named_by(&self, digest: &[u8; 32]) -> Result<Option<String>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT name FROM tokens WHERE digest = ?1")
+            .and_then(|mut query| {
+                query
+                    .query_row([digest.as_slice()], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(self.error("cannot read tokens"))
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT name, created_at FROM tokens ORDER BY name")
+            .map_err(self.error("cannot read tokens"))?;
+        statement
+            .query_map([], |row| {
+                Ok(TokenRecord {
+                    name: row.get(0)?,
+                    created_at: row.get(1)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(self.error("cannot read tokens"))
+    }
+
+    fn audit(&mut self, entry: &AuditEntry<'_>) -> Result<(), StoreError> {
+        let at = self.now();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit (at, actor, action, run_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut insert| {
+                insert.execute(params![
+                    at,
+                    entry.actor,
+                    entry.action,
+                    entry.run_id,
+                    entry.detail
+                ])
+            })
+            .map(drop)
+            .map_err(self.error("cannot write the audit log"))
     }
 }
 

@@ -110,4 +110,26 @@ pub const MIGRATIONS: &[&str] = &[
         CASE WHEN json_valid(result) THEN result -> '$.outcome.Err' END, 'null');
     ALTER TABLE attempts DROP COLUMN input;
     ",
+    // 6: who or what started a run (`cli`, `api:NAME`, …) and the
+    // idempotency key it was started with (a repeat returns the same run);
+    // API tokens, stored as sha256 digests; an audit log of API writes.
+    r"
+    ALTER TABLE runs ADD COLUMN started_by TEXT NOT NULL DEFAULT 'cli';
+    ALTER TABLE runs ADD COLUMN idempotency_key TEXT;
+    CREATE UNIQUE INDEX runs_by_idempotency_key ON runs(idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE tokens (
+        name TEXT PRIMARY KEY,
+        digest BLOB NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        run_id TEXT,
+        detail TEXT
+    );
+    ",
 ];

@@ -1,0 +1,130 @@
+//! `wfhost serve`: the always-on engine (see `service`): the workflows of a
+//! folder, the HTTP API, any number of runs at once, until SIGTERM/SIGINT.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::home::Home;
+use crate::service::library::Change;
+use crate::service::{ServeConfig, Service};
+use crate::store::Durability;
+
+use super::exit::{CliError, SUCCESS};
+use super::load;
+
+#[derive(Debug, clap::Args)]
+pub(super) struct ServeArgs {
+    /// The folder of workflow files to serve (`*.yaml`, `*.yml`, `*.json`);
+    /// each is named by its file name without the extension. Changes are
+    /// picked up while serving.
+    #[arg(long, value_name = "DIR", default_value = "workflows")]
+    workflows: PathBuf,
+    /// The address to listen on. The default is loopback only; another
+    /// address serves beyond this machine (put TLS in front).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    /// The root that `permissions` paths are relative to.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    workspace: PathBuf,
+    /// How long running steps get to finish when the server stops; the
+    /// rest is interrupted and resumed by the next start.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::units::parse_duration)]
+    grace: Duration,
+    /// Answer GET requests without a token (writes always need one).
+    #[arg(long)]
+    open_reads: bool,
+    #[arg(long, value_enum, default_value = "normal")]
+    durability: Durability,
+}
+
+pub(super) fn run(home: &Home, args: &ServeArgs) -> Result<u8, CliError> {
+    let workspace = args
+        .workspace
+        .canonicalize()
+        .with_context(|| format!("cannot use workspace {}", args.workspace.display()))?;
+    let config = ServeConfig {
+        workflows: args.workflows.clone(),
+        database: home.database(),
+        durability: args.durability,
+        workspace,
+        grace: args.grace,
+        open_reads: args.open_reads,
+        runtime: load::runtime(home)?,
+        registry: load::registry(home),
+    };
+    let tokio = super::tokio_runtime()?;
+    tokio.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        let (service, startup) = Service::start(config).await?;
+        report(&startup, args);
+        if !address.ip().is_loopback() {
+            eprintln!(
+                "warning: listening on {address}, beyond this machine: every request needs a token, and traffic is plain HTTP (put TLS in front)"
+            );
+        }
+        println!("wfhost serve: listening on http://{address}");
+        let _ = std::io::stdout().flush();
+        service.serve(listener, stop_signal()).await?;
+        println!("wfhost serve: stopped; interrupted runs resume at the next start");
+        Ok::<_, CliError>(SUCCESS)
+    })
+}
+
+fn report(startup: &crate::service::Startup, args: &ServeArgs) {
+    let mut serving = 0;
+    for change in &startup.changes {
+        match change {
+            Change::Loaded(_) => serving += 1,
+            Change::Invalid(name, problems) => {
+                eprint!("warning: workflow `{name}` is not served:\n{problems}");
+            }
+            Change::Removed(_) => {}
+        }
+    }
+    println!(
+        "wfhost serve: {serving} workflow{} from {}",
+        if serving == 1 { "" } else { "s" },
+        args.workflows.display()
+    );
+    for run in &startup.adopted {
+        println!("wfhost serve: adopted run {run} (its owner was gone); continuing it");
+    }
+    for (run, why) in &startup.not_adopted {
+        eprintln!("warning: run {run} was left by its owner but cannot be continued: {why}");
+    }
+    if !startup.has_tokens {
+        eprintln!(
+            "note: no API tokens yet, so nothing can start or stop runs over HTTP; create one with `wfhost token create NAME`"
+        );
+    }
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,134 @@
+//! The HTTP API under `/v1` (axum), described by `openapi.json` which the
+//! server serves at `/v1/openapi.json`. JSON in and out; errors carry a
+//! stable `kind` ([`error`]); tokens as in [`auth`].
+
+mod auth;
+mod error;
+mod events;
+mod runs;
+mod workflows;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+
+use super::library::Library;
+use super::runner::Runner;
+use crate::store::{AuditEntry, RunStore, StoreError};
+
+/// The largest request body taken (bigger ones get 413).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct ApiState {
+    pub library: Arc<Library>,
+    pub runner: Arc<Runner>,
+    /// A connection for reads (and the audit log), used off the executor.
+    pub store: Arc<Mutex<Box<dyn RunStore>>>,
+    /// GETs without a token.
+    pub open_reads: bool,
+}
+
+impl ApiState {
+    /// Run `work` on the reading connection, off the async executor.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut dyn RunStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+            work(store.as_mut())
+        })
+        .await
+        .map_err(|error| ApiError::internal(format!("the store task failed: {error}")))?
+        .map_err(ApiError::from)
+    }
+
+    /// Record a write made through the API; a failure to do so is logged,
+    /// not returned (the write happened).
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &'static str,
+        run: Option<&str>,
+        detail: Option<String>,
+    ) {
+        let (actor, run) = (actor.to_string(), run.map(str::to_string));
+        let recorded = self
+            .read(move |store| {
+                store.audit(&AuditEntry {
+                    actor: &actor,
+                    action,
+                    run_id: run.as_deref(),
+                    detail: detail.as_deref(),
+                })
+            })
+            .await;
+        if let Err(error) = recorded {
+            tracing::error!("cannot write the audit log: {}", error.message);
+        }
+    }
+}
+
+/// The API's routes.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/workflows", get(workflows::list))
+        .route("/v1/workflows/{name}", get(workflows::show))
+        .route("/v1/runs", get(runs::list).post(runs::start))
+        .route("/v1/runs/{id}", get(runs::show))
+        .route("/v1/runs/{id}/events", get(events::stream))
+        .route("/v1/runs/{id}/cancel", post(runs::cancel))
+        .route("/v1/runs/{id}/pause", post(runs::pause))
+        .route("/v1/runs/{id}/resume", post(runs::resume))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn health() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; GET /v1/openapi.json lists them")
+}
+
+/// A request body as JSON (`{}` when empty), at most [`MAX_BODY_BYTES`].
+async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+            )
+        })?;
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &bytes
+    };
+    serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::bad_request(format!("the body is not the JSON expected: {error}"))
+    })
+}

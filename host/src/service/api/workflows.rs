@@ -1,0 +1,69 @@
+//! `/v1/workflows`: what the server offers, with problems of invalid files.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::{ApiState, auth};
+use crate::service::library::Listed;
+use crate::workflow::model::InputSpec;
+
+/// `GET /v1/workflows`.
+pub async fn list(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    auth::reader(&state, &headers).await?;
+    let workflows: Vec<Value> = state.library.list().iter().map(workflow_json).collect();
+    Ok(Json(json!({ "workflows": workflows })))
+}
+
+/// `GET /v1/workflows/{name}`.
+pub async fn show(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    auth::reader(&state, &headers).await?;
+    state
+        .library
+        .list()
+        .iter()
+        .find(|listed| listed.name == name)
+        .map(|listed| Json(workflow_json(listed)))
+        .ok_or_else(|| ApiError::not_found(format!("no workflow `{name}` is served")))
+}
+
+fn workflow_json(listed: &Listed) -> Value {
+    let serving = listed.serving.as_ref();
+    json!({
+        "name": listed.name,
+        "path": listed.path.display().to_string(),
+        "serving": serving.is_some(),
+        "digest": serving.map(|w| &w.digest),
+        "title": serving.map(|w| &w.plan.name),
+        "inputs": serving.map(|w| {
+            w.plan
+                .inputs
+                .iter()
+                .map(|(name, spec)| (name.clone(), input_json(spec)))
+                .collect::<serde_json::Map<_, _>>()
+        }),
+        "steps": serving.map(|w| w.plan.steps.len()),
+        "problems": listed.problems,
+    })
+}
+
+/// A declared input as `wfhost run --input` takes it.
+fn input_json(spec: &InputSpec) -> Value {
+    json!({
+        "type": spec.ty.name(),
+        "required": spec.required.unwrap_or(spec.default.is_none()),
+        "default": spec.default,
+        "description": spec.description,
+    })
+}

@@ -1,0 +1,223 @@
+//! The workflows `wfhost serve` offers: every `*.yaml`, `*.yml` and
+//! `*.json` file directly inside one folder, named by its file name without
+//! the extension (`deploy.yaml` is `deploy`). Files are validated when they
+//! appear or change; an invalid version is reported and the previous valid
+//! one keeps serving. [`Library::reload`] looks again (the server calls it
+//! every second): no restart is needed to add, change or remove a workflow.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use crate::catalog::Catalog;
+use crate::diagnostics::Source;
+use crate::registry::Registry;
+use crate::sandbox::{Digest, Runtime};
+use crate::workflow::tree::MAX_FILE_BYTES;
+use crate::workflow::{self, Plan};
+
+/// One valid version of a workflow file, planned.
+#[derive(Debug)]
+pub struct Workflow {
+    /// The file name without its extension.
+    pub name: String,
+    /// The file, absolute.
+    pub path: PathBuf,
+    pub text: String,
+    /// sha256 of `text`, as runs record it.
+    pub digest: String,
+    pub plan: Arc<Plan>,
+    /// (module, sha256) the plan uses: what a run is pinned to.
+    pub modules: Vec<(String, String)>,
+    /// Warnings of the validation, rendered.
+    pub warnings: Option<String>,
+}
+
+/// A workflow file as the library knows it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub name: String,
+    pub path: PathBuf,
+    /// The newest valid version, serving.
+    pub serving: Option<Arc<Workflow>>,
+    /// Why the file as it is now is not served (rendered diagnostics), if it is not.
+    pub problems: Option<String>,
+}
+
+/// What a reload found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Loaded(String),
+    /// The file is invalid now: its diagnostics, rendered; an earlier valid
+    /// version (if any) keeps serving.
+    Invalid(String, String),
+    Removed(String),
+}
+
+/// When a file was last seen as it is: its size and modification time.
+type Stamp = (u64, Option<SystemTime>);
+
+/// The workflows of one folder.
+#[derive(Debug)]
+pub struct Library {
+    dir: PathBuf,
+    runtime: Runtime,
+    registry: Registry,
+    files: RwLock<BTreeMap<String, (Listed, Stamp)>>,
+}
+
+impl Library {
+    /// A library of the workflows in `dir`, loading modules with `runtime`
+    /// from `registry` (and the bundled ones). Call [`reload`](Self::reload)
+    /// to read them.
+    pub fn new(dir: &Path, runtime: Runtime, registry: Registry) -> std::io::Result<Self> {
+        Ok(Self {
+            dir: std::path::absolute(dir)?,
+            runtime,
+            registry,
+            files: RwLock::default(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The serving version of workflow `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Workflow>> {
+        self.read()
+            .get(name)
+            .and_then(|(listed, _)| listed.serving.clone())
+    }
+
+    /// Every workflow file, by name.
+    pub fn list(&self) -> Vec<Listed> {
+        self.read()
+            .values()
+            .map(|(listed, _)| listed.clone())
+            .collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, (Listed, Stamp)>> {
+        self.files
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Look at the folder again: read new and changed files, forget
+    /// removed ones. Blocking (it may compile modules): call it off the
+    /// async executor.
+    pub fn reload(&self) -> std::io::Result<Vec<Change>> {
+        let found = self.scan()?;
+        let known: HashMap<String, Stamp> = self
+            .read()
+            .iter()
+            .map(|(name, (_, stamp))| (name.clone(), *stamp))
+            .collect();
+        let mut changes = Vec::new();
+        let mut updated = Vec::new();
+        for (name, (path, stamp)) in &found {
+            if known.get(name) == Some(stamp) {
+                continue;
+            }
+            let previous = self.read().get(name).and_then(|(l, _)| l.serving.clone());
+            let listed = match self.load(name, path) {
+                Ok(workflow) => {
+                    changes.push(Change::Loaded(name.clone()));
+                    Listed {
+                        name: name.clone(),
+                        path: path.clone(),
+                        serving: Some(Arc::new(workflow)),
+                        problems: None,
+                    }
+                }
+                Err(problems) => {
+                    changes.push(Change::Invalid(name.clone(), problems.clone()));
+                    Listed {
+                        name: name.clone(),
+                        path: path.clone(),
+                        serving: previous,
+                        problems: Some(problems),
+                    }
+                }
+            };
+            updated.push((name.clone(), (listed, *stamp)));
+        }
+        let mut files = self
+            .files
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        files.retain(|name, _| {
+            let kept = found.contains_key(name);
+            if !kept {
+                changes.push(Change::Removed(name.clone()));
+            }
+            kept
+        });
+        files.extend(updated);
+        Ok(changes)
+    }
+
+    /// The workflow files directly inside the folder, by name, with their stamps.
+    fn scan(&self) -> std::io::Result<BTreeMap<String, (PathBuf, Stamp)>> {
+        let mut found = BTreeMap::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let workflow_file = matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            );
+            let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if !workflow_file || !metadata.is_file() || name.starts_with('.') {
+                continue;
+            }
+            let stamp = (metadata.len(), metadata.modified().ok());
+            // Two files with one name (`a.yaml`, `a.json`): the first in
+            // name order serves, the other is reported by `load` as a clash.
+            found.entry(name.to_string()).or_insert((path, stamp));
+        }
+        Ok(found)
+    }
+
+    /// Plan the workflow in `source` with this library's modules (and the
+    /// lockfile beside it); its diagnostics rendered when it is invalid.
+    pub fn plan_source(&self, source: &Source) -> Result<Plan, String> {
+        self.check(source).map(|(plan, _warnings)| plan)
+    }
+
+    fn check(&self, source: &Source) -> Result<(Plan, Option<String>), String> {
+        let catalog = Catalog::new(self.runtime.clone())
+            .with_registry(self.registry.clone())
+            .locked_for(&source.path)?;
+        let checked = workflow::check(source, &catalog);
+        let rendered = (checked.diagnostics.iter().next().is_some())
+            .then(|| source.render(&checked.diagnostics));
+        match checked.plan {
+            Some(plan) => Ok((plan, rendered)),
+            None => Err(rendered.unwrap_or_default()),
+        }
+    }
+
+    /// Read, validate and plan one file; its diagnostics rendered when invalid.
+    fn load(&self, name: &str, path: &Path) -> Result<Workflow, String> {
+        let source = Source::read(path, MAX_FILE_BYTES)
+            .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let (plan, rendered) = self.check(&source)?;
+        Ok(Workflow {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            digest: Digest::of(source.text.as_bytes()).to_hex(),
+            modules: plan.module_digests(),
+            plan: Arc::new(plan),
+            text: source.text,
+            warnings: rendered,
+        })
+    }
+}

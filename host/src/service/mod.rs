@@ -1,0 +1,194 @@
+//! `wfhost serve`: the always-on engine. One process loads the workflows of
+//! a folder ([`library`]), drives any number of runs at once ([`runner`]),
+//! and answers the HTTP API ([`api`]), with tokens ([`tokens`]) for writes.
+//! [`resume`] prepares a recorded run to continue, for `serve` and for
+//! `wfhost resume` alike.
+
+pub mod api;
+pub mod library;
+pub mod resume;
+pub mod runner;
+pub mod tokens;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::registry::Registry;
+use crate::sandbox::Runtime;
+use crate::store::{self, Durability, StoreError};
+
+use self::api::ApiState;
+use self::library::{Change, Library};
+use self::resume::ResumeRequest;
+use self::runner::Runner;
+
+/// How often the workflows folder is looked at for changes.
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+/// How long open connections (event streams) get to close after the runs
+/// have stopped.
+const CLOSE_CONNECTIONS: Duration = Duration::from_secs(5);
+
+/// How `wfhost serve` was asked to run.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub workflows: PathBuf,
+    pub database: PathBuf,
+    pub durability: Durability,
+    /// The root workspace-relative grants resolve against.
+    pub workspace: PathBuf,
+    /// How long running steps get to finish when the server stops.
+    pub grace: Duration,
+    pub open_reads: bool,
+    pub runtime: Runtime,
+    pub registry: Registry,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot read the workflows folder {}: {source}", .dir.display())]
+    Workflows {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// A server ready to serve: workflows loaded, orphaned runs adopted.
+#[derive(Debug)]
+pub struct Service {
+    state: Arc<ApiState>,
+    grace: Duration,
+}
+
+/// What starting found, for the operator.
+#[derive(Debug, Default)]
+pub struct Startup {
+    /// The workflows folder's files as first read.
+    pub changes: Vec<Change>,
+    /// Runs taken over from an earlier owner, and runs that could not be.
+    pub adopted: Vec<String>,
+    pub not_adopted: Vec<(String, String)>,
+    /// Whether any API token exists (without one, nothing can write).
+    pub has_tokens: bool,
+}
+
+impl Service {
+    /// Load the workflows, open the store, adopt runs whose owner is gone.
+    pub async fn start(config: ServeConfig) -> Result<(Self, Startup), ServeError> {
+        let workflows_error = |source| ServeError::Workflows {
+            dir: config.workflows.clone(),
+            source,
+        };
+        let library = Arc::new(
+            Library::new(&config.workflows, config.runtime, config.registry)
+                .map_err(workflows_error)?,
+        );
+        let loading = Arc::clone(&library);
+        let changes = tokio::task::spawn_blocking(move || loading.reload())
+            .await
+            .map_err(|error| ServeError::Http(std::io::Error::other(error)))?
+            .map_err(workflows_error)?;
+        let (database, durability) = (config.database.clone(), config.durability);
+        let store = tokio::task::spawn_blocking(move || store::open(&database, durability))
+            .await
+            .map_err(|error| ServeError::Http(std::io::Error::other(error)))??;
+        let has_tokens = !store.tokens()?.is_empty();
+        let runner = Arc::new(Runner::new(
+            config.database,
+            config.durability,
+            config.workspace,
+        ));
+        let mut startup = Startup {
+            changes,
+            has_tokens,
+            ..Startup::default()
+        };
+        for run in runner.orphans().await.unwrap_or_default() {
+            let request = ResumeRequest {
+                run: &run,
+                from: None,
+                allow_changed: false,
+            };
+            match runner.resume(&library, request).await {
+                Ok(()) => startup.adopted.push(run),
+                Err(error) => startup.not_adopted.push((run, error.to_string())),
+            }
+        }
+        let state = Arc::new(ApiState {
+            library,
+            runner,
+            store: Arc::new(Mutex::new(store)),
+            open_reads: config.open_reads,
+        });
+        Ok((
+            Self {
+                state,
+                grace: config.grace,
+            },
+            startup,
+        ))
+    }
+
+    /// Serve the API on `listener` until `shutdown` completes; then take no
+    /// new runs, let running steps finish within the grace period,
+    /// interrupt the rest (the next start resumes them), and return.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let reloading = tokio::spawn(reload_forever(Arc::clone(&self.state.library)));
+        let (close, closed) = tokio::sync::oneshot::channel::<()>();
+        let router = api::router(Arc::clone(&self.state));
+        let server = tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = closed.await;
+                })
+                .into_future(),
+        );
+        shutdown.await;
+        tracing::info!("stopping: no new runs; running steps get {:?}", self.grace);
+        self.state.runner.shut_down(self.grace).await;
+        reloading.abort();
+        let _ = close.send(());
+        match tokio::time::timeout(CLOSE_CONNECTIONS, server).await {
+            Ok(Ok(result)) => result.map_err(ServeError::Http),
+            Ok(Err(error)) => Err(ServeError::Http(std::io::Error::other(error))),
+            // Connections still open (a client holding a stream): leave them.
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Look at the workflows folder every [`RELOAD_EVERY`], logging changes.
+async fn reload_forever(library: Arc<Library>) {
+    loop {
+        tokio::time::sleep(RELOAD_EVERY).await;
+        let loading = Arc::clone(&library);
+        match tokio::task::spawn_blocking(move || loading.reload()).await {
+            Ok(Ok(changes)) => {
+                for change in changes {
+                    match change {
+                        Change::Loaded(name) => tracing::info!("workflow `{name}` loaded"),
+                        Change::Removed(name) => tracing::info!("workflow `{name}` removed"),
+                        Change::Invalid(name, problems) => tracing::warn!(
+                            "workflow `{name}` is invalid now; its last valid version (if any) keeps serving:\n{problems}"
+                        ),
+                    }
+                }
+            }
+            Ok(Err(error)) => tracing::warn!(
+                "cannot read the workflows folder {}: {error}",
+                library.dir().display()
+            ),
+            Err(error) => tracing::error!("reloading workflows failed: {error}"),
+        }
+    }
+}

@@ -1,0 +1,701 @@
+//! `wfhost serve` through the real binary and real HTTP on 127.0.0.1: the
+//! API with tokens, event streams, many runs at once, stops, shutdown with
+//! drain and adoption, and reloading the workflows folder.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::{repo, shared_cache, wfhost};
+
+/// A `wfhost serve` child on a free loopback port.
+struct Server {
+    child: Child,
+    base: String,
+    /// The rest of its stdout, for lines after "listening".
+    stdout: BufReader<ChildStdout>,
+    /// Lines it printed before "listening".
+    banner: Vec<String>,
+}
+
+impl Server {
+    #[allow(clippy::zombie_processes)] // `Drop` kills and waits for it
+    fn start(home: &Path, workflows: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wfhost"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--workflows"])
+            .arg(workflows)
+            .args(extra)
+            .current_dir(repo())
+            .env("WFHOST_HOME", home)
+            .env("WFHOST_CACHE_DIR", shared_cache())
+            .env_remove("WFHOST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("wfhost serve starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut banner = Vec::new();
+        loop {
+            let mut line = String::new();
+            let read = stdout.read_line(&mut line).expect("read serve's stdout");
+            assert!(read > 0, "serve exited before listening: {banner:?}");
+            if let Some(address) = line.trim().strip_prefix("wfhost serve: listening on ") {
+                return Self {
+                    child,
+                    base: address.to_string(),
+                    stdout,
+                    banner,
+                };
+            }
+            banner.push(line.trim().to_string());
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGTERM, then its exit code and the rest of its stdout.
+    fn terminate(mut self) -> (i32, String) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut self.stdout, &mut rest);
+        let status = self.child.wait().expect("serve exits");
+        (status.code().unwrap_or(-1), rest)
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// A request's status and JSON body.
+fn call(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+    let agent = agent();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let response = match (method, body) {
+        ("GET", _) => {
+            let mut request = agent.get(url);
+            if let Some(auth) = &auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
+        }
+        (_, body) => {
+            let mut request = agent.post(url);
+            if let Some(auth) = &auth {
+                request = request.header("Authorization", auth);
+            }
+            match body {
+                Some(body) => request.send_json(body),
+                None => request.send_empty(),
+            }
+        }
+    };
+    let mut response = response.expect("the server answers");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().expect("a body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// `POST /v1/runs/{run}/{action}` as `token`.
+fn act(
+    server: &Server,
+    token: &str,
+    run: &str,
+    action: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    call(
+        "POST",
+        &server.url(&format!("/v1/runs/{run}/{action}")),
+        Some(token),
+        body,
+    )
+}
+
+fn token(home: &Path, name: &str) -> String {
+    let created = wfhost(home, &["token", "create", name]);
+    assert_eq!(created.code, 0, "{}", created.render());
+    let secret = created.stdout.trim_end().to_string();
+    assert_eq!(
+        created.stdout,
+        format!("{secret}\n"),
+        "the token alone on stdout"
+    );
+    assert!(secret.starts_with("wfh_") && secret.len() == 68, "{secret}");
+    secret
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("workflows dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write workflow");
+    path
+}
+
+/// A home with token `alice` and a workflows folder holding one file.
+struct Setup {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    workflows: PathBuf,
+    alice: String,
+}
+
+fn setup(name: &str, text: &str) -> Setup {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (home, workflows) = (dir.path().join("home"), dir.path().join("workflows"));
+    write(&workflows, name, text);
+    let alice = token(&home, "alice");
+    Setup {
+        _dir: dir,
+        home,
+        workflows,
+        alice,
+    }
+}
+
+const HELLO: &str = "name: hello\ninputs:\n  who: { type: string, default: world }\nsteps:\n  - { id: greet, module: system, action: echo, inputs: { message: \"hello {{ inputs.who }}\" } }\n";
+
+/// Start `workflow` and return its run id.
+fn start(server: &Server, token: &str, workflow: &str, inputs: &Value) -> String {
+    let (status, body) = call(
+        "POST",
+        &server.url("/v1/runs"),
+        Some(token),
+        Some(&json!({ "workflow": workflow, "inputs": inputs })),
+    );
+    assert_eq!(status, 202, "{body}");
+    body["run_id"].as_str().expect("a run id").to_string()
+}
+
+/// Poll run `id` until `done` holds for it (at most 30 s).
+fn wait_for(
+    server: &Server,
+    token: &str,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let started = Instant::now();
+    loop {
+        let (status, run) = call(
+            "GET",
+            &server.url(&format!("/v1/runs/{id}")),
+            Some(token),
+            None,
+        );
+        assert_eq!(status, 200, "{run}");
+        if done(&run) {
+            return run;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "run {id} never got {what}: {run}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ended(run: &Value) -> bool {
+    !matches!(run["status"].as_str(), Some("running"))
+}
+
+/// The events of run `id` as (id, event name, data), reading the stream to
+/// its end; `last` is sent as `Last-Event-ID`.
+fn events(
+    server: &Server,
+    token: &str,
+    id: &str,
+    last: Option<&str>,
+) -> Vec<(String, String, Value)> {
+    let mut request = agent()
+        .get(server.url(&format!("/v1/runs/{id}/events")))
+        .header("Authorization", &format!("Bearer {token}"));
+    if let Some(last) = last {
+        request = request.header("Last-Event-ID", last);
+    }
+    let response = request.call().expect("the stream opens");
+    assert_eq!(response.status().as_u16(), 200);
+    let reader = BufReader::new(response.into_body().into_reader());
+    let mut events = Vec::new();
+    let (mut id, mut name) = (String::new(), String::new());
+    for line in reader.lines() {
+        let line = line.expect("a line");
+        if let Some(value) = line.strip_prefix("id: ") {
+            id = value.to_string();
+        } else if let Some(value) = line.strip_prefix("event: ") {
+            name = value.to_string();
+        } else if let Some(value) = line.strip_prefix("data: ") {
+            let data = serde_json::from_str(value).expect("JSON data");
+            events.push((id.clone(), name.clone(), data));
+        }
+    }
+    events
+}
+
+#[test]
+fn runs_start_over_http_with_a_token_and_stream_their_events() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("hello.yaml", HELLO);
+    let server = Server::start(&home, &workflows, &[]);
+    assert!(
+        server.banner.iter().any(|l| l.contains("1 workflow from")),
+        "{:?}",
+        server.banner
+    );
+
+    // No token, a forged one: refused, nothing started.
+    let body = json!({ "workflow": "hello" });
+    let (status, error) = call("POST", &server.url("/v1/runs"), None, Some(&body));
+    assert_eq!(
+        (status, error["kind"].as_str()),
+        (401, Some("unauthorized")),
+        "{error}"
+    );
+    let forged = format!("wfh_{}", "0".repeat(64));
+    let (status, _) = call("POST", &server.url("/v1/runs"), Some(&forged), Some(&body));
+    assert_eq!(status, 401);
+    let (status, _) = call("GET", &server.url("/v1/runs"), None, None);
+    assert_eq!(status, 401, "reads need a token without --open-reads");
+    let (status, listed) = call("GET", &server.url("/v1/runs"), Some(&alice), None);
+    assert_eq!(
+        (status, listed["runs"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+
+    let id = start(&server, &alice, "hello", &json!({ "who": "bob" }));
+    let events = events(&server, &alice, &id, None);
+    let names: Vec<&str> = events.iter().map(|(_, name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "run_started",
+            "step_started",
+            "step_succeeded",
+            "step_finished",
+            "run_finished"
+        ]
+    );
+    let ids: Vec<i64> = events
+        .iter()
+        .map(|(id, _, _)| id.parse().expect("numeric id"))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    assert_eq!(events[2].2["output"], "hello bob");
+    // Reconnecting after the second event gives the rest, once.
+    let rest = crate::serve::events(&server, &alice, &id, Some(&events[1].0));
+    assert_eq!(rest.len(), 3);
+    assert_eq!(rest[0].1, "step_succeeded");
+
+    let run = wait_for(&server, &alice, &id, "an end", ended);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["started_by"], "api:alice");
+    assert_eq!(run["inputs"], json!({ "who": "bob" }));
+    assert_eq!(run["steps"][0]["output"], "hello bob");
+    // The command line reads the same home while the server runs.
+    let listed = wfhost(&home, &["list"]);
+    assert!(listed.stdout.contains(&id), "{}", listed.render());
+}
+
+#[test]
+fn bad_requests_get_typed_errors_and_start_nothing() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("hello.yaml", HELLO);
+    let server = Server::start(&home, &workflows, &[]);
+    let url = server.url("/v1/runs");
+    let cases = [
+        (
+            json!({ "workflow": "hello", "inputs": { "who": 3 } }),
+            422,
+            "invalid-input",
+        ),
+        (json!({ "workflow": "nosuch" }), 404, "not-found"),
+        (
+            json!({ "workflow": "hello", "bogus": 1 }),
+            400,
+            "bad-request",
+        ),
+        (
+            json!({ "workflow": "hello", "inputs": { "who": "x".repeat(2 << 20) } }),
+            413,
+            "too-large",
+        ),
+    ];
+    for (body, status, kind) in cases {
+        let (got, error) = call("POST", &url, Some(&alice), Some(&body));
+        assert_eq!(
+            (got, error["kind"].as_str()),
+            (status, Some(kind)),
+            "{error}"
+        );
+    }
+    let (status, error) = call("GET", &server.url("/v1/runs/nosuch"), Some(&alice), None);
+    assert_eq!((status, error["kind"].as_str()), (404, Some("not-found")));
+    let (status, error) = call(
+        "GET",
+        &server.url("/v1/runs?status=bogus"),
+        Some(&alice),
+        None,
+    );
+    assert_eq!((status, error["kind"].as_str()), (400, Some("bad-request")));
+    let (status, listed) = call("GET", &url, Some(&alice), None);
+    assert_eq!(
+        (status, listed["runs"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{listed}"
+    );
+}
+
+#[test]
+fn an_idempotency_key_starts_one_run_and_a_revoked_token_is_refused() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("hello.yaml", HELLO);
+    let server = Server::start(&home, &workflows, &["--open-reads"]);
+    let post = || {
+        let mut response = agent()
+            .post(server.url("/v1/runs"))
+            .header("Authorization", &format!("Bearer {alice}"))
+            .header("Idempotency-Key", "delivery-1")
+            .send_json(json!({ "workflow": "hello" }))
+            .expect("answered");
+        let status = response.status().as_u16();
+        let body: Value = response.body_mut().read_json().expect("JSON");
+        (status, body["run_id"].as_str().expect("run id").to_string())
+    };
+    let (first_status, first) = post();
+    let (second_status, second) = post();
+    assert_eq!((first_status, second_status), (202, 200));
+    assert_eq!(first, second);
+    // Reads are open with --open-reads; writes still need a token.
+    let (status, listed) = call("GET", &server.url("/v1/runs"), None, None);
+    assert_eq!(
+        (status, listed["runs"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    let (status, _) = call(
+        "POST",
+        &server.url(&format!("/v1/runs/{first}/cancel")),
+        None,
+        None,
+    );
+    assert_eq!(status, 401);
+    let revoked = wfhost(&home, &["token", "revoke", "alice"]);
+    assert_eq!(revoked.code, 0, "{}", revoked.render());
+    let (status, _) = call(
+        "POST",
+        &server.url("/v1/runs"),
+        Some(&alice),
+        Some(&json!({ "workflow": "hello" })),
+    );
+    assert_eq!(status, 401, "a revoked token is refused at once");
+}
+
+#[test]
+fn many_runs_are_driven_at_once() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup(
+        "nap.yaml",
+        "name: nap\nsteps:\n  - { id: nap, module: system, action: sleep, inputs: { milliseconds: 300 } }\n",
+    );
+    let server = Server::start(&home, &workflows, &[]);
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| scope.spawn(|| start(&server, &alice, "nap", &json!({}))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("client"))
+            .collect()
+    });
+    let runs: Vec<Value> = ids
+        .iter()
+        .map(|id| wait_for(&server, &alice, id, "an end", ended))
+        .collect();
+    assert!(
+        runs.iter().all(|run| run["status"] == "succeeded"),
+        "{runs:?}"
+    );
+    // They overlapped: at some moment more than one was running.
+    let mut moments: Vec<(String, i32)> = runs
+        .iter()
+        .flat_map(|run| {
+            let time = |field: &str| run[field].as_str().expect("a time").to_string();
+            [(time("created_at"), 1), (time("updated_at"), -1)]
+        })
+        .collect();
+    moments.sort();
+    let most = moments
+        .iter()
+        .scan(0, |running, (_, change)| {
+            *running += change;
+            Some(*running)
+        })
+        .max();
+    assert!(most > Some(1), "runs ran one after another: {moments:?}");
+}
+
+const SLOW_LOOP: &str = "name: spin\nsteps:\n  - id: tick\n    module: system\n    action: sleep\n    inputs: { milliseconds: 50 }\n    loop: { until: \"{{ false }}\", max_iterations: 400 }\n";
+
+#[test]
+fn runs_are_cancelled_paused_and_resumed_over_http() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("spin.yaml", SLOW_LOOP);
+    let server = Server::start(&home, &workflows, &[]);
+    let running = |run: &Value| run["steps"].as_array().is_some_and(|s| !s.is_empty());
+
+    let cancelled = start(&server, &alice, "spin", &json!({}));
+    wait_for(&server, &alice, &cancelled, "a step", running);
+    let (status, body) = act(&server, &alice, &cancelled, "cancel", None);
+    assert_eq!(
+        (status, body["owner_asked"].as_bool()),
+        (202, Some(true)),
+        "{body}"
+    );
+    let run = wait_for(&server, &alice, &cancelled, "an end", ended);
+    assert_eq!(run["status"], "cancelled", "{run}");
+
+    let paused = start(&server, &alice, "spin", &json!({}));
+    wait_for(&server, &alice, &paused, "a step", running);
+    let (status, _) = act(&server, &alice, &paused, "pause", None);
+    assert_eq!(status, 202);
+    let run = wait_for(&server, &alice, &paused, "an end", ended);
+    assert_eq!(run["status"], "paused", "{run}");
+    let (status, body) = act(&server, &alice, &paused, "resume", None);
+    assert_eq!(status, 202, "{body}");
+    let run = wait_for(&server, &alice, &paused, "running again", |run| {
+        run["status"] == "running"
+    });
+    assert_eq!(run["driven"], true, "{run}");
+    let (status, _) = act(
+        &server,
+        &alice,
+        &paused,
+        "cancel",
+        Some(&json!({ "now": true })),
+    );
+    assert_eq!(status, 202);
+    let run = wait_for(&server, &alice, &paused, "an end", ended);
+    assert_eq!(run["status"], "cancelled", "{run}");
+    // Resuming a cancelled run needs a step to resume from: 409.
+    let (status, error) = act(&server, &alice, &paused, "resume", None);
+    assert_eq!(
+        (status, error["kind"].as_str()),
+        (409, Some("conflict")),
+        "{error}"
+    );
+}
+
+const TWO_STEPS: &str = "name: two\nsteps:\n  - { id: first, module: system, action: sleep, inputs: { milliseconds: 1500 }, onSuccess: second }\n  - { id: second, module: system, action: echo, inputs: { message: done } }\n";
+
+fn step_status(run: &Value, step: &str) -> Option<String> {
+    run["steps"]
+        .as_array()?
+        .iter()
+        .find(|s| s["id"] == step)
+        .and_then(|s| s["status"].as_str().map(str::to_string))
+}
+
+#[test]
+fn stopping_drains_running_steps_and_the_next_start_resumes_the_run() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("two.yaml", TWO_STEPS);
+    let server = Server::start(&home, &workflows, &["--grace", "20s"]);
+    let id = start(&server, &alice, "two", &json!({}));
+    wait_for(&server, &alice, &id, "its first step", |run| {
+        step_status(run, "first").as_deref() == Some("running")
+    });
+    let (code, rest) = server.terminate();
+    assert_eq!(code, 0, "{rest}");
+    assert!(rest.contains("stopped"), "{rest}");
+    // The running step was let finish; nothing after it started.
+    let status = wfhost(&home, &["status", &id, "--json"]);
+    let recorded: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+    assert_eq!(recorded["status"], "interrupted", "{recorded}");
+
+    let run = adopted_to_the_end(&home, &workflows, &alice, &id);
+    let first = &run["steps"][0];
+    assert_eq!(
+        (first["id"].as_str(), first["attempts"].as_u64()),
+        (Some("first"), Some(1)),
+        "the step that finished while draining is not run again: {run}"
+    );
+}
+
+/// Start a server on `home`: it says it adopted run `id`, which then
+/// succeeds past its second step; the run as the API shows it.
+fn adopted_to_the_end(home: &Path, workflows: &Path, token: &str, id: &str) -> Value {
+    let server = Server::start(home, workflows, &[]);
+    assert!(
+        server
+            .banner
+            .iter()
+            .any(|l| l.contains(&format!("adopted run {id}"))),
+        "{:?}",
+        server.banner
+    );
+    let run = wait_for(&server, token, id, "an end", ended);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["steps"][1]["output"], "done");
+    run
+}
+
+#[test]
+fn a_run_of_a_killed_server_is_adopted_by_the_next() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("two.yaml", TWO_STEPS);
+    let server = Server::start(&home, &workflows, &[]);
+    let id = start(&server, &alice, "two", &json!({}));
+    wait_for(&server, &alice, &id, "its first step", |run| {
+        step_status(run, "first").as_deref() == Some("running")
+    });
+    server.kill();
+    adopted_to_the_end(&home, &workflows, &alice, &id);
+}
+
+#[test]
+fn changed_files_are_picked_up_and_an_invalid_change_keeps_the_last_valid_version() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("hello.yaml", HELLO);
+    let server = Server::start(&home, &workflows, &[]);
+    let listed = |name: &str| {
+        let (_, body) = call("GET", &server.url("/v1/workflows"), Some(&alice), None);
+        body["workflows"]
+            .as_array()
+            .expect("workflows")
+            .iter()
+            .find(|w| w["name"] == name)
+            .cloned()
+    };
+    let eventually = |what: &str, check: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !check() {
+            assert!(started.elapsed() < Duration::from_secs(30), "never: {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    write(
+        &workflows,
+        "hello.yaml",
+        "name: hello\nsteps:\n  - { id: greet, module: system, action: ech }\n",
+    );
+    eventually("the invalid change reported", &|| {
+        listed("hello").is_some_and(|w| w["problems"].is_string())
+    });
+    let hello = listed("hello").expect("still listed");
+    assert_eq!(hello["serving"], true, "{hello}");
+    assert!(
+        hello["problems"]
+            .as_str()
+            .expect("problems")
+            .contains("ech"),
+        "{hello}"
+    );
+    let id = start(&server, &alice, "hello", &json!({ "who": "still" }));
+    let run = wait_for(&server, &alice, &id, "an end", ended);
+    assert_eq!(
+        run["steps"][0]["output"], "hello still",
+        "the last valid version served"
+    );
+
+    write(&workflows, "extra.yml", HELLO);
+    eventually("a new file served", &|| {
+        listed("extra").is_some_and(|w| w["serving"] == true)
+    });
+    std::fs::remove_file(workflows.join("extra.yml")).expect("remove");
+    eventually("a removed file forgotten", &|| listed("extra").is_none());
+}
+
+#[test]
+fn the_openapi_document_describes_the_served_endpoints() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("hello.yaml", HELLO);
+    let server = Server::start(&home, &workflows, &[]);
+    let (status, doc) = call("GET", &server.url("/v1/openapi.json"), None, None);
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let id = start(&server, &alice, "hello", &json!({}));
+    wait_for(&server, &alice, &id, "an end", ended);
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 10, "{paths:?}");
+    for (path, operations) in paths {
+        let concrete = path.replace("{id}", &id).replace("{name}", "hello");
+        for method in operations.as_object().expect("operations").keys() {
+            let (status, body) = call(
+                &method.to_uppercase(),
+                &server.url(&concrete),
+                Some(&alice),
+                None,
+            );
+            let declared = &operations[method]["responses"][status.to_string()];
+            assert!(
+                !declared.is_null(),
+                "{method} {path} answered {status}, which the document does not declare: {body}"
+            );
+        }
+    }
+    let (status, body) = call("GET", &server.url("/v1/nosuch"), Some(&alice), None);
+    assert_eq!((status, body["kind"].as_str()), (404, Some("not-found")));
+}
