@@ -249,6 +249,7 @@ fn durable(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>, durability: Durabi
                     inputs: &serde_json::Value::Null,
                     modules: &[],
                     started_by: "bench",
+                    trigger: &engine::Trigger::cli(),
                     idempotency_key: None,
                 },
                 &Owner::this_process(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde_json::{Map, Value};
 
-use crate::engine::{self, Control, Event, Observer, Replay, RunOptions, RunStatus, Stop};
+use crate::engine::{self, Control, Event, Observer, Replay, RunOptions, RunStatus, Stop, Trigger};
 use crate::store::{Journal, Lease, RunStore, StoreError};
 use crate::workflow::Plan;
 
@@ -22,6 +22,8 @@ pub(super) struct Drive {
     pub workspace: std::path::PathBuf,
     pub inputs: Map<String, Value>,
     pub replay: Replay,
+    /// What started the run (kept with it; templates read it).
+    pub trigger: Trigger,
     pub json: bool,
     /// Where the run is kept, and this process's lease on it.
     pub store: Box<dyn RunStore>,
@@ -71,6 +73,7 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
         replay: drive.replay,
         control: control.clone(),
         grants,
+        trigger: drive.trigger,
     };
     let (plan, inputs) = (Arc::new(drive.plan), drive.inputs);
     let interrupt = control;

@@ -16,6 +16,7 @@ mod report;
 mod resume;
 mod run;
 mod runs;
+mod schedules;
 mod schema;
 mod screen;
 mod serve;
@@ -75,6 +76,9 @@ enum Command {
     /// Serve the workflows of a folder: the HTTP API and any number of runs
     /// at once, until SIGTERM or Ctrl-C.
     Serve(serve::ServeArgs),
+    /// List the cron schedules of a folder's workflows: next fire times and
+    /// what recent ticks did.
+    Schedules(schedules::SchedulesArgs),
     /// Create, revoke and list API tokens for `wfhost serve`.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -118,6 +122,7 @@ pub fn main() -> ExitCode {
         Command::Cancel(args) => control::cancel(&home, &args),
         Command::Prune(args) => control::prune(&home, &args),
         Command::Serve(args) => serve::run(&home, &args),
+        Command::Schedules(args) => schedules::run(&home, &args),
         Command::Token(command) => token::run(&home, &command),
         Command::Graph(args) => graph::run(&home, &args),
         Command::Schema => schema::run(),

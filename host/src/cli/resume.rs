@@ -56,6 +56,7 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
         workspace: prepared.workspace,
         inputs: prepared.inputs,
         replay: prepared.replay,
+        trigger: prepared.trigger,
         json: args.json,
         store,
         lease: prepared.lease,

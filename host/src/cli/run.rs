@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde_json::{Map, Value};
 
 use crate::diagnostics::Source;
-use crate::engine::{self, Replay, inputs};
+use crate::engine::{self, Replay, Trigger, inputs};
 use crate::home::Home;
 use crate::sandbox::Digest;
 use crate::store::{self, Durability, NewRun, Owner};
@@ -71,6 +71,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
             inputs: &Value::Object(inputs.clone()),
             modules: &plan.module_digests(),
             started_by: "cli",
+            trigger: &Trigger::cli(),
             idempotency_key: None,
         },
         &Owner::this_process(),
@@ -80,6 +81,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         workspace,
         inputs,
         replay: Replay::default(),
+        trigger: Trigger::cli(),
         json: args.json,
         store,
         lease,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::home::Home;
+use crate::service::clock::Clock;
 use crate::service::library::Change;
 use crate::service::{ServeConfig, Service};
 use crate::store::Durability;
@@ -53,6 +54,7 @@ pub(super) fn run(home: &Home, args: &ServeArgs) -> Result<u8, CliError> {
         workspace,
         grace: args.grace,
         open_reads: args.open_reads,
+        clock: clock()?,
         runtime: load::runtime(home)?,
         registry: load::registry(home),
     };
@@ -89,9 +91,11 @@ fn report(startup: &crate::service::Startup, args: &ServeArgs) {
         }
     }
     println!(
-        "wfhost serve: {serving} workflow{} from {}",
+        "wfhost serve: {serving} workflow{} from {}, {} cron schedule{}",
         if serving == 1 { "" } else { "s" },
-        args.workflows.display()
+        args.workflows.display(),
+        startup.schedules,
+        if startup.schedules == 1 { "" } else { "s" },
     );
     for run in &startup.adopted {
         println!("wfhost serve: adopted run {run} (its owner was gone); continuing it");
@@ -103,6 +107,20 @@ fn report(startup: &crate::service::Startup, args: &ServeArgs) {
         eprintln!(
             "note: no API tokens yet, so nothing can start or stop runs over HTTP; create one with `wfhost token create NAME`"
         );
+    }
+}
+
+/// The system clock, or for tests one starting at `WFHOST_TEST_CLOCK`
+/// (RFC 3339), so cron ticks can be crossed without waiting for them.
+fn clock() -> Result<Clock, CliError> {
+    match std::env::var("WFHOST_TEST_CLOCK") {
+        Err(_) => Ok(Clock::system()),
+        Ok(start) => {
+            let start = chrono::DateTime::parse_from_rfc3339(&start).with_context(|| {
+                format!("WFHOST_TEST_CLOCK must be an RFC 3339 time, not `{start}`")
+            })?;
+            Ok(Clock::starting_at(start.with_timezone(&chrono::Utc)))
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod run;
 mod scope;
 mod status;
 mod summary;
+mod trigger;
 
 pub use attempt::{AttemptKey, AttemptResult, Replay};
 pub use control::{Control, Stop};
@@ -23,6 +24,7 @@ pub use failure::StepFailure;
 pub use run::{RunOptions, run};
 pub use status::{RunStatus, StepStatus};
 pub use summary::{RunSummary, StepSummary};
+pub use trigger::{Trigger, TriggerKind};
 
 /// A short, copyable run id: 8 hex digits.
 pub fn new_run_id() -> String {

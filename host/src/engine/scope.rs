@@ -105,6 +105,7 @@ impl Object for StepsView {
 pub struct RunScope {
     pub inputs: Jinja,
     pub context: Jinja,
+    pub trigger: Jinja,
     pub steps: StepRecords,
     /// `workflow`, converted once per change rather than per evaluation.
     workflow: Jinja,
@@ -119,10 +120,17 @@ pub struct Local<'a> {
 }
 
 impl RunScope {
-    pub fn new(inputs: &Value, context: &Value, steps: StepRecords, workflow: &Value) -> Self {
+    pub fn new(
+        inputs: &Value,
+        context: &Value,
+        trigger: &Value,
+        steps: StepRecords,
+        workflow: &Value,
+    ) -> Self {
         Self {
             inputs: jinja(inputs),
             context: jinja(context),
+            trigger: jinja(trigger),
             steps,
             workflow: jinja(workflow),
         }
@@ -138,6 +146,7 @@ impl RunScope {
         let mut entries: Vec<(&str, Jinja)> = vec![
             ("inputs", self.inputs.clone()),
             ("context", self.context.clone()),
+            ("trigger", self.trigger.clone()),
             ("steps", Jinja::from_object(StepsView(self.steps.clone()))),
             ("workflow", self.workflow.clone()),
             ("attempt", Jinja::from(local.attempt)),

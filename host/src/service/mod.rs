@@ -5,14 +5,17 @@
 //! `wfhost resume` alike.
 
 pub mod api;
+pub mod clock;
 pub mod library;
 pub mod resume;
 pub mod runner;
+pub mod scheduler;
+pub mod shared_store;
 pub mod tokens;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::registry::Registry;
@@ -20,9 +23,12 @@ use crate::sandbox::Runtime;
 use crate::store::{self, Durability, StoreError};
 
 use self::api::ApiState;
+use self::clock::Clock;
 use self::library::{Change, Library};
 use self::resume::ResumeRequest;
 use self::runner::Runner;
+use self::scheduler::Scheduler;
+use self::shared_store::SharedStore;
 
 /// How often the workflows folder is looked at for changes.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
@@ -41,6 +47,8 @@ pub struct ServeConfig {
     /// How long running steps get to finish when the server stops.
     pub grace: Duration,
     pub open_reads: bool,
+    /// What the scheduler reads the time from.
+    pub clock: Clock,
     pub runtime: Runtime,
     pub registry: Registry,
 }
@@ -64,6 +72,7 @@ pub enum ServeError {
 pub struct Service {
     state: Arc<ApiState>,
     grace: Duration,
+    clock: Clock,
 }
 
 /// What starting found, for the operator.
@@ -74,6 +83,8 @@ pub struct Startup {
     /// Runs taken over from an earlier owner, and runs that could not be.
     pub adopted: Vec<String>,
     pub not_adopted: Vec<(String, String)>,
+    /// How many cron schedules the served workflows have.
+    pub schedules: usize,
     /// Whether any API token exists (without one, nothing can write).
     pub has_tokens: bool,
 }
@@ -104,8 +115,15 @@ impl Service {
             config.durability,
             config.workspace,
         ));
+        let schedules = library
+            .list()
+            .iter()
+            .filter_map(|listed| listed.serving.as_ref())
+            .map(|workflow| workflow.plan.triggers.len())
+            .sum();
         let mut startup = Startup {
             changes,
+            schedules,
             has_tokens,
             ..Startup::default()
         };
@@ -123,13 +141,14 @@ impl Service {
         let state = Arc::new(ApiState {
             library,
             runner,
-            store: Arc::new(Mutex::new(store)),
+            store: SharedStore::new(store),
             open_reads: config.open_reads,
         });
         Ok((
             Self {
                 state,
                 grace: config.grace,
+                clock: config.clock,
             },
             startup,
         ))
@@ -144,6 +163,15 @@ impl Service {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let reloading = tokio::spawn(reload_forever(Arc::clone(&self.state.library)));
+        let scheduling = tokio::spawn(
+            Scheduler::new(
+                Arc::clone(&self.state.library),
+                Arc::clone(&self.state.runner),
+                self.state.store.clone(),
+                self.clock,
+            )
+            .run_forever(),
+        );
         let (close, closed) = tokio::sync::oneshot::channel::<()>();
         let router = api::router(Arc::clone(&self.state));
         let server = tokio::spawn(
@@ -154,6 +182,7 @@ impl Service {
                 .into_future(),
         );
         shutdown.await;
+        scheduling.abort();
         tracing::info!("stopping: no new runs; running steps get {:?}", self.grace);
         self.state.runner.shut_down(self.grace).await;
         reloading.abort();

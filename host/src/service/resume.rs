@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::diagnostics::Source;
 use crate::engine::resume::{self, ResumeError};
-use crate::engine::{Replay, StepStatus};
+use crate::engine::{Replay, StepStatus, Trigger};
 use crate::sandbox::Digest;
 use crate::store::{Lease, Owner, RunRecord, RunStore, StoreError};
 use crate::workflow::Plan;
@@ -32,6 +32,8 @@ pub struct Prepared {
     pub workspace: PathBuf,
     pub inputs: Map<String, Value>,
     pub replay: Replay,
+    /// What started the run.
+    pub trigger: Trigger,
     pub lease: Lease,
     /// Said to the user: e.g. the file is gone and the recorded definition is used.
     pub notes: Vec<String>,
@@ -129,6 +131,7 @@ pub fn prepare(
             _ => Map::new(),
         },
         replay,
+        trigger: run.trigger,
         lease,
         notes,
     })

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::library::{Library, Workflow};
 use super::resume::{self, PrepareError, ResumeRequest};
-use crate::engine::{self, Control, Replay, RunOptions, RunStatus, Stop, inputs};
+use crate::engine::{self, Control, Replay, RunOptions, RunStatus, Stop, Trigger, inputs};
 use crate::sandbox::Grants;
 use crate::store::{self, Durability, Journal, Lease, NewRun, Owner, RunStore, StoreError};
 use crate::workflow::Plan;
@@ -27,8 +27,10 @@ pub struct StartRequest<'a> {
     pub workflow: Arc<Workflow>,
     /// Inputs as given; checked against the workflow's declared inputs.
     pub inputs: Map<String, Value>,
-    /// Who starts it (`api:NAME`): recorded with the run.
+    /// Who starts it (`api:NAME`, `cron:WORKFLOW#N`): recorded with the run.
     pub started_by: &'a str,
+    /// What its templates see as `trigger`.
+    pub trigger: Trigger,
     /// A repeated key returns the run the first request started.
     pub idempotency_key: Option<&'a str>,
 }
@@ -129,6 +131,8 @@ impl Runner {
             request.idempotency_key.map(str::to_string),
         );
         let record = Arc::clone(&workflow);
+        let trigger = request.trigger;
+        let recorded_trigger = trigger.clone();
         let recorded_inputs = Value::Object(inputs.clone());
         let id = run_id.clone();
         let created = blocking(move || {
@@ -145,6 +149,7 @@ impl Runner {
                     inputs: &recorded_inputs,
                     modules: &record.modules,
                     started_by: &started_by,
+                    trigger: &recorded_trigger,
                     idempotency_key: key.as_deref(),
                 },
                 &owner,
@@ -159,14 +164,14 @@ impl Runner {
         match created {
             Err(first) => Ok(Started::Existing(first)),
             Ok((store, lease, grants)) => {
-                self.drive(
-                    store,
-                    lease,
-                    Arc::clone(&workflow.plan),
-                    inputs,
-                    Replay::default(),
+                let options = RunOptions {
+                    run_id: run_id.clone(),
+                    replay: Replay::default(),
+                    control: Arc::default(),
                     grants,
-                )?;
+                    trigger,
+                };
+                self.drive(store, lease, Arc::clone(&workflow.plan), inputs, options)?;
                 Ok(Started::New(run_id))
             }
         }
@@ -209,13 +214,19 @@ impl Runner {
         for note in &prepared.notes {
             tracing::warn!("run {}: {note}", prepared.lease.run_id);
         }
+        let options = RunOptions {
+            run_id: prepared.lease.run_id.clone(),
+            replay: prepared.replay,
+            control: Arc::default(),
+            grants,
+            trigger: prepared.trigger,
+        };
         self.drive(
             store,
             prepared.lease,
             Arc::new(prepared.plan),
             prepared.inputs,
-            prepared.replay,
-            grants,
+            options,
         )
     }
 
@@ -226,22 +237,15 @@ impl Runner {
         lease: Lease,
         plan: Arc<Plan>,
         inputs: Map<String, Value>,
-        replay: Replay,
-        grants: Vec<Arc<Grants>>,
+        options: RunOptions,
     ) -> Result<(), RunnerError> {
-        let control = Arc::new(Control::default());
+        let control = Arc::clone(&options.control);
         let run_id = lease.run_id.clone();
         let journal = Journal::start(store, lease, Arc::clone(&control))?;
         self.active().insert(run_id.clone(), Arc::clone(&control));
         let runner = Arc::clone(self);
         tokio::spawn(async move {
             let mut journal = journal;
-            let options = RunOptions {
-                run_id: run_id.clone(),
-                replay,
-                control,
-                grants,
-            };
             let summary = engine::run(plan, inputs, options, &mut journal).await;
             match tokio::task::spawn_blocking(move || journal.finish()).await {
                 Ok(Ok(())) => tracing::info!("run {run_id} ended {}", summary.status),

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use super::StoreError;
 use super::lease::{Lease, Owner};
-use super::records::{AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TokenRecord};
+use super::records::{
+    AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TickOutcome, TickRecord, TokenRecord,
+};
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{Event, RunStatus, Stop};
 
@@ -89,6 +91,19 @@ pub trait RunStore: Send + std::fmt::Debug {
     fn token_named_by(&self, digest: &[u8; 32]) -> Result<Option<String>, StoreError>;
 
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Record what schedule `schedule` did with its tick at `at` (seconds
+    /// since the epoch), replacing what was recorded for that tick.
+    fn record_tick(
+        &mut self,
+        schedule: &str,
+        at: f64,
+        outcome: TickOutcome,
+        run_id: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// The newest ticks of `schedule`, newest first.
+    fn ticks(&self, schedule: &str, limit: usize) -> Result<Vec<TickRecord>, StoreError>;
 
     /// Record a write made through the API.
     fn audit(&mut self, entry: &AuditEntry<'_>) -> Result<(), StoreError>;

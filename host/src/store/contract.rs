@@ -41,6 +41,7 @@ fn new_run(store: &mut dyn RunStore, owner: &Owner) -> super::Lease {
                 inputs: &json!({}),
                 modules: &[],
                 started_by: "cli",
+                trigger: &crate::engine::Trigger::cli(),
                 idempotency_key: None,
             },
             owner,

@@ -23,7 +23,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use boundary::RunStore;
 pub use journal::Journal;
 pub use lease::{LEASE_TTL, Lease, Owner};
-pub use records::{AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TokenRecord};
+pub use records::{
+    AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TickOutcome, TickRecord, TokenRecord,
+};
 pub use sqlite::SqliteStore;
 
 /// Outputs and guest output larger than this are stored truncated (and the

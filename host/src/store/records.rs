@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::lease::{Owner, is_live};
 use super::now_seconds;
-use crate::engine::{RunStatus, StepStatus, Stop};
+use crate::engine::{RunStatus, StepStatus, Stop, Trigger};
 
 /// What `wfhost run` records before the first step starts.
 #[derive(Debug)]
@@ -22,6 +22,8 @@ pub struct NewRun<'a> {
     pub modules: &'a [(String, String)],
     /// Who or what starts it: `cli`, `api:TOKEN-NAME`, …
     pub started_by: &'a str,
+    /// What its templates see as `trigger` (kept for resume).
+    pub trigger: &'a Trigger,
     /// A key the starter chose: a second run with the same key is refused
     /// with [`StoreError::DuplicateKey`](super::StoreError::DuplicateKey)
     /// naming the first.
@@ -47,6 +49,7 @@ pub struct RunRecord {
     pub updated_at: f64,
     /// Who or what started it (`cli`, `api:NAME`, …).
     pub started_by: String,
+    pub trigger: Trigger,
 }
 
 impl RunRecord {
@@ -85,6 +88,55 @@ pub struct EventRecord {
     pub kind: String,
     pub body: Value,
     pub at: f64,
+}
+
+/// What a schedule did with one of its ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickOutcome {
+    /// Not a tick: when the schedule was first seen (ticks before it are
+    /// not owed).
+    Registered,
+    /// A run was started for it.
+    Started,
+    /// Waiting for the schedule's previous run to end (`overlap: queue-one`).
+    Queued,
+    /// Passed while no server ran, and not caught up.
+    Missed,
+    /// Came while the previous run still ran (`overlap: skip`).
+    Skipped,
+}
+
+impl TickOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TickOutcome::Registered => "registered",
+            TickOutcome::Started => "started",
+            TickOutcome::Queued => "queued",
+            TickOutcome::Missed => "missed",
+            TickOutcome::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            TickOutcome::Registered,
+            TickOutcome::Started,
+            TickOutcome::Queued,
+            TickOutcome::Missed,
+            TickOutcome::Skipped,
+        ]
+        .into_iter()
+        .find(|outcome| outcome.as_str() == text)
+    }
+}
+
+/// One tick of a schedule as recorded.
+#[derive(Debug, Clone)]
+pub struct TickRecord {
+    /// The scheduled time, seconds since the epoch.
+    pub at: f64,
+    pub outcome: TickOutcome,
+    pub run_id: Option<String>,
 }
 
 /// An API token as the store keeps it: its name and when it was made (the

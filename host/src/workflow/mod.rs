@@ -9,6 +9,7 @@ pub mod graph;
 pub mod model;
 pub mod plan;
 pub mod read;
+pub mod schedule;
 pub mod template;
 pub mod tree;
 pub mod validate;

@@ -45,6 +45,63 @@ pub struct Workflow {
     /// What every step may reach beyond its sandbox (nothing by default).
     #[serde(default)]
     pub permissions: Permissions,
+    /// What starts the workflow on its own while `wfhost serve` runs.
+    #[serde(default)]
+    pub triggers: Vec<Trigger>,
+}
+
+/// A cron schedule that starts the workflow (served by `wfhost serve`).
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Trigger {
+    /// Five fields (`minute hour day-of-month month day-of-week`), or six
+    /// whose first is seconds; `@hourly`, `@daily`… too. Ticks follow the
+    /// expression's grid in `timezone`.
+    pub cron: Spanned<String>,
+    /// An IANA time zone name (`Europe/Berlin`); default UTC. A local time
+    /// skipped by a daylight-saving change fires once at the next valid
+    /// time; a repeated hour fires once.
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
+    /// Ticks missed while no server ran: `latest` (default) starts one run
+    /// for the newest, `all` one per tick (within `catchup_window`, at most
+    /// 100), `none` starts nothing. Every missed tick is recorded.
+    #[serde(default)]
+    pub catchup: Option<Catchup>,
+    /// How far back `catchup: all` reaches (default 24h).
+    #[serde(default)]
+    pub catchup_window: Option<Spanned<DurationText>>,
+    /// A tick while this schedule's previous run still runs: `skip`
+    /// (default; recorded), `queue-one` (start it when the previous ends;
+    /// further ticks meanwhile are skipped), `allow` (start anyway),
+    /// `cancel-running` (cancel the previous, then start).
+    #[serde(default)]
+    pub overlap: Option<Overlap>,
+    /// The workflow's inputs for runs of this schedule (literal values,
+    /// checked against `inputs:`).
+    #[serde(default)]
+    pub inputs: IndexMap<String, Spanned<Value>>,
+}
+
+/// What a schedule does with the ticks it missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Catchup {
+    #[default]
+    Latest,
+    All,
+    None,
+}
+
+/// What a tick does while the schedule's previous run still runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overlap {
+    #[default]
+    Skip,
+    QueueOne,
+    Allow,
+    CancelRunning,
 }
 
 /// Capability grants: deny by default, grant explicitly.

@@ -12,7 +12,8 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::failure_kind::StepFailureKind;
-use super::model::{Backoff, InputSpec, WaitFor};
+use super::model::{Backoff, Catchup, InputSpec, Overlap, WaitFor};
+use super::schedule::Schedule;
 use super::template::{Compiled, Expression};
 use crate::sandbox::{FailureKind, Limits, Module};
 
@@ -37,6 +38,21 @@ pub struct Plan {
     pub finally: Vec<StepIndex>,
     pub max_concurrent_steps: usize,
     pub workflow_timeout: Option<Duration>,
+    /// Cron schedules that start the workflow under `wfhost serve`.
+    pub triggers: Vec<PlannedTrigger>,
+}
+
+/// A checked `triggers:` entry.
+#[derive(Debug, Clone)]
+pub struct PlannedTrigger {
+    /// Its position in `triggers:`.
+    pub index: usize,
+    pub schedule: Schedule,
+    pub catchup: Catchup,
+    pub catchup_window: Duration,
+    pub overlap: Overlap,
+    /// The run's inputs (checked against the workflow's).
+    pub inputs: serde_json::Map<String, Value>,
 }
 
 impl Plan {

@@ -6,8 +6,9 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::model::{
-    Access, Backoff, Branch, ByteSize, Conditional, DurationText, FsGrant, InputSpec, InputType,
-    Loop, Parallel, Permissions, Retry, Route, Step, StepLimits, WaitFor, Workflow, WorkflowLimits,
+    Access, Backoff, Branch, ByteSize, Catchup, Conditional, DurationText, FsGrant, InputSpec,
+    InputType, Loop, Overlap, Parallel, Permissions, Retry, Route, Step, StepLimits, Trigger,
+    WaitFor, Workflow, WorkflowLimits,
 };
 use super::tree::{Node, NodeKind};
 use crate::diagnostics::Spanned;
@@ -292,6 +293,7 @@ impl FromNode for Workflow {
                 "onFailure",
                 "finally",
                 "permissions",
+                "triggers",
             ],
         )?;
         let steps = f.required(reader, "steps");
@@ -305,8 +307,62 @@ impl FromNode for Workflow {
             on_failure: f.optional(reader, "onFailure"),
             finally: f.or_default(reader, "finally"),
             permissions: f.or_default(reader, "permissions"),
+            triggers: f.or_default(reader, "triggers"),
             steps: steps?,
         })
+    }
+}
+
+impl FromNode for Trigger {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        let f = reader.fields(
+            node,
+            "a trigger",
+            &[
+                "cron",
+                "timezone",
+                "catchup",
+                "catchup_window",
+                "overlap",
+                "inputs",
+            ],
+        )?;
+        Some(Self {
+            timezone: f.optional(reader, "timezone"),
+            catchup: f.optional(reader, "catchup"),
+            catchup_window: f.optional(reader, "catchup_window"),
+            overlap: f.optional(reader, "overlap"),
+            inputs: f.or_default(reader, "inputs"),
+            cron: f.required(reader, "cron")?,
+        })
+    }
+}
+
+impl FromNode for Catchup {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        keyword(node, reader, &["latest", "all", "none"], |s| match s {
+            "latest" => Some(Self::Latest),
+            "all" => Some(Self::All),
+            "none" => Some(Self::None),
+            _ => None,
+        })
+    }
+}
+
+impl FromNode for Overlap {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        keyword(
+            node,
+            reader,
+            &["skip", "queue-one", "allow", "cancel-running"],
+            |s| match s {
+                "skip" => Some(Self::Skip),
+                "queue-one" => Some(Self::QueueOne),
+                "allow" => Some(Self::Allow),
+                "cancel-running" => Some(Self::CancelRunning),
+                _ => None,
+            },
+        )
     }
 }
 

@@ -22,9 +22,18 @@ struct Server {
 }
 
 impl Server {
-    #[allow(clippy::zombie_processes)] // `Drop` kills and waits for it
     fn start(home: &Path, workflows: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wfhost"))
+        Self::start_at(home, workflows, extra, None)
+    }
+
+    /// With the scheduler's clock starting at `clock` (RFC 3339).
+    #[allow(clippy::zombie_processes)] // `Drop` kills and waits for it
+    fn start_at(home: &Path, workflows: &Path, extra: &[&str], clock: Option<&str>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wfhost"));
+        if let Some(clock) = clock {
+            command.env("WFHOST_TEST_CLOCK", clock);
+        }
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--workflows"])
             .arg(workflows)
             .args(extra)
@@ -195,7 +204,27 @@ fn start(server: &Server, token: &str, workflow: &str, inputs: &Value) -> String
     body["run_id"].as_str().expect("a run id").to_string()
 }
 
-/// Poll run `id` until `done` holds for it (at most 30 s).
+/// Read with `read` until `done` holds (at most 30 s); the last reading.
+fn eventually<T: std::fmt::Debug>(
+    what: &str,
+    mut read: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let started = Instant::now();
+    loop {
+        let value = read();
+        if done(&value) {
+            return value;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never {what}: {value:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Poll run `id` until `done` holds for it.
 fn wait_for(
     server: &Server,
     token: &str,
@@ -203,24 +232,20 @@ fn wait_for(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, run) = call(
-            "GET",
-            &server.url(&format!("/v1/runs/{id}")),
-            Some(token),
-            None,
-        );
-        assert_eq!(status, 200, "{run}");
-        if done(&run) {
-            return run;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "run {id} never got {what}: {run}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(
+        &format!("run {id}: {what}"),
+        || {
+            let (status, run) = call(
+                "GET",
+                &server.url(&format!("/v1/runs/{id}")),
+                Some(token),
+                None,
+            );
+            assert_eq!(status, 200, "{run}");
+            run
+        },
+        done,
+    )
 }
 
 fn ended(run: &Value) -> bool {
@@ -625,21 +650,16 @@ fn changed_files_are_picked_up_and_an_invalid_change_keeps_the_last_valid_versio
             .find(|w| w["name"] == name)
             .cloned()
     };
-    let eventually = |what: &str, check: &dyn Fn() -> bool| {
-        let started = Instant::now();
-        while !check() {
-            assert!(started.elapsed() < Duration::from_secs(30), "never: {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
     write(
         &workflows,
         "hello.yaml",
         "name: hello\nsteps:\n  - { id: greet, module: system, action: ech }\n",
     );
-    eventually("the invalid change reported", &|| {
-        listed("hello").is_some_and(|w| w["problems"].is_string())
-    });
+    eventually(
+        "the invalid change reported",
+        || listed("hello"),
+        |w| w.as_ref().is_some_and(|w| w["problems"].is_string()),
+    );
     let hello = listed("hello").expect("still listed");
     assert_eq!(hello["serving"], true, "{hello}");
     assert!(
@@ -657,11 +677,17 @@ fn changed_files_are_picked_up_and_an_invalid_change_keeps_the_last_valid_versio
     );
 
     write(&workflows, "extra.yml", HELLO);
-    eventually("a new file served", &|| {
-        listed("extra").is_some_and(|w| w["serving"] == true)
-    });
+    eventually(
+        "a new file served",
+        || listed("extra"),
+        |w| w.as_ref().is_some_and(|w| w["serving"] == true),
+    );
     std::fs::remove_file(workflows.join("extra.yml")).expect("remove");
-    eventually("a removed file forgotten", &|| listed("extra").is_none());
+    eventually(
+        "a removed file forgotten",
+        || listed("extra"),
+        Option::is_none,
+    );
 }
 
 #[test]
@@ -698,4 +724,164 @@ fn the_openapi_document_describes_the_served_endpoints() {
     }
     let (status, body) = call("GET", &server.url("/v1/nosuch"), Some(&alice), None);
     assert_eq!((status, body["kind"].as_str()), (404, Some("not-found")));
+}
+
+/// (scheduled time, outcome, run) of every tick recorded, oldest first.
+fn ticks(home: &Path) -> Vec<(String, String, Option<String>)> {
+    let db = rusqlite::Connection::open(home.join("wfhost.db")).expect("open the database");
+    let mut query = db
+        .prepare(
+            "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', at, 'unixepoch'), outcome, run_id FROM schedule_ticks ORDER BY at",
+        )
+        .expect("query");
+    query
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .expect("ticks")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// Poll until `check` holds for the recorded ticks.
+fn ticks_until(
+    home: &Path,
+    what: &str,
+    check: impl Fn(&[(String, String, Option<String>)]) -> bool,
+) -> Vec<(String, String, Option<String>)> {
+    eventually(what, || ticks(home), |ticks| check(ticks))
+}
+
+/// An hourly schedule registered at 10:30, then the server is down until
+/// 13:30: three ticks (11:00, 12:00, 13:00) passed; `catchup` says which
+/// start runs. Each is recorded.
+fn catch_up(catchup: &str) -> Vec<(String, String, Option<String>)> {
+    let workflow = format!(
+        "name: hourly\ntriggers:\n  - {{ cron: \"0 * * * *\", catchup: {catchup}, catchup_window: 6h }}\nsteps:\n  - {{ id: say, module: system, action: echo, inputs: {{ message: \"{{{{ trigger.scheduled_time }}}}\" }} }}\n"
+    );
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("hourly.yaml", &workflow);
+    let server = Server::start_at(&home, &workflows, &[], Some("2026-03-01T10:30:00Z"));
+    ticks_until(&home, "registered", |t| !t.is_empty());
+    server.terminate();
+    let server = Server::start_at(&home, &workflows, &[], Some("2026-03-01T13:30:00Z"));
+    let ticks = ticks_until(&home, "three ticks recorded", |t| t.len() == 4);
+    assert_eq!(ticks[0].1, "registered");
+    let times: Vec<&str> = ticks[1..].iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(
+        times,
+        [
+            "2026-03-01T11:00:00Z",
+            "2026-03-01T12:00:00Z",
+            "2026-03-01T13:00:00Z"
+        ]
+    );
+    // Every run started sees the tick it was started for.
+    for (time, _, run) in &ticks[1..] {
+        if let Some(run) = run {
+            let run = wait_for(&server, &alice, run, "an end", ended);
+            assert_eq!(run["status"], "succeeded", "{run}");
+            assert_eq!(run["started_by"], "cron:hourly#1");
+            assert_eq!(run["steps"][0]["output"], time.replace('Z', ".000Z"));
+        }
+    }
+    let listed = wfhost(
+        &home,
+        &[
+            "schedules",
+            "--json",
+            "--workflows",
+            workflows.to_str().expect("UTF-8"),
+        ],
+    );
+    let schedules: Value = serde_json::from_str(&listed.stdout).expect("JSON");
+    assert_eq!(schedules[0]["cron"], "0 * * * *", "{schedules}");
+    assert_eq!(schedules[0]["next"].as_array().map(Vec::len), Some(3));
+    assert_eq!(schedules[0]["recent"][0]["at"], "2026-03-01T13:00:00.000Z");
+    ticks[1..].to_vec()
+}
+
+fn outcomes(ticks: &[(String, String, Option<String>)]) -> Vec<&str> {
+    ticks.iter().map(|t| t.1.as_str()).collect()
+}
+
+#[test]
+fn missed_ticks_catch_up_latest() {
+    let ticks = catch_up("latest");
+    assert_eq!(outcomes(&ticks), ["missed", "missed", "started"]);
+}
+
+#[test]
+fn missed_ticks_catch_up_all() {
+    let ticks = catch_up("all");
+    assert_eq!(outcomes(&ticks), ["started", "started", "started"]);
+    let runs: std::collections::HashSet<_> = ticks.iter().map(|t| t.2.clone()).collect();
+    assert_eq!(runs.len(), 3, "one run per tick: {ticks:?}");
+}
+
+#[test]
+fn missed_ticks_catch_up_none() {
+    let ticks = catch_up("none");
+    assert_eq!(outcomes(&ticks), ["missed", "missed", "missed"]);
+}
+
+#[test]
+fn a_tick_starts_one_run_even_when_the_server_dies_before_recording_it() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup(
+        "minutely.yaml",
+        "name: minutely\ntriggers:\n  - cron: \"* * * * *\"\nsteps:\n  - { id: nap, module: system, action: sleep, inputs: { milliseconds: 1000 } }\n",
+    );
+    let server = Server::start_at(&home, &workflows, &[], Some("2026-03-01T10:00:58Z"));
+    let ticks = ticks_until(&home, "the 10:01 tick started", |t| {
+        t.iter().any(|t| t.1 == "started")
+    });
+    let run = ticks[1].2.clone().expect("a run");
+    server.kill();
+    // As if killed after the run was created but before its tick was recorded.
+    let db = rusqlite::Connection::open(home.join("wfhost.db")).expect("open");
+    db.execute("DELETE FROM schedule_ticks WHERE outcome = 'started'", [])
+        .expect("forget the tick");
+    drop(db);
+    let server = Server::start_at(&home, &workflows, &[], Some("2026-03-01T10:01:10Z"));
+    let ticks = ticks_until(&home, "the tick recorded again", |t| {
+        t.iter().any(|t| t.1 == "started")
+    });
+    assert_eq!(
+        ticks[1].2.as_deref(),
+        Some(run.as_str()),
+        "the same run: {ticks:?}"
+    );
+    let finished = wait_for(&server, &alice, &run, "an end", ended);
+    assert_eq!(
+        finished["status"], "succeeded",
+        "adopted and finished: {finished}"
+    );
+    let (_, listed) = call("GET", &server.url("/v1/runs"), Some(&alice), None);
+    assert_eq!(listed["runs"].as_array().map(Vec::len), Some(1), "{listed}");
+}
+
+#[test]
+fn a_tick_while_the_previous_run_runs_is_skipped() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice: _,
+    } = setup(
+        "busy.yaml",
+        "name: busy\ntriggers:\n  - { cron: \"* * * * * *\", overlap: skip }\nsteps:\n  - { id: nap, module: system, action: sleep, inputs: { milliseconds: 2500 } }\n",
+    );
+    let _server = Server::start(&home, &workflows, &[]);
+    let ticks = ticks_until(&home, "a tick skipped", |t| {
+        t.iter().any(|t| t.1 == "skipped")
+    });
+    let started = ticks.iter().filter(|t| t.1 == "started").count();
+    assert_eq!(started, 1, "{ticks:?}");
 }

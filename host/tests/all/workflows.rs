@@ -91,6 +91,7 @@ mod corpus {
         subscripts: "subscripts.yaml",
         syntax: "syntax.yaml",
         template_syntax: "template-syntax.yaml",
+        triggers: "triggers.yaml",
         unbounded_cycle: "unbounded-cycle.yaml",
         unknown_action: "unknown-action.yaml",
         unknown_key: "unknown-key.yaml",

@@ -26,6 +26,7 @@ use super::failure::StepFailure;
 use super::scope::{RunScope, StepRecords, workflow_value};
 use super::status::{RunStatus, StepStatus};
 use super::summary::{RunSummary, StepSummary};
+use super::trigger::Trigger;
 use crate::sandbox::Grants;
 use crate::workflow::StepFailureKind;
 use crate::workflow::model::WaitFor;
@@ -46,6 +47,8 @@ pub struct RunOptions {
     pub control: Arc<Control>,
     /// What each step (by index) is granted; missing: nothing.
     pub grants: Vec<Arc<Grants>>,
+    /// What started the run, as templates read it (`{{ trigger.kind }}`).
+    pub trigger: Trigger,
 }
 
 /// Run `plan` with resolved `inputs` to the end, reporting to `observer`.
@@ -64,6 +67,7 @@ pub async fn run(
         replay,
         control,
         grants,
+        trigger,
     } = options;
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let inputs = Value::Object(inputs);
@@ -88,6 +92,7 @@ pub async fn run(
     let scope = RunScope::new(
         &inputs,
         &context,
+        &trigger.to_value(),
         StepRecords::new(ids),
         &workflow_value(&run_id, &plan.name, RunStatus::Running, None),
     );

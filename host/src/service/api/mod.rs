@@ -8,7 +8,7 @@ mod events;
 mod runs;
 mod workflows;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
@@ -19,6 +19,7 @@ pub use error::ApiError;
 
 use super::library::Library;
 use super::runner::Runner;
+use super::shared_store::SharedStore;
 use crate::store::{AuditEntry, RunStore, StoreError};
 
 /// The largest request body taken (bigger ones get 413).
@@ -33,7 +34,7 @@ pub struct ApiState {
     pub library: Arc<Library>,
     pub runner: Arc<Runner>,
     /// A connection for reads (and the audit log), used off the executor.
-    pub store: Arc<Mutex<Box<dyn RunStore>>>,
+    pub store: SharedStore,
     /// GETs without a token.
     pub open_reads: bool,
 }
@@ -44,14 +45,7 @@ impl ApiState {
         &self,
         work: impl FnOnce(&mut dyn RunStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
-            work(store.as_mut())
-        })
-        .await
-        .map_err(|error| ApiError::internal(format!("the store task failed: {error}")))?
-        .map_err(ApiError::from)
+        self.store.with(work).await.map_err(ApiError::from)
     }
 
     /// Record a write made through the API; a failure to do so is logged,

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use super::{ApiState, auth, json_body};
-use crate::engine::{RunStatus, Stop};
+use crate::engine::{RunStatus, Stop, Trigger};
 use crate::service::resume::ResumeRequest;
 use crate::service::runner::{StartRequest, Started};
 use crate::store::{RunRecord, StepRecord};
@@ -51,6 +51,7 @@ pub async fn start(
             workflow,
             inputs: body.inputs,
             started_by: &started_by,
+            trigger: Trigger::api(&actor.0),
             idempotency_key: key.as_deref(),
         })
         .await?;

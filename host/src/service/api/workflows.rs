@@ -54,6 +54,23 @@ fn workflow_json(listed: &Listed) -> Value {
                 .collect::<serde_json::Map<_, _>>()
         }),
         "steps": serving.map(|w| w.plan.steps.len()),
+        "triggers": serving.map(|w| {
+            w.plan
+                .triggers
+                .iter()
+                .map(|trigger| {
+                    let next = trigger
+                        .schedule
+                        .next_after(chrono::Utc::now())
+                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                    json!({
+                        "cron": trigger.schedule.expression(),
+                        "timezone": trigger.schedule.zone().name(),
+                        "next": next,
+                    })
+                })
+                .collect::<Vec<_>>()
+        }),
         "problems": listed.problems,
     })
 }

@@ -13,10 +13,12 @@ use super::{SqliteStore, WriteError};
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{AttemptKey, AttemptResult, Event, RunStatus, StepFailure, StepStatus, Stop};
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
-use crate::store::records::{AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TokenRecord};
+use crate::store::records::{
+    AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TickOutcome, TickRecord, TokenRecord,
+};
 use crate::store::{RunStore, StoreError};
 
-const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by";
+const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by, trigger_data";
 
 fn json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -53,6 +55,9 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         updated_at: row.get(11)?,
         workspace: row.get(12)?,
         started_by: row.get(13)?,
+        trigger: json(row.get(14)?)
+            .and_then(|value| serde_json::from_value(value).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -83,8 +88,8 @@ impl RunStore for SqliteStore {
                 params![run.workflow_digest, run.name, run.workflow_text],
             )?;
             tx.execute(
-                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
+                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key, trigger_data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
                 params![
                     run.id,
                     run.workflow_digest,
@@ -98,6 +103,7 @@ impl RunStore for SqliteStore {
                     at,
                     run.started_by,
                     run.idempotency_key,
+                    run.trigger.to_value().to_string(),
                 ],
             )?;
             record_modules(tx, run.id, run.modules)?;
@@ -498,6 +504,47 @@ impl RunStore for SqliteStore {
             })
             .and_then(Iterator::collect)
             .map_err(self.error("cannot read tokens"))
+    }
+
+    fn record_tick(
+        &mut self,
+        schedule: &str,
+        at: f64,
+        outcome: TickOutcome,
+        run_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO schedule_ticks (schedule, at, outcome, run_id, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (schedule, at) DO UPDATE SET outcome = excluded.outcome,
+                   run_id = coalesce(excluded.run_id, run_id), recorded_at = excluded.recorded_at",
+            )
+            .and_then(|mut upsert| {
+                upsert.execute(params![schedule, at, outcome.as_str(), run_id, now])
+            })
+            .map(drop)
+            .map_err(self.error("cannot record a schedule tick"))
+    }
+
+    fn ticks(&self, schedule: &str, limit: usize) -> Result<Vec<TickRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT at, outcome, run_id FROM schedule_ticks WHERE schedule = ?1 ORDER BY at DESC LIMIT ?2",
+            )
+            .map_err(self.error("cannot read schedule ticks"))?;
+        statement
+            .query_map(params![schedule, limit as i64], |row| {
+                Ok(TickRecord {
+                    at: row.get(0)?,
+                    outcome: status(row, 1, TickOutcome::parse)?,
+                    run_id: row.get(2)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(self.error("cannot read schedule ticks"))
     }
 
     fn audit(&mut self, entry: &AuditEntry<'_>) -> Result<(), StoreError> {

@@ -110,18 +110,28 @@ pub const MIGRATIONS: &[&str] = &[
         CASE WHEN json_valid(result) THEN result -> '$.outcome.Err' END, 'null');
     ALTER TABLE attempts DROP COLUMN input;
     ",
-    // 6: who or what started a run (`cli`, `api:NAME`, …) and the
-    // idempotency key it was started with (a repeat returns the same run);
+    // 6: who or what started a run (`cli`, `api:NAME`, …), what its
+    // templates see as `trigger`, and the idempotency key it was started
+    // with (a repeat returns the same run); what each cron tick did;
     // API tokens, stored as sha256 digests; an audit log of API writes.
     r"
     ALTER TABLE runs ADD COLUMN started_by TEXT NOT NULL DEFAULT 'cli';
     ALTER TABLE runs ADD COLUMN idempotency_key TEXT;
+    ALTER TABLE runs ADD COLUMN trigger_data TEXT NOT NULL DEFAULT '{}';
     CREATE UNIQUE INDEX runs_by_idempotency_key ON runs(idempotency_key)
         WHERE idempotency_key IS NOT NULL;
     CREATE TABLE tokens (
         name TEXT PRIMARY KEY,
         digest BLOB NOT NULL UNIQUE,
         created_at REAL NOT NULL
+    );
+    CREATE TABLE schedule_ticks (
+        schedule TEXT NOT NULL,
+        at REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        run_id TEXT,
+        recorded_at REAL NOT NULL,
+        PRIMARY KEY (schedule, at)
     );
     CREATE TABLE audit (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -7,6 +7,7 @@ mod limits;
 mod permissions;
 mod references;
 mod routing;
+mod triggers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::suggest::closest;
 const SCOPE_ROOTS: &[&str] = &[
     "inputs",
     "context",
+    "trigger",
     "steps",
     "workflow",
     "item",
@@ -46,6 +48,10 @@ pub const STEP_FIELDS: &[&str] = &[
 pub const ERROR_FIELDS: &[&str] = &["kind", "message", "code", "retryable", "value", "attempts"];
 /// What `workflow` holds.
 pub const WORKFLOW_FIELDS: &[&str] = &["id", "name", "status", "error"];
+/// What `trigger` holds: how the run was started (`cli`, `api`, `cron`),
+/// by whom (a token's name), and for a cron run its schedule and the tick
+/// it was started for (RFC 3339; `null` otherwise).
+pub const TRIGGER_FIELDS: &[&str] = &["kind", "by", "schedule", "scheduled_time"];
 /// What `workflow.error` holds (the system module's `failure` record).
 pub const WORKFLOW_ERROR_FIELDS: &[&str] = &["step", "kind", "message", "code", "attempts"];
 
@@ -138,6 +144,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         .filter_map(|id| checker.target(id, "`finally`"))
         .collect();
     let limits = checker.check_workflow_limits();
+    let triggers = checker.check_triggers();
     let mut diagnostics = std::mem::take(&mut checker.problems);
     if diagnostics.has_errors() {
         return Checked {
@@ -165,6 +172,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         finally,
         max_concurrent_steps: limits.0,
         workflow_timeout: limits.1,
+        triggers,
     });
     Checked {
         plan,

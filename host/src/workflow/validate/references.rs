@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{
-    Checker, ERROR_FIELDS, Place, SCOPE_ROOTS, STEP_FIELDS, WORKFLOW_ERROR_FIELDS, WORKFLOW_FIELDS,
+    Checker, ERROR_FIELDS, Place, SCOPE_ROOTS, STEP_FIELDS, TRIGGER_FIELDS, WORKFLOW_ERROR_FIELDS,
+    WORKFLOW_FIELDS,
 };
 use crate::diagnostics::Diagnostic;
 use crate::diagnostics::{Span, Spanned};
@@ -99,6 +100,13 @@ impl Checker<'_> {
             "steps" => self
                 .step_reference(written, &segments, place.span)
                 .map(drop),
+            "trigger" => match segments.get(1) {
+                Some(field) if !TRIGGER_FIELDS.contains(field) => {
+                    Err(at(format!("`{written}`: `trigger` has no `{field}`"))
+                        .suggest(closest(field, TRIGGER_FIELDS.iter().copied())))
+                }
+                _ => Ok(()),
+            },
             "workflow" => match (segments.get(1), segments.get(2)) {
                 (Some(field), _) if !WORKFLOW_FIELDS.contains(field) => {
                     Err(at(format!("`{written}`: `workflow` has no `{field}`"))

@@ -1,0 +1,50 @@
+//! What started a run, as its templates read it (`{{ trigger.kind }}`) and
+//! as the store keeps it for resume.
+
+use serde::{Deserialize, Serialize};
+
+/// How a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    /// `wfhost run`.
+    #[default]
+    Cli,
+    /// `POST /v1/runs`.
+    Api,
+    /// A cron schedule of `wfhost serve`.
+    Cron,
+}
+
+/// What started a run. Every field is present in templates (`null` when it
+/// does not apply), so a reference is never undefined.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Trigger {
+    pub kind: TriggerKind,
+    /// The API token's name that started it.
+    pub by: Option<String>,
+    /// The cron expression (and zone) of the schedule.
+    pub schedule: Option<String>,
+    /// The tick a cron run was started for, RFC 3339.
+    pub scheduled_time: Option<String>,
+}
+
+impl Trigger {
+    pub fn cli() -> Self {
+        Self::default()
+    }
+
+    pub fn api(token: &str) -> Self {
+        Self {
+            kind: TriggerKind::Api,
+            by: Some(token.to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// As templates and the store see it.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
