@@ -14,6 +14,8 @@ pub enum TriggerKind {
     Api,
     /// A cron schedule of `wfhost serve`.
     Cron,
+    /// A webhook of `wfhost serve`.
+    Webhook,
 }
 
 /// What started a run. Every field is present in templates (`null` when it
@@ -28,6 +30,8 @@ pub struct Trigger {
     pub schedule: Option<String>,
     /// The tick a cron run was started for, RFC 3339.
     pub scheduled_time: Option<String>,
+    /// The webhook path that started it.
+    pub path: Option<String>,
 }
 
 impl Trigger {
@@ -39,6 +43,14 @@ impl Trigger {
         Self {
             kind: TriggerKind::Api,
             by: Some(token.to_string()),
+            ..Self::default()
+        }
+    }
+
+    pub fn webhook(path: &str) -> Self {
+        Self {
+            kind: TriggerKind::Webhook,
+            path: Some(path.to_string()),
             ..Self::default()
         }
     }

@@ -91,6 +91,16 @@ impl Library {
             .and_then(|(listed, _)| listed.serving.clone())
     }
 
+    /// The serving workflow with a webhook at `path`, and the webhook's
+    /// index in its plan (the first by workflow name when several claim it).
+    pub fn webhook(&self, path: &str) -> Option<(Arc<Workflow>, usize)> {
+        self.read().values().find_map(|(listed, _)| {
+            let workflow = listed.serving.as_ref()?;
+            let index = workflow.plan.webhooks.iter().position(|w| w.path == path)?;
+            Some((Arc::clone(workflow), index))
+        })
+    }
+
     /// Every workflow file, by name.
     pub fn list(&self) -> Vec<Listed> {
         self.read()

@@ -12,6 +12,7 @@ pub mod runner;
 pub mod scheduler;
 pub mod shared_store;
 pub mod tokens;
+pub mod webhook;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -250,6 +250,7 @@ impl Scheduler {
                         trigger.schedule.zone().name()
                     )),
                     scheduled_time: Some(time),
+                    path: None,
                 },
                 idempotency_key: Some(&idempotency_key),
             })

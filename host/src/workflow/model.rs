@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use crate::diagnostics::Spanned;
+use crate::diagnostics::{Span, Spanned};
 
 /// A workflow: a graph of steps, each calling an action of a WebAssembly module.
 #[derive(Debug, Clone, JsonSchema)]
@@ -50,14 +50,31 @@ pub struct Workflow {
     pub triggers: Vec<Trigger>,
 }
 
-/// A cron schedule that starts the workflow (served by `wfhost serve`).
+/// What starts the workflow under `wfhost serve`: a cron schedule
+/// (`cron`) or an HTTP endpoint (`webhook`), exactly one of them.
 #[derive(Debug, Clone, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Trigger {
+    /// Where the trigger is written (for messages).
+    #[schemars(skip)]
+    pub span: Span,
     /// Five fields (`minute hour day-of-month month day-of-week`), or six
     /// whose first is seconds; `@hourly`, `@daily`… too. Ticks follow the
     /// expression's grid in `timezone`.
-    pub cron: Spanned<String>,
+    #[serde(default)]
+    pub cron: Option<Spanned<String>>,
+    /// A path (`/hooks/github`) the server answers POST requests on, as
+    /// written (outside `/v1`); each accepted request starts a run.
+    #[serde(default)]
+    pub webhook: Option<Spanned<String>>,
+    /// How a webhook request proves who sent it.
+    #[serde(default)]
+    pub auth: Option<WebhookAuth>,
+    /// A template over the request whose value identifies a delivery: a
+    /// repeat gets the first run's id instead of a new run
+    /// (`"{{ headers['x-github-delivery'] }}"`).
+    #[serde(default)]
+    pub dedupe: Option<Spanned<String>>,
     /// An IANA time zone name (`Europe/Berlin`); default UTC. A local time
     /// skipped by a daylight-saving change fires once at the next valid
     /// time; a repeated hour fires once.
@@ -77,10 +94,45 @@ pub struct Trigger {
     /// `cancel-running` (cancel the previous, then start).
     #[serde(default)]
     pub overlap: Option<Overlap>,
-    /// The workflow's inputs for runs of this schedule (literal values,
-    /// checked against `inputs:`).
+    /// The workflow's inputs for runs it starts, checked against
+    /// `inputs:`. A cron trigger's are literal values; a webhook's may be
+    /// templates over the request (`"{{ body.after }}"`).
     #[serde(default)]
     pub inputs: IndexMap<String, Spanned<Value>>,
+}
+
+/// A webhook's authentication: a scheme and the environment variables
+/// holding its secrets (several while a secret is rotated; any verifies).
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct WebhookAuth {
+    pub scheme: Spanned<WebhookScheme>,
+    /// One variable name, or a list.
+    #[schemars(with = "OneOrMany")]
+    pub secret_env: Vec<Spanned<String>>,
+}
+
+/// One string or a list of them (what the schema says `secret_env` takes).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes the schema only
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// How a webhook request is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookScheme {
+    /// GitHub: `X-Hub-Signature-256: sha256=HEX`, HMAC-SHA256 of the body.
+    GithubHmacSha256,
+    /// Standard Webhooks: `webhook-id`, `webhook-timestamp` (within 5
+    /// minutes) and `webhook-signature: v1,BASE64` over `id.timestamp.body`,
+    /// with a `whsec_` secret.
+    StandardWebhooks,
+    /// `Authorization: Bearer SECRET`.
+    Bearer,
 }
 
 /// What a schedule does with the ticks it missed.

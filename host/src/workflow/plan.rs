@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::failure_kind::StepFailureKind;
-use super::model::{Backoff, Catchup, InputSpec, Overlap, WaitFor};
+use super::model::{Backoff, Catchup, InputSpec, Overlap, WaitFor, WebhookScheme};
 use super::schedule::Schedule;
 use super::template::{Compiled, Expression};
 use crate::sandbox::{FailureKind, Limits, Module};
@@ -40,6 +40,24 @@ pub struct Plan {
     pub workflow_timeout: Option<Duration>,
     /// Cron schedules that start the workflow under `wfhost serve`.
     pub triggers: Vec<PlannedTrigger>,
+    /// HTTP endpoints that start it under `wfhost serve`.
+    pub webhooks: Vec<PlannedWebhook>,
+}
+
+/// A checked webhook trigger.
+#[derive(Debug)]
+pub struct PlannedWebhook {
+    /// Its position in `triggers:`.
+    pub index: usize,
+    /// The path it answers, as written.
+    pub path: String,
+    pub scheme: WebhookScheme,
+    /// The environment variables holding its secrets.
+    pub secret_env: Vec<String>,
+    /// What identifies a delivery (over `body` and `headers`).
+    pub dedupe: Option<Compiled>,
+    /// The run's inputs (an object; templates over `body` and `headers`).
+    pub inputs: Compiled,
 }
 
 /// A checked `triggers:` entry.

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::model::{
     Access, Backoff, Branch, ByteSize, Catchup, Conditional, DurationText, FsGrant, InputSpec,
     InputType, Loop, Overlap, Parallel, Permissions, Retry, Route, Step, StepLimits, Trigger,
-    WaitFor, Workflow, WorkflowLimits,
+    WaitFor, WebhookAuth, WebhookScheme, Workflow, WorkflowLimits,
 };
 use super::tree::{Node, NodeKind};
 use crate::diagnostics::Spanned;
@@ -313,28 +313,99 @@ impl FromNode for Workflow {
     }
 }
 
+const CRON_KEYS: [&str; 4] = ["timezone", "catchup", "catchup_window", "overlap"];
+const WEBHOOK_KEYS: [&str; 2] = ["auth", "dedupe"];
+
 impl FromNode for Trigger {
     fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
-        let f = reader.fields(
-            node,
-            "a trigger",
-            &[
-                "cron",
-                "timezone",
-                "catchup",
-                "catchup_window",
-                "overlap",
-                "inputs",
-            ],
-        )?;
+        let mut allowed = vec!["cron", "webhook", "inputs"];
+        allowed.extend(CRON_KEYS);
+        allowed.extend(WEBHOOK_KEYS);
+        let f = reader.fields(node, "a trigger", &allowed)?;
+        let (cron, webhook) = (f.entry("cron"), f.entry("webhook"));
+        let misplaced: &[&str] = match (cron, webhook) {
+            (Some(_), Some((key, _))) => {
+                reader.error(
+                    Diagnostic::error(
+                        key.span,
+                        "a trigger is either `cron` or `webhook`, not both",
+                    )
+                    .with_help("write two triggers"),
+                );
+                return None;
+            }
+            (None, None) => {
+                reader.error(Diagnostic::error(
+                    node.span,
+                    "a trigger needs `cron: EXPRESSION` or `webhook: /PATH`",
+                ));
+                return None;
+            }
+            (Some(_), None) => &WEBHOOK_KEYS,
+            (None, Some(_)) => &CRON_KEYS,
+        };
+        for key in misplaced {
+            if let Some((written, _)) = f.entry(key) {
+                reader.error(Diagnostic::error(
+                    written.span,
+                    format!(
+                        "`{key}` belongs to a {} trigger",
+                        if webhook.is_some() { "cron" } else { "webhook" }
+                    ),
+                ));
+            }
+        }
+        let auth = f.optional(reader, "auth");
+        if webhook.is_some() && auth.is_none() {
+            reader.error(
+                Diagnostic::error(node.span, "a webhook needs `auth`")
+                    .with_help("for example `auth: { scheme: github-hmac-sha256, secret_env: GH_HOOK_SECRET }` (or `standard-webhooks`, `bearer`)"),
+            );
+        }
         Some(Self {
+            span: node.span,
+            cron: f.optional(reader, "cron"),
+            webhook: f.optional(reader, "webhook"),
+            auth,
+            dedupe: f.optional(reader, "dedupe"),
             timezone: f.optional(reader, "timezone"),
             catchup: f.optional(reader, "catchup"),
             catchup_window: f.optional(reader, "catchup_window"),
             overlap: f.optional(reader, "overlap"),
             inputs: f.or_default(reader, "inputs"),
-            cron: f.required(reader, "cron")?,
         })
+    }
+}
+
+impl FromNode for WebhookAuth {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        let f = reader.fields(node, "webhook auth", &["scheme", "secret_env"])?;
+        let secret_env = match f.get("secret_env") {
+            Some(one) if matches!(one.kind, NodeKind::String(_)) => {
+                vec![Spanned::<String>::from_node(one, reader)?]
+            }
+            _ => f.required(reader, "secret_env")?,
+        };
+        Some(Self {
+            scheme: f.required(reader, "scheme")?,
+            secret_env,
+        })
+    }
+}
+
+impl FromNode for WebhookScheme {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        keyword(
+            node,
+            reader,
+            &["github-hmac-sha256", "standard-webhooks", "bearer"],
+            |s| match s {
+                "github-hmac-sha256" => Some(Self::GithubHmacSha256),
+                "standard-webhooks" => Some(Self::StandardWebhooks),
+                "bearer" => Some(Self::Bearer),
+                _ => None,
+            },
+        )
     }
 }
 

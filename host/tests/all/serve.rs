@@ -23,16 +23,23 @@ struct Server {
 
 impl Server {
     fn start(home: &Path, workflows: &Path, extra: &[&str]) -> Self {
-        Self::start_at(home, workflows, extra, None)
+        Self::start_with(home, workflows, extra, &[])
     }
 
     /// With the scheduler's clock starting at `clock` (RFC 3339).
-    #[allow(clippy::zombie_processes)] // `Drop` kills and waits for it
     fn start_at(home: &Path, workflows: &Path, extra: &[&str], clock: Option<&str>) -> Self {
+        let env: Vec<(&str, &str)> = clock
+            .map(|c| ("WFHOST_TEST_CLOCK", c))
+            .into_iter()
+            .collect();
+        Self::start_with(home, workflows, extra, &env)
+    }
+
+    /// With extra environment variables.
+    #[allow(clippy::zombie_processes)] // `Drop` kills and waits for it
+    fn start_with(home: &Path, workflows: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wfhost"));
-        if let Some(clock) = clock {
-            command.env("WFHOST_TEST_CLOCK", clock);
-        }
+        command.envs(env.iter().copied());
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--workflows"])
             .arg(workflows)
@@ -884,4 +891,224 @@ fn a_tick_while_the_previous_run_runs_is_skipped() {
     });
     let started = ticks.iter().filter(|t| t.1 == "started").count();
     assert_eq!(started, 1, "{ticks:?}");
+}
+
+const GITHUB_HOOK: &str = "name: gh\ninputs:\n  sha: { type: string }\ntriggers:\n  - webhook: /hooks/github\n    auth: { scheme: github-hmac-sha256, secret_env: [GH_OLD_SECRET, GH_HOOK_SECRET] }\n    dedupe: \"{{ headers['x-github-delivery'] }}\"\n    inputs: { sha: \"{{ body.after }}\" }\nsteps:\n  - { id: say, module: system, action: echo, inputs: { message: \"{{ inputs.sha }} via {{ trigger.path }}\" } }\n";
+
+/// The secret of GitHub's documented example.
+const GITHUB_SECRET: &str = "It's a Secret to Everybody";
+
+fn github_signature(body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(GITHUB_SECRET.as_bytes()).expect("key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// POST `body` to `path` with `headers`: status and JSON.
+fn deliver(server: &Server, path: &str, headers: &[(&str, String)], body: &[u8]) -> (u16, Value) {
+    let mut request = agent().post(server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let mut response = request.send(body).expect("answered");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().expect("a body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[test]
+fn webhooks_verify_signatures_dedupe_deliveries_and_type_check_inputs() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("gh.yaml", GITHUB_HOOK);
+    let server = Server::start_with(&home, &workflows, &[], &[("GH_HOOK_SECRET", GITHUB_SECRET)]);
+    let push = br#"{"after": "abc123", "ref": "refs/heads/main"}"#;
+    let signed = |body: &[u8], delivery: &str| {
+        vec![
+            ("X-Hub-Signature-256", github_signature(body)),
+            ("X-GitHub-Delivery", delivery.to_string()),
+            ("Content-Type", "application/json".to_string()),
+        ]
+    };
+    let (status, accepted) = deliver(&server, "/hooks/github", &signed(push, "d-1"), push);
+    assert_eq!(status, 202, "{accepted}");
+    let run = accepted["run_id"].as_str().expect("a run id").to_string();
+    let finished = wait_for(&server, &alice, &run, "an end", ended);
+    assert_eq!(
+        finished["steps"][0]["output"], "abc123 via /hooks/github",
+        "{finished}"
+    );
+    assert_eq!(finished["started_by"], "webhook:/hooks/github");
+
+    // The same delivery again: the same run, nothing new.
+    let (status, again) = deliver(&server, "/hooks/github", &signed(push, "d-1"), push);
+    assert_eq!(
+        (status, again["run_id"].as_str()),
+        (200, Some(run.as_str())),
+        "{again}"
+    );
+
+    let mut refused = Vec::new();
+    // A tampered body, no signature, a GET: refused, nothing started.
+    let mut tampered = signed(push, "d-2");
+    tampered[0].1 = github_signature(b"something else");
+    refused.push(deliver(&server, "/hooks/github", &tampered, push));
+    refused.push(deliver(
+        &server,
+        "/hooks/github",
+        &signed(push, "d-3")[1..],
+        push,
+    ));
+    // GitHub's documented example verifies, but "Hello, World!" has no `after`.
+    refused.push(deliver(
+        &server,
+        "/hooks/github",
+        &signed(b"Hello, World!", "d-4"),
+        b"Hello, World!",
+    ));
+    // The wrong type for `sha`, and a body over 1 MiB.
+    let ill_typed = br#"{"after": 42}"#;
+    refused.push(deliver(
+        &server,
+        "/hooks/github",
+        &signed(ill_typed, "d-5"),
+        ill_typed,
+    ));
+    let huge = vec![b' '; 2 << 20];
+    refused.push(deliver(
+        &server,
+        "/hooks/github",
+        &signed(&huge, "d-6"),
+        &huge,
+    ));
+    refused.push(deliver(
+        &server,
+        "/hooks/nosuch",
+        &signed(push, "d-7"),
+        push,
+    ));
+    let got: Vec<(u16, Option<&str>)> = refused
+        .iter()
+        .map(|(status, body)| (*status, body["kind"].as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (401, Some("unauthorized")),
+            (401, Some("unauthorized")),
+            (422, Some("invalid-input")),
+            (422, Some("invalid-input")),
+            (413, Some("too-large")),
+            (404, Some("not-found")),
+        ],
+        "{refused:?}"
+    );
+    assert!(
+        refused[3].1["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sha")),
+        "{refused:?}"
+    );
+    let (_, listed) = call("GET", &server.url("/v1/runs"), Some(&alice), None);
+    assert_eq!(
+        listed["runs"].as_array().map(Vec::len),
+        Some(1),
+        "only the accepted delivery ran: {listed}"
+    );
+}
+
+#[test]
+fn a_standard_webhook_with_a_stale_timestamp_is_refused() {
+    use base64::Engine as _;
+    use hmac::Mac;
+    let key = b"standard webhooks key";
+    let secret = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    );
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice: _,
+    } = setup(
+        "std.yaml",
+        "name: std\ntriggers:\n  - webhook: /hooks/std\n    auth: { scheme: standard-webhooks, secret_env: STD_SECRET }\nsteps:\n  - { id: say, module: system, action: echo, inputs: { message: hi } }\n",
+    );
+    let server = Server::start_with(&home, &workflows, &[], &[("STD_SECRET", &secret)]);
+    let body = br#"{"type":"ping"}"#;
+    let sign = |timestamp: u64| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("key");
+        mac.update(format!("msg_1.{timestamp}.").as_bytes());
+        mac.update(body);
+        let signature =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        vec![
+            ("webhook-id", "msg_1".to_string()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", format!("v1,{signature}")),
+        ]
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let (status, error) = deliver(&server, "/hooks/std", &sign(now - 600), body);
+    assert_eq!(
+        (status, error["kind"].as_str()),
+        (401, Some("unauthorized")),
+        "{error}"
+    );
+    let (status, accepted) = deliver(&server, "/hooks/std", &sign(now), body);
+    assert_eq!(status, 202, "{accepted}");
+}
+
+#[test]
+fn the_example_folder_serves_a_schedule_and_a_webhook() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let alice = token(&home, "alice");
+    let examples = repo().join("workflows");
+    let server = Server::start_with(&home, &examples, &[], &[("GH_HOOK_SECRET", GITHUB_SECRET)]);
+    let (status, listed) = call(
+        "GET",
+        &server.url("/v1/workflows/heartbeat"),
+        Some(&alice),
+        None,
+    );
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(
+        listed["triggers"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    let (_, listed) = call(
+        "GET",
+        &server.url("/v1/workflows/on-push"),
+        Some(&alice),
+        None,
+    );
+    assert_eq!(listed["webhooks"][0]["path"], "/hooks/github", "{listed}");
+    let push = br#"{"after": "0123abc", "ref": "refs/heads/release"}"#;
+    let headers = [
+        ("X-Hub-Signature-256", github_signature(push)),
+        ("X-GitHub-Delivery", "example-1".to_string()),
+    ];
+    let (status, accepted) = deliver(&server, "/hooks/github", &headers, push);
+    assert_eq!(status, 202, "{accepted}");
+    let run = accepted["run_id"].as_str().expect("run id");
+    let finished = wait_for(&server, &alice, run, "an end", ended);
+    assert_eq!(
+        finished["steps"][0]["output"],
+        "push of 0123abc to refs/heads/release (webhook /hooks/github)",
+        "{finished}"
+    );
 }

@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod events;
 mod runs;
+mod webhooks;
 mod workflows;
 
 use std::sync::Arc;
@@ -87,7 +88,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
         .route("/v1/runs/{id}/pause", post(runs::pause))
         .route("/v1/runs/{id}/resume", post(runs::resume))
-        .fallback(not_found)
+        .fallback(webhooks::receive)
         .with_state(state)
 }
 
@@ -102,13 +103,9 @@ async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str
     )
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint; GET /v1/openapi.json lists them")
-}
-
-/// A request body as JSON (`{}` when empty), at most [`MAX_BODY_BYTES`].
-async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+/// A request body, at most [`MAX_BODY_BYTES`] (413 beyond).
+async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| {
             ApiError::new(
@@ -116,7 +113,12 @@ async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiE
                 "too-large",
                 format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
             )
-        })?;
+        })
+}
+
+/// A request body as JSON (`{}` when empty), at most [`MAX_BODY_BYTES`].
+async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    let bytes = read_body(body).await?;
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {

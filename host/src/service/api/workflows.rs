@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::{ApiState, auth};
 use crate::service::library::Listed;
-use crate::workflow::model::InputSpec;
+use crate::workflow::model::{InputSpec, WebhookScheme};
 
 /// `GET /v1/workflows`.
 pub async fn list(
@@ -54,6 +54,13 @@ fn workflow_json(listed: &Listed) -> Value {
                 .collect::<serde_json::Map<_, _>>()
         }),
         "steps": serving.map(|w| w.plan.steps.len()),
+        "webhooks": serving.map(|w| {
+            w.plan
+                .webhooks
+                .iter()
+                .map(|hook| json!({ "path": hook.path, "scheme": scheme_name(hook.scheme) }))
+                .collect::<Vec<_>>()
+        }),
         "triggers": serving.map(|w| {
             w.plan
                 .triggers
@@ -83,4 +90,12 @@ fn input_json(spec: &InputSpec) -> Value {
         "default": spec.default,
         "description": spec.description,
     })
+}
+
+fn scheme_name(scheme: WebhookScheme) -> &'static str {
+    match scheme {
+        WebhookScheme::GithubHmacSha256 => "github-hmac-sha256",
+        WebhookScheme::StandardWebhooks => "standard-webhooks",
+        WebhookScheme::Bearer => "bearer",
+    }
 }

@@ -48,10 +48,13 @@ pub const STEP_FIELDS: &[&str] = &[
 pub const ERROR_FIELDS: &[&str] = &["kind", "message", "code", "retryable", "value", "attempts"];
 /// What `workflow` holds.
 pub const WORKFLOW_FIELDS: &[&str] = &["id", "name", "status", "error"];
-/// What `trigger` holds: how the run was started (`cli`, `api`, `cron`),
-/// by whom (a token's name), and for a cron run its schedule and the tick
-/// it was started for (RFC 3339; `null` otherwise).
-pub const TRIGGER_FIELDS: &[&str] = &["kind", "by", "schedule", "scheduled_time"];
+/// What a webhook's templates read.
+pub const REQUEST_ROOTS: &[&str] = &["body", "headers"];
+/// What `trigger` holds: how the run was started (`cli`, `api`, `cron`,
+/// `webhook`), by whom (a token's name), for a cron run its schedule and
+/// the tick it was started for (RFC 3339), for a webhook run its path
+/// (`null` where they do not apply).
+pub const TRIGGER_FIELDS: &[&str] = &["kind", "by", "schedule", "scheduled_time", "path"];
 /// What `workflow.error` holds (the system module's `failure` record).
 pub const WORKFLOW_ERROR_FIELDS: &[&str] = &["step", "kind", "message", "code", "attempts"];
 
@@ -81,8 +84,18 @@ struct Resolved {
 struct Place {
     span: Span,
     in_foreach: bool,
-    /// A context value: evaluated when the run starts, so it reads inputs only.
-    only_inputs: bool,
+    reads: Reads,
+}
+
+/// What a template may read, by where it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// A step's template: the run's whole scope.
+    Run,
+    /// A context value: evaluated when the run starts, so inputs only.
+    Inputs,
+    /// A webhook's `dedupe` and `inputs`: the request (`body`, `headers`).
+    Request,
 }
 
 struct Checker<'a> {
@@ -123,7 +136,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
             let place = Place {
                 span: value.span,
                 in_foreach: false,
-                only_inputs: true,
+                reads: Reads::Inputs,
             };
             Some((name.clone(), checker.templates_in(&value.value, place)?))
         })
@@ -144,7 +157,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         .filter_map(|id| checker.target(id, "`finally`"))
         .collect();
     let limits = checker.check_workflow_limits();
-    let triggers = checker.check_triggers();
+    let (triggers, webhooks) = checker.check_triggers();
     let mut diagnostics = std::mem::take(&mut checker.problems);
     if diagnostics.has_errors() {
         return Checked {
@@ -173,6 +186,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         max_concurrent_steps: limits.0,
         workflow_timeout: limits.1,
         triggers,
+        webhooks,
     });
     Checked {
         plan,
@@ -321,7 +335,7 @@ impl<'a> Checker<'a> {
         let place = Place {
             span: step.id.span,
             in_foreach: step.foreach.is_some(),
-            only_inputs: false,
+            reads: Reads::Run,
         };
         let inputs = self.check_step_inputs(index, step, place);
         let on_success = self.route(step.on_success.as_ref(), "`onSuccess`", place);
@@ -347,7 +361,7 @@ impl<'a> Checker<'a> {
                 &Value::String(expr.value.clone()),
                 Place {
                     in_foreach: false,
-                    only_inputs: false,
+                    reads: Reads::Run,
                     span: expr.span,
                 },
             );

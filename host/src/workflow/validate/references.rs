@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{
-    Checker, ERROR_FIELDS, Place, SCOPE_ROOTS, STEP_FIELDS, TRIGGER_FIELDS, WORKFLOW_ERROR_FIELDS,
-    WORKFLOW_FIELDS,
+    Checker, ERROR_FIELDS, Place, REQUEST_ROOTS, Reads, SCOPE_ROOTS, STEP_FIELDS, TRIGGER_FIELDS,
+    WORKFLOW_ERROR_FIELDS, WORKFLOW_FIELDS,
 };
 use crate::diagnostics::Diagnostic;
 use crate::diagnostics::{Span, Spanned};
@@ -67,14 +67,28 @@ impl Checker<'_> {
         };
         let segments: Vec<&str> = reference.split('.').collect();
         let at = |problem: String| Diagnostic::error(place.span, problem);
-        if place.only_inputs && segments[0] != "inputs" {
-            self.error(
-                at(format!(
-                    "`{written}`: a context value is evaluated when the run starts, so it can read only `inputs`"
-                ))
-                .with_help("read it from the step that needs it instead"),
-            );
-            return;
+        match place.reads {
+            Reads::Inputs if segments[0] != "inputs" => {
+                self.error(
+                    at(format!(
+                        "`{written}`: a context value is evaluated when the run starts, so it can read only `inputs`"
+                    ))
+                    .with_help("read it from the step that needs it instead"),
+                );
+                return;
+            }
+            Reads::Request => {
+                if !REQUEST_ROOTS.contains(&segments[0]) {
+                    self.error(
+                        at(format!(
+                            "`{written}`: a webhook's `dedupe` and `inputs` read the request: `body` (its JSON) and `headers` (by lower-case name)"
+                        ))
+                        .suggest(closest(segments[0], REQUEST_ROOTS.iter().copied())),
+                    );
+                }
+                return;
+            }
+            Reads::Inputs | Reads::Run => {}
         }
         let result = match segments[0] {
             "inputs" => match segments.get(1) {

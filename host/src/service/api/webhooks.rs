@@ -1,0 +1,126 @@
+//! Webhook endpoints: a POST to a path a served workflow declares
+//! (`webhook: /hooks/github`) is verified over its raw body, its `dedupe`
+//! and `inputs` templates are evaluated over the request, and a run starts:
+//! 202 with its id; 200 with the first run's id for a repeated delivery;
+//! 401 for a bad signature (nothing starts); 413 over 1 MiB; 422 when the
+//! inputs do not fit the workflow's. Any other path is 404.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use serde_json::{Map, Value, json};
+
+use super::error::ApiError;
+use super::{ApiState, read_body};
+use crate::engine::Trigger;
+use crate::service::runner::{RunnerError, StartRequest, Started};
+use crate::service::webhook;
+use crate::workflow::template;
+
+pub async fn receive(
+    State(state): State<Arc<ApiState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let path = uri.path();
+    let Some((workflow, index)) = state.library.webhook(path) else {
+        return Err(ApiError::not_found(
+            "no such endpoint; GET /v1/openapi.json lists the API, and webhooks are the paths workflows declare",
+        ));
+    };
+    if method != Method::POST {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            format!("{path} is a webhook: POST to it"),
+        ));
+    }
+    let bytes = read_body(body).await?;
+    let hook = &workflow.plan.webhooks[index];
+    let secrets: Vec<String> = hook
+        .secret_env
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .filter(|secret| !secret.is_empty())
+        .collect();
+    if secrets.is_empty() {
+        tracing::error!(
+            "webhook {path}: none of its secret variables ({}) is set in the server's environment",
+            hook.secret_env.join(", ")
+        );
+        return Err(ApiError::internal(format!(
+            "webhook {path} is not configured on this server (its secret is not set)"
+        )));
+    }
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Err(refusal) = webhook::verify(hook.scheme, &secrets, header, &bytes, SystemTime::now())
+    {
+        tracing::warn!("webhook {path}: refused: {refusal}");
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            refusal.to_string(),
+        ));
+    }
+    let body: Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let headers: Map<String, Value> = headers
+        .iter()
+        .map(|(name, value)| {
+            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), Value::String(text))
+        })
+        .collect();
+    let scope = template::jinja(&json!({ "body": body, "headers": headers }));
+    let dedupe = match &hook.dedupe {
+        None => None,
+        Some(dedupe) => match dedupe.eval(&scope) {
+            Ok(Value::String(key)) => Some(key),
+            Ok(Value::Null) => None,
+            Ok(other) => Some(other.to_string()),
+            Err(problem) => {
+                return Err(ApiError::invalid_input(format!(
+                    "webhook {path}: `dedupe`: {problem}"
+                )));
+            }
+        },
+    };
+    let inputs = match hook.inputs.eval(&scope) {
+        Ok(Value::Object(inputs)) => inputs,
+        Ok(_) => Map::new(),
+        Err(problem) => {
+            return Err(ApiError::invalid_input(format!(
+                "webhook {path}: `inputs`: {problem}"
+            )));
+        }
+    };
+    let started_by = format!("webhook:{path}");
+    let key = dedupe.map(|key| format!("webhook:{path}:{key}"));
+    let started = state
+        .runner
+        .start(StartRequest {
+            workflow: Arc::clone(&workflow),
+            inputs,
+            started_by: &started_by,
+            trigger: Trigger::webhook(path),
+            idempotency_key: key.as_deref(),
+        })
+        .await
+        .map_err(|error| match error {
+            RunnerError::Inputs(_) => ApiError::invalid_input(format!("webhook {path}: {error}")),
+            other => other.into(),
+        })?;
+    Ok(match started {
+        Started::New(run) => (StatusCode::ACCEPTED, Json(json!({ "run_id": run }))),
+        Started::Existing(run) => (
+            StatusCode::OK,
+            Json(json!({ "run_id": run, "duplicate": true })),
+        ),
+    })
+}
