@@ -1112,3 +1112,132 @@ fn the_example_folder_serves_a_schedule_and_a_webhook() {
         "{finished}"
     );
 }
+
+const LOAD_HOOK: &str = "name: load\ninputs:\n  n: { type: integer }\ntriggers:\n  - webhook: /hooks/load\n    auth: { scheme: bearer, secret_env: LOAD_SECRET }\n    dedupe: \"{{ body.n }}\"\n    inputs: { n: \"{{ body.n }}\" }\nsteps:\n  - { id: nap, module: system, action: sleep, inputs: { milliseconds: 300 }, onSuccess: say }\n  - { id: say, module: system, action: echo, inputs: { message: \"n={{ inputs.n }}\" } }\n";
+
+/// Deliveries from 8 clients while the server is killed (kill -9) halfway
+/// and started again: a client retries what got no answer (with the same
+/// delivery id), and in the end every delivery has exactly one run, and
+/// every run completed.
+#[test]
+fn webhook_load_survives_a_killed_server_without_losing_or_repeating_a_run() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, RwLock};
+    const DELIVERIES: usize = 160;
+    const CLIENTS: usize = 8;
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("load.yaml", LOAD_HOOK);
+    let env = [("LOAD_SECRET", "load-secret")];
+    let first = Server::start_with(&home, &workflows, &[], &env);
+    let base = Arc::new(RwLock::new(first.base.clone()));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let runs: Vec<(u64, String)> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|client| {
+                let (base, answered) = (Arc::clone(&base), Arc::clone(&answered));
+                scope.spawn(move || {
+                    let agent = agent();
+                    let mut runs = Vec::new();
+                    for n in (client..DELIVERIES).step_by(CLIENTS) {
+                        let started = Instant::now();
+                        let run = loop {
+                            let url = format!("{}/hooks/load", base.read().expect("base").clone());
+                            let sent = agent
+                                .post(&url)
+                                .header("Authorization", "Bearer load-secret")
+                                .send_json(json!({ "n": n }));
+                            // No answer (the server is down): try again.
+                            if let Ok(mut response) = sent {
+                                let status = response.status().as_u16();
+                                let body: Value = response.body_mut().read_json().expect("JSON");
+                                assert!(
+                                    matches!(status, 200 | 202),
+                                    "delivery {n}: {status} {body}"
+                                );
+                                break body["run_id"].as_str().expect("run id").to_string();
+                            }
+                            assert!(
+                                started.elapsed() < Duration::from_secs(60),
+                                "delivery {n} never accepted"
+                            );
+                            std::thread::sleep(Duration::from_millis(50));
+                        };
+                        answered.fetch_add(1, Ordering::SeqCst);
+                        runs.push((n as u64, run));
+                    }
+                    runs
+                })
+            })
+            .collect();
+        // Halfway, kill the server and start another on the same home.
+        let started = Instant::now();
+        while answered.load(Ordering::SeqCst) < DELIVERIES / 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "half the deliveries never answered"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        first.kill();
+        let second = Server::start_with(&home, &workflows, &[], &env);
+        let adopted = second
+            .banner
+            .iter()
+            .filter(|l| l.contains("adopted run"))
+            .count();
+        assert!(
+            adopted > 0,
+            "the kill left runs in flight: {:?}",
+            second.banner
+        );
+        *base.write().expect("base") = second.base.clone();
+        let runs: Vec<(u64, String)> = clients
+            .into_iter()
+            .flat_map(|client| client.join().expect("client"))
+            .collect();
+        // Every run completes, the adopted ones included.
+        let listed = eventually(
+            "every run ended",
+            || {
+                call(
+                    "GET",
+                    &second.url("/v1/runs?limit=1000"),
+                    Some(&alice),
+                    None,
+                )
+                .1
+            },
+            |listed| {
+                listed["runs"]
+                    .as_array()
+                    .is_some_and(|runs| runs.len() >= DELIVERIES && runs.iter().all(ended))
+            },
+        );
+        let all = listed["runs"].as_array().expect("runs");
+        assert_eq!(all.len(), DELIVERIES, "one run per delivery, none repeated");
+        assert!(
+            all.iter().all(|run| run["status"] == "succeeded"),
+            "{listed}"
+        );
+        drop(second);
+        runs
+    });
+    let ids: std::collections::HashSet<&str> = runs.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(ids.len(), DELIVERIES, "each delivery its own run");
+    // Each run echoed its own delivery.
+    let db = rusqlite::Connection::open(home.join("wfhost.db")).expect("open");
+    for (n, run) in &runs {
+        let output: String = db
+            .query_row(
+                "SELECT output FROM steps WHERE run_id = ?1 AND step = 'say'",
+                [run],
+                |row| row.get(0),
+            )
+            .expect("the step is recorded");
+        assert_eq!(output, format!("\"n={n}\""), "run {run}");
+    }
+}
