@@ -57,6 +57,53 @@ pub struct Catalog {
 /// Entries by (reference, base directory): loaded, or why not.
 type Loaded = HashMap<(String, PathBuf), Result<Entry, String>>;
 
+/// A module that can be named in a workflow: installed or bundled.
+#[derive(Debug, Clone)]
+pub struct Available {
+    pub name: String,
+    pub version: String,
+    pub origin: ModuleOrigin,
+    pub sha256: String,
+    pub size: u64,
+    pub description: String,
+}
+
+/// Every installed module (each version) and every bundled one.
+pub fn available(registry: &Registry) -> Result<Vec<Available>, String> {
+    let mut modules: Vec<Available> = registry
+        .list()
+        .map_err(|error| error.to_string())?
+        .into_iter()
+        .map(|installed| Available {
+            description: installed
+                .manifest
+                .map(|m| m.description)
+                .unwrap_or_default(),
+            name: installed.name,
+            version: installed.version.to_string(),
+            origin: ModuleOrigin::Installed,
+            sha256: installed.record.sha256,
+            size: installed.record.size,
+        })
+        .collect();
+    for name in bundled::names() {
+        let module = bundled::find(name).expect("listed modules exist");
+        let description = crate::manifest::bundled(name)
+            .map_err(|problems| problems.to_string())?
+            .map(|m| m.description)
+            .unwrap_or_default();
+        modules.push(Available {
+            name: name.to_string(),
+            version: BUNDLED_VERSION.to_string(),
+            origin: ModuleOrigin::Bundled,
+            sha256: crate::sandbox::Digest::of(module.component).to_hex(),
+            size: module.component.len() as u64,
+            description,
+        });
+    }
+    Ok(modules)
+}
+
 /// The version bundled modules carry: the host's.
 pub const BUNDLED_VERSION: &str = env!("CARGO_PKG_VERSION");
 

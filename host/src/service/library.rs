@@ -202,10 +202,18 @@ impl Library {
         self.check(source).map(|(plan, _warnings)| plan)
     }
 
+    /// A catalog of the bundled and installed modules.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(self.runtime.clone()).with_registry(self.registry.clone())
+    }
+
+    /// The registry of installed modules.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     fn check(&self, source: &Source) -> Result<(Plan, Option<String>), String> {
-        let catalog = Catalog::new(self.runtime.clone())
-            .with_registry(self.registry.clone())
-            .locked_for(&source.path)?;
+        let catalog = self.catalog().locked_for(&source.path)?;
         let checked = workflow::check(source, &catalog);
         let rendered = (checked.diagnostics.iter().next().is_some())
             .then(|| source.render(&checked.diagnostics));

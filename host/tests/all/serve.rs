@@ -1241,3 +1241,32 @@ fn webhook_load_survives_a_killed_server_without_losing_or_repeating_a_run() {
         assert_eq!(output, format!("\"n={n}\""), "run {run}");
     }
 }
+
+#[test]
+fn modules_are_listed_with_their_actions_and_asks() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup("hello.yaml", HELLO);
+    let server = Server::start(&home, &workflows, &[]);
+    let (status, body) = call("GET", &server.url("/v1/modules"), Some(&alice), None);
+    assert_eq!(status, 200, "{body}");
+    let modules = body["modules"].as_array().expect("modules");
+    let named = |name: &str| {
+        modules
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no module {name}: {body}"))
+    };
+    let system = named("system");
+    assert!(
+        system["actions"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|a| a["name"] == "echo" && a["signature"].is_string())),
+        "{system}"
+    );
+    let testing = named("testing");
+    assert!(testing["asks"].to_string().contains("run"), "{testing}");
+}

@@ -3,11 +3,9 @@
 use anyhow::anyhow;
 use serde_json::json;
 
-use crate::bundled;
-use crate::catalog::BUNDLED_VERSION;
+use crate::catalog;
 use crate::home::Home;
 use crate::lock::ModuleOrigin;
-use crate::sandbox::Digest;
 
 use super::super::exit::{CliError, SUCCESS};
 use super::super::load;
@@ -35,47 +33,8 @@ pub(crate) struct RemoveArgs {
     module: String,
 }
 
-/// One row of `module list`.
-struct Row {
-    name: String,
-    version: String,
-    origin: ModuleOrigin,
-    sha256: String,
-    size: u64,
-    description: String,
-}
-
 pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, CliError> {
-    let mut rows: Vec<Row> = load::registry(home)
-        .list()?
-        .into_iter()
-        .map(|installed| Row {
-            description: installed
-                .manifest
-                .map(|m| m.description)
-                .unwrap_or_default(),
-            name: installed.name,
-            version: installed.version.to_string(),
-            origin: ModuleOrigin::Installed,
-            sha256: installed.record.sha256,
-            size: installed.record.size,
-        })
-        .collect();
-    for name in bundled::names() {
-        let module = bundled::find(name).expect("listed modules exist");
-        let description = crate::manifest::bundled(name)
-            .map_err(|problems| anyhow!("{problems}"))?
-            .map(|m| m.description)
-            .unwrap_or_default();
-        rows.push(Row {
-            name: name.to_string(),
-            version: BUNDLED_VERSION.to_string(),
-            origin: ModuleOrigin::Bundled,
-            sha256: Digest::of(module.component).to_hex(),
-            size: module.component.len() as u64,
-            description,
-        });
-    }
+    let rows = catalog::available(&load::registry(home)).map_err(|problem| anyhow!(problem))?;
     if args.json {
         let rows: Vec<_> = rows
             .iter()

@@ -5,6 +5,7 @@
 mod auth;
 mod error;
 mod events;
+mod modules;
 mod runs;
 mod webhooks;
 mod workflows;
@@ -82,6 +83,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/workflows", get(workflows::list))
         .route("/v1/workflows/{name}", get(workflows::show))
+        .route("/v1/modules", get(modules::list))
         .route("/v1/runs", get(runs::list).post(runs::start))
         .route("/v1/runs/{id}", get(runs::show))
         .route("/v1/runs/{id}/events", get(events::stream))
