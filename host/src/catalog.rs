@@ -89,7 +89,7 @@ pub fn available(registry: &Registry) -> Result<Vec<Available>, String> {
     for name in bundled::names() {
         let module = bundled::find(name).expect("listed modules exist");
         let description = crate::manifest::bundled(name)
-            .map_err(|problems| problems.to_string())?
+            ?
             .map(|m| m.description)
             .unwrap_or_default();
         modules.push(Available {
