@@ -88,8 +88,7 @@ pub fn available(registry: &Registry) -> Result<Vec<Available>, String> {
         .collect();
     for name in bundled::names() {
         let module = bundled::find(name).expect("listed modules exist");
-        let description = crate::manifest::bundled(name)
-            ?
+        let description = crate::manifest::bundled(name)?
             .map(|m| m.description)
             .unwrap_or_default();
         modules.push(Available {
