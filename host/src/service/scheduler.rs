@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use super::clock::Clock;
 use super::library::{Library, Workflow};
-use super::runner::{Runner, StartRequest, Started};
+use super::runner::{Runner, RunnerError, StartRequest, Started};
 use super::shared_store::SharedStore;
 use crate::engine::{RunStatus, Stop, Trigger, TriggerKind};
 use crate::store::{StoreError, TickOutcome};
@@ -61,6 +61,8 @@ pub struct Scheduler {
     store: SharedStore,
     clock: Clock,
     memory: HashMap<String, Memory>,
+    /// Schedules paused (through the API), as of this visit.
+    paused: Vec<String>,
 }
 
 impl Scheduler {
@@ -76,6 +78,7 @@ impl Scheduler {
             store,
             clock,
             memory: HashMap::new(),
+            paused: Vec::new(),
         }
     }
 
@@ -96,6 +99,13 @@ impl Scheduler {
     pub async fn visit_all(&mut self) -> Option<DateTime<Utc>> {
         let now = self.clock.now();
         let mut soonest: Option<DateTime<Utc>> = None;
+        self.paused = match self.store.with(|store| store.paused_schedules()).await {
+            Ok(paused) => paused,
+            Err(error) => {
+                tracing::warn!("cannot read paused schedules: {error}");
+                return None;
+            }
+        };
         for listed in self.library.list() {
             let Some(workflow) = listed.serving else {
                 continue;
@@ -146,7 +156,13 @@ impl Scheduler {
         let window = |tick: &DateTime<Utc>| {
             (now - *tick).to_std().unwrap_or_default() <= trigger.catchup_window
         };
+        let paused = self.paused.contains(&key);
         for tick in due {
+            if paused {
+                self.record(&key, tick, TickOutcome::Paused, None).await?;
+                self.memory.get_mut(&key).expect("remembered").last = Some(tick);
+                continue;
+            }
             let fire = match trigger.catchup {
                 Catchup::Latest => tick == newest,
                 Catchup::All => window(&tick),
@@ -237,23 +253,14 @@ impl Scheduler {
         let idempotency_key = format!("cron:{key}@{time}");
         let started = self
             .runner
-            .start(StartRequest {
-                workflow: Arc::clone(workflow),
-                inputs: trigger.inputs.clone(),
-                started_by: &started_by,
-                trigger: Trigger {
-                    kind: TriggerKind::Cron,
-                    by: None,
-                    schedule: Some(format!(
-                        "{} ({})",
-                        trigger.schedule.expression(),
-                        trigger.schedule.zone().name()
-                    )),
-                    scheduled_time: Some(time),
-                    path: None,
-                },
-                idempotency_key: Some(&idempotency_key),
-            })
+            .start(cron_request(
+                workflow,
+                trigger,
+                time,
+                &started_by,
+                None,
+                Some(&idempotency_key),
+            ))
             .await;
         match started {
             Ok(started) => {
@@ -294,6 +301,67 @@ impl Scheduler {
             .with(move |store| store.record_tick(&key, at, outcome, run.as_deref()))
             .await
     }
+}
+
+/// What starts a run of `trigger` for the tick at `time` (RFC 3339).
+fn cron_request<'a>(
+    workflow: &Arc<Workflow>,
+    trigger: &PlannedTrigger,
+    time: String,
+    started_by: &'a str,
+    by: Option<String>,
+    idempotency_key: Option<&'a str>,
+) -> StartRequest<'a> {
+    StartRequest {
+        workflow: Arc::clone(workflow),
+        inputs: trigger.inputs.clone(),
+        started_by,
+        trigger: Trigger {
+            kind: TriggerKind::Cron,
+            by,
+            schedule: Some(format!(
+                "{} ({})",
+                trigger.schedule.expression(),
+                trigger.schedule.zone().name()
+            )),
+            scheduled_time: Some(time),
+            path: None,
+        },
+        idempotency_key,
+    }
+}
+
+/// Start a run of `trigger` now, outside its grid, for the API token
+/// `token` (`POST /v1/schedules/…/trigger`).
+pub async fn run_now(
+    runner: &Arc<Runner>,
+    workflow: &Arc<Workflow>,
+    trigger: &PlannedTrigger,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<Started, RunnerError> {
+    let time = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let started_by = format!("api:{token}");
+    runner
+        .start(cron_request(
+            workflow,
+            trigger,
+            time,
+            &started_by,
+            Some(token.to_string()),
+            None,
+        ))
+        .await
+}
+
+/// The cron trigger at position `number` (1-based, counting every entry of
+/// `triggers:`) of a serving workflow.
+pub fn find(workflow: &Workflow, number: usize) -> Option<&PlannedTrigger> {
+    workflow
+        .plan
+        .triggers
+        .iter()
+        .find(|trigger| trigger.index + 1 == number)
 }
 
 fn seconds(time: DateTime<Utc>) -> f64 {

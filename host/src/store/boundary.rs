@@ -102,6 +102,17 @@ pub trait RunStore: Send + std::fmt::Debug {
         run_id: Option<&str>,
     ) -> Result<(), StoreError>;
 
+    /// Pause schedule `schedule` (`by` whom), or resume it.
+    fn set_schedule_paused(
+        &mut self,
+        schedule: &str,
+        paused: bool,
+        by: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The schedules paused now.
+    fn paused_schedules(&self) -> Result<Vec<String>, StoreError>;
+
     /// The newest ticks of `schedule`, newest first.
     fn ticks(&self, schedule: &str, limit: usize) -> Result<Vec<TickRecord>, StoreError>;
 

@@ -104,6 +104,8 @@ pub enum TickOutcome {
     Missed,
     /// Came while the previous run still ran (`overlap: skip`).
     Skipped,
+    /// Came while the schedule was paused.
+    Paused,
 }
 
 impl TickOutcome {
@@ -114,6 +116,7 @@ impl TickOutcome {
             TickOutcome::Queued => "queued",
             TickOutcome::Missed => "missed",
             TickOutcome::Skipped => "skipped",
+            TickOutcome::Paused => "paused",
         }
     }
 
@@ -124,6 +127,7 @@ impl TickOutcome {
             TickOutcome::Queued,
             TickOutcome::Missed,
             TickOutcome::Skipped,
+            TickOutcome::Paused,
         ]
         .into_iter()
         .find(|outcome| outcome.as_str() == text)

@@ -714,7 +714,11 @@ fn the_openapi_document_describes_the_served_endpoints() {
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 10, "{paths:?}");
     for (path, operations) in paths {
-        let concrete = path.replace("{id}", &id).replace("{name}", "hello");
+        let concrete = path
+            .replace("{id}", &id)
+            .replace("{name}", "hello")
+            .replace("{workflow}", "hello")
+            .replace("{number}", "1");
         for method in operations.as_object().expect("operations").keys() {
             let (status, body) = call(
                 &method.to_uppercase(),
@@ -1269,4 +1273,73 @@ fn modules_are_listed_with_their_actions_and_asks() {
     );
     let testing = named("testing");
     assert!(testing["asks"].to_string().contains("run"), "{testing}");
+}
+
+#[test]
+fn schedules_are_listed_paused_triggered_and_resumed_over_http() {
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup(
+        "every.yaml",
+        "name: every\ntriggers:\n  - { cron: \"* * * * * *\", overlap: allow }\nsteps:\n  - { id: say, module: system, action: echo, inputs: { message: \"{{ trigger.by }}\" } }\n",
+    );
+    let server = Server::start(&home, &workflows, &[]);
+    let schedule = |path: &str| {
+        call(
+            "POST",
+            &server.url(&format!("/v1/schedules/every/1/{path}")),
+            Some(&alice),
+            None,
+        )
+    };
+    let (status, body) = schedule("pause");
+    assert_eq!(
+        (status, body["paused"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    ticks_until(&home, "a paused tick", |t| {
+        t.iter().any(|t| t.1 == "paused")
+    });
+    let (_, listed) = call("GET", &server.url("/v1/schedules"), Some(&alice), None);
+    assert_eq!(listed["schedules"][0]["id"], "every/1", "{listed}");
+    assert_eq!(listed["schedules"][0]["paused"], true, "{listed}");
+    // Paused, it starts nothing by itself; triggered, it starts one run now.
+    let (status, started) = schedule("trigger");
+    assert_eq!(status, 202, "{started}");
+    let run = started["run_id"].as_str().expect("run id");
+    let finished = wait_for(&server, &alice, run, "an end", ended);
+    assert_eq!(finished["started_by"], "api:alice", "{finished}");
+    assert_eq!(finished["steps"][0]["output"], "alice", "{finished}");
+    let (status, _) = schedule("resume");
+    assert_eq!(status, 200);
+    let ticks = ticks_until(&home, "a tick started after resuming", |t| {
+        t.last().is_some_and(|t| t.1 == "started")
+    });
+    assert!(
+        ticks
+            .iter()
+            .all(|t| t.1 != "started" || t.2.as_deref() != Some(run))
+    );
+    let (status, error) = call(
+        "POST",
+        &server.url("/v1/schedules/every/x/pause"),
+        Some(&alice),
+        None,
+    );
+    assert_eq!(
+        (status, error["kind"].as_str()),
+        (400, Some("bad-request")),
+        "{error}"
+    );
+    let (status, _) = call(
+        "POST",
+        &server.url("/v1/schedules/every/2/pause"),
+        Some(&alice),
+        None,
+    );
+    assert_eq!(status, 404);
 }

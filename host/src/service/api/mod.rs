@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod modules;
 mod runs;
+mod schedules;
 mod webhooks;
 mod workflows;
 
@@ -84,6 +85,19 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/workflows", get(workflows::list))
         .route("/v1/workflows/{name}", get(workflows::show))
         .route("/v1/modules", get(modules::list))
+        .route("/v1/schedules", get(schedules::list))
+        .route(
+            "/v1/schedules/{workflow}/{number}/pause",
+            post(schedules::pause),
+        )
+        .route(
+            "/v1/schedules/{workflow}/{number}/resume",
+            post(schedules::resume),
+        )
+        .route(
+            "/v1/schedules/{workflow}/{number}/trigger",
+            post(schedules::trigger),
+        )
         .route("/v1/runs", get(runs::list).post(runs::start))
         .route("/v1/runs/{id}", get(runs::show))
         .route("/v1/runs/{id}/events", get(events::stream))

@@ -528,6 +528,39 @@ impl RunStore for SqliteStore {
             .map_err(self.error("cannot record a schedule tick"))
     }
 
+    fn set_schedule_paused(
+        &mut self,
+        schedule: &str,
+        paused: bool,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        let done = if paused {
+            self.conn.execute(
+                "INSERT OR IGNORE INTO schedule_pauses (schedule, paused_at, paused_by) VALUES (?1, ?2, ?3)",
+                params![schedule, now, by],
+            )
+        } else {
+            self.conn.execute(
+                "DELETE FROM schedule_pauses WHERE schedule = ?1",
+                [schedule],
+            )
+        };
+        done.map(drop)
+            .map_err(self.error("cannot record the schedule's pause"))
+    }
+
+    fn paused_schedules(&self) -> Result<Vec<String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT schedule FROM schedule_pauses ORDER BY schedule")
+            .map_err(self.error("cannot read paused schedules"))?;
+        statement
+            .query_map([], |row| row.get(0))
+            .and_then(Iterator::collect)
+            .map_err(self.error("cannot read paused schedules"))
+    }
+
     fn ticks(&self, schedule: &str, limit: usize) -> Result<Vec<TickRecord>, StoreError> {
         let mut statement = self
             .conn

@@ -133,6 +133,11 @@ pub const MIGRATIONS: &[&str] = &[
         recorded_at REAL NOT NULL,
         PRIMARY KEY (schedule, at)
     );
+    CREATE TABLE schedule_pauses (
+        schedule TEXT PRIMARY KEY,
+        paused_at REAL NOT NULL,
+        paused_by TEXT NOT NULL
+    );
     CREATE TABLE audit (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         at REAL NOT NULL,
