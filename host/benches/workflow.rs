@@ -250,11 +250,14 @@ fn durable(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>, durability: Durabi
                     modules: &[],
                     started_by: "bench",
                     trigger: &engine::Trigger::cli(),
+                    slot: None,
                     idempotency_key: None,
                 },
                 &Owner::this_process(),
             )
-            .expect("run recorded");
+            .expect("run recorded")
+            .running()
+            .expect("no concurrency limit");
         let plan = plan.clone();
         let started = Instant::now();
         let journal = Journal::start(store, lease, Arc::default()).expect("journal");

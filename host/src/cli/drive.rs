@@ -115,6 +115,8 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
                 FAILURE
             }
         }
-        RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running => FAILURE,
+        RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running | RunStatus::Queued => {
+            FAILURE
+        }
     })
 }

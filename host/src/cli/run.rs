@@ -6,10 +6,12 @@ use anyhow::Context;
 use serde_json::{Map, Value};
 
 use crate::diagnostics::Source;
+use crate::engine::Stop;
 use crate::engine::{self, Replay, Trigger, inputs};
 use crate::home::Home;
 use crate::sandbox::Digest;
-use crate::store::{self, Durability, NewRun, Owner};
+use crate::service::runner;
+use crate::store::{self, Admission, Durability, Lease, NewRun, Owner, RunStore};
 use crate::workflow::tree::MAX_FILE_BYTES;
 
 use super::drive::{self, Drive};
@@ -59,8 +61,10 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         .workspace
         .canonicalize()
         .with_context(|| format!("cannot use workspace {}", args.workspace.display()))?;
+    let slot_key =
+        runner::slot_key(&plan, &inputs).map_err(|problem| CliError(anyhow::anyhow!(problem)))?;
     let mut store = store::open(&home.database(), args.durability)?;
-    let lease = store.create_run(
+    let admission = store.create_run(
         &NewRun {
             id: &run_id,
             name: &plan.name,
@@ -72,10 +76,29 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
             modules: &plan.module_digests(),
             started_by: "cli",
             trigger: &Trigger::cli(),
+            slot: slot_key.as_deref().and_then(|key| runner::slot(&plan, key)),
             idempotency_key: None,
         },
         &Owner::this_process(),
     )?;
+    let lease = match admission {
+        Admission::Running(lease) => lease,
+        Admission::Cancelled { held_by } => {
+            return Err(CliError(anyhow::anyhow!(
+                "run {run_id} was cancelled: every slot of `{}` is taken (by {}) and the workflow says on_limit: cancel-newest",
+                slot_key.unwrap_or_default(),
+                held_by.join(", ")
+            )));
+        }
+        Admission::Queued { held_by } => {
+            eprintln!(
+                "run {run_id} is queued: `{}` is held by {}; waiting for a slot (Ctrl-C cancels it)",
+                slot_key.unwrap_or_default(),
+                held_by.join(", ")
+            );
+            wait_for_slot(store.as_mut(), &run_id)?
+        }
+    };
     drive::drive(Drive {
         plan,
         workspace,
@@ -86,6 +109,29 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         store,
         lease,
     })
+}
+
+/// Wait until queued run `id` gets its slot (its lease); Ctrl-C cancels it.
+fn wait_for_slot(store: &mut dyn RunStore, id: &str) -> Result<Lease, CliError> {
+    let tokio = super::tokio_runtime()?;
+    let owner = Owner::this_process();
+    loop {
+        if let Some(lease) = store.admit(id, &owner)? {
+            return Ok(lease);
+        }
+        let interrupted = tokio.block_on(async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => true,
+                () = tokio::time::sleep(std::time::Duration::from_millis(200)) => false,
+            }
+        });
+        if interrupted {
+            store.request(id, Stop::Cancel)?;
+            return Err(CliError(anyhow::anyhow!(
+                "run {id} was cancelled while it waited for a slot"
+            )));
+        }
+    }
 }
 
 fn given_inputs(

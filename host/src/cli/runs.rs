@@ -48,12 +48,18 @@ fn store(home: &Home) -> Result<Box<dyn RunStore>, CliError> {
     Ok(store::open(&home.database(), Durability::Normal)?)
 }
 
-/// `running` for a run whose driver died without recording its end.
-fn shown_status(run: &RunRecord) -> String {
-    if run.status == RunStatus::Running && !run.is_driven() {
-        "running (driver gone: resume it)".to_string()
-    } else {
-        run.status.to_string()
+/// A run's status as people read it: who holds the slot a queued run
+/// waits for; a `running` run whose driver died without recording its end.
+fn shown_status(store: &dyn RunStore, run: &RunRecord) -> String {
+    match (run.status, &run.concurrency_key) {
+        (RunStatus::Queued, Some(key)) => {
+            let holders = store.slot_holders(key).unwrap_or_default();
+            format!("queued ({key} held by {})", holders.join(", "))
+        }
+        (RunStatus::Running, _) if !run.is_driven() => {
+            "running (driver gone: resume it)".to_string()
+        }
+        _ => run.status.to_string(),
     }
 }
 
@@ -73,7 +79,8 @@ pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, CliError> {
             ))
         })?),
     };
-    let runs = store(home)?.runs(status)?;
+    let store = store(home)?;
+    let runs = store.runs(status)?;
     if args.json {
         let list: Vec<Value> = runs
             .iter()
@@ -92,7 +99,10 @@ pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, CliError> {
         return Ok(SUCCESS);
     }
     let width = runs.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
-    let statuses: Vec<String> = runs.iter().map(shown_status).collect();
+    let statuses: Vec<String> = runs
+        .iter()
+        .map(|run| shown_status(store.as_ref(), run))
+        .collect();
     let status_width = statuses.iter().map(String::len).max().unwrap_or(6).max(6);
     println!(
         "{:<8}  {:<width$}  {:<status_width$}  STARTED",
@@ -138,7 +148,7 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
         run.id,
         run.name,
         run.path,
-        shown_status(&run),
+        shown_status(store.as_ref(), &run),
         age(run.created_at),
         age(run.updated_at)
     );

@@ -173,6 +173,9 @@ impl Service {
             )
             .run_forever(),
         );
+        let admitting = tokio::spawn(
+            Arc::clone(&self.state.runner).admit_forever(Arc::clone(&self.state.library)),
+        );
         let (close, closed) = tokio::sync::oneshot::channel::<()>();
         let router = api::router(Arc::clone(&self.state));
         let server = tokio::spawn(
@@ -184,6 +187,7 @@ impl Service {
         );
         shutdown.await;
         scheduling.abort();
+        admitting.abort();
         tracing::info!("stopping: no new runs; running steps get {:?}", self.grace);
         self.state.runner.shut_down(self.grace).await;
         reloading.abort();

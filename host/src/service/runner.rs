@@ -18,8 +18,13 @@ use super::library::{Library, Workflow};
 use super::resume::{self, PrepareError, ResumeRequest};
 use crate::engine::{self, Control, Replay, RunOptions, RunStatus, Stop, Trigger, inputs};
 use crate::sandbox::Grants;
-use crate::store::{self, Durability, Journal, Lease, NewRun, Owner, RunStore, StoreError};
+use crate::store::{
+    self, Admission, Durability, Journal, Lease, NewRun, Owner, RunRecord, RunStore, Slot,
+    StoreError, WhenFull,
+};
 use crate::workflow::Plan;
+use crate::workflow::model::OnLimit;
+use crate::workflow::template;
 
 /// What starts a run.
 #[derive(Debug)]
@@ -40,12 +45,19 @@ pub struct StartRequest<'a> {
 pub enum Started {
     New(String),
     Existing(String),
+    /// Waiting for a concurrency slot held by these runs; it starts when one frees.
+    Queued(String, Vec<String>),
+    /// Recorded cancelled: every slot was taken (`on_limit: cancel-newest`).
+    Cancelled(String, Vec<String>),
 }
 
 impl Started {
     pub fn run_id(&self) -> &str {
         match self {
-            Started::New(id) | Started::Existing(id) => id,
+            Started::New(id)
+            | Started::Existing(id)
+            | Started::Queued(id, _)
+            | Started::Cancelled(id, _) => id,
         }
     }
 }
@@ -81,6 +93,8 @@ pub struct Runner {
     active: Mutex<HashMap<String, Arc<Control>>>,
     /// Notified whenever a run ends.
     ended: Notify,
+    /// Notified when a run may have become admissible (one queued, or ended).
+    queued: Notify,
     closing: AtomicBool,
 }
 
@@ -93,6 +107,7 @@ impl Runner {
             owner: Owner::this_process(),
             active: Mutex::default(),
             ended: Notify::new(),
+            queued: Notify::new(),
             closing: AtomicBool::new(false),
         }
     }
@@ -122,6 +137,8 @@ impl Runner {
         let workflow = request.workflow;
         let inputs =
             inputs::resolve(&workflow.plan.inputs, &request.inputs).map_err(RunnerError::Inputs)?;
+        let slot_key =
+            slot_key(&workflow.plan, &inputs).map_err(|p| RunnerError::Inputs(vec![p]))?;
         let run_id = engine::new_run_id();
         let (database, durability, owner) =
             (self.database.clone(), self.durability, self.owner.clone());
@@ -150,6 +167,7 @@ impl Runner {
                     modules: &record.modules,
                     started_by: &started_by,
                     trigger: &recorded_trigger,
+                    slot: slot_key.as_deref().and_then(|key| slot(&record.plan, key)),
                     idempotency_key: key.as_deref(),
                 },
                 &owner,
@@ -163,17 +181,24 @@ impl Runner {
         .await?;
         match created {
             Err(first) => Ok(Started::Existing(first)),
-            Ok((store, lease, grants)) => {
-                let options = RunOptions {
-                    run_id: run_id.clone(),
-                    replay: Replay::default(),
-                    control: Arc::default(),
-                    grants,
-                    trigger,
-                };
-                self.drive(store, lease, Arc::clone(&workflow.plan), inputs, options)?;
-                Ok(Started::New(run_id))
-            }
+            Ok((store, admission, grants)) => match admission {
+                Admission::Running(lease) => {
+                    let options = RunOptions {
+                        run_id: run_id.clone(),
+                        replay: Replay::default(),
+                        control: Arc::default(),
+                        grants,
+                        trigger,
+                    };
+                    self.drive(store, lease, Arc::clone(&workflow.plan), inputs, options)?;
+                    Ok(Started::New(run_id))
+                }
+                Admission::Queued { held_by } => {
+                    self.queued.notify_one();
+                    Ok(Started::Queued(run_id, held_by))
+                }
+                Admission::Cancelled { held_by } => Ok(Started::Cancelled(run_id, held_by)),
+            },
         }
     }
 
@@ -254,8 +279,104 @@ impl Runner {
             }
             runner.active().remove(&run_id);
             runner.ended.notify_waiters();
+            runner.queued.notify_one();
         });
         Ok(())
+    }
+
+    /// Start queued runs whose slot has freed, oldest first, in this
+    /// process: forever, woken when a run is queued or ends here (and
+    /// every 250 ms, for runs that end in other processes).
+    pub async fn admit_forever(self: Arc<Self>, library: Arc<Library>) {
+        loop {
+            if !self.is_closing()
+                && let Err(error) = self.admit_queued(&library).await
+            {
+                tracing::warn!("cannot start queued runs: {error}");
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(250), self.queued.notified()).await;
+        }
+    }
+
+    async fn admit_queued(self: &Arc<Self>, library: &Arc<Library>) -> Result<(), RunnerError> {
+        let (database, durability, owner) =
+            (self.database.clone(), self.durability, self.owner.clone());
+        let admitted = blocking(move || {
+            let mut store = store::open(&database, durability)?;
+            let mut queued = store.runs(Some(RunStatus::Queued))?;
+            queued.reverse();
+            let mut admitted = Vec::new();
+            for run in queued {
+                if let Some(lease) = store.admit(&run.id, &owner)? {
+                    admitted.push((run, lease));
+                }
+            }
+            Ok(admitted)
+        })
+        .await?;
+        for (run, lease) in admitted {
+            let id = run.id.clone();
+            if let Err(error) = self.start_admitted(library, run, lease).await {
+                tracing::error!("run {id} got its slot but cannot start: {error}");
+                let (database, durability) = (self.database.clone(), self.durability);
+                let _ = blocking(move || {
+                    let mut store = store::open(&database, durability)?;
+                    Ok(store.set_status(&id, RunStatus::Failed)?)
+                })
+                .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drive a queued run that was just given its slot: the workflow as
+    /// served when it is the same version, else as recorded.
+    async fn start_admitted(
+        self: &Arc<Self>,
+        library: &Arc<Library>,
+        run: RunRecord,
+        lease: Lease,
+    ) -> Result<(), RunnerError> {
+        let (database, durability, workspace) = (
+            self.database.clone(),
+            self.durability,
+            run.workspace.clone(),
+        );
+        let library = Arc::clone(library);
+        let record = run.clone();
+        let (store, plan, grants) = blocking(move || {
+            let store = store::open(&database, durability)?;
+            let serving = library.list().into_iter().find_map(|listed| {
+                listed
+                    .serving
+                    .filter(|w| w.digest == record.workflow_digest)
+            });
+            let plan = match serving {
+                Some(workflow) => Arc::clone(&workflow.plan),
+                None => {
+                    let text = store.workflow_text(&record.workflow_digest)?;
+                    let source = crate::diagnostics::Source::new(&record.path, text);
+                    Arc::new(library.plan_source(&source).map_err(|problems| {
+                        RunnerError::Resume(PrepareError::Plan(problems.into()))
+                    })?)
+                }
+            };
+            let grants = grants(&plan, std::path::Path::new(&workspace), &record.name)?;
+            Ok((store, plan, grants))
+        })
+        .await?;
+        let inputs = match run.inputs {
+            Value::Object(inputs) => inputs,
+            _ => Map::new(),
+        };
+        let options = RunOptions {
+            run_id: run.id,
+            replay: Replay::default(),
+            control: Arc::default(),
+            grants,
+            trigger: run.trigger,
+        };
+        self.drive(store, lease, plan, inputs, options)
     }
 
     /// Stop run `id`: at once when this process drives it (true), else
@@ -332,6 +453,35 @@ impl Runner {
             ended.await;
         }
     }
+}
+
+/// The concurrency key a run of `plan` with `inputs` takes a slot of, and
+/// how its slot behaves; `None` when the workflow sets no limit.
+pub fn slot_key(plan: &Plan, inputs: &Map<String, Value>) -> Result<Option<String>, String> {
+    let Some(concurrency) = &plan.concurrency else {
+        return Ok(None);
+    };
+    let scope = template::jinja(&serde_json::json!({ "inputs": inputs }));
+    match concurrency.key.eval(&scope) {
+        Ok(Value::String(key)) => Ok(Some(key)),
+        Ok(other) => Ok(Some(other.to_string())),
+        Err(problem) => Err(format!("cannot evaluate the concurrency key: {problem}")),
+    }
+}
+
+/// The slot of `key` as `plan` limits it.
+pub fn slot<'a>(plan: &Plan, key: &'a str) -> Option<Slot<'a>> {
+    let concurrency = plan.concurrency.as_ref()?;
+    Some(Slot {
+        key,
+        limit: concurrency.limit,
+        when_full: match concurrency.on_limit {
+            OnLimit::Queue => WhenFull::Queue,
+            OnLimit::CancelNewest => WhenFull::CancelNewest,
+            OnLimit::CancelRunning => WhenFull::CancelRunning,
+        },
+        max_queued: concurrency.max_queued,
+    })
 }
 
 /// A plan's grants resolved against `workspace`.

@@ -264,9 +264,7 @@ impl Scheduler {
             .await;
         match started {
             Ok(started) => {
-                let run = match &started {
-                    Started::New(id) | Started::Existing(id) => id.clone(),
-                };
+                let run = started.run_id().to_string();
                 tracing::info!("schedule {key}: tick {tick} started run {run}");
                 self.memory.get_mut(key).expect("remembered").last_run = Some(run.clone());
                 self.record(key, tick, TickOutcome::Started, Some(run))

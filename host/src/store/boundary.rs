@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use super::StoreError;
 use super::lease::{Lease, Owner};
 use super::records::{
-    AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TickOutcome, TickRecord, TokenRecord,
+    Admission, AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TickOutcome, TickRecord,
+    TokenRecord,
 };
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{Event, RunStatus, Stop};
@@ -16,8 +17,17 @@ use crate::engine::{Event, RunStatus, Stop};
 /// [`Lease`] and fail with [`StoreError::LeaseLost`] (writing nothing) once
 /// another owner holds it.
 pub trait RunStore: Send + std::fmt::Debug {
-    /// Record a new run, owned by `owner`.
-    fn create_run(&mut self, run: &NewRun<'_>, owner: &Owner) -> Result<Lease, StoreError>;
+    /// Record a new run, owned by `owner` when it may run now (its
+    /// concurrency slot, if it needs one, is free and nobody queues for
+    /// it); otherwise queued or cancelled as its slot says.
+    fn create_run(&mut self, run: &NewRun<'_>, owner: &Owner) -> Result<Admission, StoreError>;
+
+    /// Start queued run `id` for `owner` when it is first in its key's
+    /// queue and a slot is free: its lease; `None` while it must wait.
+    fn admit(&mut self, id: &str, owner: &Owner) -> Result<Option<Lease>, StoreError>;
+
+    /// The runs holding slots of concurrency key `key`, oldest first.
+    fn slot_holders(&self, key: &str) -> Result<Vec<String>, StoreError>;
 
     /// Become the owner of run `id` (to resume it), pinning it to
     /// `modules`: refused while another owner's lease is live.

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{LEASE_TTL, NewRun, Owner, RunStore, SqliteStore, StoreError};
+use super::{
+    Admission, LEASE_TTL, NewRun, Owner, RunStore, Slot, SqliteStore, StoreError, WhenFull,
+};
 use crate::engine::{AttemptKey, Event, RunStatus, Stop};
 
 thread_local! {
@@ -29,10 +31,21 @@ fn store(dir: &tempfile::TempDir) -> SqliteStore {
 }
 
 fn new_run(store: &mut dyn RunStore, owner: &Owner) -> super::Lease {
+    new_run_in(store, "r1", owner, None)
+        .running()
+        .expect("no slot needed")
+}
+
+fn new_run_in(
+    store: &mut dyn RunStore,
+    id: &str,
+    owner: &Owner,
+    slot: Option<Slot<'_>>,
+) -> Admission {
     store
         .create_run(
             &NewRun {
-                id: "r1",
+                id,
                 name: "w",
                 path: "w.yaml",
                 workspace: ".",
@@ -42,6 +55,7 @@ fn new_run(store: &mut dyn RunStore, owner: &Owner) -> super::Lease {
                 modules: &[],
                 started_by: "cli",
                 trigger: &crate::engine::Trigger::cli(),
+                slot,
                 idempotency_key: None,
             },
             owner,
@@ -246,4 +260,96 @@ fn a_value_is_stored_once_and_reads_back_whole() {
         .query_row("SELECT count(*) FROM blobs", [], |row| row.get(0))
         .expect("count");
     assert_eq!(blobs, 0);
+}
+
+fn slot(when_full: WhenFull) -> Option<Slot<'static>> {
+    Some(Slot {
+        key: "deploy-prod",
+        limit: 1,
+        when_full,
+        max_queued: 2,
+    })
+}
+
+#[test]
+fn a_full_slot_queues_runs_in_order_and_frees_when_its_run_ends() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let owner = remote("a");
+    let queue = slot(WhenFull::Queue);
+    let first = new_run_in(&mut store, "r1", &owner, queue).running();
+    assert!(first.is_some(), "a free slot: running");
+    let second = new_run_in(&mut store, "r2", &owner, queue);
+    assert!(
+        matches!(&second, Admission::Queued { held_by } if held_by == &["r1"]),
+        "{second:?}"
+    );
+    assert!(matches!(
+        new_run_in(&mut store, "r3", &owner, queue),
+        Admission::Queued { .. }
+    ));
+    // The queue is bounded.
+    let refused = store.create_run(
+        &NewRun {
+            id: "r4",
+            name: "w",
+            path: "w.yaml",
+            workspace: ".",
+            workflow_digest: "d",
+            workflow_text: "name: w",
+            inputs: &json!({}),
+            modules: &[],
+            started_by: "cli",
+            trigger: &crate::engine::Trigger::cli(),
+            slot: queue,
+            idempotency_key: None,
+        },
+        &owner,
+    );
+    assert!(matches!(refused, Err(StoreError::Refused(m)) if m.contains("max_queued")));
+    assert_eq!(store.run("r2").expect("r2").status, RunStatus::Queued);
+    assert_eq!(
+        store.admit("r2", &owner).expect("admit").map(|l| l.run_id),
+        None,
+        "r1 holds it"
+    );
+    store
+        .set_status("r1", RunStatus::Succeeded)
+        .expect("r1 ends");
+    assert_eq!(
+        store.admit("r3", &owner).expect("admit").map(|l| l.run_id),
+        None,
+        "r2 is first"
+    );
+    let admitted = store
+        .admit("r2", &owner)
+        .expect("admit")
+        .expect("r2's turn");
+    assert_eq!(admitted.run_id, "r2");
+    assert_eq!(store.slot_holders("deploy-prod").expect("holders"), ["r2"]);
+    // A run without a slot is never held back.
+    assert!(
+        new_run_in(&mut store, "free", &owner, None)
+            .running()
+            .is_some()
+    );
+}
+
+#[test]
+fn cancel_newest_records_the_newcomer_cancelled_and_cancel_running_asks_the_holder() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let owner = remote("a");
+    new_run_in(&mut store, "r1", &owner, slot(WhenFull::CancelNewest))
+        .running()
+        .expect("running");
+    let newest = new_run_in(&mut store, "r2", &owner, slot(WhenFull::CancelNewest));
+    assert!(matches!(newest, Admission::Cancelled { .. }), "{newest:?}");
+    assert_eq!(store.run("r2").expect("r2").status, RunStatus::Cancelled);
+    let queued = new_run_in(&mut store, "r3", &owner, slot(WhenFull::CancelRunning));
+    assert!(matches!(queued, Admission::Queued { .. }), "{queued:?}");
+    assert_eq!(
+        store.requested("r1").expect("requested"),
+        Some(Stop::Cancel)
+    );
 }

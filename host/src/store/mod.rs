@@ -24,7 +24,8 @@ pub use boundary::RunStore;
 pub use journal::Journal;
 pub use lease::{LEASE_TTL, Lease, Owner};
 pub use records::{
-    AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TickOutcome, TickRecord, TokenRecord,
+    Admission, AuditEntry, EventRecord, NewRun, RunRecord, Slot, StepRecord, TickOutcome,
+    TickRecord, TokenRecord, WhenFull,
 };
 pub use sqlite::SqliteStore;
 

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::lease::{Owner, is_live};
+use super::lease::{Lease, Owner, is_live};
 use super::now_seconds;
 use crate::engine::{RunStatus, StepStatus, Stop, Trigger};
 
@@ -24,6 +24,8 @@ pub struct NewRun<'a> {
     pub started_by: &'a str,
     /// What its templates see as `trigger` (kept for resume).
     pub trigger: &'a Trigger,
+    /// The concurrency slot it needs, if its workflow limits runs at once.
+    pub slot: Option<Slot<'a>>,
     /// A key the starter chose: a second run with the same key is refused
     /// with [`StoreError::DuplicateKey`](super::StoreError::DuplicateKey)
     /// naming the first.
@@ -50,6 +52,8 @@ pub struct RunRecord {
     /// Who or what started it (`cli`, `api:NAME`, …).
     pub started_by: String,
     pub trigger: Trigger,
+    /// The concurrency key whose slot it takes, if any.
+    pub concurrency_key: Option<String>,
 }
 
 impl RunRecord {
@@ -88,6 +92,50 @@ pub struct EventRecord {
     pub kind: String,
     pub body: Value,
     pub at: f64,
+}
+
+/// A run's share of a concurrency limit: at most `limit` runs with `key`
+/// run at once (slots belong to runs in the store: taken when a run
+/// starts, freed when it stops running).
+#[derive(Debug, Clone, Copy)]
+pub struct Slot<'a> {
+    pub key: &'a str,
+    pub limit: u32,
+    pub when_full: WhenFull,
+    /// The most runs waiting for the key.
+    pub max_queued: u32,
+}
+
+/// What a run that finds every slot taken does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Wait (`queued`), oldest first.
+    Queue,
+    /// It is recorded cancelled.
+    CancelNewest,
+    /// The runs holding the slots are asked to cancel; it waits.
+    CancelRunning,
+}
+
+/// How a new run was let in.
+#[derive(Debug)]
+pub enum Admission {
+    /// Running, owned by the creator's lease.
+    Running(Lease),
+    /// Waiting for a slot held by these runs (`admit` starts it later).
+    Queued { held_by: Vec<String> },
+    /// Recorded cancelled: every slot was taken (`cancel-newest`).
+    Cancelled { held_by: Vec<String> },
+}
+
+impl Admission {
+    /// The lease, when the run may start now.
+    pub fn running(self) -> Option<Lease> {
+        match self {
+            Admission::Running(lease) => Some(lease),
+            _ => None,
+        }
+    }
 }
 
 /// What a schedule did with one of its ticks.

@@ -48,6 +48,40 @@ pub struct Workflow {
     /// What starts the workflow on its own while `wfhost serve` runs.
     #[serde(default)]
     pub triggers: Vec<Trigger>,
+    /// How many runs with the same key may run at once, across processes
+    /// (`wfhost run` and `wfhost serve` on one home).
+    #[serde(default)]
+    pub concurrency: Option<Concurrency>,
+}
+
+/// A limit on runs at once, by key.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Concurrency {
+    /// Runs with the same key share the limit; a template over `inputs`
+    /// (`"deploy-{{ inputs.env }}"`).
+    pub key: Spanned<String>,
+    /// How many may run at once (at least 1).
+    pub limit: Spanned<u32>,
+    /// What a run beyond the limit does: `queue` (default; starts when a
+    /// slot frees, oldest first), `cancel-newest` (it is recorded
+    /// cancelled), `cancel-running` (the running ones are cancelled, it
+    /// starts when their slots free).
+    #[serde(default)]
+    pub on_limit: Option<OnLimit>,
+    /// The most runs waiting for one key (default 100); beyond, a run is refused.
+    #[serde(default)]
+    pub max_queued: Option<Spanned<u32>>,
+}
+
+/// What a run beyond its concurrency limit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnLimit {
+    #[default]
+    Queue,
+    CancelNewest,
+    CancelRunning,
 }
 
 /// What starts the workflow under `wfhost serve`: a cron schedule

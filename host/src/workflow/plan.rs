@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::failure_kind::StepFailureKind;
-use super::model::{Backoff, Catchup, InputSpec, Overlap, WaitFor, WebhookScheme};
+use super::model::{Backoff, Catchup, InputSpec, OnLimit, Overlap, WaitFor, WebhookScheme};
 use super::schedule::Schedule;
 use super::template::{Compiled, Expression};
 use crate::sandbox::{FailureKind, Limits, Module};
@@ -42,6 +42,18 @@ pub struct Plan {
     pub triggers: Vec<PlannedTrigger>,
     /// HTTP endpoints that start it under `wfhost serve`.
     pub webhooks: Vec<PlannedWebhook>,
+    /// How many runs of one key may run at once.
+    pub concurrency: Option<PlannedConcurrency>,
+}
+
+/// A checked `concurrency:`.
+#[derive(Debug)]
+pub struct PlannedConcurrency {
+    /// The key, over the run's inputs.
+    pub key: Compiled,
+    pub limit: u32,
+    pub on_limit: OnLimit,
+    pub max_queued: u32,
 }
 
 /// A checked webhook trigger.

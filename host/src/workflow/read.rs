@@ -6,9 +6,9 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::model::{
-    Access, Backoff, Branch, ByteSize, Catchup, Conditional, DurationText, FsGrant, InputSpec,
-    InputType, Loop, Overlap, Parallel, Permissions, Retry, Route, Step, StepLimits, Trigger,
-    WaitFor, WebhookAuth, WebhookScheme, Workflow, WorkflowLimits,
+    Access, Backoff, Branch, ByteSize, Catchup, Concurrency, Conditional, DurationText, FsGrant,
+    InputSpec, InputType, Loop, OnLimit, Overlap, Parallel, Permissions, Retry, Route, Step,
+    StepLimits, Trigger, WaitFor, WebhookAuth, WebhookScheme, Workflow, WorkflowLimits,
 };
 use super::tree::{Node, NodeKind};
 use crate::diagnostics::Spanned;
@@ -294,6 +294,7 @@ impl FromNode for Workflow {
                 "finally",
                 "permissions",
                 "triggers",
+                "concurrency",
             ],
         )?;
         let steps = f.required(reader, "steps");
@@ -308,6 +309,7 @@ impl FromNode for Workflow {
             finally: f.or_default(reader, "finally"),
             permissions: f.or_default(reader, "permissions"),
             triggers: f.or_default(reader, "triggers"),
+            concurrency: f.optional(reader, "concurrency"),
             steps: steps?,
         })
     }
@@ -403,6 +405,40 @@ impl FromNode for WebhookScheme {
                 "github-hmac-sha256" => Some(Self::GithubHmacSha256),
                 "standard-webhooks" => Some(Self::StandardWebhooks),
                 "bearer" => Some(Self::Bearer),
+                _ => None,
+            },
+        )
+    }
+}
+
+impl FromNode for Concurrency {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        let f = reader.fields(
+            node,
+            "concurrency",
+            &["key", "limit", "on_limit", "max_queued"],
+        )?;
+        let key = f.required(reader, "key");
+        let limit = f.required(reader, "limit");
+        Some(Self {
+            on_limit: f.optional(reader, "on_limit"),
+            max_queued: f.optional(reader, "max_queued"),
+            key: key?,
+            limit: limit?,
+        })
+    }
+}
+
+impl FromNode for OnLimit {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        keyword(
+            node,
+            reader,
+            &["queue", "cancel-newest", "cancel-running"],
+            |s| match s {
+                "queue" => Some(Self::Queue),
+                "cancel-newest" => Some(Self::CancelNewest),
+                "cancel-running" => Some(Self::CancelRunning),
                 _ => None,
             },
         )

@@ -1343,3 +1343,127 @@ fn schedules_are_listed_paused_triggered_and_resumed_over_http() {
     );
     assert_eq!(status, 404);
 }
+
+/// (created, first step started, ended) of every run, from the journal.
+fn run_spans(home: &Path) -> Vec<(f64, f64, f64)> {
+    let db = rusqlite::Connection::open(home.join("wfhost.db")).expect("open");
+    let mut query = db
+        .prepare(
+            "SELECT r.created_at,
+                    (SELECT min(at) FROM events WHERE run_id = r.id AND kind = 'step_started'),
+                    (SELECT max(at) FROM events WHERE run_id = r.id AND kind = 'run_finished')
+             FROM runs r ORDER BY r.created_at, r.rowid",
+        )
+        .expect("query");
+    query
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .expect("spans")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[test]
+fn a_concurrency_limit_holds_across_runs_and_queues_them_in_order() {
+    const RUNS: usize = 16;
+    let Setup {
+        _dir,
+        home,
+        workflows,
+        alice,
+    } = setup(
+        "deploy.yaml",
+        "name: deploy\ninputs:\n  env: { type: string }\nconcurrency: { key: \"deploy-{{ inputs.env }}\", limit: 2 }\nsteps:\n  - { id: work, module: system, action: sleep, inputs: { milliseconds: 150 } }\n",
+    );
+    let server = Server::start(&home, &workflows, &[]);
+    let mut queued = 0;
+    let ids: Vec<String> = (0..RUNS)
+        .map(|_| {
+            let (status, body) = call(
+                "POST",
+                &server.url("/v1/runs"),
+                Some(&alice),
+                Some(&json!({ "workflow": "deploy", "inputs": { "env": "prod" } })),
+            );
+            assert_eq!(status, 202, "{body}");
+            queued += usize::from(body["queued"] == true);
+            body["run_id"].as_str().expect("run id").to_string()
+        })
+        .collect();
+    assert!(
+        queued >= RUNS - 2,
+        "runs beyond the limit are queued: {queued}"
+    );
+    // A run of another key is not held back.
+    let other = start(&server, &alice, "deploy", &json!({ "env": "staging" }));
+    let other = wait_for(&server, &alice, &other, "an end", ended);
+    assert_eq!(other["status"], "succeeded");
+    for id in &ids {
+        let run = wait_for(&server, &alice, id, "an end", ended);
+        assert_eq!(run["status"], "succeeded", "{run}");
+    }
+    let spans: Vec<(f64, f64, f64)> = run_spans(&home).into_iter().take(RUNS).collect();
+    // Never more than two running at once, from the journal.
+    let mut moments: Vec<(f64, i32)> = spans
+        .iter()
+        .flat_map(|(_, started, ended)| [(*started, 1), (*ended, -1)])
+        .collect();
+    moments.sort_by(|a, b| a.partial_cmp(b).expect("times"));
+    let most = moments
+        .iter()
+        .scan(0, |running, (_, change)| {
+            *running += change;
+            Some(*running)
+        })
+        .max();
+    assert_eq!(most, Some(2), "{spans:?}");
+    // First in, first started.
+    let starts: Vec<f64> = spans.iter().map(|(_, started, _)| *started).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "FIFO: {spans:?}");
+}
+
+#[test]
+fn wfhost_run_waits_for_a_slot_held_by_another_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let file = write(
+        dir.path(),
+        "limited.yaml",
+        "name: limited\nconcurrency: { key: only-one, limit: 1 }\nsteps:\n  - { id: work, module: system, action: sleep, inputs: { milliseconds: 800 } }\n",
+    );
+    let file = file.to_str().expect("UTF-8");
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_wfhost"))
+            .args(["run", file])
+            .current_dir(repo())
+            .env("WFHOST_HOME", &home)
+            .env("WFHOST_CACHE_DIR", shared_cache())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("wfhost run starts")
+    };
+    let first = spawn();
+    let running = |status: &str| {
+        let listed = wfhost(&home, &["list"]);
+        listed.stdout.lines().filter(|l| l.contains(status)).count()
+    };
+    eventually("the first run running", || running("running"), |n| *n == 1);
+    let second = spawn();
+    let shown = eventually(
+        "the second run queued",
+        || wfhost(&home, &["list"]).stdout,
+        |list| list.contains("queued (only-one held by"),
+    );
+    assert!(shown.contains("queued"), "{shown}");
+    let first = first.wait_with_output().expect("first ends");
+    let second = second.wait_with_output().expect("second ends");
+    assert!(first.status.success() && second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("is queued: `only-one` is held by"), "{said}");
+    let spans = run_spans(&home);
+    assert_eq!(spans.len(), 2);
+    assert!(
+        spans[1].1 >= spans[0].2,
+        "the second started after the first ended: {spans:?}"
+    );
+}

@@ -88,6 +88,7 @@ mod corpus {
         passed_types: "passed-types.yaml",
         permissions: "permissions.yaml",
         retry: "retry.yaml",
+        run_concurrency: "run-concurrency.yaml",
         subscripts: "subscripts.yaml",
         syntax: "syntax.yaml",
         template_syntax: "template-syntax.yaml",

@@ -28,6 +28,11 @@ use crate::store::{AuditEntry, RunStore, StoreError};
 /// The largest request body taken (bigger ones get 413).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// How much of an oversized body is read and dropped before answering 413.
+const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+/// How long a body may take to arrive.
+const MAX_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The OpenAPI description of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -119,17 +124,48 @@ async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str
     )
 }
 
-/// A request body, at most [`MAX_BODY_BYTES`] (413 beyond).
+/// A request body, at most [`MAX_BODY_BYTES`] (413 beyond). An oversized
+/// body is read on and dropped, up to [`MAX_DRAIN_BYTES`] and
+/// [`MAX_DRAIN_TIME`], before the 413 is sent: a client still writing when
+/// the connection closed would see a broken pipe instead of the answer.
 async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
-            )
-        })
+    use futures_util::StreamExt as _;
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut seen = 0_usize;
+    let drained = tokio::time::timeout(MAX_DRAIN_TIME, async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|error| {
+                ApiError::bad_request(format!("cannot read the request body: {error}"))
+            })?;
+            seen += chunk.len();
+            if seen <= MAX_BODY_BYTES {
+                kept.extend_from_slice(&chunk);
+            } else if seen > MAX_DRAIN_BYTES {
+                break;
+            }
+        }
+        Ok::<_, ApiError>(())
+    })
+    .await;
+    if let Ok(Err(error)) = drained {
+        return Err(error);
+    }
+    if drained.is_err() && seen <= MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "too-slow",
+            format!("the request body did not arrive within {MAX_DRAIN_TIME:?}"),
+        ));
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too-large",
+            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    Ok(kept.into())
 }
 
 /// A request body as JSON (`{}` when empty), at most [`MAX_BODY_BYTES`].

@@ -55,20 +55,41 @@ pub async fn start(
             idempotency_key: key.as_deref(),
         })
         .await?;
-    let run_id = started.run_id().to_string();
-    let status = match started {
-        Started::New(_) => {
-            state
-                .audit(&actor.0, "start", Some(&run_id), Some(body.workflow))
-                .await;
-            StatusCode::ACCEPTED
+    if !matches!(started, Started::Existing(_)) {
+        let run_id = started.run_id();
+        state
+            .audit(&actor.0, "start", Some(run_id), Some(body.workflow))
+            .await;
+    }
+    started_response(&started)
+}
+
+/// How a start is answered: 202 (started or queued), 200 (the run an
+/// earlier request with the same key started), 409 (cancelled at once:
+/// every concurrency slot was taken).
+pub fn started_response(started: &Started) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let run_id = started.run_id();
+    let url = format!("/v1/runs/{run_id}");
+    Ok(match started {
+        Started::New(_) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "run_id": run_id, "url": url })),
+        ),
+        Started::Existing(_) => (
+            StatusCode::OK,
+            Json(json!({ "run_id": run_id, "url": url, "duplicate": true })),
+        ),
+        Started::Queued(_, held_by) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "run_id": run_id, "url": url, "queued": true, "held_by": held_by })),
+        ),
+        Started::Cancelled(_, held_by) => {
+            return Err(ApiError::conflict(format!(
+                "run {run_id} was cancelled: every concurrency slot is taken (by {}) and the workflow says on_limit: cancel-newest",
+                held_by.join(", ")
+            )));
         }
-        Started::Existing(_) => StatusCode::OK,
-    };
-    Ok((
-        status,
-        Json(json!({ "run_id": run_id, "url": format!("/v1/runs/{run_id}") })),
-    ))
+    })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

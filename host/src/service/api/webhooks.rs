@@ -15,9 +15,10 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
+use super::runs::started_response;
 use super::{ApiState, read_body};
 use crate::engine::Trigger;
-use crate::service::runner::{RunnerError, StartRequest, Started};
+use crate::service::runner::{RunnerError, StartRequest};
 use crate::service::webhook;
 use crate::workflow::template;
 
@@ -116,11 +117,5 @@ pub async fn receive(
             RunnerError::Inputs(_) => ApiError::invalid_input(format!("webhook {path}: {error}")),
             other => other.into(),
         })?;
-    Ok(match started {
-        Started::New(run) => (StatusCode::ACCEPTED, Json(json!({ "run_id": run }))),
-        Started::Existing(run) => (
-            StatusCode::OK,
-            Json(json!({ "run_id": run, "duplicate": true })),
-        ),
-    })
+    started_response(&started)
 }

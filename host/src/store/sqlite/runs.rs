@@ -14,11 +14,12 @@ use crate::engine::resume::RecordedAttempt;
 use crate::engine::{AttemptKey, AttemptResult, Event, RunStatus, StepFailure, StepStatus, Stop};
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
 use crate::store::records::{
-    AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TickOutcome, TickRecord, TokenRecord,
+    Admission, AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TickOutcome, TickRecord,
+    TokenRecord, WhenFull,
 };
 use crate::store::{RunStore, StoreError};
 
-const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by, trigger_data";
+const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by, trigger_data, concurrency_key";
 
 fn json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -58,11 +59,12 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         trigger: json(row.get(14)?)
             .and_then(|value| serde_json::from_value(value).ok())
             .unwrap_or_default(),
+        concurrency_key: row.get(15)?,
     })
 }
 
 impl RunStore for SqliteStore {
-    fn create_run(&mut self, run: &NewRun<'_>, owner: &Owner) -> Result<Lease, StoreError> {
+    fn create_run(&mut self, run: &NewRun<'_>, owner: &Owner) -> Result<Admission, StoreError> {
         let at = self.now();
         let lease = Lease {
             run_id: run.id.to_string(),
@@ -83,13 +85,33 @@ impl RunStore for SqliteStore {
                     return Err(StoreError::DuplicateKey { run }.into());
                 }
             }
+            let admission = admission(tx, run, &lease)?;
+            let (status, owner_id, error) = match &admission {
+                Admission::Running(_) => ("running", Some(owner.id()), None),
+                Admission::Queued { .. } => ("queued", None, None),
+                Admission::Cancelled { held_by } => (
+                    "cancelled",
+                    None,
+                    Some(
+                        serde_json::json!({
+                            "kind": "concurrency-limit",
+                            "message": format!(
+                                "every slot of `{}` was taken (by {}); on_limit: cancel-newest",
+                                run.slot.map_or("", |s| s.key),
+                                held_by.join(", ")
+                            ),
+                        })
+                        .to_string(),
+                    ),
+                ),
+            };
             tx.execute(
                 "INSERT OR IGNORE INTO workflows (digest, name, text) VALUES (?1, ?2, ?3)",
                 params![run.workflow_digest, run.name, run.workflow_text],
             )?;
             tx.execute(
-                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key, trigger_data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13)",
+                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key, trigger_data, concurrency_key, concurrency_limit, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?14, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?15, ?16, ?17)",
                 params![
                     run.id,
                     run.workflow_digest,
@@ -97,19 +119,70 @@ impl RunStore for SqliteStore {
                     run.path,
                     run.workspace,
                     run.inputs.to_string(),
-                    owner.id(),
+                    owner_id,
                     lease.epoch,
-                    lease.expires_at,
+                    owner_id.map(|_| lease.expires_at),
                     at,
                     run.started_by,
                     run.idempotency_key,
                     run.trigger.to_value().to_string(),
+                    status,
+                    run.slot.map(|s| s.key),
+                    run.slot.map(|s| s.limit),
+                    error,
                 ],
             )?;
             record_modules(tx, run.id, run.modules)?;
-            Ok(())
-        })?;
-        Ok(lease)
+            Ok(admission)
+        })
+    }
+
+    fn admit(&mut self, id: &str, owner: &Owner) -> Result<Option<Lease>, StoreError> {
+        let now = self.now();
+        self.write("cannot start the queued run", |tx| {
+            let (status, key, limit, epoch): (String, Option<String>, Option<u32>, i64) = tx
+                .query_row(
+                    "SELECT status, concurrency_key, concurrency_limit, lease_epoch FROM runs WHERE id = ?1",
+                    [id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::UnknownRun(id.to_string()))?;
+            if status != "queued" {
+                return Err(StoreError::Refused(format!(
+                    "run {id} is not queued any more ({status})"
+                ))
+                .into());
+            }
+            let (Some(key), Some(limit)) = (key, limit) else {
+                return Err(StoreError::Refused(format!("run {id} waits for no slot")).into());
+            };
+            let first: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM runs WHERE concurrency_key = ?1 AND status = 'queued' ORDER BY created_at, rowid LIMIT 1",
+                    [&key],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if first.as_deref() != Some(id) || holders(tx, &key)?.len() >= limit as usize {
+                return Ok(None);
+            }
+            let lease = Lease {
+                run_id: id.to_string(),
+                owner: owner.clone(),
+                epoch: epoch + 1,
+                expires_at: now + LEASE_TTL.as_secs_f64(),
+            };
+            tx.execute(
+                "UPDATE runs SET status = 'running', owner = ?2, lease_epoch = ?3, lease_expires = ?4, updated_at = ?5 WHERE id = ?1",
+                params![id, owner.id(), lease.epoch, lease.expires_at, now],
+            )?;
+            Ok(Some(lease))
+        })
+    }
+
+    fn slot_holders(&self, key: &str) -> Result<Vec<String>, StoreError> {
+        holders(&self.conn, key).map_err(self.error("cannot read concurrency slots"))
     }
 
     fn run(&self, id: &str) -> Result<RunRecord, StoreError> {
@@ -597,6 +670,56 @@ impl RunStore for SqliteStore {
             })
             .map(drop)
             .map_err(self.error("cannot write the audit log"))
+    }
+}
+
+/// The runs holding slots of `key`, oldest first.
+fn holders(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT id FROM runs WHERE concurrency_key = ?1 AND status = 'running' ORDER BY created_at, rowid",
+    )?
+    .query_map([key], |row| row.get(0))?
+    .collect()
+}
+
+/// Whether `run` may run now, waits, or is cancelled, as its slot says;
+/// the holders asked to cancel for `cancel-running`.
+fn admission(
+    tx: &Transaction<'_>,
+    run: &NewRun<'_>,
+    lease: &Lease,
+) -> Result<Admission, WriteError> {
+    let Some(slot) = run.slot else {
+        return Ok(Admission::Running(lease.clone()));
+    };
+    let held_by = holders(tx, slot.key)?;
+    let queued: u32 = tx.query_row(
+        "SELECT count(*) FROM runs WHERE concurrency_key = ?1 AND status = 'queued'",
+        [slot.key],
+        |row| row.get(0),
+    )?;
+    if queued == 0 && held_by.len() < slot.limit as usize {
+        return Ok(Admission::Running(lease.clone()));
+    }
+    match slot.when_full {
+        WhenFull::CancelNewest => Ok(Admission::Cancelled { held_by }),
+        WhenFull::Queue | WhenFull::CancelRunning if queued >= slot.max_queued => {
+            Err(StoreError::Refused(format!(
+                "{queued} runs of `{}` are queued already (max_queued: {}); try again later",
+                slot.key, slot.max_queued
+            ))
+            .into())
+        }
+        WhenFull::Queue => Ok(Admission::Queued { held_by }),
+        WhenFull::CancelRunning => {
+            for holder in &held_by {
+                tx.execute(
+                    "UPDATE runs SET requested = 'cancel' WHERE id = ?1 AND status = 'running'",
+                    [holder],
+                )?;
+            }
+            Ok(Admission::Queued { held_by })
+        }
     }
 }
 

@@ -111,13 +111,17 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE attempts DROP COLUMN input;
     ",
     // 6: who or what started a run (`cli`, `api:NAME`, …), what its
-    // templates see as `trigger`, and the idempotency key it was started
-    // with (a repeat returns the same run); what each cron tick did;
+    // templates see as `trigger`, the idempotency key it was started with
+    // (a repeat returns the same run), its concurrency key and limit; what each cron tick did;
     // API tokens, stored as sha256 digests; an audit log of API writes.
     r"
     ALTER TABLE runs ADD COLUMN started_by TEXT NOT NULL DEFAULT 'cli';
     ALTER TABLE runs ADD COLUMN idempotency_key TEXT;
     ALTER TABLE runs ADD COLUMN trigger_data TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE runs ADD COLUMN concurrency_key TEXT;
+    ALTER TABLE runs ADD COLUMN concurrency_limit INTEGER;
+    CREATE INDEX runs_by_concurrency_key ON runs(concurrency_key, status, created_at)
+        WHERE concurrency_key IS NOT NULL;
     CREATE UNIQUE INDEX runs_by_idempotency_key ON runs(idempotency_key)
         WHERE idempotency_key IS NOT NULL;
     CREATE TABLE tokens (

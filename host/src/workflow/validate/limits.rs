@@ -1,6 +1,6 @@
 //! Limits and retry policies: parsed values within the host's maximums.
 
-use super::{Checker, MAX_ATTEMPTS};
+use super::{Checker, MAX_ATTEMPTS, Place, Reads};
 
 /// Attempts in the sandbox at once when a workflow does not say: steps
 /// often wait on programs, timers or the network rather than compute, and
@@ -13,7 +13,7 @@ use crate::sandbox::Limits;
 use crate::suggest::closest;
 use crate::workflow::StepFailureKind;
 use crate::workflow::model::Step;
-use crate::workflow::plan::{RetryPolicy, StepIndex};
+use crate::workflow::plan::{PlannedConcurrency, RetryPolicy, StepIndex};
 
 impl Checker<'_> {
     /// The step's limits: its own, else the workflow's, else the module's
@@ -140,5 +140,44 @@ impl Checker<'_> {
                 format!("{what} must be at least 1"),
             ));
         }
+    }
+}
+
+/// The most runs waiting for one concurrency key unless told.
+const DEFAULT_MAX_QUEUED: u32 = 100;
+
+impl Checker<'_> {
+    /// `concurrency:`: a key reading only inputs, a limit and a queue bound of at least 1.
+    pub(super) fn check_concurrency(&mut self) -> Option<PlannedConcurrency> {
+        let concurrency = self.workflow.concurrency.as_ref()?;
+        let key = self.templates_in(
+            &serde_json::Value::String(concurrency.key.value.clone()),
+            Place {
+                span: concurrency.key.span,
+                in_foreach: false,
+                reads: Reads::Inputs("the concurrency key"),
+            },
+        );
+        let mut at_least_one = |value: &Spanned<u32>, what: &str| {
+            if value.value == 0 {
+                self.error(Diagnostic::error(
+                    value.span,
+                    format!("`{what}` must be at least 1"),
+                ));
+            }
+        };
+        at_least_one(&concurrency.limit, "limit");
+        if let Some(max_queued) = &concurrency.max_queued {
+            at_least_one(max_queued, "max_queued");
+        }
+        Some(PlannedConcurrency {
+            key: key?,
+            limit: concurrency.limit.value,
+            on_limit: concurrency.on_limit.unwrap_or_default(),
+            max_queued: concurrency
+                .max_queued
+                .as_ref()
+                .map_or(DEFAULT_MAX_QUEUED, |m| m.value),
+        })
     }
 }

@@ -92,8 +92,9 @@ struct Place {
 enum Reads {
     /// A step's template: the run's whole scope.
     Run,
-    /// A context value: evaluated when the run starts, so inputs only.
-    Inputs,
+    /// Evaluated when the run starts, so inputs only: what it is (a
+    /// context value, the concurrency key), for messages.
+    Inputs(&'static str),
     /// A webhook's `dedupe` and `inputs`: the request (`body`, `headers`).
     Request,
 }
@@ -136,7 +137,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
             let place = Place {
                 span: value.span,
                 in_foreach: false,
-                reads: Reads::Inputs,
+                reads: Reads::Inputs("a context value"),
             };
             Some((name.clone(), checker.templates_in(&value.value, place)?))
         })
@@ -158,6 +159,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         .collect();
     let limits = checker.check_workflow_limits();
     let (triggers, webhooks) = checker.check_triggers();
+    let concurrency = checker.check_concurrency();
     let mut diagnostics = std::mem::take(&mut checker.problems);
     if diagnostics.has_errors() {
         return Checked {
@@ -187,6 +189,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         workflow_timeout: limits.1,
         triggers,
         webhooks,
+        concurrency,
     });
     Checked {
         plan,

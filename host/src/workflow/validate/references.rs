@@ -68,10 +68,10 @@ impl Checker<'_> {
         let segments: Vec<&str> = reference.split('.').collect();
         let at = |problem: String| Diagnostic::error(place.span, problem);
         match place.reads {
-            Reads::Inputs if segments[0] != "inputs" => {
+            Reads::Inputs(what) if segments[0] != "inputs" => {
                 self.error(
                     at(format!(
-                        "`{written}`: a context value is evaluated when the run starts, so it can read only `inputs`"
+                        "`{written}`: {what} is evaluated when the run starts, so it can read only `inputs`"
                     ))
                     .with_help("read it from the step that needs it instead"),
                 );
@@ -88,7 +88,7 @@ impl Checker<'_> {
                 }
                 return;
             }
-            Reads::Inputs | Reads::Run => {}
+            Reads::Inputs(_) | Reads::Run => {}
         }
         let result = match segments[0] {
             "inputs" => match segments.get(1) {
