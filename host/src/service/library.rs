@@ -65,6 +65,8 @@ pub struct Library {
     runtime: Runtime,
     registry: Registry,
     files: RwLock<BTreeMap<String, (Listed, Stamp)>>,
+    /// One catalog for describing modules: each loaded once per process.
+    modules: Catalog,
 }
 
 impl Library {
@@ -74,6 +76,7 @@ impl Library {
     pub fn new(dir: &Path, runtime: Runtime, registry: Registry) -> std::io::Result<Self> {
         Ok(Self {
             dir: std::path::absolute(dir)?,
+            modules: Catalog::new(runtime.clone()).with_registry(registry.clone()),
             runtime,
             registry,
             files: RwLock::default(),
@@ -202,9 +205,10 @@ impl Library {
         self.check(source).map(|(plan, _warnings)| plan)
     }
 
-    /// A catalog of the bundled and installed modules.
-    pub fn catalog(&self) -> Catalog {
-        Catalog::new(self.runtime.clone()).with_registry(self.registry.clone())
+    /// A catalog of the bundled and installed modules, shared: a module
+    /// it loaded once is not loaded again.
+    pub fn modules(&self) -> &Catalog {
+        &self.modules
     }
 
     /// The registry of installed modules.
@@ -213,7 +217,9 @@ impl Library {
     }
 
     fn check(&self, source: &Source) -> Result<(Plan, Option<String>), String> {
-        let catalog = self.catalog().locked_for(&source.path)?;
+        let catalog = Catalog::new(self.runtime.clone())
+            .with_registry(self.registry.clone())
+            .locked_for(&source.path)?;
         let checked = workflow::check(source, &catalog);
         let rendered = (checked.diagnostics.iter().next().is_some())
             .then(|| source.render(&checked.diagnostics));

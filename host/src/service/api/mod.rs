@@ -168,6 +168,13 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
     Ok(kept.into())
 }
 
+/// A query string that does not fit its endpoint: a JSON 400.
+fn bad_query(rejection: &axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::bad_request(format!(
+        "the query string is not what this endpoint takes: {rejection}"
+    ))
+}
+
 /// A request body as JSON (`{}` when empty), at most [`MAX_BODY_BYTES`].
 async fn json_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
     let bytes = read_body(body).await?;

@@ -22,11 +22,11 @@ pub async fn list(
     let library = Arc::clone(&state.library);
     let modules = tokio::task::spawn_blocking(move || {
         let available = catalog::available(library.registry())?;
-        let catalog = library.catalog();
+        let catalog = library.modules();
         Ok::<_, String>(
             available
                 .iter()
-                .map(|module| describe(&catalog, module))
+                .map(|module| describe(catalog, module))
                 .collect::<Vec<Value>>(),
         )
     })

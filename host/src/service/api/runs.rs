@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
@@ -17,6 +18,8 @@ use crate::service::runner::{StartRequest, Started};
 use crate::store::{RunRecord, StepRecord};
 use crate::units::rfc3339;
 
+/// The most runs one list returns.
+const MAX_LIST: usize = 1000;
 /// The longest idempotency key taken.
 const MAX_KEY_BYTES: usize = 200;
 
@@ -119,9 +122,10 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
-    Query(query): Query<ListQuery>,
+    query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     auth::reader(&state, &headers).await?;
+    let Query(query) = query.map_err(|rejection| super::bad_query(&rejection))?;
     let status = query
         .status
         .as_deref()
@@ -134,7 +138,12 @@ pub async fn list(
         })
         .transpose()?;
     let runs = state.read(move |store| store.runs(status)).await?;
-    let limit = query.limit.unwrap_or(100).min(1000);
+    let limit = query.limit.unwrap_or(100);
+    if limit > MAX_LIST {
+        return Err(ApiError::bad_request(format!(
+            "`limit` is at most {MAX_LIST}"
+        )));
+    }
     let runs: Vec<Value> = runs
         .iter()
         .filter(|run| query.workflow.as_ref().is_none_or(|w| &run.name == w))
