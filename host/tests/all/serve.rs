@@ -1416,9 +1416,11 @@ fn a_concurrency_limit_holds_across_runs_and_queues_them_in_order() {
         })
         .max();
     assert_eq!(most, Some(2), "{spans:?}");
-    // First in, first started.
+    // First in, first admitted: two runs admitted together (when both
+    // slots free) start their steps in either order, but a run never
+    // starts before one queued two places ahead of it.
     let starts: Vec<f64> = spans.iter().map(|(_, started, _)| *started).collect();
-    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "FIFO: {spans:?}");
+    assert!(starts.windows(3).all(|w| w[0] <= w[2]), "FIFO: {spans:?}");
 }
 
 #[test]
@@ -1428,7 +1430,7 @@ fn wfhost_run_waits_for_a_slot_held_by_another_process() {
     let file = write(
         dir.path(),
         "limited.yaml",
-        "name: limited\nconcurrency: { key: only-one, limit: 1 }\nsteps:\n  - { id: work, module: system, action: sleep, inputs: { milliseconds: 800 } }\n",
+        "name: limited\nconcurrency: { key: only-one, limit: 1 }\nsteps:\n  - { id: work, module: system, action: sleep, inputs: { milliseconds: 2500 } }\n",
     );
     let file = file.to_str().expect("UTF-8");
     let spawn = || {

@@ -111,6 +111,15 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
+        // Read first: a database already migrated (every open but the
+        // first) takes no write lock, so opening never waits on writers.
+        let version: usize = self
+            .conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(self.error("cannot read its schema version"))?;
+        if version == schema::MIGRATIONS.len() {
+            return Ok(());
+        }
         let path = self.path.clone();
         self.write("cannot migrate its schema", |tx| {
             let version: usize = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
