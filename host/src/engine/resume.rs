@@ -28,6 +28,10 @@ pub enum ResumeError {
     #[error("run {run} was cancelled; it is not resumed unless you say where from: --from STEP")]
     Cancelled { run: String },
     #[error(
+        "run {run} has not started: it waits for a concurrency slot and starts when one frees (`wfhost cancel {run}` drops it)"
+    )]
+    Queued { run: String },
+    #[error(
         "run {run} recorded step `{step}`, which the workflow no longer has; resume cannot continue it"
     )]
     StepGone { run: String, step: String },
@@ -50,6 +54,7 @@ pub fn check_resumable(
     match (status, from) {
         (RunStatus::Succeeded, None) => Err(ResumeError::Succeeded { run: run.into() }),
         (RunStatus::Cancelled, None) => Err(ResumeError::Cancelled { run: run.into() }),
+        (RunStatus::Queued, _) => Err(ResumeError::Queued { run: run.into() }),
         _ => Ok(()),
     }
 }

@@ -1457,6 +1457,18 @@ fn wfhost_run_waits_for_a_slot_held_by_another_process() {
         |list| list.contains("queued (only-one held by"),
     );
     assert!(shown.contains("queued"), "{shown}");
+    // A queued run has not started: nothing to resume.
+    let listed: Value =
+        serde_json::from_str(&wfhost(&home, &["list", "--json", "--status", "queued"]).stdout)
+            .expect("JSON");
+    let queued = listed[0]["id"].as_str().expect("a queued run");
+    let resumed = wfhost(&home, &["resume", queued]);
+    assert_eq!(resumed.code, 2, "{}", resumed.render());
+    assert!(
+        resumed.stderr.contains("has not started"),
+        "{}",
+        resumed.render()
+    );
     let first = first.wait_with_output().expect("first ends");
     let second = second.wait_with_output().expect("second ends");
     assert!(first.status.success() && second.status.success());
