@@ -87,6 +87,9 @@ fn report(startup: &crate::service::Startup, args: &ServeArgs) {
             Change::Invalid(name, problems) => {
                 eprint!("warning: workflow `{name}` is not served:\n{problems}");
             }
+            Change::Shadowed(name, why) => {
+                eprintln!("warning: workflow `{name}`: {why}");
+            }
             Change::Removed(_) => {}
         }
     }

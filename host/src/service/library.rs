@@ -43,6 +43,9 @@ pub struct Listed {
     pub serving: Option<Arc<Workflow>>,
     /// Why the file as it is now is not served (rendered diagnostics), if it is not.
     pub problems: Option<String>,
+    /// Webhook paths it declares that another workflow (first by name)
+    /// serves instead.
+    pub shadowed: Option<String>,
 }
 
 /// What a reload found.
@@ -53,6 +56,39 @@ pub enum Change {
     /// version (if any) keeps serving.
     Invalid(String, String),
     Removed(String),
+    /// It declares a webhook path another workflow serves.
+    Shadowed(String, String),
+}
+
+/// A webhook path declared by several workflows is served by the first
+/// by name; the others are told so (and said in `changes` when that is new).
+fn shadow_clashing_webhooks(
+    files: &mut BTreeMap<String, (Listed, Stamp)>,
+    changes: &mut Vec<Change>,
+) {
+    let mut owners: HashMap<String, String> = HashMap::new();
+    for (name, (listed, _)) in files.iter_mut() {
+        let mut clashes = Vec::new();
+        for hook in listed.serving.iter().flat_map(|w| &w.plan.webhooks) {
+            match owners.get(&hook.path) {
+                Some(owner) => clashes.push(format!(
+                    "webhook {} is served by workflow `{owner}`, which declares it too",
+                    hook.path
+                )),
+                None => {
+                    owners.insert(hook.path.clone(), name.clone());
+                }
+            }
+        }
+        let shadowed = (!clashes.is_empty()).then(|| clashes.join("; "));
+        if shadowed.is_some() && shadowed != listed.shadowed {
+            changes.push(Change::Shadowed(
+                name.clone(),
+                shadowed.clone().unwrap_or_default(),
+            ));
+        }
+        listed.shadowed = shadowed;
+    }
 }
 
 /// When a file was last seen as it is: its size and modification time.
@@ -143,6 +179,7 @@ impl Library {
                         path: path.clone(),
                         serving: Some(Arc::new(workflow)),
                         problems: None,
+                        shadowed: None,
                     }
                 }
                 Err(problems) => {
@@ -152,6 +189,7 @@ impl Library {
                         path: path.clone(),
                         serving: previous,
                         problems: Some(problems),
+                        shadowed: None,
                     }
                 }
             };
@@ -169,6 +207,7 @@ impl Library {
             kept
         });
         files.extend(updated);
+        shadow_clashing_webhooks(&mut files, &mut changes);
         Ok(changes)
     }
 

@@ -66,6 +66,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("cannot look for runs to adopt: {0}")]
+    Orphans(runner::RunnerError),
 }
 
 /// A server ready to serve: workflows loaded, orphaned runs adopted.
@@ -128,7 +130,7 @@ impl Service {
             has_tokens,
             ..Startup::default()
         };
-        for run in runner.orphans().await.unwrap_or_default() {
+        for run in runner.orphans().await.map_err(ServeError::Orphans)? {
             let request = ResumeRequest {
                 run: &run,
                 from: None,
@@ -212,6 +214,9 @@ async fn reload_forever(library: Arc<Library>) {
                     match change {
                         Change::Loaded(name) => tracing::info!("workflow `{name}` loaded"),
                         Change::Removed(name) => tracing::info!("workflow `{name}` removed"),
+                        Change::Shadowed(name, why) => {
+                            tracing::warn!("workflow `{name}`: {why}");
+                        }
                         Change::Invalid(name, problems) => tracing::warn!(
                             "workflow `{name}` is invalid now; its last valid version (if any) keeps serving:\n{problems}"
                         ),

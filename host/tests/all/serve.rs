@@ -933,7 +933,25 @@ fn webhooks_verify_signatures_dedupe_deliveries_and_type_check_inputs() {
         workflows,
         alice,
     } = setup("gh.yaml", GITHUB_HOOK);
+    // A second workflow claiming the same path is told it does not get it.
+    write(
+        &workflows,
+        "gh-copy.yaml",
+        &GITHUB_HOOK.replace("name: gh", "name: gh-copy"),
+    );
     let server = Server::start_with(&home, &workflows, &[], &[("GH_HOOK_SECRET", GITHUB_SECRET)]);
+    let (_, copy) = call(
+        "GET",
+        &server.url("/v1/workflows/gh-copy"),
+        Some(&alice),
+        None,
+    );
+    assert!(
+        copy["shadowed"]
+            .as_str()
+            .is_some_and(|s| s.contains("/hooks/github is served by workflow `gh`")),
+        "{copy}"
+    );
     let push = br#"{"after": "abc123", "ref": "refs/heads/main"}"#;
     let signed = |body: &[u8], delivery: &str| {
         vec![

@@ -94,7 +94,11 @@ pub async fn receive(
     };
     let inputs = match hook.inputs.eval(&scope) {
         Ok(Value::Object(inputs)) => inputs,
-        Ok(_) => Map::new(),
+        Ok(other) => {
+            return Err(ApiError::internal(format!(
+                "webhook {path}: its inputs evaluated to {other}, not an object"
+            )));
+        }
         Err(problem) => {
             return Err(ApiError::invalid_input(format!(
                 "webhook {path}: `inputs`: {problem}"

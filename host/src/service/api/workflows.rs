@@ -79,6 +79,7 @@ fn workflow_json(listed: &Listed) -> Value {
                 .collect::<Vec<_>>()
         }),
         "problems": listed.problems,
+        "shadowed": listed.shadowed,
     })
 }
 
