@@ -113,10 +113,12 @@ impl Service {
             .await
             .map_err(|error| ServeError::Http(std::io::Error::other(error)))??;
         let has_tokens = !store.tokens()?.is_empty();
+        let store = SharedStore::new(store);
         let runner = Arc::new(Runner::new(
             config.database,
             config.durability,
             config.workspace,
+            store.clone(),
         ));
         let schedules = library
             .list()
@@ -144,7 +146,7 @@ impl Service {
         let state = Arc::new(ApiState {
             library,
             runner,
-            store: SharedStore::new(store),
+            store,
             open_reads: config.open_reads,
         });
         Ok((

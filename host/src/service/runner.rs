@@ -16,6 +16,7 @@ use tokio::sync::Notify;
 
 use super::library::{Library, Workflow};
 use super::resume::{self, PrepareError, ResumeRequest};
+use super::shared_store::SharedStore;
 use crate::engine::{self, Control, Replay, RunOptions, RunStatus, Stop, Trigger, inputs};
 use crate::sandbox::Grants;
 use crate::store::{
@@ -90,6 +91,9 @@ pub struct Runner {
     /// The root workspace-relative grants resolve against.
     workspace: PathBuf,
     owner: Owner,
+    /// For the runner's own reads and writes (stops, admission, orphans);
+    /// each run's journal has a connection of its own.
+    store: SharedStore,
     active: Mutex<HashMap<String, Arc<Control>>>,
     /// Notified whenever a run ends.
     ended: Notify,
@@ -99,12 +103,18 @@ pub struct Runner {
 }
 
 impl Runner {
-    pub fn new(database: PathBuf, durability: Durability, workspace: PathBuf) -> Self {
+    pub fn new(
+        database: PathBuf,
+        durability: Durability,
+        workspace: PathBuf,
+        store: SharedStore,
+    ) -> Self {
         Self {
             database,
             durability,
             workspace,
             owner: Owner::this_process(),
+            store,
             active: Mutex::default(),
             ended: Notify::new(),
             queued: Notify::new(),
@@ -298,32 +308,40 @@ impl Runner {
         }
     }
 
+    /// Admit the oldest queued run of each key while its key has a free
+    /// slot (only a queue's head can be admitted: first in, first started).
     async fn admit_queued(self: &Arc<Self>, library: &Arc<Library>) -> Result<(), RunnerError> {
-        let (database, durability, owner) =
-            (self.database.clone(), self.durability, self.owner.clone());
-        let admitted = blocking(move || {
-            let mut store = store::open(&database, durability)?;
-            let mut queued = store.runs(Some(RunStatus::Queued))?;
-            queued.reverse();
-            let mut admitted = Vec::new();
-            for run in queued {
-                if let Some(lease) = store.admit(&run.id, &owner)? {
-                    admitted.push((run, lease));
+        let owner = self.owner.clone();
+        let admitted = self
+            .store
+            .with(move |store| {
+                let mut queued = store.runs(Some(RunStatus::Queued))?;
+                queued.reverse();
+                let mut keys = std::collections::HashSet::new();
+                let mut admitted = Vec::new();
+                for run in queued {
+                    if !keys.insert(run.concurrency_key.clone()) {
+                        continue;
+                    }
+                    if let Some(lease) = store.admit(&run.id, &owner)? {
+                        admitted.push((run, lease));
+                    }
                 }
-            }
-            Ok(admitted)
-        })
-        .await?;
+                Ok(admitted)
+            })
+            .await?;
         for (run, lease) in admitted {
             let id = run.id.clone();
             if let Err(error) = self.start_admitted(library, run, lease).await {
                 tracing::error!("run {id} got its slot but cannot start: {error}");
-                let (database, durability) = (self.database.clone(), self.durability);
-                let _ = blocking(move || {
-                    let mut store = store::open(&database, durability)?;
-                    Ok(store.set_status(&id, RunStatus::Failed)?)
-                })
-                .await;
+                let failed = id.clone();
+                if let Err(error) = self
+                    .store
+                    .with(move |store| store.set_status(&failed, RunStatus::Failed))
+                    .await
+                {
+                    tracing::error!("run {id}: cannot record it failed: {error}");
+                }
             }
         }
         Ok(())
@@ -387,12 +405,11 @@ impl Runner {
             control.request(stop);
             return Ok(true);
         }
-        let (database, durability, id) = (self.database.clone(), self.durability, id.to_string());
-        blocking(move || {
-            let mut store = store::open(&database, durability)?;
-            Ok(store.request(&id, stop).map(|_| false)?)
-        })
-        .await
+        let id = id.to_string();
+        Ok(self
+            .store
+            .with(move |store| store.request(&id, stop).map(|_| false))
+            .await?)
     }
 
     /// Runs a crashed or stopped `serve` (or a crashed `wfhost run`) left:
@@ -400,9 +417,7 @@ impl Runner {
     /// and runs a server left `interrupted` (not those a person stopped
     /// with Ctrl-C in `wfhost run`: they wait for `wfhost resume`).
     pub async fn orphans(&self) -> Result<Vec<String>, RunnerError> {
-        let (database, durability) = (self.database.clone(), self.durability);
-        blocking(move || {
-            let store = store::open(&database, durability)?;
+        let orphans = self.store.with(|store| {
             let mut orphans: Vec<String> = store
                 .runs(Some(RunStatus::Running))?
                 .into_iter()
@@ -417,8 +432,8 @@ impl Runner {
                     .map(|run| run.id),
             );
             Ok(orphans)
-        })
-        .await
+        });
+        Ok(orphans.await?)
     }
 
     /// Take no new runs; let running steps finish for up to `grace`, then
