@@ -42,25 +42,32 @@ fn new_run_in(
     owner: &Owner,
     slot: Option<Slot<'_>>,
 ) -> Admission {
-    store
-        .create_run(
-            &NewRun {
-                id,
-                name: "w",
-                path: "w.yaml",
-                workspace: ".",
-                workflow_digest: "d",
-                workflow_text: "name: w",
-                inputs: &json!({}),
-                modules: &[],
-                started_by: "cli",
-                trigger: &crate::engine::Trigger::cli(),
-                slot,
-                idempotency_key: None,
-            },
-            owner,
-        )
-        .expect("created")
+    try_new_run(store, id, owner, slot).expect("created")
+}
+
+fn try_new_run(
+    store: &mut dyn RunStore,
+    id: &str,
+    owner: &Owner,
+    slot: Option<Slot<'_>>,
+) -> Result<Admission, StoreError> {
+    store.create_run(
+        &NewRun {
+            id,
+            name: "w",
+            path: "w.yaml",
+            workspace: ".",
+            workflow_digest: "d",
+            workflow_text: "name: w",
+            inputs: &json!({}),
+            modules: &[],
+            started_by: "cli",
+            trigger: &crate::engine::Trigger::cli(),
+            slot,
+            idempotency_key: None,
+        },
+        owner,
+    )
 }
 
 fn started(step: &str) -> Box<Event> {
@@ -289,23 +296,7 @@ fn a_full_slot_queues_runs_in_order_and_frees_when_its_run_ends() {
         Admission::Queued { .. }
     ));
     // The queue is bounded.
-    let refused = store.create_run(
-        &NewRun {
-            id: "r4",
-            name: "w",
-            path: "w.yaml",
-            workspace: ".",
-            workflow_digest: "d",
-            workflow_text: "name: w",
-            inputs: &json!({}),
-            modules: &[],
-            started_by: "cli",
-            trigger: &crate::engine::Trigger::cli(),
-            slot: queue,
-            idempotency_key: None,
-        },
-        &owner,
-    );
+    let refused = try_new_run(&mut store, "r4", &owner, queue);
     assert!(matches!(refused, Err(StoreError::Refused(m)) if m.contains("max_queued")));
     assert_eq!(store.run("r2").expect("r2").status, RunStatus::Queued);
     assert_eq!(

@@ -176,25 +176,14 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// A home with token `alice` and a workflows folder holding one file.
-struct Setup {
-    _dir: tempfile::TempDir,
-    home: PathBuf,
-    workflows: PathBuf,
-    alice: String,
-}
-
-fn setup(name: &str, text: &str) -> Setup {
+/// A home with token `alice` and a workflows folder holding one file:
+/// (the temporary directory to keep, home, workflows folder, token).
+fn setup(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, PathBuf, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let (home, workflows) = (dir.path().join("home"), dir.path().join("workflows"));
     write(&workflows, name, text);
     let alice = token(&home, "alice");
-    Setup {
-        _dir: dir,
-        home,
-        workflows,
-        alice,
-    }
+    (dir, home, workflows, alice)
 }
 
 const HELLO: &str = "name: hello\ninputs:\n  who: { type: string, default: world }\nsteps:\n  - { id: greet, module: system, action: echo, inputs: { message: \"hello {{ inputs.who }}\" } }\n";
@@ -294,12 +283,7 @@ fn events(
 
 #[test]
 fn runs_start_over_http_with_a_token_and_stream_their_events() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("hello.yaml", HELLO);
+    let (_dir, home, workflows, alice) = setup("hello.yaml", HELLO);
     let server = Server::start(&home, &workflows, &[]);
     assert!(
         server.banner.iter().any(|l| l.contains("1 workflow from")),
@@ -362,12 +346,7 @@ fn runs_start_over_http_with_a_token_and_stream_their_events() {
 
 #[test]
 fn bad_requests_get_typed_errors_and_start_nothing() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("hello.yaml", HELLO);
+    let (_dir, home, workflows, alice) = setup("hello.yaml", HELLO);
     let server = Server::start(&home, &workflows, &[]);
     let url = server.url("/v1/runs");
     let cases = [
@@ -415,12 +394,7 @@ fn bad_requests_get_typed_errors_and_start_nothing() {
 
 #[test]
 fn an_idempotency_key_starts_one_run_and_a_revoked_token_is_refused() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("hello.yaml", HELLO);
+    let (_dir, home, workflows, alice) = setup("hello.yaml", HELLO);
     let server = Server::start(&home, &workflows, &["--open-reads"]);
     let post = || {
         let mut response = agent()
@@ -463,12 +437,7 @@ fn an_idempotency_key_starts_one_run_and_a_revoked_token_is_refused() {
 
 #[test]
 fn many_runs_are_driven_at_once() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup(
+    let (_dir, home, workflows, alice) = setup(
         "nap.yaml",
         "name: nap\nsteps:\n  - { id: nap, module: system, action: sleep, inputs: { milliseconds: 300 } }\n",
     );
@@ -513,12 +482,7 @@ const SLOW_LOOP: &str = "name: spin\nsteps:\n  - id: tick\n    module: system\n 
 
 #[test]
 fn runs_are_cancelled_paused_and_resumed_over_http() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("spin.yaml", SLOW_LOOP);
+    let (_dir, home, workflows, alice) = setup("spin.yaml", SLOW_LOOP);
     let server = Server::start(&home, &workflows, &[]);
     let running = |run: &Value| run["steps"].as_array().is_some_and(|s| !s.is_empty());
 
@@ -576,12 +540,7 @@ fn step_status(run: &Value, step: &str) -> Option<String> {
 
 #[test]
 fn stopping_drains_running_steps_and_the_next_start_resumes_the_run() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("two.yaml", TWO_STEPS);
+    let (_dir, home, workflows, alice) = setup("two.yaml", TWO_STEPS);
     let server = Server::start(&home, &workflows, &["--grace", "20s"]);
     let id = start(&server, &alice, "two", &json!({}));
     wait_for(&server, &alice, &id, "its first step", |run| {
@@ -624,12 +583,7 @@ fn adopted_to_the_end(home: &Path, workflows: &Path, token: &str, id: &str) -> V
 
 #[test]
 fn a_run_of_a_killed_server_is_adopted_by_the_next() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("two.yaml", TWO_STEPS);
+    let (_dir, home, workflows, alice) = setup("two.yaml", TWO_STEPS);
     let server = Server::start(&home, &workflows, &[]);
     let id = start(&server, &alice, "two", &json!({}));
     wait_for(&server, &alice, &id, "its first step", |run| {
@@ -641,12 +595,7 @@ fn a_run_of_a_killed_server_is_adopted_by_the_next() {
 
 #[test]
 fn changed_files_are_picked_up_and_an_invalid_change_keeps_the_last_valid_version() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("hello.yaml", HELLO);
+    let (_dir, home, workflows, alice) = setup("hello.yaml", HELLO);
     let server = Server::start(&home, &workflows, &[]);
     let listed = |name: &str| {
         let (_, body) = call("GET", &server.url("/v1/workflows"), Some(&alice), None);
@@ -699,12 +648,7 @@ fn changed_files_are_picked_up_and_an_invalid_change_keeps_the_last_valid_versio
 
 #[test]
 fn the_openapi_document_describes_the_served_endpoints() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("hello.yaml", HELLO);
+    let (_dir, home, workflows, alice) = setup("hello.yaml", HELLO);
     let server = Server::start(&home, &workflows, &[]);
     let (status, doc) = call("GET", &server.url("/v1/openapi.json"), None, None);
     assert_eq!(status, 200);
@@ -768,12 +712,7 @@ fn catch_up(catchup: &str) -> Vec<(String, String, Option<String>)> {
     let workflow = format!(
         "name: hourly\ntriggers:\n  - {{ cron: \"0 * * * *\", catchup: {catchup}, catchup_window: 6h }}\nsteps:\n  - {{ id: say, module: system, action: echo, inputs: {{ message: \"{{{{ trigger.scheduled_time }}}}\" }} }}\n"
     );
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("hourly.yaml", &workflow);
+    let (_dir, home, workflows, alice) = setup("hourly.yaml", &workflow);
     let server = Server::start_at(&home, &workflows, &[], Some("2026-03-01T10:30:00Z"));
     ticks_until(&home, "registered", |t| !t.is_empty());
     server.terminate();
@@ -840,12 +779,7 @@ fn missed_ticks_catch_up_none() {
 
 #[test]
 fn a_tick_starts_one_run_even_when_the_server_dies_before_recording_it() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup(
+    let (_dir, home, workflows, alice) = setup(
         "minutely.yaml",
         "name: minutely\ntriggers:\n  - cron: \"* * * * *\"\nsteps:\n  - { id: nap, module: system, action: sleep, inputs: { milliseconds: 1000 } }\n",
     );
@@ -880,12 +814,7 @@ fn a_tick_starts_one_run_even_when_the_server_dies_before_recording_it() {
 
 #[test]
 fn a_tick_while_the_previous_run_runs_is_skipped() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice: _,
-    } = setup(
+    let (_dir, home, workflows, _) = setup(
         "busy.yaml",
         "name: busy\ntriggers:\n  - { cron: \"* * * * * *\", overlap: skip }\nsteps:\n  - { id: nap, module: system, action: sleep, inputs: { milliseconds: 2500 } }\n",
     );
@@ -927,12 +856,7 @@ fn deliver(server: &Server, path: &str, headers: &[(&str, String)], body: &[u8])
 
 #[test]
 fn webhooks_verify_signatures_dedupe_deliveries_and_type_check_inputs() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("gh.yaml", GITHUB_HOOK);
+    let (_dir, home, workflows, alice) = setup("gh.yaml", GITHUB_HOOK);
     // A second workflow claiming the same path is told it does not get it.
     write(
         &workflows,
@@ -1056,12 +980,7 @@ fn a_standard_webhook_with_a_stale_timestamp_is_refused() {
         "whsec_{}",
         base64::engine::general_purpose::STANDARD.encode(key)
     );
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice: _,
-    } = setup(
+    let (_dir, home, workflows, _) = setup(
         "std.yaml",
         "name: std\ntriggers:\n  - webhook: /hooks/std\n    auth: { scheme: standard-webhooks, secret_env: STD_SECRET }\nsteps:\n  - { id: say, module: system, action: echo, inputs: { message: hi } }\n",
     );
@@ -1147,12 +1066,7 @@ fn webhook_load_survives_a_killed_server_without_losing_or_repeating_a_run() {
     use std::sync::{Arc, RwLock};
     const DELIVERIES: usize = 160;
     const CLIENTS: usize = 8;
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("load.yaml", LOAD_HOOK);
+    let (_dir, home, workflows, alice) = setup("load.yaml", LOAD_HOOK);
     let env = [("LOAD_SECRET", "load-secret")];
     let first = Server::start_with(&home, &workflows, &[], &env);
     let base = Arc::new(RwLock::new(first.base.clone()));
@@ -1266,12 +1180,7 @@ fn webhook_load_survives_a_killed_server_without_losing_or_repeating_a_run() {
 
 #[test]
 fn modules_are_listed_with_their_actions_and_asks() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup("hello.yaml", HELLO);
+    let (_dir, home, workflows, alice) = setup("hello.yaml", HELLO);
     let server = Server::start(&home, &workflows, &[]);
     let (status, body) = call("GET", &server.url("/v1/modules"), Some(&alice), None);
     assert_eq!(status, 200, "{body}");
@@ -1295,12 +1204,7 @@ fn modules_are_listed_with_their_actions_and_asks() {
 
 #[test]
 fn schedules_are_listed_paused_triggered_and_resumed_over_http() {
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup(
+    let (_dir, home, workflows, alice) = setup(
         "every.yaml",
         "name: every\ntriggers:\n  - { cron: \"* * * * * *\", overlap: allow }\nsteps:\n  - { id: say, module: system, action: echo, inputs: { message: \"{{ trigger.by }}\" } }\n",
     );
@@ -1383,12 +1287,7 @@ fn run_spans(home: &Path) -> Vec<(f64, f64, f64)> {
 #[test]
 fn a_concurrency_limit_holds_across_runs_and_queues_them_in_order() {
     const RUNS: usize = 16;
-    let Setup {
-        _dir,
-        home,
-        workflows,
-        alice,
-    } = setup(
+    let (_dir, home, workflows, alice) = setup(
         "deploy.yaml",
         "name: deploy\ninputs:\n  env: { type: string }\nconcurrency: { key: \"deploy-{{ inputs.env }}\", limit: 2 }\nsteps:\n  - { id: work, module: system, action: sleep, inputs: { milliseconds: 150 } }\n",
     );
