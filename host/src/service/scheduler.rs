@@ -277,13 +277,14 @@ impl Scheduler {
         }
     }
 
-    /// Whether the schedule's previous run is still running.
+    /// Whether the schedule's previous run is still running (or waiting
+    /// for a concurrency slot: it will run).
     async fn previous_runs(&self, key: &str) -> Result<bool, StoreError> {
         let Some(run) = self.memory.get(key).and_then(|m| m.last_run.clone()) else {
             return Ok(false);
         };
         let status = self.store.with(move |store| store.run(&run)).await?.status;
-        Ok(status == RunStatus::Running)
+        Ok(matches!(status, RunStatus::Running | RunStatus::Queued))
     }
 
     async fn record(
