@@ -132,7 +132,7 @@ impl SqliteStore {
                 .into());
             }
             for (index, migration) in schema::MIGRATIONS.iter().enumerate().skip(version) {
-                tx.execute_batch(migration)?;
+                migration.apply(tx)?;
                 tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))?;
             }
             Ok(())
@@ -186,9 +186,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("wfhost.db");
         let conn = Connection::open(&path).expect("open");
+        let tx = conn.unchecked_transaction().expect("transaction");
         for migration in &schema::MIGRATIONS[..4] {
-            conn.execute_batch(migration).expect("migration");
+            migration.apply(&tx).expect("migration");
         }
+        tx.commit().expect("commit");
         let succeeded = json!({"outcome": {"Ok": {"n": 42}}, "duration_ms": 1.5, "fuel": 7,
             "memory_peak_bytes": 9, "logs": [], "stdout": "", "stderr": ""});
         let failed = json!({"outcome": {"Err": {"kind": "error", "message": "no", "value": null}},
@@ -228,5 +230,61 @@ mod tests {
             (failure.kind.as_str(), failure.message.as_str()),
             ("error", "no")
         );
+    }
+
+    /// Every table, column and index of the database at `path`.
+    fn shape(path: &Path) -> Vec<String> {
+        let conn = Connection::open(path).expect("open");
+        let mut statement = conn
+            .prepare(
+                "SELECT m.type || ' ' || m.name || ' ' || coalesce(c.name, '') || ' ' || coalesce(c.type, '')
+                 FROM sqlite_master m LEFT JOIN pragma_table_info(m.name) c ON m.type = 'table'
+                 WHERE m.name NOT LIKE 'sqlite_%' ORDER BY 1",
+            )
+            .expect("prepare");
+        let rows = statement.query_map([], |row| row.get(0)).expect("query");
+        rows.collect::<Result<_, _>>().expect("rows")
+    }
+
+    /// Development builds grew migration 6 in place before it was split
+    /// into 6 and 7: a database left at any of those forms opens into the
+    /// same schema as a new one.
+    #[test]
+    fn databases_from_every_development_form_of_schema_6_open_into_the_current_schema() {
+        let dir = tempfile::tempdir().expect("dir");
+        let fresh = dir.path().join("fresh.db");
+        drop(SqliteStore::open(&fresh, Durability::Normal).expect("fresh"));
+        assert!(shape(&fresh).contains(&"table runs concurrency_key TEXT".to_owned()));
+        let grown_in_place = [
+            "",
+            "ALTER TABLE runs ADD COLUMN trigger_data TEXT NOT NULL DEFAULT '{}';
+             CREATE TABLE schedule_ticks (schedule TEXT NOT NULL, at REAL NOT NULL, outcome TEXT NOT NULL,
+                 run_id TEXT, recorded_at REAL NOT NULL, PRIMARY KEY (schedule, at));
+             CREATE TABLE schedule_pauses (schedule TEXT PRIMARY KEY, paused_at REAL NOT NULL, paused_by TEXT NOT NULL);",
+        ];
+        for (form, extra) in grown_in_place.iter().enumerate() {
+            let path = dir.path().join(format!("form-{form}.db"));
+            let conn = Connection::open(&path).expect("open");
+            let tx = conn.unchecked_transaction().expect("transaction");
+            for migration in &schema::MIGRATIONS[..6] {
+                migration.apply(&tx).expect("migration");
+            }
+            tx.execute_batch(extra).expect("grown in place");
+            tx.execute_batch("PRAGMA user_version = 6")
+                .expect("version");
+            tx.commit().expect("commit");
+            drop(conn);
+            drop(SqliteStore::open(&path, Durability::Normal).expect("migrated"));
+            assert_eq!(shape(&path), shape(&fresh), "form {form}");
+        }
+        // The latest form of 6 had everything 7 adds: 7 changes nothing.
+        let path = dir.path().join("latest.db");
+        drop(SqliteStore::open(&path, Durability::Normal).expect("new"));
+        let conn = Connection::open(&path).expect("open");
+        let tx = conn.unchecked_transaction().expect("transaction");
+        schema::MIGRATIONS[6].apply(&tx).expect("applied twice");
+        tx.commit().expect("commit");
+        drop(conn);
+        assert_eq!(shape(&path), shape(&fresh));
     }
 }

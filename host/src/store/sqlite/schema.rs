@@ -1,10 +1,29 @@
 //! Schema migrations, applied in order; `PRAGMA user_version` records how
 //! many have run. Append new migrations; never edit an applied one.
 
-pub const MIGRATIONS: &[&str] = &[
+use rusqlite::Transaction;
+
+/// One step of the schema's history.
+pub enum Migration {
+    Sql(&'static str),
+    /// For a change SQL cannot make conditionally.
+    Code(fn(&Transaction<'_>) -> rusqlite::Result<()>),
+}
+
+impl Migration {
+    pub fn apply(&self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        match self {
+            Self::Sql(sql) => tx.execute_batch(sql),
+            Self::Code(change) => change(tx),
+        }
+    }
+}
+
+pub const MIGRATIONS: &[Migration] = &[
     // 1: definitions, runs, the modules each run used, attempts, step
     // summaries and the append-only event history.
-    r"
+    Migration::Sql(
+        r"
     CREATE TABLE workflows (
         digest TEXT PRIMARY KEY,
         name TEXT NOT NULL,
@@ -73,21 +92,27 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_by_run ON events(run_id, seq);
     ",
+    ),
     // 2: the most linear memory a step's attempts used.
-    r"
+    Migration::Sql(
+        r"
     ALTER TABLE steps ADD COLUMN memory_peak INTEGER NOT NULL DEFAULT 0;
     ",
+    ),
     // 3: ownership by lease (owner id, epoch, expiry) instead of a pid.
-    r"
+    Migration::Sql(
+        r"
     ALTER TABLE runs ADD COLUMN owner TEXT;
     ALTER TABLE runs ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE runs ADD COLUMN lease_expires REAL;
     ALTER TABLE runs DROP COLUMN driver_pid;
     ",
+    ),
     // 4: a value (a step's input or output) stored once: events keep their
     // data apart (`payload`), and its large parts live in `blobs` by sha256,
     // shared by every row of the run that refers to them.
-    r"
+    Migration::Sql(
+        r"
     CREATE TABLE blobs (
         digest BLOB PRIMARY KEY,
         body TEXT NOT NULL
@@ -99,48 +124,33 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     ALTER TABLE events ADD COLUMN payload TEXT;
     ",
+    ),
     // 5: an attempt row keeps its measurements in columns and only its
     // failure as JSON (`null` for a success, whose output is its
     // `step_succeeded` event's payload); an attempt's input is its
     // `step_started` event's payload. Rows from before move over.
-    r"
+    Migration::Sql(
+        r"
     UPDATE events SET payload = body -> '$.output'
      WHERE payload IS NULL AND kind = 'step_succeeded' AND json_valid(body);
     UPDATE attempts SET result = coalesce(
         CASE WHEN json_valid(result) THEN result -> '$.outcome.Err' END, 'null');
     ALTER TABLE attempts DROP COLUMN input;
     ",
-    // 6: who or what started a run (`cli`, `api:NAME`, …), what its
-    // templates see as `trigger`, the idempotency key it was started with
-    // (a repeat returns the same run), its concurrency key and limit; what each cron tick did;
+    ),
+    // 6: who or what started a run (`cli`, `api:NAME`, …) and the
+    // idempotency key it was started with (a repeat returns the same run);
     // API tokens, stored as sha256 digests; an audit log of API writes.
-    r"
+    Migration::Sql(
+        r"
     ALTER TABLE runs ADD COLUMN started_by TEXT NOT NULL DEFAULT 'cli';
     ALTER TABLE runs ADD COLUMN idempotency_key TEXT;
-    ALTER TABLE runs ADD COLUMN trigger_data TEXT NOT NULL DEFAULT '{}';
-    ALTER TABLE runs ADD COLUMN concurrency_key TEXT;
-    ALTER TABLE runs ADD COLUMN concurrency_limit INTEGER;
-    CREATE INDEX runs_by_concurrency_key ON runs(concurrency_key, status, created_at)
-        WHERE concurrency_key IS NOT NULL;
     CREATE UNIQUE INDEX runs_by_idempotency_key ON runs(idempotency_key)
         WHERE idempotency_key IS NOT NULL;
     CREATE TABLE tokens (
         name TEXT PRIMARY KEY,
         digest BLOB NOT NULL UNIQUE,
         created_at REAL NOT NULL
-    );
-    CREATE TABLE schedule_ticks (
-        schedule TEXT NOT NULL,
-        at REAL NOT NULL,
-        outcome TEXT NOT NULL,
-        run_id TEXT,
-        recorded_at REAL NOT NULL,
-        PRIMARY KEY (schedule, at)
-    );
-    CREATE TABLE schedule_pauses (
-        schedule TEXT PRIMARY KEY,
-        paused_at REAL NOT NULL,
-        paused_by TEXT NOT NULL
     );
     CREATE TABLE audit (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -151,4 +161,87 @@ pub const MIGRATIONS: &[&str] = &[
         detail TEXT
     );
     ",
+    ),
+    // 7: what a run's templates see as `trigger`, its concurrency key and
+    // limit; what each cron tick did and which schedules are paused.
+    // Development builds once grew migration 6 in place, so a database
+    // may already have some of this: every part is added only if missing.
+    Migration::Code(triggers_and_concurrency),
 ];
+
+/// Migration 7 (see [`MIGRATIONS`]).
+fn triggers_and_concurrency(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    for (column, definition) in [
+        ("trigger_data", "TEXT NOT NULL DEFAULT '{}'"),
+        ("concurrency_key", "TEXT"),
+        ("concurrency_limit", "INTEGER"),
+    ] {
+        if !has_column(tx, "runs", column)? {
+            tx.execute_batch(&format!(
+                "ALTER TABLE runs ADD COLUMN {column} {definition}"
+            ))?;
+        }
+    }
+    tx.execute_batch(
+        r"
+    CREATE INDEX IF NOT EXISTS runs_by_concurrency_key
+        ON runs(concurrency_key, status, created_at)
+        WHERE concurrency_key IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS schedule_ticks (
+        schedule TEXT NOT NULL,
+        at REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        run_id TEXT,
+        recorded_at REAL NOT NULL,
+        PRIMARY KEY (schedule, at)
+    );
+    CREATE TABLE IF NOT EXISTS schedule_pauses (
+        schedule TEXT PRIMARY KEY,
+        paused_at REAL NOT NULL,
+        paused_by TEXT NOT NULL
+    );
+    ",
+    )
+}
+
+fn has_column(tx: &Transaction<'_>, table: &str, column: &str) -> rusqlite::Result<bool> {
+    tx.query_row(
+        "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|count| count > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    use super::{MIGRATIONS, Migration};
+
+    /// A migration some database has applied is never edited: editing one
+    /// leaves databases that applied the old text without the new parts
+    /// (it happened once; migration 7 repairs it). Append a migration.
+    #[test]
+    fn applied_migrations_are_never_edited() {
+        let applied = [
+            "780cc9146a42cdc1032eafb33b75082b81501aa114ad119523499d246f6b5d97",
+            "c04986627f07ee3d91a6f3b3a0d84174671aaccf28241052b46602c17d74d6cb",
+            "16bd00cb8a036298e5e4c34ee8155a4a9f5dfb8703b0bd263a0bde3bfafe85cb",
+            "2c5442a774af4f05febd6075acb7031e1b4aae87f93ca87710959f8592512b49",
+            "76d98a209c06e131f5308de522fa5a8bee92e79ce2581487fc0fef429a078f0e",
+            "f4e57fc01750b11882a0e5c5fa237769a474c19580862e8b6892d62b4ce8aa3a",
+        ];
+        for (number, digest) in applied.iter().enumerate() {
+            let Migration::Sql(sql) = &MIGRATIONS[number] else {
+                panic!("migration {} was SQL", number + 1);
+            };
+            assert_eq!(
+                hex::encode(Sha256::digest(sql)),
+                *digest,
+                "migration {} was edited; append a new one instead",
+                number + 1
+            );
+        }
+    }
+}
