@@ -20,7 +20,7 @@ wfhost=target/debug/wfhost
 home="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$home"' EXIT
 mkdir -p "$home/workflows"
-cp workflows/hello.yaml workflows/heartbeat.yaml workflows/on-push.yaml "$home/workflows/"
+cp workflows/hello.yaml workflows/heartbeat.yaml workflows/on-push.yaml workflows/approval.yaml "$home/workflows/"
 token="$("$wfhost" --home "$home" token create fuzz)"
 "$wfhost" --home "$home" serve --workflows "$home/workflows" --listen 127.0.0.1:0 \
   >"$home/serve.out" 2>"$home/serve.err" &

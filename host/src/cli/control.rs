@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use crate::engine::Stop;
 use crate::home::Home;
-use crate::store::{self, Durability};
+use crate::service::signal;
+use crate::store::{self, Durability, NewSignal};
 use crate::units::parse_duration;
 
 use super::exit::{CliError, SUCCESS};
@@ -20,6 +21,22 @@ pub(super) struct CancelArgs {
     /// Skip the run's `finally` steps too (as a second cancel does).
     #[arg(long)]
     now: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct SignalArgs {
+    run: String,
+    /// The signal's name, as the workflow's `wait: { signal: NAME }` says.
+    name: String,
+    /// The payload, JSON of the type the wait declares (default `null`).
+    #[arg(long, value_name = "JSON")]
+    data: Option<String>,
+    /// Send it at most once: a second signal with the same key is not sent again.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+    /// Who sends it (default: your user name).
+    #[arg(long = "as", value_name = "NAME")]
+    sender: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +77,53 @@ pub(super) fn cancel(home: &Home, args: &CancelArgs) -> Result<u8, CliError> {
         println!("run {} cancelled", args.run);
     }
     Ok(SUCCESS)
+}
+
+pub(super) fn signal(home: &Home, args: &SignalArgs) -> Result<u8, CliError> {
+    let payload: serde_json::Value = match &args.data {
+        None => serde_json::Value::Null,
+        Some(text) => serde_json::from_str(text).map_err(|error| {
+            anyhow::anyhow!("--data is not JSON ({error}); quote strings: --data '\"yes\"'")
+        })?,
+    };
+    let sender = args.sender.clone().unwrap_or_else(user_name);
+    let mut store = store::open(&home.database(), Durability::Normal)?;
+    let sent = signal::send(
+        store.as_mut(),
+        &NewSignal {
+            run_id: &args.run,
+            name: &args.name,
+            payload: &payload,
+            sent_by: &format!("cli:{sender}"),
+            idempotency_key: args.key.as_deref(),
+        },
+    )
+    .map_err(|error| match error {
+        signal::SignalError::Store(error) => CliError::from(error),
+        error => CliError::from(error),
+    })?;
+    if sent.duplicate {
+        println!(
+            "signal `{}` with key {} was sent before (#{}); not sent again",
+            args.name,
+            args.key.as_deref().unwrap_or_default(),
+            sent.seq
+        );
+    } else {
+        println!(
+            "sent signal `{}` (#{}) to run {}: a step waiting for it takes it",
+            args.name, sent.seq, args.run
+        );
+    }
+    Ok(SUCCESS)
+}
+
+/// The user running this command, as the OS names them.
+fn user_name() -> String {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| format!("uid-{}", rustix::process::getuid().as_raw()))
 }
 
 pub(super) fn prune(home: &Home, args: &PruneArgs) -> Result<u8, CliError> {

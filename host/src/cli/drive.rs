@@ -12,7 +12,7 @@ use crate::engine::{self, Control, Event, Observer, Replay, RunOptions, RunStatu
 use crate::store::{Journal, Lease, RunStore, StoreError};
 use crate::workflow::Plan;
 
-use super::exit::{CliError, EnvironmentError, FAILURE, INTERRUPTED, SUCCESS};
+use super::exit::{CliError, DETACHED, EnvironmentError, FAILURE, INTERRUPTED, SUCCESS};
 use super::report::{self, Reporter};
 
 /// What to drive.
@@ -25,6 +25,8 @@ pub(super) struct Drive {
     /// What started the run (kept with it; templates read it).
     pub trigger: Trigger,
     pub json: bool,
+    /// Leave the run waiting, and exit, once every path waits.
+    pub detach_on_wait: bool,
     /// Where the run is kept, and this process's lease on it.
     pub store: Box<dyn RunStore>,
     pub lease: Lease,
@@ -35,12 +37,17 @@ pub(super) struct Drive {
 struct Observers {
     journal: Journal,
     reporter: Reporter,
+    /// With `--detach-on-wait`: how to leave once every path waits.
+    detach: Option<Arc<Control>>,
 }
 
 impl Observer for Observers {
     fn event(&mut self, event: &Event) {
         self.journal.event(event);
         self.reporter.event(event);
+        if let (Event::RunWaiting { .. }, Some(control)) = (event, &self.detach) {
+            control.request(Stop::Detach);
+        }
     }
 
     fn replayed(&mut self, event: &Event) {
@@ -64,9 +71,14 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
     } else {
         Reporter::Human {
             fancy: std::io::stdout().is_terminal(),
+            run: run_id.clone(),
         }
     };
-    let mut observers = Observers { journal, reporter };
+    let mut observers = Observers {
+        journal,
+        reporter,
+        detach: drive.detach_on_wait.then(|| Arc::clone(&control)),
+    };
     let tokio = super::tokio_runtime()?;
     let options = RunOptions {
         run_id: run_id.clone(),
@@ -114,6 +126,12 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
             } else {
                 FAILURE
             }
+        }
+        RunStatus::Waiting => {
+            eprintln!(
+                "run {run_id} is left waiting for a signal: send it (`wfhost signal {run_id} NAME --data JSON`), then `wfhost resume {run_id}` continues it (or `wfhost serve` does)"
+            );
+            DETACHED
         }
         RunStatus::Failed | RunStatus::Cancelled | RunStatus::Running | RunStatus::Queued => {
             FAILURE

@@ -8,6 +8,9 @@ pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// Bad usage: invalid arguments or input syntax, a module that cannot be loaded.
 pub const USAGE: u8 = 2;
+/// `--detach-on-wait`: every path of the run waits for a signal; the run is
+/// left `waiting` for `wfhost resume` (or `wfhost serve`) to continue.
+pub const DETACHED: u8 = 3;
 /// wfhost could not do its own part: the state database cannot be opened
 /// or written (disk full, read-only home), the engine cannot start. Fix the
 /// environment and try again; a run stopped so resumes.

@@ -73,6 +73,8 @@ enum Command {
     /// Cancel a run: running steps stop, then its `finally` steps run
     /// (cancel again, or `--now`, to skip them).
     Cancel(control::CancelArgs),
+    /// Send a signal to a run: a step waiting for it (now or later) takes it.
+    Signal(control::SignalArgs),
     /// Serve the workflows of a folder: the HTTP API and any number of runs
     /// at once, until SIGTERM or Ctrl-C.
     Serve(serve::ServeArgs),
@@ -120,6 +122,7 @@ pub fn main() -> ExitCode {
         Command::Logs(args) => runs::logs(&home, &args),
         Command::Pause(args) => control::pause(&home, &args),
         Command::Cancel(args) => control::cancel(&home, &args),
+        Command::Signal(args) => control::signal(&home, &args),
         Command::Prune(args) => control::prune(&home, &args),
         Command::Serve(args) => serve::run(&home, &args),
         Command::Schedules(args) => schedules::run(&home, &args),

@@ -6,15 +6,16 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::engine::{AttemptKey, Event, Observer, RunSummary};
-use crate::workflow::StepFailureKind;
+use crate::workflow::{StepFailureKind, wit_type};
 
 /// How many log lines, and lines of each captured stream, are shown per attempt.
 const OUTPUT_LINES: usize = 20;
 
 #[derive(Debug)]
 pub(super) enum Reporter {
-    /// One line per event; `fancy` adds symbols for a terminal.
-    Human { fancy: bool },
+    /// One line per event; `fancy` adds symbols for a terminal. `run` is
+    /// the run's id, once it started (for the commands a wait prints).
+    Human { fancy: bool, run: String },
     /// One JSON object per event.
     Json,
 }
@@ -23,7 +24,12 @@ impl Observer for Reporter {
     fn event(&mut self, event: &Event) {
         let text = match self {
             Reporter::Json => json_line(event, false),
-            Reporter::Human { fancy } => human(event, *fancy),
+            Reporter::Human { fancy, run } => {
+                if let Event::RunStarted { run_id, .. } = event {
+                    run.clone_from(run_id);
+                }
+                human(event, *fancy, run)
+            }
         };
         show(&text);
     }
@@ -32,8 +38,8 @@ impl Observer for Reporter {
     fn replayed(&mut self, event: &Event) {
         let text = match self {
             Reporter::Json => json_line(event, true),
-            Reporter::Human { fancy } => match event {
-                Event::StepSucceeded { .. } | Event::StepFailed { .. } => human(event, *fancy)
+            Reporter::Human { fancy, run } => match event {
+                Event::StepSucceeded { .. } | Event::StepFailed { .. } => human(event, *fancy, run)
                     .lines()
                     .map(|line| format!("{line}  (recorded)\n"))
                     .collect(),
@@ -68,7 +74,7 @@ fn show(text: &str) {
     }
 }
 
-pub(super) fn human(event: &Event, fancy: bool) -> String {
+pub(super) fn human(event: &Event, fancy: bool, run: &str) -> String {
     let (ok, fail, arrow, retry) = if fancy {
         ("✓", "✗", "→", "↻")
     } else {
@@ -162,9 +168,49 @@ pub(super) fn human(event: &Event, fancy: bool) -> String {
                 .unwrap_or_default();
             let _ = writeln!(out, "    {from} {arrow} {to} (on {on}{condition})");
         }
-        Event::RunFinished { .. } => {}
+        Event::StepWaiting {
+            key,
+            signal,
+            ty,
+            deadline,
+        } => {
+            let until = deadline
+                .as_ref()
+                .map(|d| format!(" until {d}"))
+                .unwrap_or_default();
+            let data = wit_type::parse(ty).map_or_else(
+                |_| "JSON".to_string(),
+                |shape| shell_quote(&wit_type::example(&shape).to_string()),
+            );
+            let _ = writeln!(
+                out,
+                "  … {} waits for signal `{signal}` ({ty}){until}\n      send it with: wfhost signal {run} {signal} --data {data}",
+                label(key)
+            );
+        }
+        Event::SignalReceived {
+            key,
+            signal,
+            seq,
+            sent_by,
+        } => {
+            let _ = writeln!(
+                out,
+                "  {arrow} {} took signal `{signal}` #{seq} from {sent_by}",
+                label(key)
+            );
+        }
+        Event::RunWaiting { steps } => {
+            let _ = writeln!(out, "  run {run} is waiting ({})", steps.join(", "));
+        }
+        Event::RunFinished { .. } | Event::RunContinued => {}
     }
     out
+}
+
+/// `text` quoted for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// `build`, `build[2]` (an item), `build (attempt 3)`.

@@ -26,6 +26,10 @@ pub(super) struct ResumeArgs {
     json: bool,
     #[arg(long, value_enum, default_value = "normal")]
     durability: Durability,
+    /// When every path of the run waits for a signal, leave it waiting and
+    /// exit with code 3; `wfhost resume` (or `wfhost serve`) continues it.
+    #[arg(long)]
+    detach_on_wait: bool,
 }
 
 pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
@@ -58,6 +62,7 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
         replay: prepared.replay,
         trigger: prepared.trigger,
         json: args.json,
+        detach_on_wait: args.detach_on_wait,
         store,
         lease: prepared.lease,
     })

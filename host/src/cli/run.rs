@@ -39,6 +39,10 @@ pub(super) struct RunArgs {
     /// The root that `permissions` paths are relative to (default: the current directory).
     #[arg(long, value_name = "DIR", default_value = ".")]
     workspace: PathBuf,
+    /// When every path of the run waits for a signal, leave it waiting and
+    /// exit with code 3; `wfhost resume` (or `wfhost serve`) continues it.
+    #[arg(long)]
+    detach_on_wait: bool,
 }
 
 pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
@@ -106,6 +110,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         replay: Replay::default(),
         trigger: Trigger::cli(),
         json: args.json,
+        detach_on_wait: args.detach_on_wait,
         store,
         lease,
     })

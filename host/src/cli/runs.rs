@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde_json::{Value, json};
 
-use crate::engine::{Event, RunStatus};
+use crate::engine::{Event, RunStatus, StepStatus};
 use crate::home::Home;
 use crate::store::{self, Durability, RunRecord, RunStore};
 
@@ -56,8 +56,18 @@ fn shown_status(store: &dyn RunStore, run: &RunRecord) -> String {
             let holders = store.slot_holders(key).unwrap_or_default();
             format!("queued ({key} held by {})", holders.join(", "))
         }
-        (RunStatus::Running, _) if !run.is_driven() => {
-            "running (driver gone: resume it)".to_string()
+        (status, _) if status.is_active() && !run.is_driven() => {
+            format!("{status} (driver gone: resume it)")
+        }
+        (RunStatus::Waiting, _) => {
+            let steps: Vec<String> = store
+                .steps(&run.id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|step| step.status == StepStatus::Waiting)
+                .map(|step| step.step)
+                .collect();
+            format!("waiting ({})", steps.join(", "))
         }
         _ => run.status.to_string(),
     }
@@ -183,7 +193,7 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
     let resumable = matches!(
         run.status,
         RunStatus::Paused | RunStatus::Interrupted | RunStatus::Failed
-    ) || (run.status == RunStatus::Running && !run.is_driven());
+    ) || (run.status.is_active() && !run.is_driven());
     if resumable {
         let _ = writeln!(out, "\ncontinue it with: wfhost resume {}", run.id);
     }
@@ -206,7 +216,7 @@ pub(super) fn logs(home: &Home, args: &LogsArgs) -> Result<u8, CliError> {
             } else {
                 // The renderer of `wfhost run`, on the stored event.
                 match serde_json::from_value::<Event>(record.body) {
-                    Ok(event) => report::human(&event, false),
+                    Ok(event) => report::human(&event, false, &run.id),
                     Err(_) => format!("{}: (stored truncated: too large to show)\n", record.kind),
                 }
             };

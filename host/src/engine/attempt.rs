@@ -123,6 +123,9 @@ impl AttemptResult {
 #[derive(Debug, Default, Clone)]
 pub struct Replay {
     results: HashMap<AttemptKey, AttemptResult>,
+    /// When each wait an earlier run began ends (unix seconds): a resumed
+    /// wait keeps its deadline.
+    deadlines: HashMap<AttemptKey, f64>,
 }
 
 impl Replay {
@@ -132,6 +135,16 @@ impl Replay {
 
     pub fn take(&mut self, key: &AttemptKey) -> Option<AttemptResult> {
         self.results.remove(key)
+    }
+
+    /// Keep the deadline a wait began with.
+    pub fn set_deadline(&mut self, key: AttemptKey, deadline: f64) {
+        self.deadlines.insert(key, deadline);
+    }
+
+    /// The deadline the wait `key` began with, if an earlier run began it.
+    pub fn take_deadline(&mut self, key: &AttemptKey) -> Option<f64> {
+        self.deadlines.remove(key)
     }
 
     pub fn len(&self) -> usize {

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use tokio::sync::Notify;
 
+use super::mailbox::Mailbox;
 use super::status::RunStatus;
 
 /// Why a run stops before its end.
@@ -16,6 +17,10 @@ use super::status::RunStatus;
 pub enum Stop {
     /// Running attempts finish and are recorded; nothing new starts.
     Pause,
+    /// Every path waits and the driver leaves (`wfhost run
+    /// --detach-on-wait`): the waits are given up unrecorded and the run
+    /// stays `waiting`, with no owner, for `wfhost resume` or `wfhost serve`.
+    Detach,
     /// As a pause, but the run ends `interrupted`: the owner is going away
     /// (`wfhost serve` shutting down) and whoever serves next resumes it.
     Drain,
@@ -32,6 +37,7 @@ impl Stop {
     pub fn status(self) -> RunStatus {
         match self {
             Stop::Pause => RunStatus::Paused,
+            Stop::Detach => RunStatus::Waiting,
             Stop::Drain => RunStatus::Interrupted,
             Stop::Cancel | Stop::CancelNow => RunStatus::Cancelled,
             Stop::Interrupt => RunStatus::Interrupted,
@@ -42,6 +48,7 @@ impl Stop {
     pub fn as_str(self) -> &'static str {
         match self {
             Stop::Pause => "pause",
+            Stop::Detach => "detach",
             Stop::Drain => "drain",
             Stop::Cancel => "cancel",
             Stop::Interrupt => "interrupt",
@@ -52,6 +59,7 @@ impl Stop {
     pub fn parse(text: &str) -> Option<Self> {
         [
             Stop::Pause,
+            Stop::Detach,
             Stop::Drain,
             Stop::Cancel,
             Stop::Interrupt,
@@ -65,33 +73,42 @@ impl Stop {
     fn code(self) -> u8 {
         match self {
             Stop::Pause => 1,
-            Stop::Drain => 2,
-            Stop::Cancel => 3,
-            Stop::Interrupt => 4,
-            Stop::CancelNow => 5,
+            Stop::Detach => 2,
+            Stop::Drain => 3,
+            Stop::Cancel => 4,
+            Stop::Interrupt => 5,
+            Stop::CancelNow => 6,
         }
     }
 
     fn from_code(code: u8) -> Option<Self> {
         match code {
             1 => Some(Stop::Pause),
-            2 => Some(Stop::Drain),
-            3 => Some(Stop::Cancel),
-            4 => Some(Stop::Interrupt),
-            5 => Some(Stop::CancelNow),
+            2 => Some(Stop::Detach),
+            3 => Some(Stop::Drain),
+            4 => Some(Stop::Cancel),
+            5 => Some(Stop::Interrupt),
+            6 => Some(Stop::CancelNow),
             _ => None,
         }
     }
 }
 
-/// Shared between the engine and whoever may stop it.
+/// Shared between the engine and whoever steers it from outside: stops,
+/// and signals for its waiting steps.
 #[derive(Debug, Default)]
 pub struct Control {
     requested: AtomicU8,
     notify: Notify,
+    signals: Mailbox,
 }
 
 impl Control {
+    /// Signals sent to the run, for its waiting steps.
+    pub fn signals(&self) -> &Mailbox {
+        &self.signals
+    }
+
     pub fn request(&self, stop: Stop) {
         if self.requested.fetch_max(stop.code(), Ordering::SeqCst) < stop.code() {
             self.notify.notify_waiters();

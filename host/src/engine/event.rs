@@ -89,6 +89,31 @@ pub enum Event {
         stdout: String,
         stderr: String,
     },
+    /// A `wait` step began waiting for `signal` (until `deadline`, RFC 3339).
+    StepWaiting {
+        #[serde(flatten)]
+        key: AttemptKey,
+        signal: String,
+        /// The payload's WIT type.
+        #[serde(rename = "type")]
+        ty: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<String>,
+    },
+    /// A waiting step took signal `seq` (its payload is the step's output).
+    SignalReceived {
+        #[serde(flatten)]
+        key: AttemptKey,
+        signal: String,
+        seq: i64,
+        sent_by: String,
+    },
+    /// Every step in flight waits: the run is `waiting` (on these steps).
+    RunWaiting {
+        steps: Vec<String>,
+    },
+    /// A step started again after the run waited: it is `running`.
+    RunContinued,
     RouteTaken {
         from: String,
         to: String,
@@ -183,6 +208,10 @@ impl Event {
             Event::StepSkipped { .. } => "step_skipped",
             Event::StepOutput { .. } => "step_output",
             Event::RouteTaken { .. } => "route_taken",
+            Event::StepWaiting { .. } => "step_waiting",
+            Event::SignalReceived { .. } => "signal_received",
+            Event::RunWaiting { .. } => "run_waiting",
+            Event::RunContinued => "run_continued",
             Event::RunFinished { .. } => "run_finished",
         }
     }
@@ -193,12 +222,17 @@ impl Event {
             Event::StepStarted { key, .. }
             | Event::StepSucceeded { key, .. }
             | Event::StepFailed { key, .. }
-            | Event::StepOutput { key, .. } => Some(&key.step),
+            | Event::StepOutput { key, .. }
+            | Event::StepWaiting { key, .. }
+            | Event::SignalReceived { key, .. } => Some(&key.step),
             Event::StepFinished { step, .. }
             | Event::StepRetrying { step, .. }
             | Event::StepSkipped { step, .. } => Some(step),
             Event::RouteTaken { from, .. } => Some(from),
-            Event::RunStarted { .. } | Event::RunFinished { .. } => None,
+            Event::RunStarted { .. }
+            | Event::RunFinished { .. }
+            | Event::RunWaiting { .. }
+            | Event::RunContinued => None,
         }
     }
 }

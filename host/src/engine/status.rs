@@ -12,6 +12,9 @@ pub enum RunStatus {
     Queued,
     /// A process drives it (or did, until it crashed: `wfhost resume`).
     Running,
+    /// Every step in flight waits for a signal (or a timer); it keeps its
+    /// concurrency slot.
+    Waiting,
     Succeeded,
     Failed,
     /// Stopped by `wfhost pause`; `wfhost resume` continues it.
@@ -23,9 +26,10 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    pub const ALL: [RunStatus; 7] = [
+    pub const ALL: [RunStatus; 8] = [
         RunStatus::Queued,
         RunStatus::Running,
+        RunStatus::Waiting,
         RunStatus::Succeeded,
         RunStatus::Failed,
         RunStatus::Paused,
@@ -37,6 +41,7 @@ impl RunStatus {
         match self {
             RunStatus::Queued => "queued",
             RunStatus::Running => "running",
+            RunStatus::Waiting => "waiting",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
             RunStatus::Paused => "paused",
@@ -47,6 +52,12 @@ impl RunStatus {
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+
+    /// A run a process drives (or drove, until it crashed): `running` or
+    /// `waiting`.
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Running | RunStatus::Waiting)
     }
 
     /// A run that has ended for good (only `resume --from` runs it again).
@@ -72,6 +83,8 @@ pub enum StepStatus {
     #[default]
     Pending,
     Running,
+    /// A `wait` step waiting for its signal.
+    Waiting,
     Succeeded,
     Failed,
     /// Stopped from outside: a cancel, its group finished without it.
@@ -80,9 +93,10 @@ pub enum StepStatus {
 }
 
 impl StepStatus {
-    pub const ALL: [StepStatus; 6] = [
+    pub const ALL: [StepStatus; 7] = [
         StepStatus::Pending,
         StepStatus::Running,
+        StepStatus::Waiting,
         StepStatus::Succeeded,
         StepStatus::Failed,
         StepStatus::Cancelled,
@@ -93,6 +107,7 @@ impl StepStatus {
         match self {
             StepStatus::Pending => "pending",
             StepStatus::Running => "running",
+            StepStatus::Waiting => "waiting",
             StepStatus::Succeeded => "succeeded",
             StepStatus::Failed => "failed",
             StepStatus::Cancelled => "cancelled",

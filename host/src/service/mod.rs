@@ -11,6 +11,7 @@ pub mod resume;
 pub mod runner;
 pub mod scheduler;
 pub mod shared_store;
+pub mod signal;
 pub mod tokens;
 pub mod webhook;
 

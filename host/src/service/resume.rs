@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::diagnostics::Source;
 use crate::engine::resume::{self, ResumeError};
-use crate::engine::{Replay, StepStatus, Trigger};
+use crate::engine::{Replay, StepStatus, Trigger, parse_rfc3339};
 use crate::sandbox::Digest;
 use crate::store::{Lease, Owner, RunRecord, RunStore, StoreError};
 use crate::workflow::Plan;
@@ -114,7 +114,7 @@ pub fn prepare(
         .into_iter()
         .map(|step| (step.step, step.status))
         .collect();
-    let replay = resume::replay(
+    let mut replay = resume::replay(
         id,
         run.status,
         &plan,
@@ -122,6 +122,11 @@ pub fn prepare(
         &ended,
         request.from,
     )?;
+    for (key, deadline) in store.waits(id)? {
+        if let Some(deadline) = deadline.as_deref().and_then(parse_rfc3339) {
+            replay.set_deadline(key, deadline);
+        }
+    }
     let lease = store.claim(id, owner, &modules)?;
     Ok(Prepared {
         plan,

@@ -419,9 +419,9 @@ impl Runner {
     pub async fn orphans(&self) -> Result<Vec<String>, RunnerError> {
         let orphans = self.store.with(|store| {
             let mut orphans: Vec<String> = store
-                .runs(Some(RunStatus::Running))?
+                .runs(None)?
                 .into_iter()
-                .filter(|run| !run.is_driven())
+                .filter(|run| run.status.is_active() && !run.is_driven())
                 .map(|run| run.id)
                 .collect();
             orphans.extend(

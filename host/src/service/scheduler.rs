@@ -284,7 +284,7 @@ impl Scheduler {
             return Ok(false);
         };
         let status = self.store.with(move |store| store.run(&run)).await?.status;
-        Ok(matches!(status, RunStatus::Running | RunStatus::Queued))
+        Ok(status.is_active() || status == RunStatus::Queued)
     }
 
     async fn record(

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use super::StoreError;
 use super::lease::{Lease, Owner};
 use super::records::{
-    Admission, AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TickOutcome, TickRecord,
-    TokenRecord,
+    Admission, AuditEntry, EventRecord, NewRun, NewSignal, RunRecord, SignalSent, StepRecord,
+    TickOutcome, TickRecord, TokenRecord,
 };
 use crate::engine::resume::RecordedAttempt;
-use crate::engine::{Event, RunStatus, Stop};
+use crate::engine::{AttemptKey, Event, RunStatus, Signal, Stop};
 
 /// Where runs are kept. Writes that belong to a running run take its
 /// [`Lease`] and fail with [`StoreError::LeaseLost`] (writing nothing) once
@@ -128,4 +128,15 @@ pub trait RunStore: Send + std::fmt::Debug {
 
     /// Record a write made through the API.
     fn audit(&mut self, entry: &AuditEntry<'_>) -> Result<(), StoreError>;
+
+    /// Put a signal in a run's mailbox; refused once the run has ended.
+    fn send_signal(&mut self, signal: &NewSignal<'_>) -> Result<SignalSent, StoreError>;
+
+    /// The signals of run `id` after `after` (by `seq`) no step has taken
+    /// yet, oldest first.
+    fn signals(&self, id: &str, after: i64) -> Result<Vec<Signal>, StoreError>;
+
+    /// The waits run `id` began, with their deadlines (RFC 3339) as the
+    /// journal recorded them.
+    fn waits(&self, id: &str) -> Result<Vec<(AttemptKey, Option<String>)>, StoreError>;
 }

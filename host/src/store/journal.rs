@@ -2,8 +2,9 @@
 //! thread (the store never runs on the async executor). Events are
 //! committed in order, each with the state it changes, in one transaction
 //! per batch: the journal is always a prefix of the run's event stream,
-//! never half an event. The thread renews the run's lease, and watches for
-//! `pause` / `cancel` requests from other processes. When a write fails
+//! never half an event. The thread renews the run's lease, watches for
+//! `pause` / `cancel` requests from other processes, and, while a step
+//! waits, delivers the signals sent to the run. When a write fails
 //! (the disk is full, the lease was taken over) the run is stopped: it
 //! never goes on unrecorded.
 
@@ -45,6 +46,9 @@ impl Journal {
         lease: Lease,
         control: Arc<Control>,
     ) -> Result<Self, StoreError> {
+        // Signals sent before (or while no process drove the run) are in
+        // the mailbox before any step can wait.
+        control.signals().deliver(store.signals(&lease.run_id, 0)?);
         let (sender, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("wfhost-journal".into())
@@ -151,6 +155,10 @@ fn write(
             polled = Instant::now();
             if let Some(stop) = store.requested(&lease.run_id)? {
                 control.request(stop);
+            }
+            let mailbox = control.signals();
+            if mailbox.wanted() {
+                mailbox.deliver(store.signals(&lease.run_id, mailbox.seen())?);
             }
             if lease.due(now_seconds()) {
                 store.renew(&mut lease)?;

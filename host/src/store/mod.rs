@@ -24,8 +24,8 @@ pub use boundary::RunStore;
 pub use journal::Journal;
 pub use lease::{LEASE_TTL, Lease, Owner};
 pub use records::{
-    Admission, AuditEntry, EventRecord, NewRun, RunRecord, Slot, StepRecord, TickOutcome,
-    TickRecord, TokenRecord, WhenFull,
+    Admission, AuditEntry, EventRecord, NewRun, NewSignal, RunRecord, SignalSent, Slot, StepRecord,
+    TickOutcome, TickRecord, TokenRecord, WhenFull,
 };
 pub use sqlite::SqliteStore;
 

@@ -59,8 +59,7 @@ pub struct RunRecord {
 impl RunRecord {
     /// Is an owner driving this run (its lease live)?
     pub fn is_driven(&self) -> bool {
-        self.status == RunStatus::Running
-            && is_live(self.owner.as_deref(), self.lease_expires, now_seconds())
+        self.status.is_active() && is_live(self.owner.as_deref(), self.lease_expires, now_seconds())
     }
 
     /// Who drives it, for messages (`process 4242`).
@@ -206,4 +205,25 @@ pub struct AuditEntry<'a> {
     pub action: &'a str,
     pub run_id: Option<&'a str>,
     pub detail: Option<&'a str>,
+}
+
+/// A signal to record for a run's waiting steps.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSignal<'a> {
+    pub run_id: &'a str,
+    pub name: &'a str,
+    pub payload: &'a Value,
+    /// Who sends it (`cli:USER`, `api:TOKEN-NAME`).
+    pub sent_by: &'a str,
+    /// A second signal with the same key for the same run is not recorded
+    /// again: the first one's `seq` is returned.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// A signal recorded (or found recorded, for a repeated key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalSent {
+    pub seq: i64,
+    /// The key was seen before: nothing new was recorded.
+    pub duplicate: bool,
 }

@@ -20,11 +20,13 @@ pub enum StepFailureKind {
     MaxIterations,
     /// The run passed its `workflow_timeout`.
     WorkflowTimeout,
+    /// A `wait` passed its `timeout` with no signal.
+    WaitTimeout,
 }
 
 impl StepFailureKind {
     /// Every kind, the sandbox's first.
-    pub const ALL: [StepFailureKind; 13] = [
+    pub const ALL: [StepFailureKind; 14] = [
         StepFailureKind::Call(FailureKind::Error),
         StepFailureKind::Call(FailureKind::Trap),
         StepFailureKind::Call(FailureKind::FuelExhausted),
@@ -38,6 +40,7 @@ impl StepFailureKind {
         StepFailureKind::MaxVisits,
         StepFailureKind::MaxIterations,
         StepFailureKind::WorkflowTimeout,
+        StepFailureKind::WaitTimeout,
     ];
 
     /// A stop from outside the step.
@@ -50,6 +53,7 @@ impl StepFailureKind {
             StepFailureKind::MaxVisits => "max-visits",
             StepFailureKind::MaxIterations => "max-iterations",
             StepFailureKind::WorkflowTimeout => "workflow-timeout",
+            StepFailureKind::WaitTimeout => "wait-timeout",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod schedule;
 pub mod template;
 pub mod tree;
 pub mod validate;
+pub mod wit_type;
 
 pub use failure_kind::StepFailureKind;
 pub use plan::Plan;

@@ -322,7 +322,8 @@ pub struct StepLimits {
     pub timeout: Option<Spanned<DurationText>>,
 }
 
-/// One step. Either an action step (`module` and `action`) or a parallel group (`parallel`).
+/// One step: an action step (`module` and `action`), a parallel group
+/// (`parallel`) or a wait (`wait`).
 #[derive(Debug, Clone, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Step {
@@ -375,6 +376,10 @@ pub struct Step {
     /// Run branches concurrently and join them before this step's routes.
     #[serde(default)]
     pub parallel: Option<Parallel>,
+    /// Wait for a signal (`wfhost signal`, `POST /v1/runs/{id}/signals/{name}`)
+    /// instead of calling an action: its payload is the step's output.
+    #[serde(default)]
+    pub wait: Option<Wait>,
     /// Grants for this step, added to the workflow's.
     #[serde(default)]
     pub permissions: Permissions,
@@ -468,6 +473,43 @@ pub enum WaitFor {
     All,
     /// The first branch to succeed completes the group; the others are cancelled.
     Any,
+}
+
+/// What a waiting step waits for. It holds no sandbox and no slot of
+/// `max_concurrent_steps` while it waits.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Wait {
+    /// The signal's name (letters, digits, `_`, `-`); the first signal of
+    /// that name the run has not used yet is taken, sent before or during
+    /// the wait.
+    pub signal: Spanned<String>,
+    /// The payload's WIT type (`"record { approved: bool, comment:
+    /// option<string> }"`): a signal of another type is refused when it is
+    /// sent, and later steps' references to the output are checked against
+    /// it. Default `any`: any JSON.
+    #[serde(default, rename = "type")]
+    pub ty: Option<Spanned<String>>,
+    /// How long to wait, counted from when the wait began (kept across a
+    /// crash and `wfhost resume`); default: without end.
+    #[serde(default)]
+    pub timeout: Option<Spanned<DurationText>>,
+    /// After `timeout`: `fail` (default; failure kind `wait-timeout`,
+    /// routable with `onFailure`), or `{ value: V }` to succeed with `V`
+    /// (of the payload's type).
+    #[serde(default)]
+    pub on_timeout: Option<OnTimeout>,
+}
+
+/// What a wait does when its timeout passes.
+#[derive(Debug, Clone, JsonSchema)]
+pub enum OnTimeout {
+    /// The step fails with kind `wait-timeout`.
+    #[serde(rename = "fail")]
+    Fail,
+    /// The step succeeds with this value.
+    #[serde(rename = "value")]
+    Value(Spanned<Value>),
 }
 
 /// A duration such as `500ms`, `30s`, `5m`, `1h`.

@@ -15,6 +15,7 @@ use super::failure_kind::StepFailureKind;
 use super::model::{Backoff, Catchup, InputSpec, OnLimit, Overlap, WaitFor, WebhookScheme};
 use super::schedule::Schedule;
 use super::template::{Compiled, Expression};
+use crate::sandbox::values::Shape;
 use crate::sandbox::{FailureKind, Limits, Module};
 
 /// Index of a step in [`Plan::steps`].
@@ -96,7 +97,7 @@ impl Plan {
                 StepKind::Action { module, .. } => {
                     Some((module.name().to_string(), module.digest().to_hex()))
                 }
-                StepKind::Parallel { .. } => None,
+                StepKind::Parallel { .. } | StepKind::Wait(_) => None,
             })
             .collect();
         modules.sort();
@@ -148,6 +149,20 @@ pub enum StepKind {
         branches: Vec<StepIndex>,
         wait_for: WaitFor,
     },
+    Wait(Arc<PlannedWait>),
+}
+
+/// A checked `wait:`.
+#[derive(Debug)]
+pub struct PlannedWait {
+    pub signal: String,
+    /// The payload's type, as written (`any` when not given).
+    pub type_text: String,
+    pub shape: Shape,
+    pub timeout: Option<Duration>,
+    /// What the step succeeds with when the timeout passes; `None`: it
+    /// fails with kind `wait-timeout`.
+    pub on_timeout: Option<Arc<Value>>,
 }
 
 /// Where an outcome leads: the first branch whose condition holds (a branch

@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::model::{
     Access, Backoff, Branch, ByteSize, Catchup, Concurrency, Conditional, DurationText, FsGrant,
-    InputSpec, InputType, Loop, OnLimit, Overlap, Parallel, Permissions, Retry, Route, Step,
-    StepLimits, Trigger, WaitFor, WebhookAuth, WebhookScheme, Workflow, WorkflowLimits,
+    InputSpec, InputType, Loop, OnLimit, OnTimeout, Overlap, Parallel, Permissions, Retry, Route,
+    Step, StepLimits, Trigger, Wait, WaitFor, WebhookAuth, WebhookScheme, Workflow, WorkflowLimits,
 };
 use super::tree::{Node, NodeKind};
 use crate::diagnostics::Spanned;
@@ -538,6 +538,7 @@ pub const STEP_KEYS: &[&str] = &[
     "concurrency",
     "loop",
     "parallel",
+    "wait",
     "permissions",
 ];
 
@@ -562,6 +563,7 @@ impl FromNode for Step {
             concurrency: f.optional(reader, "concurrency"),
             repeat: f.optional(reader, "loop"),
             parallel: f.optional(reader, "parallel"),
+            wait: f.optional(reader, "wait"),
             permissions: f.or_default(reader, "permissions"),
             id: id?,
         };
@@ -679,5 +681,31 @@ impl FromNode for Parallel {
             wait_for: f.or_default(reader, "wait_for"),
             branches: branches?,
         })
+    }
+}
+
+impl FromNode for Wait {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        let f = reader.fields(node, "a wait", &["signal", "type", "timeout", "on_timeout"])?;
+        let signal = f.required(reader, "signal");
+        Some(Self {
+            ty: f.optional(reader, "type"),
+            timeout: f.optional(reader, "timeout"),
+            on_timeout: f.optional(reader, "on_timeout"),
+            signal: signal?,
+        })
+    }
+}
+
+impl FromNode for OnTimeout {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        if let NodeKind::String(text) = &node.kind {
+            if text == "fail" {
+                return Some(Self::Fail);
+            }
+            return reader.expected(node, "`fail` or `{ value: V }`");
+        }
+        let f = reader.fields(node, "`on_timeout`", &["value"])?;
+        f.required(reader, "value").map(Self::Value)
     }
 }

@@ -1,7 +1,7 @@
 //! Shared helpers: fixture paths, a runtime, loading guests.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 use wfhost::sandbox::{CallReport, Limits, Module, Runtime};
@@ -109,6 +109,31 @@ fn finish(mut command: Command) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// Write `text` to `dir/name` (creating `dir`); its path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("the directory");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write the file");
+    path
+}
+
+/// Start `wfhost` with `args` in the background (stderr piped, stdout dropped).
+pub fn spawn(home: &Path, args: &[&str]) -> Child {
+    wfhost_command(home, args)
+        .env("WFHOST_CACHE_DIR", shared_cache())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wfhost starts")
+}
+
+/// The JSON `wfhost` prints for `args` (which must succeed).
+pub fn json(home: &Path, args: &[&str]) -> Value {
+    let run = wfhost(home, args);
+    assert_eq!(run.code, 0, "{}", run.render());
+    serde_json::from_str(&run.stdout).expect("JSON output")
 }
 
 /// The last `step_finished` event of `step` in a `run --json` output.

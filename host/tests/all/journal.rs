@@ -2,13 +2,13 @@
 //! from a step, pinned digests, pause, cancel, concurrent runs, prune,
 //! bounded growth.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{guest, repo, wfhost};
+use crate::common::{guest, json, repo, spawn, wfhost, write};
 
 /// A workflow of short steps: sleeps between deterministic echoes, a map,
 /// a retried step and a template chain, so a kill lands in every phase.
@@ -36,31 +36,6 @@ steps:
   - { id: wait-3, module: system, action: sleep, inputs: { milliseconds: 80 }, onSuccess: d }
   - { id: d, module: system, action: echo, inputs: { message: "{{ steps.c.output }}d" } }
 "#;
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write workflow");
-    path
-}
-
-fn spawn(home: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_wfhost"))
-        .args(args)
-        .current_dir(repo())
-        .env("WFHOST_HOME", home)
-        .env("WFHOST_CACHE_DIR", crate::common::shared_cache())
-        .env_remove("WFHOST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wfhost starts")
-}
-
-fn json(home: &Path, args: &[&str]) -> Value {
-    let run = wfhost(home, args);
-    assert_eq!(run.code, 0, "{}", run.render());
-    serde_json::from_str(&run.stdout).expect("JSON output")
-}
 
 /// The only (or newest) run's id.
 fn newest_run(home: &Path) -> String {

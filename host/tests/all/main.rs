@@ -15,4 +15,5 @@ mod modules;
 mod sandbox;
 mod serve;
 mod values;
+mod waits;
 mod workflows;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{repo, shared_cache, wfhost};
+use crate::common::{repo, shared_cache, wfhost, write};
 
 /// A `wfhost serve` child on a free loopback port.
 struct Server {
@@ -169,13 +169,6 @@ fn token(home: &Path, name: &str) -> String {
     secret
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).expect("workflows dir");
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write workflow");
-    path
-}
-
 /// A home with token `alice` and a workflows folder holding one file:
 /// (the temporary directory to keep, home, workflows folder, token).
 fn setup(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, PathBuf, String) {
@@ -245,7 +238,10 @@ fn wait_for(
 }
 
 fn ended(run: &Value) -> bool {
-    !matches!(run["status"].as_str(), Some("running"))
+    !matches!(
+        run["status"].as_str(),
+        Some("running" | "waiting" | "queued")
+    )
 }
 
 /// The events of run `id` as (id, event name, data), reading the stream to
@@ -521,6 +517,88 @@ fn runs_are_cancelled_paused_and_resumed_over_http() {
     assert_eq!(run["status"], "cancelled", "{run}");
     // Resuming a cancelled run needs a step to resume from: 409.
     let (status, error) = act(&server, &alice, &paused, "resume", None);
+    assert_eq!(
+        (status, error["kind"].as_str()),
+        (409, Some("conflict")),
+        "{error}"
+    );
+}
+
+const APPROVAL: &str = r#"
+name: approval
+steps:
+  - id: approve
+    wait: { signal: go, type: "record { approved: bool }" }
+    onSuccess: { condition: "{{ steps.approve.output.approved }}", then: ship }
+  - { id: ship, module: system, action: echo, inputs: { message: shipped } }
+"#;
+
+#[test]
+fn a_waiting_run_takes_a_signal_sent_over_http() {
+    let (_dir, home, workflows, alice) = setup("approval.yaml", APPROVAL);
+    let server = Server::start(&home, &workflows, &[]);
+    let id = start(&server, &alice, "approval", &json!({}));
+    let run = wait_for(&server, &alice, &id, "waiting", |run| {
+        run["status"] == "waiting"
+    });
+    assert_eq!(step_status(&run, "approve").as_deref(), Some("waiting"));
+    let url = server.url(&format!("/v1/runs/{id}/signals/go"));
+    let (status, error) = call("POST", &url, Some(&alice), Some(&json!({ "approved": 1 })));
+    assert_eq!(
+        (status, error["kind"].as_str()),
+        (422, Some("invalid-input")),
+        "{error}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("payload.approved: expected bool")),
+        "{error}"
+    );
+    let (status, error) = call("POST", &url, None, Some(&json!({ "approved": true })));
+    assert_eq!(status, 401, "{error}");
+    let unknown = server.url(&format!("/v1/runs/{id}/signals/stop"));
+    let (status, error) = call("POST", &unknown, Some(&alice), Some(&json!(null)));
+    assert_eq!(status, 422, "{error}");
+    let send = || {
+        agent()
+            .post(&url)
+            .header("Authorization", &format!("Bearer {alice}"))
+            .header("Idempotency-Key", "once")
+            .send_json(json!({ "approved": true }))
+            .expect("a response")
+            .into_body()
+            .read_json::<Value>()
+            .expect("JSON")
+    };
+    let first = send();
+    let second = send();
+    assert_eq!(
+        (&first["duplicate"], &second["duplicate"], &first["seq"]),
+        (&json!(false), &json!(true), &second["seq"]),
+        "{first} {second}"
+    );
+    let run = wait_for(&server, &alice, &id, "an end", ended);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(step_status(&run, "ship").as_deref(), Some("succeeded"));
+    let names: Vec<String> = events(&server, &alice, &id, None)
+        .into_iter()
+        .map(|(_, name, _)| name)
+        .collect();
+    for expected in [
+        "step_waiting",
+        "run_waiting",
+        "signal_received",
+        "run_continued",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected}: {names:?}");
+    }
+    let (status, error) = call(
+        "POST",
+        &url,
+        Some(&alice),
+        Some(&json!({ "approved": true })),
+    );
     assert_eq!(
         (status, error["kind"].as_str()),
         (409, Some("conflict")),

@@ -99,6 +99,7 @@ mod corpus {
         unknown_module: "unknown-module.yaml",
         unknown_route: "unknown-route.yaml",
         unreachable: "unreachable.yaml",
+        waits: "waits.yaml",
     }
 }
 

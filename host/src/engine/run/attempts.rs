@@ -89,6 +89,9 @@ impl Engine<'_> {
         let iteration = activation.iteration;
         let plan = self.plan.clone();
         let planned = &plan.steps[step];
+        if let StepKind::Wait(wait) = &planned.kind {
+            return self.start_wait(key, step, wait);
+        }
         let StepKind::Action { module, action } = &planned.kind else {
             return;
         };
@@ -176,6 +179,7 @@ impl Engine<'_> {
             InFlight {
                 handle,
                 call: Some(canceller),
+                waiting_since: None,
             },
         );
         self.running += 1;
@@ -200,6 +204,7 @@ impl Engine<'_> {
 
     pub(super) fn on_done(&mut self, done: TaskDone) {
         match done {
+            TaskDone::Signal { key, signal } => self.on_signal(key, signal),
             TaskDone::Wake { key } => {
                 self.in_flight.remove(&key);
                 if self.acts.get(key.0).is_some_and(Option::is_some) {
@@ -380,7 +385,7 @@ impl Engine<'_> {
             tokio::time::sleep(delay).await;
             TaskDone::Wake { key }
         });
-        self.in_flight.insert(key, InFlight { handle, call: None });
+        self.in_flight.insert(key, InFlight::timer(handle));
     }
 }
 

@@ -18,8 +18,23 @@ use crate::workflow::plan::StepIndex;
 /// A task in flight.
 pub(super) struct InFlight {
     pub(super) handle: AbortHandle,
-    /// A call (it holds a slot), and how to stop it; `None` for a timer.
+    /// A call (it holds a slot), and how to stop it; `None` for a timer
+    /// or a wait.
     pub(super) call: Option<Canceller>,
+    /// For a wait: when it began (a cancelled wait records how long it waited).
+    pub(super) waiting_since: Option<std::time::Instant>,
+}
+
+impl InFlight {
+    /// A task that holds no slot and records nothing when stopped: a
+    /// timer, or a result already there.
+    pub(super) fn timer(handle: AbortHandle) -> Self {
+        Self {
+            handle,
+            call: None,
+            waiting_since: None,
+        }
+    }
 }
 
 /// A call asked to stop, recorded when it reports back.
@@ -55,6 +70,26 @@ impl Engine<'_> {
                 None => {
                     if let Some(task) = self.in_flight.remove(&key) {
                         task.handle.abort();
+                        if let Some(since) = task.waiting_since {
+                            // A wait's attempt ends here, recorded with how long it waited.
+                            let result = AttemptResult::measured(
+                                Err(failure.clone()),
+                                since.elapsed().as_secs_f64() * 1000.0,
+                                0,
+                                0,
+                            );
+                            if let Some(Some(activation)) = self.acts.get(act) {
+                                self.states[activation.step].add(&result);
+                            }
+                            self.emit(Event::StepFailed {
+                                key: self.attempt_key(key),
+                                duration_ms: result.duration_ms,
+                                fuel: 0,
+                                memory_peak_bytes: 0,
+                                failure: failure.clone(),
+                                will_retry: false,
+                            });
+                        }
                     }
                 }
                 Some(canceller) => {

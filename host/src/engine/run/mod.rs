@@ -10,6 +10,9 @@
 mod attempts;
 mod cancel;
 mod routing;
+mod waits;
+
+pub use waits::parse_rfc3339;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use super::attempt::{AttemptKey, AttemptResult, Replay};
 use super::control::{Control, Stop};
 use super::event::{Event, Observer};
 use super::failure::StepFailure;
+use super::mailbox::Signal;
 use super::scope::{RunScope, StepRecords, workflow_value};
 use super::status::{RunStatus, StepStatus};
 use super::summary::{RunSummary, StepSummary};
@@ -118,6 +122,7 @@ pub async fn run(
         control,
         stop: None,
         grants,
+        waiting: false,
     };
     engine.execute().await
 }
@@ -181,6 +186,11 @@ enum TaskDone {
     Wake {
         key: TaskKey,
     },
+    /// A wait took its signal, or (`None`) its deadline passed.
+    Signal {
+        key: TaskKey,
+        signal: Option<Signal>,
+    },
 }
 
 /// The first unhandled failure: the run's `workflow.error`.
@@ -220,6 +230,8 @@ struct Engine<'o> {
     /// Set once a stop was requested: nothing new starts.
     stop: Option<Stop>,
     grants: Vec<Arc<Grants>>,
+    /// Whether the run was last reported waiting (see `note_waiting`).
+    waiting: bool,
 }
 
 impl Engine<'_> {
@@ -352,6 +364,7 @@ impl Engine<'_> {
     async fn drain(&mut self, mut deadline: Option<tokio::time::Instant>) {
         let control = self.control.clone();
         while !self.tasks.is_empty() {
+            self.note_waiting();
             let deadline_passed = async move {
                 match deadline {
                     Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -381,7 +394,7 @@ impl Engine<'_> {
         self.stop = Some(stop);
         self.queue.clear();
         match stop {
-            Stop::Pause | Stop::Drain => self.abort_tasks(false),
+            Stop::Pause | Stop::Drain | Stop::Detach => self.abort_tasks(false),
             Stop::Interrupt => self.abort_tasks(true),
             Stop::Cancel | Stop::CancelNow => {
                 let failure = StepFailure::engine(
@@ -492,7 +505,7 @@ impl Engine<'_> {
                     self.enter(branch, Some(id));
                 }
             }
-            StepKind::Action { .. } => {
+            StepKind::Action { .. } | StepKind::Wait(_) => {
                 let act = self.acts.len();
                 self.acts.push(Some(Activation {
                     step,

@@ -8,6 +8,7 @@ mod events;
 mod modules;
 mod runs;
 mod schedules;
+mod signals;
 mod webhooks;
 mod workflows;
 
@@ -109,6 +110,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/runs/{id}/cancel", post(runs::cancel))
         .route("/v1/runs/{id}/pause", post(runs::pause))
         .route("/v1/runs/{id}/resume", post(runs::resume))
+        .route("/v1/runs/{id}/signals/{name}", post(signals::send))
         .fallback(webhooks::receive)
         .with_state(state)
 }
@@ -128,7 +130,7 @@ async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str
 /// body is read on and dropped, up to [`MAX_DRAIN_BYTES`] and
 /// [`MAX_DRAIN_TIME`], before the 413 is sent: a client still writing when
 /// the connection closed would see a broken pipe instead of the answer.
-async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
+pub(super) async fn read_body(body: Body) -> Result<axum::body::Bytes, ApiError> {
     use futures_util::StreamExt as _;
     let mut stream = body.into_data_stream();
     let mut kept = Vec::new();

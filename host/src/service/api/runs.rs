@@ -1,4 +1,4 @@
-//! `/v1/runs`: start, list, show, cancel, pause, resume.
+//! `/v1/runs`: start, list, show, cancel, pause, resume (signals: `signals.rs`).
 
 use std::sync::Arc;
 
@@ -95,7 +95,7 @@ pub fn started_response(started: &Started) -> Result<(StatusCode, Json<Value>), 
     })
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };

@@ -6,6 +6,7 @@
 mod record;
 mod runs;
 mod schema;
+mod signals;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -236,6 +236,28 @@ pub(super) fn record_event(
                 params![run_id, status.as_str(), error.as_ref().map(Value::to_string)],
             )?;
         }
+        Event::StepWaiting { key, .. } => {
+            tx.prepare_cached(
+                "UPDATE steps SET status = 'waiting' WHERE run_id = ?1 AND step = ?2",
+            )?
+            .execute(params![run_id, key.step])?;
+        }
+        Event::SignalReceived {
+            key, seq: signal, ..
+        } => {
+            tx.prepare_cached(
+                "UPDATE signals SET taken_by = ?3, taken_at = ?4 WHERE run_id = ?1 AND seq = ?2",
+            )?
+            .execute(params![run_id, signal, key.step, at])?;
+        }
+        Event::RunWaiting { .. } => {
+            tx.prepare_cached("UPDATE runs SET status = 'waiting' WHERE id = ?1")?
+                .execute([run_id])?;
+        }
+        Event::RunContinued => {
+            tx.prepare_cached("UPDATE runs SET status = 'running' WHERE id = ?1")?
+                .execute([run_id])?;
+        }
         Event::RunStarted { .. }
         | Event::StepRetrying { .. }
         | Event::StepOutput { .. }

@@ -11,11 +11,13 @@ use serde_json::Value;
 use super::record::record_event;
 use super::{SqliteStore, WriteError};
 use crate::engine::resume::RecordedAttempt;
-use crate::engine::{AttemptKey, AttemptResult, Event, RunStatus, StepFailure, StepStatus, Stop};
+use crate::engine::{
+    AttemptKey, AttemptResult, Event, RunStatus, Signal, StepFailure, StepStatus, Stop,
+};
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
 use crate::store::records::{
-    Admission, AuditEntry, EventRecord, NewRun, RunRecord, StepRecord, TickOutcome, TickRecord,
-    TokenRecord, WhenFull,
+    Admission, AuditEntry, EventRecord, NewRun, NewSignal, RunRecord, SignalSent, StepRecord,
+    TickOutcome, TickRecord, TokenRecord, WhenFull,
 };
 use crate::store::{RunStore, StoreError};
 
@@ -469,15 +471,19 @@ impl RunStore for SqliteStore {
             (_, status) if status.is_ended() => Err(StoreError::Refused(format!(
                 "run {id} has already ended ({status}); nothing to {what}"
             ))),
-            (Stop::Pause | Stop::Drain | Stop::Interrupt, RunStatus::Running) => {
+            (Stop::Pause | Stop::Detach | Stop::Drain | Stop::Interrupt, status)
+                if status.is_active() =>
+            {
                 Err(StoreError::Refused(format!(
                     "no process is driving run {id} any more (it crashed or was killed); `wfhost resume {id}` continues it"
                 )))
             }
-            (Stop::Pause | Stop::Drain | Stop::Interrupt, _) => Err(StoreError::Refused(format!(
-                "run {id} is not running ({}); `wfhost resume {id}` continues it",
-                run.status
-            ))),
+            (Stop::Pause | Stop::Detach | Stop::Drain | Stop::Interrupt, _) => {
+                Err(StoreError::Refused(format!(
+                    "run {id} is not running ({}); `wfhost resume {id}` continues it",
+                    run.status
+                )))
+            }
             (Stop::Cancel | Stop::CancelNow, _) => {
                 self.set_status(id, RunStatus::Cancelled)?;
                 Ok(false)
@@ -671,12 +677,24 @@ impl RunStore for SqliteStore {
             .map(drop)
             .map_err(self.error("cannot write the audit log"))
     }
+
+    fn send_signal(&mut self, signal: &NewSignal<'_>) -> Result<SignalSent, StoreError> {
+        self.insert_signal(signal)
+    }
+
+    fn signals(&self, id: &str, after: i64) -> Result<Vec<Signal>, StoreError> {
+        self.untaken_signals(id, after)
+    }
+
+    fn waits(&self, id: &str) -> Result<Vec<(AttemptKey, Option<String>)>, StoreError> {
+        self.begun_waits(id)
+    }
 }
 
 /// The runs holding slots of `key`, oldest first.
 fn holders(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Vec<String>> {
     conn.prepare_cached(
-        "SELECT id FROM runs WHERE concurrency_key = ?1 AND status = 'running' ORDER BY created_at, rowid",
+        "SELECT id FROM runs WHERE concurrency_key = ?1 AND status IN ('running', 'waiting') ORDER BY created_at, rowid",
     )?
     .query_map([key], |row| row.get(0))?
     .collect()
@@ -714,7 +732,7 @@ fn admission(
         WhenFull::CancelRunning => {
             for holder in &held_by {
                 tx.execute(
-                    "UPDATE runs SET requested = 'cancel' WHERE id = ?1 AND status = 'running'",
+                    "UPDATE runs SET requested = 'cancel' WHERE id = ?1 AND status IN ('running', 'waiting')",
                     [holder],
                 )?;
             }

@@ -167,6 +167,27 @@ pub const MIGRATIONS: &[Migration] = &[
     // Development builds once grew migration 6 in place, so a database
     // may already have some of this: every part is added only if missing.
     Migration::Code(triggers_and_concurrency),
+    // 8: signals sent to runs, for their waiting steps: kept until the
+    // run is pruned; `taken_by` is the step that took one (in the
+    // transaction that journals it).
+    Migration::Sql(
+        r"
+    CREATE TABLE signals (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        sent_by TEXT NOT NULL,
+        sent_at REAL NOT NULL,
+        idempotency_key TEXT,
+        taken_by TEXT,
+        taken_at REAL
+    );
+    CREATE INDEX signals_untaken ON signals(run_id, seq) WHERE taken_by IS NULL;
+    CREATE UNIQUE INDEX signals_by_key ON signals(run_id, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    ",
+    ),
 ];
 
 /// Migration 7 (see [`MIGRATIONS`]).

@@ -8,6 +8,9 @@ mod permissions;
 mod references;
 mod routing;
 mod triggers;
+mod waits;
+
+pub use waits::valid_signal_name;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use super::template::{self, Compiled, Kind};
 use crate::catalog::Catalog;
 use crate::diagnostics::{Diagnostic, Diagnostics, LineIndex, Source, Span, Spanned};
 use crate::manifest::Manifest;
+use crate::sandbox::values::Shape;
 use crate::sandbox::{Action, CallError, Digest, Module};
 use crate::suggest::closest;
 
@@ -110,6 +114,8 @@ struct Checker<'a> {
     resolved: Vec<Option<Resolved>>,
     /// Actions resolved so far, by module (its sha256) and name as written.
     actions: HashMap<(Digest, String), Arc<Action>>,
+    /// The payload type of each wait step, by step index.
+    waits: Vec<Option<Shape>>,
 }
 
 /// Validate `workflow` (read from `source`), loading its modules from `catalog`.
@@ -122,8 +128,10 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         ids: HashMap::new(),
         resolved: Vec::new(),
         actions: HashMap::new(),
+        waits: Vec::new(),
     };
     checker.check_ids();
+    checker.waits = checker.wait_shapes();
     checker.resolved = workflow
         .steps
         .iter()
@@ -249,7 +257,7 @@ impl<'a> Checker<'a> {
         source: &Source,
         catalog: &Catalog,
     ) -> Option<Resolved> {
-        if step.parallel.is_some() {
+        if step.parallel.is_some() || step.wait.is_some() {
             return None;
         }
         let (Some(module_ref), Some(action_name)) = (&step.module, &step.action) else {
@@ -261,7 +269,7 @@ impl<'a> Checker<'a> {
             self.error(
                 Diagnostic::error(step.id.span, format!("step `{}` has no {missing}", step.id))
                     .with_help(
-                        "an action step names a `module` and an `action`; a group has `parallel`",
+                        "an action step names a `module` and an `action`; a group has `parallel`; a wait has `wait`",
                     ),
             );
             return None;
@@ -424,6 +432,10 @@ impl<'a> Checker<'a> {
     }
 
     fn check_kind(&mut self, index: StepIndex, step: &Step) -> Option<StepKind> {
+        if let Some(wait) = &step.wait {
+            let shape = self.waits[index].clone();
+            return self.check_wait(step, wait, shape.as_ref());
+        }
         let Some(parallel) = &step.parallel else {
             let resolved = self.resolved[index].as_ref()?;
             return Some(StepKind::Action {

@@ -243,6 +243,7 @@ impl Checker<'_> {
         let (mut shape, rest, described) = match *field {
             "output" => {
                 let shape = match resolved {
+                    None if step.wait.is_some() => self.waits[index].clone().unwrap_or(Shape::Any),
                     None => Shape::Any,
                     Some(r) if step.foreach.is_some() => {
                         Shape::List(Box::new(r.action.output_shape()))
@@ -275,10 +276,18 @@ impl Checker<'_> {
                 let signature = resolved
                     .map(|r| r.action.signature.clone())
                     .unwrap_or_default();
-                at(format!("`{reference}`: `{path}` {problem}")).with_help(format!(
-                    "`{}` returns: {signature}",
-                    step.action.as_ref().map_or("", |a| &a.value)
-                ))
+                let help = match &step.wait {
+                    Some(wait) => format!(
+                        "step `{id}` waits for signal `{}` of type {}",
+                        wait.signal.value,
+                        wait.ty.as_ref().map_or("any", |t| t.value.as_str())
+                    ),
+                    None => format!(
+                        "`{}` returns: {signature}",
+                        step.action.as_ref().map_or("", |a| &a.value)
+                    ),
+                };
+                at(format!("`{reference}`: `{path}` {problem}")).with_help(help)
             })?;
             path = if segment.parse::<usize>().is_ok() {
                 format!("{path}[{segment}]")

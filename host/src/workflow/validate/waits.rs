@@ -1,0 +1,180 @@
+//! `wait:` steps: the signal's name, the payload's WIT type, the timeout
+//! and what happens after it; one type per signal name.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Checker;
+use crate::diagnostics::{Diagnostic, Span};
+use crate::sandbox::values::Shape;
+use crate::workflow::model::{OnTimeout, Step, Wait};
+use crate::workflow::plan::{PlannedWait, StepKind};
+use crate::workflow::wit_type;
+
+/// Keys a wait step cannot have: they configure an action call.
+const NOT_FOR_A_WAIT: &[&str] = &[
+    "module",
+    "action",
+    "inputs",
+    "foreach",
+    "loop",
+    "retry",
+    "parallel",
+    "limits",
+    "timeout",
+    "concurrency",
+];
+
+/// Whether `name` may name a signal (it appears in URLs and commands).
+pub fn valid_signal_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl Checker<'_> {
+    /// The payload shape of every wait step (by index), each type parsed
+    /// and reported once; a signal name given two types is an error.
+    pub(super) fn wait_shapes(&mut self) -> Vec<Option<Shape>> {
+        let mut types: HashMap<&str, (&str, &str)> = HashMap::new();
+        let workflow = self.workflow;
+        workflow
+            .steps
+            .iter()
+            .map(|step| {
+                let wait = step.wait.as_ref()?;
+                let text = wait.ty.as_ref().map_or("any", |t| t.value.as_str());
+                if let Some((first_step, first_type)) =
+                    types.insert(&wait.signal.value, (&step.id.value, text))
+                    && first_type != text
+                {
+                    self.error(
+                        Diagnostic::error(
+                            wait.ty.as_ref().map_or(wait.signal.span, |t| t.span),
+                            format!(
+                                "signal `{}` has type `{first_type}` at step `{first_step}`, `{text}` here",
+                                wait.signal.value
+                            ),
+                        )
+                        .with_help("a signal name has one payload type: use another name, or the same type"),
+                    );
+                }
+                match wit_type::parse(text) {
+                    Ok(shape) => Some(shape),
+                    Err(error) => {
+                        let span = wait.ty.as_ref().map_or(wait.signal.span, |t| t.span);
+                        let whole = self.narrow(span, text);
+                        let at = if whole == span {
+                            span
+                        } else {
+                            let before = text[..error.offset].chars().count();
+                            let len = text[error.offset..]
+                                .get(..error.len)
+                                .map_or(1, |s| s.chars().count());
+                            Span::new(
+                                whole.line as usize,
+                                whole.col as usize + before,
+                                len,
+                            )
+                        };
+                        self.error(
+                            Diagnostic::error(
+                                at,
+                                format!("`wait.type`: {}", error.problem),
+                            )
+                            .with_help(
+                                "a WIT type: bool, u32, string, list<T>, option<T>, record { name: T, … }, enum { a, b }, …",
+                            ),
+                        );
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// A wait step's kind; `shape` its payload type (`None` when invalid,
+    /// already reported).
+    pub(super) fn check_wait(
+        &mut self,
+        step: &Step,
+        wait: &Wait,
+        shape: Option<&Shape>,
+    ) -> Option<StepKind> {
+        let present = [
+            step.module.is_some(),
+            step.action.is_some(),
+            !step.inputs.is_empty(),
+            step.foreach.is_some(),
+            step.repeat.is_some(),
+            step.retry.is_some(),
+            step.parallel.is_some(),
+            step.limits.fuel.is_some()
+                || step.limits.memory.is_some()
+                || step.limits.timeout.is_some(),
+            step.timeout.is_some(),
+            step.concurrency.is_some(),
+        ];
+        for (key, present) in NOT_FOR_A_WAIT.iter().zip(present) {
+            if present {
+                let help = if *key == "timeout" {
+                    "a wait's timeout is `wait.timeout`"
+                } else {
+                    "a wait step waits for a signal; call actions in steps of their own"
+                };
+                self.error(
+                    Diagnostic::error(
+                        step.id.span,
+                        format!("wait step `{}` cannot have `{key}`", step.id),
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+        if !valid_signal_name(&wait.signal.value) {
+            self.error(
+                Diagnostic::error(
+                    wait.signal.span,
+                    format!("invalid signal name `{}`", wait.signal.value),
+                )
+                .with_help("use up to 64 letters, digits, `_` and `-`"),
+            );
+        }
+        let on_timeout = match &wait.on_timeout {
+            Some(OnTimeout::Value(value)) => {
+                if wait.timeout.is_none() {
+                    self.error(
+                        Diagnostic::warning(
+                            value.span,
+                            "`on_timeout` without `timeout`: the wait never times out",
+                        )
+                        .with_help("add `timeout: 72h` (or how long to wait)"),
+                    );
+                }
+                if let Some(shape) = shape
+                    && let Err(problem) = wit_type::check(shape, &value.value, "on_timeout.value")
+                {
+                    self.error(Diagnostic::error(value.span, problem));
+                }
+                let mut value = value.value.clone();
+                if let Some(shape) = shape {
+                    wit_type::complete(shape, &mut value);
+                }
+                Some(Arc::new(value))
+            }
+            Some(OnTimeout::Fail) | None => None,
+        };
+        Some(StepKind::Wait(Arc::new(PlannedWait {
+            signal: wait.signal.value.clone(),
+            type_text: wait
+                .ty
+                .as_ref()
+                .map_or_else(|| "any".to_string(), |t| t.value.clone()),
+            shape: shape?.clone(),
+            timeout: wait.timeout.as_ref().map(|t| t.value.0),
+            on_timeout,
+        })))
+    }
+}
