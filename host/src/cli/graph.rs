@@ -125,7 +125,10 @@ fn node_label(plan: &Plan, index: usize) -> String {
     match &step.kind {
         StepKind::Action { module, action } => format!("{}\n{}.{action}", step.id, module.name()),
         StepKind::Parallel { .. } => format!("{}\nparallel", step.id),
-        StepKind::Wait(wait) => format!("{}\nwaits for {}", step.id, wait.signal),
+        StepKind::Wait(wait) => match &wait.signal {
+            Some(signal) => format!("{}\nwaits for {signal}", step.id),
+            None => format!("{}\ntimer", step.id),
+        },
     }
 }
 

@@ -178,15 +178,22 @@ pub(super) fn human(event: &Event, fancy: bool, run: &str) -> String {
                 .as_ref()
                 .map(|d| format!(" until {d}"))
                 .unwrap_or_default();
-            let data = wit_type::parse(ty).map_or_else(
-                |_| "JSON".to_string(),
-                |shape| shell_quote(&wit_type::example(&shape).to_string()),
-            );
-            let _ = writeln!(
-                out,
-                "  … {} waits for signal `{signal}` ({ty}){until}\n      send it with: wfhost signal {run} {signal} --data {data}",
-                label(key)
-            );
+            match (signal, ty) {
+                (Some(signal), Some(ty)) => {
+                    let data = wit_type::parse(ty).map_or_else(
+                        |_| "JSON".to_string(),
+                        |shape| shell_quote(&wit_type::example(&shape).to_string()),
+                    );
+                    let _ = writeln!(
+                        out,
+                        "  … {} waits for signal `{signal}` ({ty}){until}\n      send it with: wfhost signal {run} {signal} --data {data}",
+                        label(key)
+                    );
+                }
+                _ => {
+                    let _ = writeln!(out, "  … {} sleeps{until}", label(key));
+                }
+            }
         }
         Event::SignalReceived {
             key,

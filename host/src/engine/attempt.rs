@@ -143,8 +143,8 @@ impl Replay {
     }
 
     /// The deadline the wait `key` began with, if an earlier run began it.
-    pub fn take_deadline(&mut self, key: &AttemptKey) -> Option<f64> {
-        self.deadlines.remove(key)
+    pub fn deadline(&self, key: &AttemptKey) -> Option<f64> {
+        self.deadlines.get(key).copied()
     }
 
     pub fn len(&self) -> usize {

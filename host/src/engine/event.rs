@@ -89,14 +89,16 @@ pub enum Event {
         stdout: String,
         stderr: String,
     },
-    /// A `wait` step began waiting for `signal` (until `deadline`, RFC 3339).
+    /// A `wait` step began waiting for `signal` (until `deadline`, RFC
+    /// 3339), or a timer (no signal) until `deadline`.
     StepWaiting {
         #[serde(flatten)]
         key: AttemptKey,
-        signal: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<String>,
         /// The payload's WIT type.
-        #[serde(rename = "type")]
-        ty: String,
+        #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+        ty: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline: Option<String>,
     },

@@ -323,7 +323,7 @@ pub struct StepLimits {
 }
 
 /// One step: an action step (`module` and `action`), a parallel group
-/// (`parallel`) or a wait (`wait`).
+/// (`parallel`), a wait for a signal (`wait`) or a timer (`sleep`, `until`).
 #[derive(Debug, Clone, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Step {
@@ -380,6 +380,16 @@ pub struct Step {
     /// instead of calling an action: its payload is the step's output.
     #[serde(default)]
     pub wait: Option<Wait>,
+    /// A durable timer instead of an action: wait this long (`2h`) from
+    /// when the step begins; the deadline is journaled, so a run resumed
+    /// after a crash waits only the rest.
+    #[serde(default)]
+    pub sleep: Option<Spanned<DurationText>>,
+    /// A durable timer: wait until this time, one `{{ }}` expression giving
+    /// an RFC 3339 time (`2026-12-01T09:00:00Z`) or seconds since the Unix
+    /// epoch; a time past goes on at once.
+    #[serde(default)]
+    pub until: Option<Spanned<String>>,
     /// Grants for this step, added to the workflow's.
     #[serde(default)]
     pub permissions: Permissions,

@@ -152,16 +152,21 @@ pub enum StepKind {
     Wait(Arc<PlannedWait>),
 }
 
-/// A checked `wait:`.
+/// A checked `wait:`, or a timer (`sleep:`, `until:`: no signal).
 #[derive(Debug)]
 pub struct PlannedWait {
-    pub signal: String,
+    /// The signal it takes; `None` for a timer, which succeeds (with
+    /// `null`) when its deadline passes.
+    pub signal: Option<String>,
+    /// A timer's deadline (`until:`), evaluated when the step begins.
+    pub until: Option<Expression>,
     /// The payload's type, as written (`any` when not given).
     pub type_text: String,
     pub shape: Shape,
+    /// How long to wait (`wait.timeout`, `sleep:`).
     pub timeout: Option<Duration>,
     /// What the step succeeds with when the timeout passes; `None`: it
-    /// fails with kind `wait-timeout`.
+    /// fails with kind `wait-timeout` (a timer succeeds with `null`).
     pub on_timeout: Option<Arc<Value>>,
 }
 

@@ -539,6 +539,8 @@ pub const STEP_KEYS: &[&str] = &[
     "loop",
     "parallel",
     "wait",
+    "sleep",
+    "until",
     "permissions",
 ];
 
@@ -564,6 +566,8 @@ impl FromNode for Step {
             repeat: f.optional(reader, "loop"),
             parallel: f.optional(reader, "parallel"),
             wait: f.optional(reader, "wait"),
+            sleep: f.optional(reader, "sleep"),
+            until: f.optional(reader, "until"),
             permissions: f.or_default(reader, "permissions"),
             id: id?,
         };

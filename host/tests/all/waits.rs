@@ -355,3 +355,50 @@ fn the_approval_example_releases_what_was_approved_and_stops_what_was_not() {
         ]
     );
 }
+
+const TIMERS: &str = r#"
+name: timers
+inputs:
+  at: { type: string }
+steps:
+  - { id: nap, sleep: 2s, onSuccess: later }
+  - { id: later, until: "{{ inputs.at }}", onSuccess: done, onFailure: bad-time }
+  - { id: done, module: system, action: echo, inputs: { message: "woke" } }
+  - { id: bad-time, module: system, action: echo, inputs: { message: "{{ steps.later.error.message }}" } }
+"#;
+
+#[test]
+fn a_timer_resumed_after_a_crash_waits_only_the_rest_and_a_past_time_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let workflow = write(dir.path(), "timers.yaml", TIMERS);
+    let workflow = workflow.to_str().expect("UTF-8");
+    let mut child = spawn(&home, &["run", workflow, "-i", "at=2001-01-01T00:00:00Z"]);
+    let run = until("the run is recorded", || {
+        json(&home, &["list", "--json"])[0]["id"]
+            .as_str()
+            .map(String::from)
+    });
+    wait_until_waiting(&home, &run);
+    let began = Instant::now();
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_millis(800));
+    let resumed = wfhost(&home, &["resume", &run]);
+    let waited = began.elapsed();
+    assert_eq!(resumed.code, 0, "{}", resumed.render());
+    assert!(
+        waited < Duration::from_millis(2600),
+        "the timer started over on resume: {waited:?}"
+    );
+    let ended = status(&home, &run);
+    assert_eq!(step(&ended, "done")["output"], "woke", "{ended}");
+
+    let bad = wfhost(&home, &["run", workflow, "-i", "at=next tuesday"]);
+    assert_eq!(bad.code, 0, "{}", bad.render());
+    let ended = status(&home, &newest(&home));
+    assert_eq!(
+        step(&ended, "bad-time")["output"],
+        "`until` gave \"next tuesday\", not an RFC 3339 time (2026-12-01T09:00:00Z)"
+    );
+}

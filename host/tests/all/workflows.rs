@@ -92,6 +92,7 @@ mod corpus {
         subscripts: "subscripts.yaml",
         syntax: "syntax.yaml",
         template_syntax: "template-syntax.yaml",
+        timers: "timers.yaml",
         triggers: "triggers.yaml",
         unbounded_cycle: "unbounded-cycle.yaml",
         unknown_action: "unknown-action.yaml",

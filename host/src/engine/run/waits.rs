@@ -7,24 +7,26 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::cancel::InFlight;
 use super::{Engine, TaskDone, TaskKey};
-use crate::engine::attempt::AttemptResult;
+use crate::engine::attempt::{AttemptKey, AttemptResult};
 use crate::engine::event::Event;
 use crate::engine::failure::StepFailure;
 use crate::engine::mailbox::Signal;
+use crate::engine::scope::Local;
 use crate::engine::status::StepStatus;
 use crate::workflow::StepFailureKind;
-use crate::workflow::plan::PlannedWait;
+use crate::workflow::plan::{PlannedWait, StepKind};
 
 impl Engine<'_> {
-    /// Begin the wait `key` of step `step`.
+    /// Begin the wait (or timer) `key` of step `step`.
     pub(super) fn start_wait(&mut self, key: TaskKey, step: usize, wait: &Arc<PlannedWait>) {
         let state = &mut self.states[step];
         state.attempts += 1;
         let attempt_key = self.attempt_key(key);
+        let input = Arc::new(json!({ "signal": wait.signal }));
         if let Some(result) = self.replay.take(&attempt_key) {
             // A wait an earlier run saw end: its result stands.
             self.states[step].status = StepStatus::Running;
@@ -32,7 +34,7 @@ impl Engine<'_> {
             let was = std::mem::replace(&mut self.replaying, true);
             self.emit(Event::StepStarted {
                 key: attempt_key,
-                input: Some(Arc::new(json!({ "signal": wait.signal }))),
+                input: Some(input),
             });
             self.replaying = was;
             let handle = self.tasks.spawn(async move {
@@ -46,19 +48,27 @@ impl Engine<'_> {
             self.running += 1;
             return;
         }
-        let deadline = self
-            .replay
-            .take_deadline(&attempt_key)
-            .or_else(|| wait.timeout.map(|t| now_seconds() + t.as_secs_f64()));
         self.states[step].status = StepStatus::Waiting;
         self.update_record(step);
         // A live wait, even when a replayed result led to it.
         let was = std::mem::replace(&mut self.replaying, false);
         self.emit(Event::StepStarted {
             key: attempt_key.clone(),
-            input: Some(Arc::new(json!({ "signal": wait.signal }))),
+            input: Some(input),
         });
-        if let Some(signal) = self.control.signals().try_take(&wait.signal) {
+        let deadline = match self.deadline(&attempt_key, wait) {
+            Ok(deadline) => deadline,
+            Err(failure) => {
+                self.replaying = was;
+                let mut result = AttemptResult::failed(failure);
+                return self.on_attempt(key, &mut result);
+            }
+        };
+        let taken = wait
+            .signal
+            .as_deref()
+            .and_then(|name| self.control.signals().try_take(name));
+        if let Some(signal) = taken {
             // Sent before the wait began: taken now, the step never waits.
             self.replaying = was;
             let handle = self.tasks.spawn(async move {
@@ -73,7 +83,7 @@ impl Engine<'_> {
         self.emit(Event::StepWaiting {
             key: attempt_key,
             signal: wait.signal.clone(),
-            ty: wait.type_text.clone(),
+            ty: wait.signal.as_ref().map(|_| wait.type_text.clone()),
             deadline: deadline.map(rfc3339),
         });
         self.replaying = was;
@@ -89,8 +99,14 @@ impl Engine<'_> {
                     None => std::future::pending().await,
                 }
             };
+            let arrived = async {
+                match &name {
+                    Some(name) => control.signals().take(name).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                signal = control.signals().take(&name) => TaskDone::Signal { key, signal: Some(signal) },
+                signal = arrived => TaskDone::Signal { key, signal: Some(signal) },
                 () = passed => TaskDone::Signal { key, signal: None },
             }
         });
@@ -104,6 +120,36 @@ impl Engine<'_> {
         );
     }
 
+    /// When wait `key` ends (unix seconds): as an earlier run of it
+    /// recorded, or its timeout from now, or its `until` time.
+    fn deadline(&self, key: &AttemptKey, wait: &PlannedWait) -> Result<Option<f64>, StepFailure> {
+        if let Some(recorded) = self.replay.deadline(key) {
+            return Ok(Some(recorded));
+        }
+        if let Some(until) = &wait.until {
+            let root = self.scope.root(Local::default());
+            let when = until.eval_json(&root).map_err(|problem| {
+                StepFailure::engine(StepFailureKind::Template, format!("`until`: {problem}"))
+            })?;
+            return match &when {
+                Value::Number(n) => Ok(n.as_f64()),
+                Value::String(text) => parse_rfc3339(text).map(Some).ok_or_else(|| {
+                    StepFailure::engine(
+                        StepFailureKind::Template,
+                        format!("`until` gave {when}, not an RFC 3339 time (2026-12-01T09:00:00Z)"),
+                    )
+                }),
+                _ => Err(StepFailure::engine(
+                    StepFailureKind::Template,
+                    format!(
+                        "`until` gave {when}: expected an RFC 3339 time or seconds since the epoch"
+                    ),
+                )),
+            };
+        }
+        Ok(wait.timeout.map(|t| now_seconds() + t.as_secs_f64()))
+    }
+
     /// The wait `key` took `signal`, or (`None`) its deadline passed.
     pub(super) fn on_signal(&mut self, key: TaskKey, signal: Option<Signal>) {
         let Some(task) = self.in_flight.remove(&key) else {
@@ -114,14 +160,14 @@ impl Engine<'_> {
         };
         let step = activation.step;
         let plan = Arc::clone(&self.plan);
-        let crate::workflow::plan::StepKind::Wait(wait) = &plan.steps[step].kind else {
+        let StepKind::Wait(wait) = &plan.steps[step].kind else {
             return;
         };
         let waited = task
             .waiting_since
             .map_or(0.0, |since| since.elapsed().as_secs_f64() * 1000.0);
-        let outcome = match signal {
-            Some(signal) => {
+        let outcome = match (signal, &wait.signal) {
+            (Some(signal), _) => {
                 self.emit(Event::SignalReceived {
                     key: self.attempt_key(key),
                     signal: signal.name,
@@ -130,13 +176,14 @@ impl Engine<'_> {
                 });
                 Ok(signal.payload)
             }
-            None => match &wait.on_timeout {
+            // A timer's time came.
+            (None, None) => Ok(Arc::new(Value::Null)),
+            (None, Some(name)) => match &wait.on_timeout {
                 Some(value) => Ok(Arc::clone(value)),
                 None => Err(StepFailure::engine(
                     StepFailureKind::WaitTimeout,
                     format!(
-                        "no signal `{}` arrived within {}",
-                        wait.signal,
+                        "no signal `{name}` arrived within {}",
                         humantime::format_duration(wait.timeout.unwrap_or_default())
                     ),
                 )),

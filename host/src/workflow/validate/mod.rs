@@ -257,7 +257,11 @@ impl<'a> Checker<'a> {
         source: &Source,
         catalog: &Catalog,
     ) -> Option<Resolved> {
-        if step.parallel.is_some() || step.wait.is_some() {
+        if step.parallel.is_some()
+            || step.wait.is_some()
+            || step.sleep.is_some()
+            || step.until.is_some()
+        {
             return None;
         }
         let (Some(module_ref), Some(action_name)) = (&step.module, &step.action) else {
@@ -269,7 +273,7 @@ impl<'a> Checker<'a> {
             self.error(
                 Diagnostic::error(step.id.span, format!("step `{}` has no {missing}", step.id))
                     .with_help(
-                        "an action step names a `module` and an `action`; a group has `parallel`; a wait has `wait`",
+                        "an action step names a `module` and an `action`; a group has `parallel`; a wait has `wait`; a timer has `sleep` or `until`",
                     ),
             );
             return None;
@@ -436,6 +440,9 @@ impl<'a> Checker<'a> {
             let shape = self.waits[index].clone();
             return self.check_wait(step, wait, shape.as_ref());
         }
+        if step.sleep.is_some() || step.until.is_some() {
+            return self.check_timer(step);
+        }
         let Some(parallel) = &step.parallel else {
             let resolved = self.resolved[index].as_ref()?;
             return Some(StepKind::Action {
@@ -443,15 +450,8 @@ impl<'a> Checker<'a> {
                 action: resolved.action.name.clone(),
             });
         };
-        let extra = [
-            ("module", step.module.is_some()),
-            ("action", step.action.is_some()),
-            ("inputs", !step.inputs.is_empty()),
-            ("foreach", step.foreach.is_some()),
-            ("loop", step.repeat.is_some()),
-            ("retry", step.retry.is_some()),
-        ];
-        for (key, present) in extra {
+        // The keys of an action call, up to `retry` (a group's limits apply to its branches).
+        for (key, present) in waits::action_keys(step).into_iter().take(6) {
             if present {
                 self.error(
                     Diagnostic::error(

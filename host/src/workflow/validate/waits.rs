@@ -1,29 +1,38 @@
 //! `wait:` steps: the signal's name, the payload's WIT type, the timeout
-//! and what happens after it; one type per signal name.
+//! and what happens after it; one type per signal name. Timers (`sleep:`,
+//! `until:`): a duration, or one expression giving the time.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::Checker;
+use serde_json::Value;
+
+use super::{Checker, Place, Reads};
 use crate::diagnostics::{Diagnostic, Span};
 use crate::sandbox::values::Shape;
 use crate::workflow::model::{OnTimeout, Step, Wait};
 use crate::workflow::plan::{PlannedWait, StepKind};
+use crate::workflow::template::{self, Compiled, Kind};
 use crate::workflow::wit_type;
 
-/// Keys a wait step cannot have: they configure an action call.
-const NOT_FOR_A_WAIT: &[&str] = &[
-    "module",
-    "action",
-    "inputs",
-    "foreach",
-    "loop",
-    "retry",
-    "parallel",
-    "limits",
-    "timeout",
-    "concurrency",
-];
+/// The keys of `step` that configure an action call (refused on a wait
+/// or a timer), and whether each is there.
+pub(super) fn action_keys(step: &Step) -> [(&'static str, bool); 10] {
+    let limits =
+        step.limits.fuel.is_some() || step.limits.memory.is_some() || step.limits.timeout.is_some();
+    [
+        ("module", step.module.is_some()),
+        ("action", step.action.is_some()),
+        ("inputs", !step.inputs.is_empty()),
+        ("foreach", step.foreach.is_some()),
+        ("loop", step.repeat.is_some()),
+        ("retry", step.retry.is_some()),
+        ("parallel", step.parallel.is_some()),
+        ("limits", limits),
+        ("timeout", step.timeout.is_some()),
+        ("concurrency", step.concurrency.is_some()),
+    ]
+}
 
 /// Whether `name` may name a signal (it appears in URLs and commands).
 pub fn valid_signal_name(name: &str) -> bool {
@@ -35,6 +44,74 @@ pub fn valid_signal_name(name: &str) -> bool {
 }
 
 impl Checker<'_> {
+    /// Refuse the keys of an action call on a step that is `what`.
+    fn refuse_action_keys(&mut self, step: &Step, what: &str) {
+        for (key, present) in action_keys(step) {
+            if present {
+                let help = if key == "timeout" && step.wait.is_some() {
+                    "a wait's timeout is `wait.timeout`".to_string()
+                } else {
+                    format!("{what}; call actions in steps of their own")
+                };
+                self.error(
+                    Diagnostic::error(
+                        step.id.span,
+                        format!("step `{}` cannot have `{key}`", step.id),
+                    )
+                    .with_help(help),
+                );
+            }
+        }
+    }
+
+    /// A timer step (`sleep:` or `until:`).
+    pub(super) fn check_timer(&mut self, step: &Step) -> Option<StepKind> {
+        self.refuse_action_keys(step, "a timer waits until its time");
+        if step.sleep.is_some() && step.until.is_some() {
+            self.error(
+                Diagnostic::error(
+                    step.id.span,
+                    format!("step `{}` has both `sleep` and `until`", step.id),
+                )
+                .with_help("sleep a duration, or until a time"),
+            );
+        }
+        let until = match &step.until {
+            None => None,
+            Some(text) => {
+                if !matches!(template::kind(text), Kind::Expression(_)) {
+                    self.error(
+                        Diagnostic::error(
+                            text.span,
+                            "`until` must be one `{{ expression }}` giving a time",
+                        )
+                        .with_help(
+                            "for example `until: \"{{ inputs.release_time }}\"` (RFC 3339, or seconds since the epoch)",
+                        ),
+                    );
+                    return None;
+                }
+                let place = Place {
+                    span: text.span,
+                    in_foreach: false,
+                    reads: Reads::Run,
+                };
+                match self.templates_in(&Value::String(text.value.clone()), place)? {
+                    Compiled::Expression(expression) => Some(expression),
+                    _ => return None,
+                }
+            }
+        };
+        Some(StepKind::Wait(Arc::new(PlannedWait {
+            signal: None,
+            until,
+            type_text: "null".into(),
+            shape: Shape::Null,
+            timeout: step.sleep.as_ref().map(|s| s.value.0),
+            on_timeout: None,
+        })))
+    }
+
     /// The payload shape of every wait step (by index), each type parsed
     /// and reported once; a signal name given two types is an error.
     pub(super) fn wait_shapes(&mut self) -> Vec<Option<Shape>> {
@@ -103,35 +180,18 @@ impl Checker<'_> {
         wait: &Wait,
         shape: Option<&Shape>,
     ) -> Option<StepKind> {
-        let present = [
-            step.module.is_some(),
-            step.action.is_some(),
-            !step.inputs.is_empty(),
-            step.foreach.is_some(),
-            step.repeat.is_some(),
-            step.retry.is_some(),
-            step.parallel.is_some(),
-            step.limits.fuel.is_some()
-                || step.limits.memory.is_some()
-                || step.limits.timeout.is_some(),
-            step.timeout.is_some(),
-            step.concurrency.is_some(),
-        ];
-        for (key, present) in NOT_FOR_A_WAIT.iter().zip(present) {
-            if present {
-                let help = if *key == "timeout" {
-                    "a wait's timeout is `wait.timeout`"
-                } else {
-                    "a wait step waits for a signal; call actions in steps of their own"
-                };
-                self.error(
-                    Diagnostic::error(
-                        step.id.span,
-                        format!("wait step `{}` cannot have `{key}`", step.id),
-                    )
-                    .with_help(help),
-                );
-            }
+        self.refuse_action_keys(step, "a wait step waits for a signal");
+        if step.sleep.is_some() || step.until.is_some() {
+            self.error(
+                Diagnostic::error(
+                    step.id.span,
+                    format!(
+                        "step `{}` has `wait` and a timer (`sleep`/`until`)",
+                        step.id
+                    ),
+                )
+                .with_help("a wait's own deadline is `wait.timeout`"),
+            );
         }
         if !valid_signal_name(&wait.signal.value) {
             self.error(
@@ -167,7 +227,8 @@ impl Checker<'_> {
             Some(OnTimeout::Fail) | None => None,
         };
         Some(StepKind::Wait(Arc::new(PlannedWait {
-            signal: wait.signal.value.clone(),
+            signal: Some(wait.signal.value.clone()),
+            until: None,
             type_text: wait
                 .ty
                 .as_ref()
