@@ -22,4 +22,5 @@ pub mod service;
 pub mod store;
 pub mod suggest;
 pub mod units;
+pub mod user;
 pub mod workflow;

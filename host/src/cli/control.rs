@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use crate::engine::Stop;
 use crate::home::Home;
-use crate::service::signal;
+use crate::service::signal::{self, Answer};
 use crate::store::{self, Durability, NewSignal};
 use crate::units::parse_duration;
+use crate::user;
 
 use super::exit::{CliError, SUCCESS};
 
@@ -35,6 +36,22 @@ pub(super) struct SignalArgs {
     #[arg(long, value_name = "KEY")]
     key: Option<String>,
     /// Who sends it (default: your user name).
+    #[arg(long = "as", value_name = "NAME")]
+    sender: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(super) struct AnswerArgs {
+    run: String,
+    /// The step that waits for approvals.
+    step: String,
+    /// Why (kept with the answer; the step's output shows it).
+    #[arg(long)]
+    comment: Option<String>,
+    /// Answer at most once: a second answer with the same key is not sent again.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+    /// Who answers (default: your user name); the workflow's `from` names who may.
     #[arg(long = "as", value_name = "NAME")]
     sender: Option<String>,
 }
@@ -86,7 +103,7 @@ pub(super) fn signal(home: &Home, args: &SignalArgs) -> Result<u8, CliError> {
             anyhow::anyhow!("--data is not JSON ({error}); quote strings: --data '\"yes\"'")
         })?,
     };
-    let sender = args.sender.clone().unwrap_or_else(user_name);
+    let sender = args.sender.clone().unwrap_or_else(user::os_user);
     let mut store = store::open(&home.database(), Durability::Normal)?;
     let sent = signal::send(
         store.as_mut(),
@@ -98,10 +115,7 @@ pub(super) fn signal(home: &Home, args: &SignalArgs) -> Result<u8, CliError> {
             idempotency_key: args.key.as_deref(),
         },
     )
-    .map_err(|error| match error {
-        signal::SignalError::Store(error) => CliError::from(error),
-        error => CliError::from(error),
-    })?;
+    .map_err(signal_error)?;
     if sent.duplicate {
         println!(
             "signal `{}` with key {} was sent before (#{}); not sent again",
@@ -118,12 +132,50 @@ pub(super) fn signal(home: &Home, args: &SignalArgs) -> Result<u8, CliError> {
     Ok(SUCCESS)
 }
 
-/// The user running this command, as the OS names them.
-fn user_name() -> String {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| format!("uid-{}", rustix::process::getuid().as_raw()))
+pub(super) fn approve(home: &Home, args: &AnswerArgs) -> Result<u8, CliError> {
+    answer(home, args, true)
+}
+
+pub(super) fn reject(home: &Home, args: &AnswerArgs) -> Result<u8, CliError> {
+    answer(home, args, false)
+}
+
+fn answer(home: &Home, args: &AnswerArgs, approved: bool) -> Result<u8, CliError> {
+    let sender = args.sender.clone().unwrap_or_else(user::os_user);
+    let mut store = store::open(&home.database(), Durability::Normal)?;
+    let sent = signal::answer(
+        store.as_mut(),
+        &Answer {
+            run_id: &args.run,
+            step: &args.step,
+            approved,
+            comment: args.comment.as_deref(),
+            sent_by: &format!("cli:{sender}"),
+            idempotency_key: args.key.as_deref(),
+        },
+    )
+    .map_err(signal_error)?;
+    let verb = if approved { "approved" } else { "rejected" };
+    if sent.duplicate {
+        println!(
+            "this answer (key {}) was sent before; not sent again",
+            args.key.as_deref().unwrap_or_default()
+        );
+    } else {
+        println!(
+            "{sender} {verb} step `{}` of run {} (#{})",
+            args.step, args.run, sent.seq
+        );
+    }
+    Ok(SUCCESS)
+}
+
+/// A refused signal: a store failure keeps its exit code.
+fn signal_error(error: signal::SignalError) -> CliError {
+    match error {
+        signal::SignalError::Store(error) => CliError::from(error),
+        error => CliError::from(error),
+    }
 }
 
 pub(super) fn prune(home: &Home, args: &PruneArgs) -> Result<u8, CliError> {

@@ -75,6 +75,10 @@ enum Command {
     Cancel(control::CancelArgs),
     /// Send a signal to a run: a step waiting for it (now or later) takes it.
     Signal(control::SignalArgs),
+    /// Approve a step that waits for approvals.
+    Approve(control::AnswerArgs),
+    /// Reject a step that waits for approvals: it fails with kind `rejected`.
+    Reject(control::AnswerArgs),
     /// Serve the workflows of a folder: the HTTP API and any number of runs
     /// at once, until SIGTERM or Ctrl-C.
     Serve(serve::ServeArgs),
@@ -123,6 +127,8 @@ pub fn main() -> ExitCode {
         Command::Pause(args) => control::pause(&home, &args),
         Command::Cancel(args) => control::cancel(&home, &args),
         Command::Signal(args) => control::signal(&home, &args),
+        Command::Approve(args) => control::approve(&home, &args),
+        Command::Reject(args) => control::reject(&home, &args),
         Command::Prune(args) => control::prune(&home, &args),
         Command::Serve(args) => serve::run(&home, &args),
         Command::Schedules(args) => schedules::run(&home, &args),

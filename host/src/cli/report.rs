@@ -172,6 +172,7 @@ pub(super) fn human(event: &Event, fancy: bool, run: &str) -> String {
             key,
             signal,
             ty,
+            approvals,
             deadline,
         } => {
             let until = deadline
@@ -179,6 +180,15 @@ pub(super) fn human(event: &Event, fancy: bool, run: &str) -> String {
                 .map(|d| format!(" until {d}"))
                 .unwrap_or_default();
             match (signal, ty) {
+                (Some(_), _) if approvals.is_some() => {
+                    let required = approvals.unwrap_or(1);
+                    let _ = writeln!(
+                        out,
+                        "  … {step} waits for {required} approval{}{until}\n      answer with: wfhost approve {run} {step} [--comment TEXT]  (or: wfhost reject …)",
+                        if required == 1 { "" } else { "s" },
+                        step = key.step
+                    );
+                }
                 (Some(signal), Some(ty)) => {
                     let data = wit_type::parse(ty).map_or_else(
                         |_| "JSON".to_string(),

@@ -78,7 +78,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
             workflow_text: &source.text,
             inputs: &Value::Object(inputs.clone()),
             modules: &plan.module_digests(),
-            started_by: "cli",
+            started_by: &format!("cli:{}", crate::user::os_user()),
             trigger: &Trigger::cli(),
             slot: slot_key.as_deref().and_then(|key| runner::slot(&plan, key)),
             idempotency_key: None,

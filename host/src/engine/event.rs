@@ -99,6 +99,9 @@ pub enum Event {
         /// The payload's WIT type.
         #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
         ty: Option<String>,
+        /// How many different people must approve (a wait for approvals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approvals: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         deadline: Option<String>,
     },

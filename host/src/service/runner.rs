@@ -428,7 +428,8 @@ impl Runner {
                 store
                     .runs(Some(RunStatus::Interrupted))?
                     .into_iter()
-                    .filter(|run| run.started_by != "cli")
+                    // `cli` (older runs) or `cli:USER`: a person's Ctrl-C.
+                    .filter(|run| run.started_by.split(':').next() != Some("cli"))
                     .map(|run| run.id),
             );
             Ok(orphans)

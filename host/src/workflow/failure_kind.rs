@@ -22,11 +22,13 @@ pub enum StepFailureKind {
     WorkflowTimeout,
     /// A `wait` passed its `timeout` with no signal.
     WaitTimeout,
+    /// A person rejected a wait for approvals.
+    Rejected,
 }
 
 impl StepFailureKind {
     /// Every kind, the sandbox's first.
-    pub const ALL: [StepFailureKind; 14] = [
+    pub const ALL: [StepFailureKind; 15] = [
         StepFailureKind::Call(FailureKind::Error),
         StepFailureKind::Call(FailureKind::Trap),
         StepFailureKind::Call(FailureKind::FuelExhausted),
@@ -41,6 +43,7 @@ impl StepFailureKind {
         StepFailureKind::MaxIterations,
         StepFailureKind::WorkflowTimeout,
         StepFailureKind::WaitTimeout,
+        StepFailureKind::Rejected,
     ];
 
     /// A stop from outside the step.
@@ -54,6 +57,7 @@ impl StepFailureKind {
             StepFailureKind::MaxIterations => "max-iterations",
             StepFailureKind::WorkflowTimeout => "workflow-timeout",
             StepFailureKind::WaitTimeout => "wait-timeout",
+            StepFailureKind::Rejected => "rejected",
         }
     }
 

@@ -492,8 +492,9 @@ pub enum WaitFor {
 pub struct Wait {
     /// The signal's name (letters, digits, `_`, `-`); the first signal of
     /// that name the run has not used yet is taken, sent before or during
-    /// the wait.
-    pub signal: Spanned<String>,
+    /// the wait. With `approvals`, default: the step's id.
+    #[serde(default)]
+    pub signal: Option<Spanned<String>>,
     /// The payload's WIT type (`"record { approved: bool, comment:
     /// option<string> }"`): a signal of another type is refused when it is
     /// sent, and later steps' references to the output are checked against
@@ -509,6 +510,50 @@ pub struct Wait {
     /// (of the payload's type).
     #[serde(default)]
     pub on_timeout: Option<OnTimeout>,
+    /// Wait for people to approve (`wfhost approve RUN STEP`, `wfhost
+    /// reject`, `POST /v1/runs/{id}/approvals/{step}`): the payload type is
+    /// `record { approved: bool, comment: option<string> }`; one rejection
+    /// fails the step (kind `rejected`); the output is `{ approved: true,
+    /// approvals: [{ by, comment }] }`.
+    #[serde(default)]
+    pub approvals: Option<Approvals>,
+}
+
+/// Who must approve a wait.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Approvals {
+    /// How many different people must approve (default 1).
+    #[serde(default)]
+    pub required: Option<Spanned<u32>>,
+    /// Who may approve (user names: `--as` or the OS user on the command
+    /// line, the token's name over the API); default: anyone.
+    #[serde(default)]
+    pub from: Vec<Spanned<String>>,
+    /// The person who started the run may not approve it.
+    #[serde(default)]
+    pub not_by_starter: bool,
+}
+
+impl Wait {
+    /// The payload type of every approval.
+    pub const APPROVAL_TYPE: &str = "record { approved: bool, comment: option<string> }";
+    /// What a step that waits for approvals outputs.
+    pub const APPROVALS_OUTPUT: &str = "record { approved: bool, approvals: list<record { by: string, comment: option<string> }> }";
+
+    /// The signal it takes: `signal`, or for approvals the step's id.
+    pub fn signal_name<'w>(&'w self, step: &'w str) -> &'w str {
+        self.signal.as_ref().map_or(step, |s| s.value.as_str())
+    }
+
+    /// The payload's WIT type as written (`any` when not given).
+    pub fn type_text(&self) -> &str {
+        match (&self.approvals, &self.ty) {
+            (Some(_), _) => Self::APPROVAL_TYPE,
+            (None, Some(ty)) => ty.value.as_str(),
+            (None, None) => "any",
+        }
+    }
 }
 
 /// What a wait does when its timeout passes.

@@ -168,6 +168,8 @@ pub struct PlannedWait {
     /// What the step succeeds with when the timeout passes; `None`: it
     /// fails with kind `wait-timeout` (a timer succeeds with `null`).
     pub on_timeout: Option<Arc<Value>>,
+    /// How many different people must approve (a wait for approvals).
+    pub approvals_required: Option<u32>,
 }
 
 /// Where an outcome leads: the first branch whose condition holds (a branch

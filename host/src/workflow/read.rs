@@ -6,9 +6,10 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::model::{
-    Access, Backoff, Branch, ByteSize, Catchup, Concurrency, Conditional, DurationText, FsGrant,
-    InputSpec, InputType, Loop, OnLimit, OnTimeout, Overlap, Parallel, Permissions, Retry, Route,
-    Step, StepLimits, Trigger, Wait, WaitFor, WebhookAuth, WebhookScheme, Workflow, WorkflowLimits,
+    Access, Approvals, Backoff, Branch, ByteSize, Catchup, Concurrency, Conditional, DurationText,
+    FsGrant, InputSpec, InputType, Loop, OnLimit, OnTimeout, Overlap, Parallel, Permissions, Retry,
+    Route, Step, StepLimits, Trigger, Wait, WaitFor, WebhookAuth, WebhookScheme, Workflow,
+    WorkflowLimits,
 };
 use super::tree::{Node, NodeKind};
 use crate::diagnostics::Spanned;
@@ -690,13 +691,34 @@ impl FromNode for Parallel {
 
 impl FromNode for Wait {
     fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
-        let f = reader.fields(node, "a wait", &["signal", "type", "timeout", "on_timeout"])?;
-        let signal = f.required(reader, "signal");
+        let f = reader.fields(
+            node,
+            "a wait",
+            &["signal", "type", "timeout", "on_timeout", "approvals"],
+        )?;
+        let approvals: Option<Approvals> = f.optional(reader, "approvals");
+        let signal = if approvals.is_some() {
+            f.optional(reader, "signal")
+        } else {
+            Some(f.required(reader, "signal")?)
+        };
         Some(Self {
+            signal,
             ty: f.optional(reader, "type"),
             timeout: f.optional(reader, "timeout"),
             on_timeout: f.optional(reader, "on_timeout"),
-            signal: signal?,
+            approvals,
+        })
+    }
+}
+
+impl FromNode for Approvals {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        let f = reader.fields(node, "approvals", &["required", "from", "not_by_starter"])?;
+        Some(Self {
+            required: f.optional(reader, "required"),
+            from: f.or_default(reader, "from"),
+            not_by_starter: f.or_default(reader, "not_by_starter"),
         })
     }
 }

@@ -606,6 +606,47 @@ fn a_waiting_run_takes_a_signal_sent_over_http() {
     );
 }
 
+const SIGN_OFF: &str = r#"
+name: sign-off
+steps:
+  - id: sign-off
+    wait: { approvals: { from: [alice] } }
+    onSuccess: ship
+  - { id: ship, module: system, action: echo, inputs: { message: "{{ steps['sign-off'].output.approvals[0].comment }}" } }
+"#;
+
+#[test]
+fn an_approval_over_http_is_given_as_the_token_and_checked_against_the_approvers() {
+    let (_dir, home, workflows, alice) = setup("sign-off.yaml", SIGN_OFF);
+    let mallory = token(&home, "mallory");
+    let server = Server::start(&home, &workflows, &[]);
+    let id = start(&server, &alice, "sign-off", &json!({}));
+    wait_for(&server, &alice, &id, "waiting", |run| {
+        run["status"] == "waiting"
+    });
+    let url = server.url(&format!("/v1/runs/{id}/approvals/sign-off"));
+    let body = json!({ "approved": true, "comment": "ok by me" });
+    let (status, error) = call("POST", &url, Some(&mallory), Some(&body));
+    assert_eq!(
+        (status, error["kind"].as_str()),
+        (403, Some("forbidden")),
+        "{error}"
+    );
+    let elsewhere = server.url(&format!("/v1/runs/{id}/approvals/ship"));
+    let (status, error) = call("POST", &elsewhere, Some(&alice), Some(&body));
+    assert_eq!(status, 422, "{error}");
+    let (status, sent) = call("POST", &url, Some(&alice), Some(&body));
+    assert_eq!(status, 202, "{sent}");
+    let run = wait_for(&server, &alice, &id, "an end", ended);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let ship = run["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["id"] == "ship"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ship["output"], "ok by me", "{run}");
+}
+
 const TWO_STEPS: &str = "name: two\nsteps:\n  - { id: first, module: system, action: sleep, inputs: { milliseconds: 1500 }, onSuccess: second }\n  - { id: second, module: system, action: echo, inputs: { message: done } }\n";
 
 fn step_status(run: &Value, step: &str) -> Option<String> {

@@ -402,3 +402,104 @@ fn a_timer_resumed_after_a_crash_waits_only_the_rest_and_a_past_time_goes_on() {
         "`until` gave \"next tuesday\", not an RFC 3339 time (2026-12-01T09:00:00Z)"
     );
 }
+
+const SIGN_OFF: &str = r#"
+name: two-of-three
+steps:
+  - id: sign-off
+    wait:
+      approvals: { required: 2, from: [alice, bob, carol], not_by_starter: true }
+      timeout: 5m
+    onSuccess: ship
+    onFailure: stop
+  - id: ship
+    module: system
+    action: echo
+    inputs: { message: "{{ steps['sign-off'].output.approvals | map(attribute='by') | join(',') }}" }
+  - id: stop
+    module: system
+    action: echo
+    inputs: { message: "{{ steps['sign-off'].error.kind }}: {{ steps['sign-off'].error.message }}" }
+"#;
+
+/// Answer `step` of `run` as `who` (`approve` or `reject`); the result.
+fn answer(home: &Path, verb: &str, run: &str, who: &str, extra: &[&str]) -> crate::common::Run {
+    let mut args = vec![verb, run, "sign-off", "--as", who];
+    args.extend_from_slice(extra);
+    wfhost(home, &args)
+}
+
+#[test]
+fn two_of_three_named_approvers_approve_and_one_rejection_fails_the_step() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let workflow = write(dir.path(), "sign-off.yaml", SIGN_OFF);
+    let workflow = workflow.to_str().expect("UTF-8");
+    let started = crate::common::wfhost_with(
+        &home,
+        &["run", workflow, "--detach-on-wait"],
+        &[("USER", "alice")],
+    );
+    assert_eq!(started.code, 3, "{}", started.render());
+    assert!(
+        started.stdout.contains("waits for 2 approvals until"),
+        "{}",
+        started.render()
+    );
+    let run = newest(&home);
+    let refused = [
+        ("alice", "alice started run"),
+        (
+            "dave",
+            "dave may not approve step `sign-off`: its approvers are alice, bob, carol",
+        ),
+    ];
+    for (who, message) in refused {
+        let denied = answer(&home, "approve", &run, who, &[]);
+        assert_eq!(denied.code, 2, "{}", denied.render());
+        assert!(denied.stderr.contains(message), "{}", denied.render());
+    }
+    assert_eq!(
+        answer(&home, "approve", &run, "bob", &["--comment", "lgtm"]).code,
+        0
+    );
+    let twice = answer(&home, "approve", &run, "bob", &[]);
+    assert!(
+        twice.stderr.contains("bob has already answered"),
+        "{}",
+        twice.render()
+    );
+    // One approval of two: the run goes back to waiting.
+    let resumed = wfhost(&home, &["resume", &run, "--detach-on-wait"]);
+    assert_eq!(resumed.code, 3, "{}", resumed.render());
+    assert_eq!(answer(&home, "approve", &run, "carol", &[]).code, 0);
+    let resumed = wfhost(&home, &["resume", &run]);
+    assert_eq!(resumed.code, 0, "{}", resumed.render());
+    let ended = status(&home, &run);
+    assert_eq!(
+        step(&ended, "sign-off")["output"],
+        json!({"approved": true, "approvals": [
+            {"by": "bob", "comment": "lgtm"}, {"by": "carol", "comment": null}
+        ]})
+    );
+    assert_eq!(step(&ended, "ship")["output"], "bob,carol");
+
+    // Another run: one rejection ends the wait, routed by kind.
+    let started = crate::common::wfhost_with(
+        &home,
+        &["run", workflow, "--detach-on-wait"],
+        &[("USER", "alice")],
+    );
+    assert_eq!(started.code, 3, "{}", started.render());
+    let run = newest(&home);
+    assert_eq!(answer(&home, "approve", &run, "bob", &[]).code, 0);
+    let rejected = answer(&home, "reject", &run, "carol", &["--comment", "too risky"]);
+    assert_eq!(rejected.code, 0, "{}", rejected.render());
+    let resumed = wfhost(&home, &["resume", &run]);
+    assert_eq!(resumed.code, 0, "{}", resumed.render());
+    let ended = status(&home, &run);
+    assert_eq!(
+        step(&ended, "stop")["output"],
+        "rejected: rejected by carol: too risky"
+    );
+}

@@ -204,7 +204,11 @@ impl Engine<'_> {
 
     pub(super) fn on_done(&mut self, done: TaskDone) {
         match done {
-            TaskDone::Signal { key, signal } => self.on_signal(key, signal),
+            TaskDone::Signal {
+                key,
+                signals,
+                timed_out,
+            } => self.on_signal(key, signals, timed_out),
             TaskDone::Wake { key } => {
                 self.in_flight.remove(&key);
                 if self.acts.get(key.0).is_some_and(Option::is_some) {

@@ -186,10 +186,12 @@ enum TaskDone {
     Wake {
         key: TaskKey,
     },
-    /// A wait took its signal, or (`None`) its deadline passed.
+    /// A wait ended: it took its signal (or its approvals), or its
+    /// deadline passed (`timed_out`, with the approvals given by then).
     Signal {
         key: TaskKey,
-        signal: Option<Signal>,
+        signals: Vec<Signal>,
+        timed_out: bool,
     },
 }
 

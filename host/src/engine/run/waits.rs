@@ -64,31 +64,36 @@ impl Engine<'_> {
                 return self.on_attempt(key, &mut result);
             }
         };
-        let taken = wait
-            .signal
-            .as_deref()
-            .and_then(|name| self.control.signals().try_take(name));
-        if let Some(signal) = taken {
-            // Sent before the wait began: taken now, the step never waits.
-            self.replaying = was;
-            let handle = self.tasks.spawn(async move {
-                TaskDone::Signal {
-                    key,
-                    signal: Some(signal),
+        // What was sent before the wait began is taken now: a wait it
+        // completes never waits.
+        let mut taken = Vec::new();
+        if let Some(name) = wait.signal.as_deref() {
+            while let Some(signal) = self.control.signals().try_take(name) {
+                if gathered(&mut taken, signal, wait.approvals_required) {
+                    self.replaying = was;
+                    let handle = self.tasks.spawn(async move {
+                        TaskDone::Signal {
+                            key,
+                            signals: taken,
+                            timed_out: false,
+                        }
+                    });
+                    self.in_flight.insert(key, InFlight::timer(handle));
+                    return;
                 }
-            });
-            self.in_flight.insert(key, InFlight::timer(handle));
-            return;
+            }
         }
         self.emit(Event::StepWaiting {
             key: attempt_key,
             signal: wait.signal.clone(),
             ty: wait.signal.as_ref().map(|_| wait.type_text.clone()),
+            approvals: wait.approvals_required,
             deadline: deadline.map(rfc3339),
         });
         self.replaying = was;
         let control = Arc::clone(&self.control);
         let name = wait.signal.clone();
+        let required = wait.approvals_required;
         let handle = self.tasks.spawn(async move {
             let passed = async {
                 match deadline {
@@ -99,15 +104,26 @@ impl Engine<'_> {
                     None => std::future::pending().await,
                 }
             };
+            let mut signals = taken;
             let arrived = async {
-                match &name {
-                    Some(name) => control.signals().take(name).await,
-                    None => std::future::pending().await,
+                let Some(name) = &name else {
+                    return std::future::pending().await;
+                };
+                loop {
+                    let signal = control.signals().take(name).await;
+                    if gathered(&mut signals, signal, required) {
+                        return;
+                    }
                 }
             };
-            tokio::select! {
-                signal = arrived => TaskDone::Signal { key, signal: Some(signal) },
-                () = passed => TaskDone::Signal { key, signal: None },
+            let timed_out = tokio::select! {
+                () = arrived => false,
+                () = passed => true,
+            };
+            TaskDone::Signal {
+                key,
+                signals,
+                timed_out,
             }
         });
         self.in_flight.insert(
@@ -150,8 +166,8 @@ impl Engine<'_> {
         Ok(wait.timeout.map(|t| now_seconds() + t.as_secs_f64()))
     }
 
-    /// The wait `key` took `signal`, or (`None`) its deadline passed.
-    pub(super) fn on_signal(&mut self, key: TaskKey, signal: Option<Signal>) {
+    /// The wait `key` ended: it took `signals`, or its deadline passed.
+    pub(super) fn on_signal(&mut self, key: TaskKey, signals: Vec<Signal>, timed_out: bool) {
         let Some(task) = self.in_flight.remove(&key) else {
             return;
         };
@@ -166,28 +182,24 @@ impl Engine<'_> {
         let waited = task
             .waiting_since
             .map_or(0.0, |since| since.elapsed().as_secs_f64() * 1000.0);
-        let outcome = match (signal, &wait.signal) {
-            (Some(signal), _) => {
-                self.emit(Event::SignalReceived {
-                    key: self.attempt_key(key),
-                    signal: signal.name,
-                    seq: signal.seq,
-                    sent_by: signal.sent_by,
-                });
-                Ok(signal.payload)
-            }
+        for signal in &signals {
+            self.emit(Event::SignalReceived {
+                key: self.attempt_key(key),
+                signal: signal.name.clone(),
+                seq: signal.seq,
+                sent_by: signal.sent_by.clone(),
+            });
+        }
+        let outcome = match (&wait.signal, wait.approvals_required) {
             // A timer's time came.
-            (None, None) => Ok(Arc::new(Value::Null)),
-            (None, Some(name)) => match &wait.on_timeout {
-                Some(value) => Ok(Arc::clone(value)),
-                None => Err(StepFailure::engine(
-                    StepFailureKind::WaitTimeout,
-                    format!(
-                        "no signal `{name}` arrived within {}",
-                        humantime::format_duration(wait.timeout.unwrap_or_default())
-                    ),
-                )),
-            },
+            (None, _) => Ok(Arc::new(Value::Null)),
+            (Some(_), Some(required)) => approvals_outcome(&signals, required, timed_out, wait),
+            (Some(_), None) if !timed_out => signals
+                .into_iter()
+                .next()
+                .map(|signal| signal.payload)
+                .ok_or_else(|| StepFailure::engine(StepFailureKind::WaitTimeout, "no signal")),
+            (Some(name), None) => timeout(wait, &format!("no signal `{name}` arrived")),
         };
         let mut result = AttemptResult::measured(outcome, waited, 0, 0);
         self.on_attempt(key, &mut result);
@@ -222,6 +234,96 @@ impl Engine<'_> {
     }
 }
 
+/// Add `signal` to what a wait gathered; whether the wait is over: its
+/// signal came, or (a wait for `required` approvals) enough different
+/// people approved, or one rejected.
+fn gathered(gathered: &mut Vec<Signal>, signal: Signal, required: Option<u32>) -> bool {
+    let Some(required) = required else {
+        gathered.push(signal);
+        return true;
+    };
+    let rejected = signal.payload["approved"] == Value::Bool(false);
+    gathered.push(signal);
+    rejected || approvers(gathered).len() >= required as usize
+}
+
+/// The different people who approved, in the order they did, with their
+/// comments (a person's first answer counts).
+fn approvers(signals: &[Signal]) -> Vec<(&str, &Value)> {
+    let mut people: Vec<(&str, &Value)> = Vec::new();
+    for signal in signals {
+        let who = crate::user::person(&signal.sent_by);
+        if signal.payload["approved"] == Value::Bool(true) && !people.iter().any(|(p, _)| *p == who)
+        {
+            people.push((who, &signal.payload["comment"]));
+        }
+    }
+    people
+}
+
+/// How a wait for `required` approvals ended.
+fn approvals_outcome(
+    signals: &[Signal],
+    required: u32,
+    timed_out: bool,
+    wait: &PlannedWait,
+) -> Result<Arc<Value>, StepFailure> {
+    if let Some(rejection) = signals
+        .iter()
+        .find(|s| s.payload["approved"] == Value::Bool(false))
+    {
+        let who = crate::user::person(&rejection.sent_by);
+        let comment = &rejection.payload["comment"];
+        let mut failure = StepFailure::engine(
+            StepFailureKind::Rejected,
+            match comment.as_str() {
+                Some(comment) => format!("rejected by {who}: {comment}"),
+                None => format!("rejected by {who}"),
+            },
+        );
+        failure.value = Some(json!({ "by": who, "comment": comment }));
+        return Err(failure);
+    }
+    let people = approvers(signals);
+    if timed_out {
+        let names: Vec<&str> = people.iter().map(|(who, _)| *who).collect();
+        return timeout(
+            wait,
+            &format!(
+                "{required} approvals required, {} given{}",
+                people.len(),
+                if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", names.join(", "))
+                }
+            ),
+        );
+    }
+    let approvals: Vec<Value> = people
+        .iter()
+        .map(|(who, comment)| json!({ "by": who, "comment": comment }))
+        .collect();
+    Ok(Arc::new(
+        json!({ "approved": true, "approvals": approvals }),
+    ))
+}
+
+/// A wait's timeout passed: its `on_timeout` value, or a `wait-timeout`
+/// failure saying what was missing.
+fn timeout(wait: &PlannedWait, missing: &str) -> Result<Arc<Value>, StepFailure> {
+    match &wait.on_timeout {
+        Some(value) => Ok(Arc::clone(value)),
+        None => Err(StepFailure::engine(
+            StepFailureKind::WaitTimeout,
+            format!(
+                "{missing} within {}",
+                humantime::format_duration(wait.timeout.unwrap_or_default())
+            ),
+        )),
+    }
+}
+
 /// Wall-clock time in seconds since the Unix epoch (deadlines outlive the process).
 fn now_seconds() -> f64 {
     std::time::SystemTime::now()
@@ -231,8 +333,10 @@ fn now_seconds() -> f64 {
 
 /// Seconds since the Unix epoch as RFC 3339 in UTC, to the millisecond.
 pub(crate) fn rfc3339(seconds: f64) -> String {
-    let at = std::time::UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
-    humantime::format_rfc3339_millis(at).to_string()
+    // Rounded to the millisecond shown, so it reads back as written.
+    let millis = (seconds.max(0.0) * 1000.0).round() as u64;
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(millis))
+        .to_string()
 }
 
 /// The unix seconds an RFC 3339 time (as [`rfc3339`] writes it) stands for.

@@ -111,6 +111,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/runs/{id}/pause", post(runs::pause))
         .route("/v1/runs/{id}/resume", post(runs::resume))
         .route("/v1/runs/{id}/signals/{name}", post(signals::send))
+        .route("/v1/runs/{id}/approvals/{step}", post(signals::answer))
         .fallback(webhooks::receive)
         .with_state(state)
 }

@@ -1,5 +1,7 @@
 //! `POST /v1/runs/{id}/signals/{name}`: the body (JSON; empty is `null`)
 //! is the payload, checked against the type the run's workflow declares.
+//! `POST /v1/runs/{id}/approvals/{step}`: `{"approved": bool, "comment"}`
+//! answers a wait for approvals as the token's name.
 
 use std::sync::Arc;
 
@@ -7,13 +9,14 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::runs::idempotency_key;
-use super::{ApiState, auth, read_body};
-use crate::service::signal::{self, SignalError};
-use crate::store::NewSignal;
+use super::{ApiState, auth, json_body, read_body};
+use crate::service::signal::{self, Answer, SignalError};
+use crate::store::{NewSignal, RunStore, SignalSent};
 
 pub async fn send(
     State(state): State<Arc<ApiState>>,
@@ -35,20 +38,84 @@ pub async fn send(
     };
     let sent_by = format!("api:{}", actor.0);
     let (run, signal_name) = (id.clone(), name.clone());
-    let sent = state
+    let sent = recorded(&state, move |store| {
+        signal::send(
+            store,
+            &NewSignal {
+                run_id: &run,
+                name: &signal_name,
+                payload: &payload,
+                sent_by: &sent_by,
+                idempotency_key: key.as_deref(),
+            },
+        )
+    })
+    .await?;
+    state
+        .audit(
+            &actor.0,
+            "signal",
+            Some(&id),
+            Some(format!("{name} #{}", sent.seq)),
+        )
+        .await;
+    Ok(accepted(&id, &name, sent))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerBody {
+    approved: bool,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+pub async fn answer(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((id, step)): Path<(String, String)>,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let actor = auth::writer(&state, &headers).await?;
+    let key = idempotency_key(&headers)?;
+    let body: AnswerBody = json_body(body).await?;
+    let sent_by = format!("api:{}", actor.0);
+    let (run, answered) = (id.clone(), step.clone());
+    let approved = body.approved;
+    let sent = recorded(&state, move |store| {
+        signal::answer(
+            store,
+            &Answer {
+                run_id: &run,
+                step: &answered,
+                approved: body.approved,
+                comment: body.comment.as_deref(),
+                sent_by: &sent_by,
+                idempotency_key: key.as_deref(),
+            },
+        )
+    })
+    .await?;
+    let action = if approved { "approve" } else { "reject" };
+    state
+        .audit(
+            &actor.0,
+            action,
+            Some(&id),
+            Some(format!("{step} #{}", sent.seq)),
+        )
+        .await;
+    Ok(accepted(&id, &step, sent))
+}
+
+/// Run `work` on the store, its refusals as API errors.
+async fn recorded(
+    state: &ApiState,
+    work: impl FnOnce(&mut dyn RunStore) -> Result<SignalSent, SignalError> + Send + 'static,
+) -> Result<SignalSent, ApiError> {
+    state
         .store
-        .with(move |store| {
-            Ok(signal::send(
-                store,
-                &NewSignal {
-                    run_id: &run,
-                    name: &signal_name,
-                    payload: &payload,
-                    sent_by: &sent_by,
-                    idempotency_key: key.as_deref(),
-                },
-            ))
-        })
+        .with(move |store| Ok(work(store)))
         .await?
         .map_err(|error| match error {
             SignalError::Store(error) => ApiError::from(error),
@@ -58,21 +125,23 @@ pub async fn send(
                 error.to_string(),
             ),
             SignalError::InvalidName(_) => ApiError::bad_request(error.to_string()),
-            SignalError::UnknownSignal { .. } | SignalError::IllTyped { .. } => {
-                ApiError::invalid_input(error.to_string())
+            SignalError::UnknownSignal { .. }
+            | SignalError::NotAnApproval { .. }
+            | SignalError::IllTyped { .. } => ApiError::invalid_input(error.to_string()),
+            SignalError::NotAnApprover { .. } | SignalError::Starter { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", error.to_string())
             }
-            SignalError::Definition { .. } => ApiError::conflict(error.to_string()),
-        })?;
-    state
-        .audit(
-            &actor.0,
-            "signal",
-            Some(&id),
-            Some(format!("{name} #{}", sent.seq)),
-        )
-        .await;
-    Ok((
+            SignalError::AlreadyAnswered { .. } | SignalError::Definition { .. } => {
+                ApiError::conflict(error.to_string())
+            }
+        })
+}
+
+fn accepted(id: &str, signal: &str, sent: SignalSent) -> (StatusCode, Json<Value>) {
+    (
         StatusCode::ACCEPTED,
-        Json(json!({ "run_id": id, "signal": name, "seq": sent.seq, "duplicate": sent.duplicate })),
-    ))
+        Json(
+            json!({ "run_id": id, "signal": signal, "seq": sent.seq, "duplicate": sent.duplicate }),
+        ),
+    )
 }

@@ -14,7 +14,7 @@ use crate::diagnostics::{Span, Spanned};
 use crate::sandbox::Action;
 use crate::sandbox::values::Shape;
 use crate::suggest::closest;
-use crate::workflow::model::InputType;
+use crate::workflow::model::{InputType, Wait};
 use crate::workflow::template::{self, Compiled};
 
 impl Checker<'_> {
@@ -243,6 +243,9 @@ impl Checker<'_> {
         let (mut shape, rest, described) = match *field {
             "output" => {
                 let shape = match resolved {
+                    None if step.wait.as_ref().is_some_and(|w| w.approvals.is_some()) => {
+                        super::waits::approvals_output()
+                    }
                     None if step.wait.is_some() => self.waits[index].clone().unwrap_or(Shape::Any),
                     None => Shape::Any,
                     Some(r) if step.foreach.is_some() => {
@@ -277,10 +280,14 @@ impl Checker<'_> {
                     .map(|r| r.action.signature.clone())
                     .unwrap_or_default();
                 let help = match &step.wait {
+                    Some(wait) if wait.approvals.is_some() => format!(
+                        "step `{id}` waits for approvals; it outputs {}",
+                        Wait::APPROVALS_OUTPUT
+                    ),
                     Some(wait) => format!(
                         "step `{id}` waits for signal `{}` of type {}",
-                        wait.signal.value,
-                        wait.ty.as_ref().map_or("any", |t| t.value.as_str())
+                        wait.signal_name(id),
+                        wait.type_text()
                     ),
                     None => format!(
                         "`{}` returns: {signature}",

@@ -34,6 +34,11 @@ pub(super) fn action_keys(step: &Step) -> [(&'static str, bool); 10] {
     ]
 }
 
+/// What a step that waits for approvals outputs.
+pub(super) fn approvals_output() -> Shape {
+    wit_type::parse(Wait::APPROVALS_OUTPUT).unwrap_or(Shape::Any)
+}
+
 /// Whether `name` may name a signal (it appears in URLs and commands).
 pub fn valid_signal_name(name: &str) -> bool {
     !name.is_empty()
@@ -109,6 +114,7 @@ impl Checker<'_> {
             shape: Shape::Null,
             timeout: step.sleep.as_ref().map(|s| s.value.0),
             on_timeout: None,
+            approvals_required: None,
         })))
     }
 
@@ -122,17 +128,24 @@ impl Checker<'_> {
             .iter()
             .map(|step| {
                 let wait = step.wait.as_ref()?;
-                let text = wait.ty.as_ref().map_or("any", |t| t.value.as_str());
+                let text = wait.type_text();
+                let name = wait.signal_name(&step.id.value);
+                // Where to point: the type, else the signal, else the step.
+                let span = wait
+                    .ty
+                    .as_ref()
+                    .map(|t| t.span)
+                    .or(wait.signal.as_ref().map(|s| s.span))
+                    .unwrap_or(step.id.span);
                 if let Some((first_step, first_type)) =
-                    types.insert(&wait.signal.value, (&step.id.value, text))
+                    types.insert(name, (&step.id.value, text))
                     && first_type != text
                 {
                     self.error(
                         Diagnostic::error(
-                            wait.ty.as_ref().map_or(wait.signal.span, |t| t.span),
+                            span,
                             format!(
-                                "signal `{}` has type `{first_type}` at step `{first_step}`, `{text}` here",
-                                wait.signal.value
+                                "signal `{name}` has type `{first_type}` at step `{first_step}`, `{text}` here"
                             ),
                         )
                         .with_help("a signal name has one payload type: use another name, or the same type"),
@@ -141,7 +154,6 @@ impl Checker<'_> {
                 match wit_type::parse(text) {
                     Ok(shape) => Some(shape),
                     Err(error) => {
-                        let span = wait.ty.as_ref().map_or(wait.signal.span, |t| t.span);
                         let whole = self.narrow(span, text);
                         let at = if whole == span {
                             span
@@ -180,6 +192,7 @@ impl Checker<'_> {
         wait: &Wait,
         shape: Option<&Shape>,
     ) -> Option<StepKind> {
+        let payload = shape;
         self.refuse_action_keys(step, "a wait step waits for a signal");
         if step.sleep.is_some() || step.until.is_some() {
             self.error(
@@ -193,15 +206,43 @@ impl Checker<'_> {
                 .with_help("a wait's own deadline is `wait.timeout`"),
             );
         }
-        if !valid_signal_name(&wait.signal.value) {
+        if let Some(signal) = &wait.signal
+            && !valid_signal_name(&signal.value)
+        {
             self.error(
                 Diagnostic::error(
-                    wait.signal.span,
-                    format!("invalid signal name `{}`", wait.signal.value),
+                    signal.span,
+                    format!("invalid signal name `{}`", signal.value),
                 )
                 .with_help("use up to 64 letters, digits, `_` and `-`"),
             );
         }
+        let approvals_required = wait.approvals.as_ref().map(|approvals| {
+            if let Some(ty) = &wait.ty {
+                self.error(
+                    Diagnostic::error(ty.span, "a wait for approvals has no `type`")
+                        .with_help(format!("an approval's payload is {}", Wait::APPROVAL_TYPE)),
+                );
+            }
+            let required = approvals.required.as_ref();
+            if let Some(required) = required {
+                self.at_least_one(required, "`required`");
+                if !approvals.from.is_empty() && required.value as usize > approvals.from.len() {
+                    self.error(Diagnostic::error(
+                        required.span,
+                        format!(
+                            "{} approvals required, but only {} people may approve",
+                            required.value,
+                            approvals.from.len()
+                        ),
+                    ));
+                }
+            }
+            required.map_or(1, |r| r.value)
+        });
+        // The on_timeout value is what the step outputs.
+        let output = approvals_required.map(|_| approvals_output());
+        let shape = output.as_ref().or(shape);
         let on_timeout = match &wait.on_timeout {
             Some(OnTimeout::Value(value)) => {
                 if wait.timeout.is_none() {
@@ -227,13 +268,11 @@ impl Checker<'_> {
             Some(OnTimeout::Fail) | None => None,
         };
         Some(StepKind::Wait(Arc::new(PlannedWait {
-            signal: Some(wait.signal.value.clone()),
+            signal: Some(wait.signal_name(&step.id.value).to_string()),
             until: None,
-            type_text: wait
-                .ty
-                .as_ref()
-                .map_or_else(|| "any".to_string(), |t| t.value.clone()),
-            shape: shape?.clone(),
+            type_text: wait.type_text().to_string(),
+            shape: payload?.clone(),
+            approvals_required,
             timeout: wait.timeout.as_ref().map(|t| t.value.0),
             on_timeout,
         })))
