@@ -217,6 +217,13 @@ pub(super) fn human(event: &Event, fancy: bool, run: &str) -> String {
                 label(key)
             );
         }
+        Event::VarsSet { step, values } => {
+            let values: Vec<String> = values
+                .iter()
+                .map(|(name, value)| format!("{name} = {value}"))
+                .collect();
+            let _ = writeln!(out, "    {step} set {}", values.join(", "));
+        }
         Event::RunWaiting { steps } => {
             let _ = writeln!(out, "  run {run} is waiting ({})", steps.join(", "));
         }

@@ -113,6 +113,11 @@ pub enum Event {
         seq: i64,
         sent_by: String,
     },
+    /// A step that succeeded updated run variables (`set:`).
+    VarsSet {
+        step: String,
+        values: serde_json::Map<String, Value>,
+    },
     /// Every step in flight waits: the run is `waiting` (on these steps).
     RunWaiting {
         steps: Vec<String>,
@@ -217,6 +222,7 @@ impl Event {
             Event::SignalReceived { .. } => "signal_received",
             Event::RunWaiting { .. } => "run_waiting",
             Event::RunContinued => "run_continued",
+            Event::VarsSet { .. } => "vars_set",
             Event::RunFinished { .. } => "run_finished",
         }
     }
@@ -232,7 +238,8 @@ impl Event {
             | Event::SignalReceived { key, .. } => Some(&key.step),
             Event::StepFinished { step, .. }
             | Event::StepRetrying { step, .. }
-            | Event::StepSkipped { step, .. } => Some(step),
+            | Event::StepSkipped { step, .. }
+            | Event::VarsSet { step, .. } => Some(step),
             Event::RouteTaken { from, .. } => Some(from),
             Event::RunStarted { .. }
             | Event::RunFinished { .. }

@@ -1,4 +1,4 @@
-//! What templates see during a run: `inputs`, `context`, `steps.<id>`,
+//! What templates see during a run: `inputs`, `vars`, `context`, `steps.<id>`,
 //! `workflow`, and per evaluation `attempt`, `iteration`, `item`, `index`.
 //!
 //! `steps` is a live view of the run's step records (not a copy per
@@ -104,6 +104,8 @@ impl Object for StepsView {
 #[derive(Debug, Clone)]
 pub struct RunScope {
     pub inputs: Jinja,
+    /// `vars`, converted once per change.
+    vars: Jinja,
     pub context: Jinja,
     pub trigger: Jinja,
     pub steps: StepRecords,
@@ -129,11 +131,17 @@ impl RunScope {
     ) -> Self {
         Self {
             inputs: jinja(inputs),
+            vars: Jinja::from(()),
             context: jinja(context),
             trigger: jinja(trigger),
             steps,
             workflow: jinja(workflow),
         }
+    }
+
+    /// Replace what templates see as `vars`.
+    pub fn set_vars(&mut self, vars: &Value) {
+        self.vars = jinja(vars);
     }
 
     /// Replace what templates see as `workflow`.
@@ -145,6 +153,7 @@ impl RunScope {
     pub fn root(&self, local: Local<'_>) -> Jinja {
         let mut entries: Vec<(&str, Jinja)> = vec![
             ("inputs", self.inputs.clone()),
+            ("vars", self.vars.clone()),
             ("context", self.context.clone()),
             ("trigger", self.trigger.clone()),
             ("steps", Jinja::from_object(StepsView(self.steps.clone()))),

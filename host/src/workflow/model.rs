@@ -26,6 +26,11 @@ pub struct Workflow {
     /// Typed parameters given with `wfhost run --input NAME=VALUE`.
     #[serde(default)]
     pub inputs: IndexMap<String, InputSpec>,
+    /// Run variables, typed, with their first values (`count: { type:
+    /// integer, value: 0 }`): steps update them with `set:`, templates read
+    /// them as `{{ vars.name }}`.
+    #[serde(default)]
+    pub vars: IndexMap<String, VarSpec>,
     /// Read-only values for every step, as `{{ context.name }}`. A value
     /// may read the workflow's inputs (`"{{ inputs.env }}-eu"`): it is
     /// evaluated once, when the run starts.
@@ -243,6 +248,19 @@ pub struct InputSpec {
     pub description: Option<String>,
 }
 
+/// A run variable: its type and first value.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct VarSpec {
+    #[serde(rename = "type", default)]
+    pub ty: InputType,
+    /// Its value when the run starts (default `null`).
+    #[serde(default)]
+    pub value: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
 /// The JSON type of a workflow parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -360,6 +378,15 @@ pub struct Step {
     /// Steps that must all succeed before this one starts.
     #[serde(default)]
     pub needs: Vec<Spanned<String>>,
+    /// A `{{ }}` condition evaluated when the step is entered: false skips
+    /// the step (recorded `skipped`, output `null`) and the path goes on
+    /// along `onSuccess`; a skipped step counts as done for `needs`.
+    #[serde(default, rename = "if")]
+    pub condition: Option<Spanned<String>>,
+    /// Run variables to update after the step succeeds, by name: each a
+    /// value or a template (`"{{ vars.count + 1 }}"`) of the variable's type.
+    #[serde(default)]
+    pub set: IndexMap<String, Spanned<Value>>,
     /// How many times a route may enter this step: bounds a cycle through it.
     #[serde(default)]
     pub max_visits: Option<Spanned<u32>>,

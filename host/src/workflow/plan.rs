@@ -12,7 +12,9 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::failure_kind::StepFailureKind;
-use super::model::{Backoff, Catchup, InputSpec, OnLimit, Overlap, WaitFor, WebhookScheme};
+use super::model::{
+    Backoff, Catchup, InputSpec, InputType, OnLimit, Overlap, WaitFor, WebhookScheme,
+};
 use super::schedule::Schedule;
 use super::template::{Compiled, Expression};
 use crate::sandbox::values::Shape;
@@ -30,6 +32,8 @@ pub struct Plan {
     /// `context`: an object whose values may read the inputs, evaluated
     /// when the run starts.
     pub context: Compiled,
+    /// Run variables: their types and first values, by index.
+    pub vars: Vec<PlannedVar>,
     pub steps: Vec<PlannedStep>,
     pub by_id: HashMap<String, StepIndex>,
     /// Steps that start when the run starts.
@@ -45,6 +49,14 @@ pub struct Plan {
     pub webhooks: Vec<PlannedWebhook>,
     /// How many runs of one key may run at once.
     pub concurrency: Option<PlannedConcurrency>,
+}
+
+/// A run variable.
+#[derive(Debug)]
+pub struct PlannedVar {
+    pub name: String,
+    pub ty: InputType,
+    pub value: Value,
 }
 
 /// A checked `concurrency:`.
@@ -125,6 +137,11 @@ pub struct PlannedStep {
     pub foreach: Option<(Expression, usize)>,
     /// `loop`: the `until` condition and the most iterations.
     pub repeat: Option<(Expression, u32)>,
+    /// `if`: entered only when it holds (skipped otherwise).
+    pub condition: Option<Expression>,
+    /// `set`: run variables (by index in [`Plan::vars`]) updated after the
+    /// step succeeds.
+    pub set: Vec<(usize, Compiled)>,
     /// What the step may reach beyond its sandbox.
     pub permissions: StepPermissions,
 }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::model::{
     Access, Approvals, Backoff, Branch, ByteSize, Catchup, Concurrency, Conditional, DurationText,
     FsGrant, InputSpec, InputType, Loop, OnLimit, OnTimeout, Overlap, Parallel, Permissions, Retry,
-    Route, Step, StepLimits, Trigger, Wait, WaitFor, WebhookAuth, WebhookScheme, Workflow,
+    Route, Step, StepLimits, Trigger, VarSpec, Wait, WaitFor, WebhookAuth, WebhookScheme, Workflow,
     WorkflowLimits,
 };
 use super::tree::{Node, NodeKind};
@@ -288,6 +288,7 @@ impl FromNode for Workflow {
                 "version",
                 "description",
                 "inputs",
+                "vars",
                 "context",
                 "limits",
                 "steps",
@@ -304,6 +305,7 @@ impl FromNode for Workflow {
             version: f.optional(reader, "version"),
             description: f.optional(reader, "description"),
             inputs: f.or_default(reader, "inputs"),
+            vars: f.or_default(reader, "vars"),
             context: f.or_default(reader, "context"),
             limits: f.or_default(reader, "limits"),
             on_failure: f.optional(reader, "onFailure"),
@@ -490,6 +492,17 @@ impl FromNode for InputSpec {
     }
 }
 
+impl FromNode for VarSpec {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        let f = reader.fields(node, "a run variable", &["type", "value", "description"])?;
+        Some(Self {
+            ty: f.or_default(reader, "type"),
+            value: f.optional(reader, "value"),
+            description: f.optional(reader, "description"),
+        })
+    }
+}
+
 const STEP_LIMIT_KEYS: [&str; 3] = ["fuel", "memory", "timeout"];
 
 impl FromNode for StepLimits {
@@ -534,6 +547,8 @@ pub const STEP_KEYS: &[&str] = &[
     "retry",
     "continue_on_error",
     "needs",
+    "if",
+    "set",
     "max_visits",
     "foreach",
     "concurrency",
@@ -561,6 +576,8 @@ impl FromNode for Step {
             retry: f.optional(reader, "retry"),
             continue_on_error: f.or_default(reader, "continue_on_error"),
             needs: f.or_default(reader, "needs"),
+            condition: f.optional(reader, "if"),
+            set: f.or_default(reader, "set"),
             max_visits: f.optional(reader, "max_visits"),
             foreach: f.optional(reader, "foreach"),
             concurrency: f.optional(reader, "concurrency"),

@@ -136,6 +136,30 @@ pub fn json(home: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&run.stdout).expect("JSON output")
 }
 
+/// The only (or newest) run's id.
+pub fn newest_run(home: &Path) -> String {
+    try_newest_run(home).expect("a run is recorded")
+}
+
+/// The newest run's id, if there is a run.
+pub fn try_newest_run(home: &Path) -> Option<String> {
+    let list = json(home, &["list", "--json"]);
+    list[0]["id"].as_str().map(String::from)
+}
+
+/// `wfhost status RUN --json`.
+pub fn run_status(home: &Path, run: &str) -> Value {
+    json(home, &["status", run, "--json"])
+}
+
+/// Step `id` of a `run_status`, or `null` when it never ran.
+pub fn step_of<'s>(status: &'s Value, id: &str) -> &'s Value {
+    status["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["id"] == id))
+        .unwrap_or(&Value::Null)
+}
+
 /// The last `step_finished` event of `step` in a `run --json` output.
 pub fn finished(stdout: &str, step: &str) -> Option<Value> {
     stdout

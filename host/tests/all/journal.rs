@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{guest, json, repo, spawn, wfhost, write};
+use crate::common::{guest, json, newest_run, repo, spawn, try_newest_run, wfhost, write};
 
 /// A workflow of short steps: sleeps between deterministic echoes, a map,
 /// a retried step and a template chain, so a kill lands in every phase.
@@ -36,16 +36,6 @@ steps:
   - { id: wait-3, module: system, action: sleep, inputs: { milliseconds: 80 }, onSuccess: d }
   - { id: d, module: system, action: echo, inputs: { message: "{{ steps.c.output }}d" } }
 "#;
-
-/// The only (or newest) run's id.
-fn newest_run(home: &Path) -> String {
-    try_newest_run(home).expect("a run is recorded")
-}
-
-fn try_newest_run(home: &Path) -> Option<String> {
-    let list = json(home, &["list", "--json"]);
-    list[0]["id"].as_str().map(String::from)
-}
 
 /// Step id → (status, output) from `wfhost status --json`.
 fn steps(home: &Path, run: &str) -> Vec<(String, String, Value)> {

@@ -4,6 +4,7 @@ mod architecture;
 mod cache;
 mod cli;
 mod common;
+mod conditions;
 mod engine;
 mod escape;
 mod examples;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{json, spawn, wfhost, write};
+use crate::common::{json, newest_run, run_status, spawn, step_of, wfhost, write};
 
 /// Build, wait for an approval (routed on its payload), deploy; a timeout
 /// goes to `timed-out`. `{{TIMEOUT}}` and `{{BEFORE}}` (a sleep before the
@@ -76,29 +76,10 @@ fn until<T>(what: &str, mut read: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn status(home: &Path, run: &str) -> Value {
-    json(home, &["status", run, "--json"])
-}
-
-fn step<'s>(status: &'s Value, id: &str) -> &'s Value {
-    status["steps"]
-        .as_array()
-        .and_then(|steps| steps.iter().find(|s| s["id"] == id))
-        .unwrap_or(&Value::Null)
-}
-
 fn wait_until_waiting(home: &Path, run: &str) {
     until("the run waits", || {
-        (status(home, run)["status"] == "waiting").then_some(())
+        (run_status(home, run)["status"] == "waiting").then_some(())
     });
-}
-
-/// The newest run's id.
-fn newest(home: &Path) -> String {
-    json(home, &["list", "--json"])[0]["id"]
-        .as_str()
-        .expect("a run")
-        .to_string()
 }
 
 /// Attempts of `run` recorded as still running (none once it ended).
@@ -134,7 +115,10 @@ fn a_signal_from_a_second_process_reaches_the_waiting_run() {
         "{}",
         list.render()
     );
-    assert_eq!(step(&status(&home, &run), "approve")["status"], "waiting");
+    assert_eq!(
+        step_of(&run_status(&home, &run), "approve")["status"],
+        "waiting"
+    );
 
     // Ill-typed: refused with the type error, nothing recorded.
     let events = "SELECT count(*) FROM events WHERE run_id = ?1";
@@ -190,13 +174,13 @@ fn a_signal_from_a_second_process_reaches_the_waiting_run() {
 
     let output = child.wait_with_output().expect("the run ends");
     assert!(output.status.success(), "{output:?}");
-    let ended = status(&home, &run);
+    let ended = run_status(&home, &run);
     assert_eq!(ended["status"], "succeeded", "{ended}");
     assert_eq!(
-        step(&ended, "approve")["output"],
+        step_of(&ended, "approve")["output"],
         json!({"approved": true, "comment": "ship it"})
     );
-    assert_eq!(step(&ended, "deploy")["output"], "deploying: ship it");
+    assert_eq!(step_of(&ended, "deploy")["output"], "deploying: ship it");
     let logs = wfhost(&home, &["logs", &run]);
     assert!(
         logs.stdout
@@ -219,15 +203,19 @@ fn a_signal_sent_before_the_wait_begins_waits_in_the_mailbox() {
     let (child, run) = start(&home, &workflow);
     approve(&home, &run, r#"{"approved": false}"#);
     assert_eq!(
-        step(&status(&home, &run), "approve"),
+        step_of(&run_status(&home, &run), "approve"),
         &Value::Null,
         "sent before the wait"
     );
     let output = child.wait_with_output().expect("the run ends");
     assert!(output.status.success(), "{output:?}");
-    let ended = status(&home, &run);
-    assert_eq!(step(&ended, "stopped")["output"], "not approved", "{ended}");
-    assert_eq!(step(&ended, "deploy"), &Value::Null);
+    let ended = run_status(&home, &run);
+    assert_eq!(
+        step_of(&ended, "stopped")["output"],
+        "not approved",
+        "{ended}"
+    );
+    assert_eq!(step_of(&ended, "deploy"), &Value::Null);
 }
 
 #[test]
@@ -238,7 +226,7 @@ fn a_wait_times_out_at_its_first_deadline_after_a_crash_and_resume() {
     let began = Instant::now();
     child.kill().expect("SIGKILL");
     let _ = child.wait();
-    assert_eq!(status(&home, &run)["status"], "waiting");
+    assert_eq!(run_status(&home, &run)["status"], "waiting");
     // Resumed before the deadline: it waits only the rest, then times out.
     std::thread::sleep(Duration::from_millis(1200));
     let resumed = wfhost(&home, &["resume", &run]);
@@ -256,9 +244,9 @@ fn a_wait_times_out_at_its_first_deadline_after_a_crash_and_resume() {
         "{}",
         resumed.render()
     );
-    let ended = status(&home, &run);
-    assert_eq!(step(&ended, "approve")["status"], "failed");
-    assert_eq!(step(&ended, "timed-out")["output"], "wait-timeout");
+    let ended = run_status(&home, &run);
+    assert_eq!(step_of(&ended, "approve")["status"], "failed");
+    assert_eq!(step_of(&ended, "timed-out")["output"], "wait-timeout");
     assert_eq!(running_attempts(&home, &run), 0);
 }
 
@@ -273,13 +261,13 @@ fn a_timeout_with_a_value_continues_with_it() {
     let workflow = write(dir.path(), "default.yaml", &text);
     let run = wfhost(&home, &["run", workflow.to_str().expect("UTF-8")]);
     assert_eq!(run.code, 0, "{}", run.render());
-    let id = newest(&home);
-    let ended = status(&home, &id);
+    let id = newest_run(&home);
+    let ended = run_status(&home, &id);
     assert_eq!(
-        step(&ended, "approve")["output"],
+        step_of(&ended, "approve")["output"],
         json!({"approved": false, "comment": "timed out"})
     );
-    assert_eq!(step(&ended, "stopped")["output"], "not approved");
+    assert_eq!(step_of(&ended, "stopped")["output"], "not approved");
 }
 
 #[test]
@@ -291,9 +279,9 @@ fn cancelling_a_waiting_run_records_the_wait_cancelled() {
     assert_eq!(cancelled.code, 0, "{}", cancelled.render());
     let output = child.wait_with_output().expect("the run ends");
     assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let ended = status(&home, &run);
+    let ended = run_status(&home, &run);
     assert_eq!(ended["status"], "cancelled");
-    assert_eq!(step(&ended, "approve")["status"], "cancelled");
+    assert_eq!(step_of(&ended, "approve")["status"], "cancelled");
     assert_eq!(running_attempts(&home, &run), 0);
 }
 
@@ -309,14 +297,14 @@ fn detach_on_wait_leaves_the_run_waiting_for_a_signal_and_resume() {
         "the command that answers the wait: {}",
         detached.render()
     );
-    let run = newest(&home);
-    assert_eq!(status(&home, &run)["status"], "waiting");
+    let run = newest_run(&home);
+    assert_eq!(run_status(&home, &run)["status"], "waiting");
     approve(&home, &run, r#"{"approved": true}"#);
     let resumed = wfhost(&home, &["resume", &run, "--detach-on-wait"]);
     assert_eq!(resumed.code, 0, "{}", resumed.render());
-    let ended = status(&home, &run);
+    let ended = run_status(&home, &run);
     assert_eq!(ended["status"], "succeeded", "{ended}");
-    assert_eq!(step(&ended, "deploy")["output"], "deploying: null");
+    assert_eq!(step_of(&ended, "deploy")["output"], "deploying: null");
 }
 
 #[test]
@@ -330,16 +318,16 @@ fn the_approval_example_releases_what_was_approved_and_stops_what_was_not() {
             &["run", "workflows/approval.yaml", "--detach-on-wait"],
         );
         assert_eq!(detached.code, 3, "{}", detached.render());
-        let run = newest(&home);
+        let run = newest_run(&home);
         let data = json!({ "approved": approved, "comment": "by the book" }).to_string();
         approve(&home, &run, &data);
         let resumed = wfhost(&home, &["resume", &run]);
-        let ended = status(&home, &run);
+        let ended = run_status(&home, &run);
         outcomes.push((
             resumed.code,
             ended["status"].clone(),
-            step(&ended, "release")["output"].clone(),
-            step(&ended, "rejected")["status"].clone(),
+            step_of(&ended, "release")["output"].clone(),
+            step_of(&ended, "rejected")["status"].clone(),
         ));
     }
     assert_eq!(
@@ -391,14 +379,14 @@ fn a_timer_resumed_after_a_crash_waits_only_the_rest_and_a_past_time_goes_on() {
         waited < Duration::from_millis(2600),
         "the timer started over on resume: {waited:?}"
     );
-    let ended = status(&home, &run);
-    assert_eq!(step(&ended, "done")["output"], "woke", "{ended}");
+    let ended = run_status(&home, &run);
+    assert_eq!(step_of(&ended, "done")["output"], "woke", "{ended}");
 
     let bad = wfhost(&home, &["run", workflow, "-i", "at=next tuesday"]);
     assert_eq!(bad.code, 0, "{}", bad.render());
-    let ended = status(&home, &newest(&home));
+    let ended = run_status(&home, &newest_run(&home));
     assert_eq!(
-        step(&ended, "bad-time")["output"],
+        step_of(&ended, "bad-time")["output"],
         "`until` gave \"next tuesday\", not an RFC 3339 time (2026-12-01T09:00:00Z)"
     );
 }
@@ -446,7 +434,7 @@ fn two_of_three_named_approvers_approve_and_one_rejection_fails_the_step() {
         "{}",
         started.render()
     );
-    let run = newest(&home);
+    let run = newest_run(&home);
     let refused = [
         ("alice", "alice started run"),
         (
@@ -475,14 +463,14 @@ fn two_of_three_named_approvers_approve_and_one_rejection_fails_the_step() {
     assert_eq!(answer(&home, "approve", &run, "carol", &[]).code, 0);
     let resumed = wfhost(&home, &["resume", &run]);
     assert_eq!(resumed.code, 0, "{}", resumed.render());
-    let ended = status(&home, &run);
+    let ended = run_status(&home, &run);
     assert_eq!(
-        step(&ended, "sign-off")["output"],
+        step_of(&ended, "sign-off")["output"],
         json!({"approved": true, "approvals": [
             {"by": "bob", "comment": "lgtm"}, {"by": "carol", "comment": null}
         ]})
     );
-    assert_eq!(step(&ended, "ship")["output"], "bob,carol");
+    assert_eq!(step_of(&ended, "ship")["output"], "bob,carol");
 
     // Another run: one rejection ends the wait, routed by kind.
     let started = crate::common::wfhost_with(
@@ -491,15 +479,15 @@ fn two_of_three_named_approvers_approve_and_one_rejection_fails_the_step() {
         &[("USER", "alice")],
     );
     assert_eq!(started.code, 3, "{}", started.render());
-    let run = newest(&home);
+    let run = newest_run(&home);
     assert_eq!(answer(&home, "approve", &run, "bob", &[]).code, 0);
     let rejected = answer(&home, "reject", &run, "carol", &["--comment", "too risky"]);
     assert_eq!(rejected.code, 0, "{}", rejected.render());
     let resumed = wfhost(&home, &["resume", &run]);
     assert_eq!(resumed.code, 0, "{}", resumed.render());
-    let ended = status(&home, &run);
+    let ended = run_status(&home, &run);
     assert_eq!(
-        step(&ended, "stop")["output"],
+        step_of(&ended, "stop")["output"],
         "rejected: rejected by carol: too risky"
     );
 }

@@ -100,6 +100,7 @@ mod corpus {
         unknown_module: "unknown-module.yaml",
         unknown_route: "unknown-route.yaml",
         unreachable: "unreachable.yaml",
+        vars: "vars.yaml",
         waits: "waits.yaml",
     }
 }

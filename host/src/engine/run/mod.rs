@@ -10,6 +10,7 @@
 mod attempts;
 mod cancel;
 mod routing;
+mod vars;
 mod waits;
 
 pub use waits::parse_rfc3339;
@@ -123,7 +124,15 @@ pub async fn run(
         stop: None,
         grants,
         waiting: false,
+        vars: Map::new(),
     };
+    engine.vars = engine
+        .plan
+        .vars
+        .iter()
+        .map(|var| (var.name.clone(), var.value.clone()))
+        .collect();
+    engine.scope.set_vars(&Value::Object(engine.vars.clone()));
     engine.execute().await
 }
 
@@ -234,6 +243,8 @@ struct Engine<'o> {
     grants: Vec<Arc<Grants>>,
     /// Whether the run was last reported waiting (see `note_waiting`).
     waiting: bool,
+    /// The run variables now.
+    vars: Map<String, Value>,
 }
 
 impl Engine<'_> {
@@ -475,6 +486,9 @@ impl Engine<'_> {
             self.record_finish(step, Err(&failure));
             // Not routable: routing on it would re-enter the cycle it bounds.
             self.path_end(frame, Err((step, failure)));
+            return;
+        }
+        if !self.admitted(step, frame) {
             return;
         }
         match &planned.kind {

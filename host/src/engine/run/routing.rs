@@ -40,7 +40,24 @@ impl Engine<'_> {
         frame: Option<FrameId>,
         result: Result<Arc<Value>, StepFailure>,
     ) {
+        let mut result = result;
+        let mut set = None;
+        if let Ok(output) = &result
+            && !self.plan.steps[step].set.is_empty()
+        {
+            // `set` reads the step's own output.
+            self.states[step].output = Arc::clone(output);
+            self.states[step].status = StepStatus::Succeeded;
+            self.update_record(step);
+            match self.evaluate_set(step) {
+                Ok(values) => set = Some(values),
+                Err(failure) => result = Err(failure),
+            }
+        }
         self.record_finish(step, result.as_ref());
+        if let Some(values) = set {
+            self.assign(step, values);
+        }
         if result.is_ok() {
             self.start_ready_needers(step);
         }
@@ -105,10 +122,12 @@ impl Engine<'_> {
     pub(super) fn start_ready_needers(&mut self, step: StepIndex) {
         let plan = self.plan.clone();
         for &needer in &plan.steps[step].needed_by {
-            let ready = plan.steps[needer]
-                .needs
-                .iter()
-                .all(|&need| self.states[need].status == StepStatus::Succeeded);
+            let ready = plan.steps[needer].needs.iter().all(|&need| {
+                matches!(
+                    self.states[need].status,
+                    StepStatus::Succeeded | StepStatus::Skipped
+                )
+            });
             if ready && self.states[needer].visits == 0 {
                 self.enter(needer, None);
             }

@@ -259,6 +259,7 @@ pub(super) fn record_event(
                 .execute([run_id])?;
         }
         Event::RunStarted { .. }
+        | Event::VarsSet { .. }
         | Event::StepRetrying { .. }
         | Event::StepOutput { .. }
         | Event::RouteTaken { .. } => {}

@@ -8,6 +8,7 @@ mod permissions;
 mod references;
 mod routing;
 mod triggers;
+mod vars;
 mod waits;
 
 pub use waits::valid_signal_name;
@@ -30,6 +31,7 @@ use crate::suggest::closest;
 /// Names a template may start with.
 const SCOPE_ROOTS: &[&str] = &[
     "inputs",
+    "vars",
     "context",
     "trigger",
     "steps",
@@ -165,6 +167,8 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         .iter()
         .filter_map(|id| checker.target(id, "`finally`"))
         .collect();
+    let vars = checker.check_vars();
+    checker.check_parallel_writers();
     let limits = checker.check_workflow_limits();
     let (triggers, webhooks) = checker.check_triggers();
     let concurrency = checker.check_concurrency();
@@ -184,6 +188,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         inputs: workflow.inputs.clone(),
         // Every context value compiled: no errors were found.
         context: Compiled::Object(context.into_iter().flatten().collect()),
+        vars,
         by_id: checker
             .ids
             .iter()
@@ -403,6 +408,16 @@ impl<'a> Checker<'a> {
             self.at_least_one(&repeat.max_iterations, "`max_iterations`");
             until.map(|until| (until, repeat.max_iterations.value))
         });
+        let condition = step.condition.as_ref().map(|condition| {
+            self.condition(
+                condition,
+                Place {
+                    span: condition.span,
+                    ..place
+                },
+            )
+        });
+        let set = self.check_set(step, place);
         if let Some(visits) = &step.max_visits {
             self.at_least_one(visits, "`max_visits`");
         }
@@ -431,6 +446,8 @@ impl<'a> Checker<'a> {
             max_visits: step.max_visits.as_ref().map(|v| v.value),
             foreach: foreach.map_or(Some(None), |f| f.map(Some))?,
             repeat: repeat.map_or(Some(None), |r| r.map(Some))?,
+            condition: condition.map_or(Some(None), |c| c.map(Some))?,
+            set: set?,
             permissions: self.permissions(index, step),
         })
     }

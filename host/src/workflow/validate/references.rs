@@ -101,6 +101,13 @@ impl Checker<'_> {
                 }
                 _ => Ok(()),
             },
+            "vars" => match segments.get(1) {
+                Some(name) if !self.workflow.vars.contains_key(*name) => Err(at(format!(
+                    "`{written}`: the workflow has no variable `{name}`"
+                ))
+                .suggest(closest(name, self.workflow.vars.keys().map(String::as_str)))),
+                _ => Ok(()),
+            },
             "context" => match segments.get(1) {
                 Some(name) if !self.workflow.context.contains_key(*name) => Err(at(format!(
                     "`{written}`: the workflow has no context value `{name}`"
