@@ -115,12 +115,17 @@ impl Service {
             .map_err(|error| ServeError::Http(std::io::Error::other(error)))??;
         let has_tokens = !store.tokens()?.is_empty();
         let store = SharedStore::new(store);
+        let (database, durability) = (config.database.clone(), config.durability);
+        let journals = tokio::task::spawn_blocking(move || store::open(&database, durability))
+            .await
+            .map_err(|error| ServeError::Http(std::io::Error::other(error)))??;
         let runner = Arc::new(Runner::new(
             config.database,
             config.durability,
             config.workspace,
             store.clone(),
-        ));
+            journals,
+        )?);
         let schedules = library
             .list()
             .iter()

@@ -20,7 +20,7 @@ use super::shared_store::SharedStore;
 use crate::engine::{self, Control, Replay, RunOptions, RunStatus, Stop, Trigger, inputs};
 use crate::sandbox::Grants;
 use crate::store::{
-    self, Admission, Durability, Journal, Lease, NewRun, Owner, RunRecord, RunStore, Slot,
+    self, Admission, Durability, JournalHub, Lease, NewRun, Owner, RunRecord, RunStore, Slot,
     StoreError, WhenFull,
 };
 use crate::workflow::Plan;
@@ -91,9 +91,10 @@ pub struct Runner {
     /// The root workspace-relative grants resolve against.
     workspace: PathBuf,
     owner: Owner,
-    /// For the runner's own reads and writes (stops, admission, orphans);
-    /// each run's journal has a connection of its own.
+    /// For the runner's own reads and writes (stops, admission, orphans).
     store: SharedStore,
+    /// Journals every run this process drives: one thread, one connection.
+    journals: Arc<JournalHub>,
     active: Mutex<HashMap<String, Arc<Control>>>,
     /// Notified whenever a run ends.
     ended: Notify,
@@ -103,13 +104,16 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// A runner journaling into `journals` (a connection of its own).
     pub fn new(
         database: PathBuf,
         durability: Durability,
         workspace: PathBuf,
         store: SharedStore,
-    ) -> Self {
-        Self {
+        journals: Box<dyn RunStore>,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            journals: Arc::new(JournalHub::start(journals)?),
             database,
             durability,
             workspace,
@@ -119,7 +123,7 @@ impl Runner {
             ended: Notify::new(),
             queued: Notify::new(),
             closing: AtomicBool::new(false),
-        }
+        })
     }
 
     fn active(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Control>>> {
@@ -150,8 +154,7 @@ impl Runner {
         let slot_key =
             slot_key(&workflow.plan, &inputs).map_err(|p| RunnerError::Inputs(vec![p]))?;
         let run_id = engine::new_run_id();
-        let (database, durability, owner) =
-            (self.database.clone(), self.durability, self.owner.clone());
+        let owner = self.owner.clone();
         let workspace = self.workspace.clone();
         let (started_by, key) = (
             request.started_by.to_string(),
@@ -162,9 +165,10 @@ impl Runner {
         let recorded_trigger = trigger.clone();
         let recorded_inputs = Value::Object(inputs.clone());
         let id = run_id.clone();
+        let shared = self.store.clone();
         let created = blocking(move || {
             let grants = grants(&record.plan, &workspace, &record.name)?;
-            let mut store = store::open(&database, durability)?;
+            let mut store = shared.lock();
             let created = store.create_run(
                 &NewRun {
                     id: &id,
@@ -183,7 +187,7 @@ impl Runner {
                 &owner,
             );
             match created {
-                Ok(lease) => Ok(Ok((store, lease, grants))),
+                Ok(lease) => Ok(Ok((lease, grants))),
                 Err(StoreError::DuplicateKey { run }) => Ok(Err(run)),
                 Err(error) => Err(error.into()),
             }
@@ -191,7 +195,7 @@ impl Runner {
         .await?;
         match created {
             Err(first) => Ok(Started::Existing(first)),
-            Ok((store, admission, grants)) => match admission {
+            Ok((admission, grants)) => match admission {
                 Admission::Running(lease) => {
                     let options = RunOptions {
                         run_id: run_id.clone(),
@@ -200,7 +204,7 @@ impl Runner {
                         grants,
                         trigger,
                     };
-                    self.drive(store, lease, Arc::clone(&workflow.plan), inputs, options)?;
+                    self.drive(lease, Arc::clone(&workflow.plan), inputs, options)?;
                     Ok(Started::New(run_id))
                 }
                 Admission::Queued { held_by } => {
@@ -230,7 +234,7 @@ impl Runner {
             request.allow_changed,
         );
         let library = Arc::clone(library);
-        let (store, prepared, grants) = blocking(move || {
+        let (prepared, grants) = blocking(move || {
             let mut store = store::open(&database, durability)?;
             let request = ResumeRequest {
                 run: &run,
@@ -243,7 +247,7 @@ impl Runner {
                     .map_err(|problems| PrepareError::Plan(problems.into()))
             })?;
             let grants = grants(&prepared.plan, &prepared.workspace, &run)?;
-            Ok((store, prepared, grants))
+            Ok((prepared, grants))
         })
         .await?;
         for note in &prepared.notes {
@@ -257,7 +261,6 @@ impl Runner {
             trigger: prepared.trigger,
         };
         self.drive(
-            store,
             prepared.lease,
             Arc::new(prepared.plan),
             prepared.inputs,
@@ -268,7 +271,6 @@ impl Runner {
     /// Journal and run the engine on a task of its own.
     fn drive(
         self: &Arc<Self>,
-        store: Box<dyn RunStore>,
         lease: Lease,
         plan: Arc<Plan>,
         inputs: Map<String, Value>,
@@ -276,11 +278,12 @@ impl Runner {
     ) -> Result<(), RunnerError> {
         let control = Arc::clone(&options.control);
         let run_id = lease.run_id.clone();
-        let journal = Journal::start(store, lease, Arc::clone(&control))?;
         self.active().insert(run_id.clone(), Arc::clone(&control));
         let runner = Arc::clone(self);
+        let journals = Arc::clone(&self.journals);
+        // The engine starts at once; a journal that cannot open stops it.
+        let mut journal = journals.journal_now(lease, control)?;
         tokio::spawn(async move {
-            let mut journal = journal;
             let summary = engine::run(plan, inputs, options, &mut journal).await;
             match tokio::task::spawn_blocking(move || journal.finish()).await {
                 Ok(Ok(())) => tracing::info!("run {run_id} ended {}", summary.status),
@@ -362,7 +365,7 @@ impl Runner {
         );
         let library = Arc::clone(library);
         let record = run.clone();
-        let (store, plan, grants) = blocking(move || {
+        let (plan, grants) = blocking(move || {
             let store = store::open(&database, durability)?;
             let serving = library.list().into_iter().find_map(|listed| {
                 listed
@@ -380,7 +383,7 @@ impl Runner {
                 }
             };
             let grants = grants(&plan, std::path::Path::new(&workspace), &record.name)?;
-            Ok((store, plan, grants))
+            Ok((plan, grants))
         })
         .await?;
         let inputs = match run.inputs {
@@ -394,7 +397,7 @@ impl Runner {
             grants,
             trigger: run.trigger,
         };
-        self.drive(store, lease, plan, inputs, options)
+        self.drive(lease, plan, inputs, options)
     }
 
     /// Stop run `id`: at once when this process drives it (true), else

@@ -13,6 +13,11 @@ impl SharedStore {
         Self(Arc::new(Mutex::new(store)))
     }
 
+    /// The connection, for code already off the executor.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Box<dyn RunStore>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Run `work` on the connection in a blocking task.
     pub async fn with<T: Send + 'static>(
         &self,

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use super::StoreError;
 use super::lease::{Lease, Owner};
 use super::records::{
-    Admission, AuditEntry, EventRecord, NewRun, NewSignal, RunRecord, SignalSent, StepRecord,
-    TickOutcome, TickRecord, TokenRecord,
+    Admission, AuditEntry, Batch, EventRecord, NewRun, NewSignal, RunRecord, SignalSent,
+    StepRecord, TickOutcome, TickRecord, TokenRecord,
 };
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{AttemptKey, Event, RunStatus, Signal, Stop};
@@ -45,6 +45,12 @@ pub trait RunStore: Send + std::fmt::Debug {
     /// in one transaction that also checks and renews the lease.
     fn append(&mut self, lease: &mut Lease, events: &[Box<Event>]) -> Result<(), StoreError>;
 
+    /// [`append`](Self::append) for several runs in one transaction: each
+    /// batch checks and renews its own lease, and one refused (its lease
+    /// lost) is left out, with its error in its `result`, without the
+    /// others failing. `Err` when the transaction as a whole failed.
+    fn append_many(&mut self, batches: &mut [Batch<'_>]) -> Result<(), StoreError>;
+
     /// How many ends (`step_finished`, `step_skipped`) of each step the
     /// journal of run `id` holds.
     fn step_ends(&self, id: &str) -> Result<HashMap<String, u32>, StoreError>;
@@ -59,6 +65,9 @@ pub trait RunStore: Send + std::fmt::Debug {
 
     /// A stop another process asked for run `id`, if any.
     fn requested(&self, id: &str) -> Result<Option<Stop>, StoreError>;
+
+    /// The stops asked for the runs `owner` holds: (run, stop).
+    fn requested_of(&self, owner: &Owner) -> Result<Vec<(String, Stop)>, StoreError>;
 
     /// Set a run's status outside its journal (a cancel of an unowned
     /// run), releasing its lease.
@@ -135,6 +144,10 @@ pub trait RunStore: Send + std::fmt::Debug {
     /// The signals of run `id` after `after` (by `seq`) no step has taken
     /// yet, oldest first.
     fn signals(&self, id: &str, after: i64) -> Result<Vec<Signal>, StoreError>;
+
+    /// Every run's signals after `after` (by `seq`) that no step has taken
+    /// yet, oldest first: (run, signal).
+    fn signals_after(&self, after: i64) -> Result<Vec<(String, Signal)>, StoreError>;
 
     /// The waits run `id` began, with their deadlines (RFC 3339) as the
     /// journal recorded them.

@@ -344,3 +344,44 @@ fn cancel_newest_records_the_newcomer_cancelled_and_cancel_running_asks_the_hold
         Some(Stop::Cancel)
     );
 }
+
+/// Several runs' events in one transaction: a run whose lease was lost is
+/// left out with its error, the others are recorded.
+#[test]
+fn one_transaction_for_many_runs_leaves_out_a_run_whose_lease_was_lost() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let (a, b) = (remote("a"), remote("b"));
+    let mut lost = new_run(&mut store, &a);
+    let mut kept = new_run_in(&mut store, "r2", &a, None)
+        .running()
+        .expect("no slot needed");
+    advance(LEASE_TTL.as_secs_f64() + 1.0);
+    let _taken = store.claim("r1", &b, &[]).expect("b takes r1 over");
+    let kept_renewed = {
+        let (first, second) = ([started("s")], [started("t"), started("u")]);
+        let mut batches = [
+            super::Batch {
+                lease: &mut lost,
+                events: &first,
+                result: Ok(()),
+            },
+            super::Batch {
+                lease: &mut kept,
+                events: &second,
+                result: Ok(()),
+            },
+        ];
+        store.append_many(&mut batches).expect("the transaction");
+        assert!(
+            matches!(&batches[0].result, Err(StoreError::LeaseLost { .. })),
+            "{:?}",
+            batches[0].result
+        );
+        assert!(batches[1].result.is_ok());
+        batches[1].lease.expires_at
+    };
+    assert_eq!(store.events("r1", None, 0).expect("events").len(), 0);
+    assert_eq!(store.events("r2", None, 0).expect("events").len(), 2);
+    assert!(kept_renewed > clock(), "the kept run's lease was renewed");
+}

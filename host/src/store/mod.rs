@@ -21,11 +21,11 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use boundary::RunStore;
-pub use journal::Journal;
+pub use journal::{Journal, JournalHub};
 pub use lease::{LEASE_TTL, Lease, Owner};
 pub use records::{
-    Admission, AuditEntry, EventRecord, NewRun, NewSignal, RunRecord, SignalSent, Slot, StepRecord,
-    TickOutcome, TickRecord, TokenRecord, WhenFull,
+    Admission, AuditEntry, Batch, EventRecord, NewRun, NewSignal, RunRecord, SignalSent, Slot,
+    StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
 };
 pub use sqlite::SqliteStore;
 

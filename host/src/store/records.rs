@@ -227,3 +227,12 @@ pub struct SignalSent {
     /// The key was seen before: nothing new was recorded.
     pub duplicate: bool,
 }
+
+/// One run's events for [`RunStore::append_many`](super::RunStore::append_many).
+#[derive(Debug)]
+pub struct Batch<'a> {
+    pub lease: &'a mut Lease,
+    pub events: &'a [Box<crate::engine::Event>],
+    /// Set when this run's part was refused.
+    pub result: Result<(), super::StoreError>,
+}

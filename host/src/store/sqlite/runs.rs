@@ -16,8 +16,8 @@ use crate::engine::{
 };
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
 use crate::store::records::{
-    Admission, AuditEntry, EventRecord, NewRun, NewSignal, RunRecord, SignalSent, StepRecord,
-    TickOutcome, TickRecord, TokenRecord, WhenFull,
+    Admission, AuditEntry, Batch, EventRecord, NewRun, NewSignal, RunRecord, SignalSent,
+    StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
 };
 use crate::store::{RunStore, StoreError};
 
@@ -435,6 +435,43 @@ impl RunStore for SqliteStore {
         Ok(())
     }
 
+    fn append_many(&mut self, batches: &mut [Batch<'_>]) -> Result<(), StoreError> {
+        let now = self.now();
+        let expires_at = now + LEASE_TTL.as_secs_f64();
+        let mut payloads = std::mem::take(&mut self.payloads);
+        let written = self.write("cannot journal the runs", |tx| {
+            for batch in batches.iter_mut() {
+                tx.execute_batch("SAVEPOINT run")?;
+                let recorded = hold(tx, batch.lease, expires_at).and_then(|()| {
+                    for event in batch.events {
+                        record_event(tx, &mut payloads, &batch.lease.run_id, event, now)?;
+                    }
+                    Ok(())
+                });
+                match recorded {
+                    Ok(()) => tx.execute_batch("RELEASE run")?,
+                    Err(WriteError::Store(error)) => {
+                        tx.execute_batch("ROLLBACK TO run; RELEASE run")?;
+                        // Blobs it wrote are gone with it.
+                        payloads.reset();
+                        batch.result = Err(error);
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(())
+        });
+        if written.is_err() {
+            payloads.reset();
+        }
+        self.payloads = payloads;
+        written?;
+        for batch in batches.iter_mut().filter(|b| b.result.is_ok()) {
+            batch.lease.expires_at = expires_at;
+        }
+        Ok(())
+    }
+
     fn step_ends(&self, id: &str) -> Result<HashMap<String, u32>, StoreError> {
         self.conn
             .prepare_cached(
@@ -501,6 +538,23 @@ impl RunStore for SqliteStore {
             })
             .map(|text| text.flatten().as_deref().and_then(Stop::parse))
             .map_err(self.error("cannot read requests"))
+    }
+
+    fn requested_of(&self, owner: &Owner) -> Result<Vec<(String, Stop)>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT id, requested FROM runs WHERE owner = ?1 AND requested IS NOT NULL",
+            )
+            .map_err(self.error("cannot read requests"))?;
+        let rows: Vec<(String, String)> = statement
+            .query_map([owner.id()], |row| Ok((row.get(0)?, row.get(1)?)))
+            .and_then(Iterator::collect)
+            .map_err(self.error("cannot read requests"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, stop)| Some((id, Stop::parse(&stop)?)))
+            .collect())
     }
 
     fn set_status(&mut self, id: &str, status: RunStatus) -> Result<(), StoreError> {
@@ -683,7 +737,15 @@ impl RunStore for SqliteStore {
     }
 
     fn signals(&self, id: &str, after: i64) -> Result<Vec<Signal>, StoreError> {
-        self.untaken_signals(id, after)
+        Ok(self
+            .untaken_signals(Some(id), after)?
+            .into_iter()
+            .map(|(_, signal)| signal)
+            .collect())
+    }
+
+    fn signals_after(&self, after: i64) -> Result<Vec<(String, Signal)>, StoreError> {
+        self.untaken_signals(None, after)
     }
 
     fn waits(&self, id: &str) -> Result<Vec<(AttemptKey, Option<String>)>, StoreError> {

@@ -188,6 +188,13 @@ pub const MIGRATIONS: &[Migration] = &[
         WHERE idempotency_key IS NOT NULL;
     ",
     ),
+    // 9: the runs an owner holds, found without a scan (the journal asks
+    // for their stop requests every 50 ms).
+    Migration::Sql(
+        r"
+    CREATE INDEX runs_by_owner ON runs(owner) WHERE owner IS NOT NULL;
+    ",
+    ),
 ];
 
 /// Migration 7 (see [`MIGRATIONS`]).
@@ -274,6 +281,10 @@ mod tests {
             (
                 8,
                 "5d7ca1e358390e4ab95c379ca2200fc7cbd59154ced55a2a05930c12533314bf",
+            ),
+            (
+                9,
+                "f86d9bbdef9aa04fc333739dc687a96d4aa05bb2907af7fe34d9c60bd0cc1e91",
             ),
         ];
         for (number, digest) in applied {

@@ -28,13 +28,7 @@ impl SqliteStore {
             let Some(status) = status else {
                 return Err(StoreError::UnknownRun(signal.run_id.to_string()).into());
             };
-            if matches!(status.as_str(), "succeeded" | "failed" | "cancelled") {
-                return Err(StoreError::Refused(format!(
-                    "run {} has ended ({status}); a signal can no longer reach it",
-                    signal.run_id
-                ))
-                .into());
-            }
+            // A repeat is answered with the first, even once the run ended.
             if let Some(key) = signal.idempotency_key
                 && let Some(seq) = tx
                     .query_row(
@@ -48,6 +42,13 @@ impl SqliteStore {
                     seq,
                     duplicate: true,
                 });
+            }
+            if matches!(status.as_str(), "succeeded" | "failed" | "cancelled") {
+                return Err(StoreError::Refused(format!(
+                    "run {} has ended ({status}); a signal can no longer reach it",
+                    signal.run_id
+                ))
+                .into());
             }
             tx.execute(
                 "INSERT INTO signals (run_id, name, payload, sent_by, sent_at, idempotency_key)
@@ -68,23 +69,31 @@ impl SqliteStore {
         })
     }
 
-    pub(super) fn untaken_signals(&self, id: &str, after: i64) -> Result<Vec<Signal>, StoreError> {
+    /// Untaken signals after `after`, of run `id` or of every run.
+    pub(super) fn untaken_signals(
+        &self,
+        id: Option<&str>,
+        after: i64,
+    ) -> Result<Vec<(String, Signal)>, StoreError> {
         let mut statement = self
             .conn
             .prepare_cached(
-                "SELECT seq, name, payload, sent_by FROM signals
-                 WHERE run_id = ?1 AND seq > ?2 AND taken_by IS NULL ORDER BY seq",
+                "SELECT seq, name, payload, sent_by, run_id FROM signals
+                 WHERE (?1 IS NULL OR run_id = ?1) AND seq > ?2 AND taken_by IS NULL ORDER BY seq",
             )
             .map_err(self.error("cannot read signals"))?;
         statement
             .query_map(params![id, after], |row| {
                 let payload: String = row.get(2)?;
-                Ok(Signal {
-                    seq: row.get(0)?,
-                    name: row.get(1)?,
-                    payload: Arc::new(serde_json::from_str(&payload).unwrap_or(Value::Null)),
-                    sent_by: row.get(3)?,
-                })
+                Ok((
+                    row.get(4)?,
+                    Signal {
+                        seq: row.get(0)?,
+                        name: row.get(1)?,
+                        payload: Arc::new(serde_json::from_str(&payload).unwrap_or(Value::Null)),
+                        sent_by: row.get(3)?,
+                    },
+                ))
             })
             .and_then(Iterator::collect)
             .map_err(self.error("cannot read signals"))
