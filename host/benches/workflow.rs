@@ -251,6 +251,7 @@ fn durable(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>, durability: Durabi
                     started_by: "bench",
                     trigger: &engine::Trigger::cli(),
                     slot: None,
+                    hold: false,
                     idempotency_key: None,
                 },
                 &Owner::this_process(),

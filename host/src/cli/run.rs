@@ -81,6 +81,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
             started_by: &format!("cli:{}", crate::user::os_user()),
             trigger: &Trigger::cli(),
             slot: slot_key.as_deref().and_then(|key| runner::slot(&plan, key)),
+            hold: false,
             idempotency_key: None,
         },
         &Owner::this_process(),

@@ -56,6 +56,7 @@ fn shown_status(store: &dyn RunStore, run: &RunRecord) -> String {
             let holders = store.slot_holders(key).unwrap_or_default();
             format!("queued ({key} held by {})", holders.join(", "))
         }
+        (RunStatus::Queued, None) => "queued (until a server has room under its --max-runs)".into(),
         (status, _) if status.is_active() && !run.is_driven() => {
             format!("{status} (driver gone: resume it)")
         }

@@ -38,6 +38,10 @@ pub(super) struct ServeArgs {
     /// Answer GET requests without a token (writes always need one).
     #[arg(long)]
     open_reads: bool,
+    /// The most runs this server starts at once; beyond, runs are recorded
+    /// `queued` and start, oldest first, as others end.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_runs: Option<u32>,
     #[arg(long, value_enum, default_value = "normal")]
     durability: Durability,
 }
@@ -54,6 +58,7 @@ pub(super) fn run(home: &Home, args: &ServeArgs) -> Result<u8, CliError> {
         workspace,
         grace: args.grace,
         open_reads: args.open_reads,
+        max_runs: args.max_runs.map(|n| n as usize),
         clock: clock()?,
         runtime: load::runtime(home)?,
         registry: load::registry(home),

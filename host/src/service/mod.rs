@@ -49,6 +49,9 @@ pub struct ServeConfig {
     /// How long running steps get to finish when the server stops.
     pub grace: Duration,
     pub open_reads: bool,
+    /// The most runs this server starts or admits at once (`--max-runs`);
+    /// beyond, new runs are recorded queued and started as others end.
+    pub max_runs: Option<usize>,
     /// What the scheduler reads the time from.
     pub clock: Clock,
     pub runtime: Runtime,
@@ -125,6 +128,7 @@ impl Service {
             config.workspace,
             store.clone(),
             journals,
+            config.max_runs,
         )?);
         let schedules = library
             .list()

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::library::{Library, Workflow};
 use super::resume::{self, PrepareError, ResumeRequest};
@@ -95,6 +95,9 @@ pub struct Runner {
     store: SharedStore,
     /// Journals every run this process drives: one thread, one connection.
     journals: Arc<JournalHub>,
+    /// `--max-runs`: a permit per run started or admitted here (runs it
+    /// resumes or adopts are not held back).
+    capacity: Option<Arc<Semaphore>>,
     active: Mutex<HashMap<String, Arc<Control>>>,
     /// Notified whenever a run ends.
     ended: Notify,
@@ -111,9 +114,11 @@ impl Runner {
         workspace: PathBuf,
         store: SharedStore,
         journals: Box<dyn RunStore>,
+        max_runs: Option<usize>,
     ) -> Result<Self, StoreError> {
         Ok(Self {
             journals: Arc::new(JournalHub::start(journals)?),
+            capacity: max_runs.map(|n| Arc::new(Semaphore::new(n))),
             database,
             durability,
             workspace,
@@ -154,6 +159,9 @@ impl Runner {
         let slot_key =
             slot_key(&workflow.plan, &inputs).map_err(|p| RunnerError::Inputs(vec![p]))?;
         let run_id = engine::new_run_id();
+        // At `--max-runs`, the run is recorded queued; one ending admits it.
+        let permit = self.permit();
+        let hold = self.capacity.is_some() && permit.is_none();
         let owner = self.owner.clone();
         let workspace = self.workspace.clone();
         let (started_by, key) = (
@@ -182,6 +190,7 @@ impl Runner {
                     started_by: &started_by,
                     trigger: &recorded_trigger,
                     slot: slot_key.as_deref().and_then(|key| slot(&record.plan, key)),
+                    hold,
                     idempotency_key: key.as_deref(),
                 },
                 &owner,
@@ -204,7 +213,7 @@ impl Runner {
                         grants,
                         trigger,
                     };
-                    self.drive(lease, Arc::clone(&workflow.plan), inputs, options)?;
+                    self.drive(lease, Arc::clone(&workflow.plan), inputs, options, permit)?;
                     Ok(Started::New(run_id))
                 }
                 Admission::Queued { held_by } => {
@@ -265,16 +274,24 @@ impl Runner {
             Arc::new(prepared.plan),
             prepared.inputs,
             options,
+            None,
         )
     }
 
-    /// Journal and run the engine on a task of its own.
+    /// A place under `--max-runs` if one is free (`None` without a limit).
+    fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(self.capacity.as_ref()?).try_acquire_owned().ok()
+    }
+
+    /// Journal and run the engine on a task of its own; `permit`, its
+    /// place under `--max-runs`, is given back when it ends.
     fn drive(
         self: &Arc<Self>,
         lease: Lease,
         plan: Arc<Plan>,
         inputs: Map<String, Value>,
         options: RunOptions,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(), RunnerError> {
         let control = Arc::clone(&options.control);
         let run_id = lease.run_id.clone();
@@ -285,6 +302,7 @@ impl Runner {
         let mut journal = journals.journal_now(lease, control)?;
         tokio::spawn(async move {
             let summary = engine::run(plan, inputs, options, &mut journal).await;
+            drop(permit);
             match tokio::task::spawn_blocking(move || journal.finish()).await {
                 Ok(Ok(())) => tracing::info!("run {run_id} ended {}", summary.status),
                 Ok(Err(error)) => tracing::error!("run {run_id}: {error}"),
@@ -315,6 +333,20 @@ impl Runner {
     /// slot (only a queue's head can be admitted: first in, first started).
     async fn admit_queued(self: &Arc<Self>, library: &Arc<Library>) -> Result<(), RunnerError> {
         let owner = self.owner.clone();
+        // Under `--max-runs`, as many as there are free places.
+        let mut permits = Vec::new();
+        let room = match &self.capacity {
+            None => usize::MAX,
+            Some(_) => {
+                while let Some(permit) = self.permit() {
+                    permits.push(permit);
+                }
+                permits.len()
+            }
+        };
+        if room == 0 {
+            return Ok(());
+        }
         let admitted = self
             .store
             .with(move |store| {
@@ -323,6 +355,9 @@ impl Runner {
                 let mut keys = std::collections::HashSet::new();
                 let mut admitted = Vec::new();
                 for run in queued {
+                    if admitted.len() >= room {
+                        break;
+                    }
                     if !keys.insert(run.concurrency_key.clone()) {
                         continue;
                     }
@@ -335,7 +370,10 @@ impl Runner {
             .await?;
         for (run, lease) in admitted {
             let id = run.id.clone();
-            if let Err(error) = self.start_admitted(library, run, lease).await {
+            if let Err(error) = self
+                .start_admitted(library, run, lease, permits.pop())
+                .await
+            {
                 tracing::error!("run {id} got its slot but cannot start: {error}");
                 let failed = id.clone();
                 if let Err(error) = self
@@ -357,6 +395,7 @@ impl Runner {
         library: &Arc<Library>,
         run: RunRecord,
         lease: Lease,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(), RunnerError> {
         let (database, durability, workspace) = (
             self.database.clone(),
@@ -397,7 +436,7 @@ impl Runner {
             grants,
             trigger: run.trigger,
         };
-        self.drive(lease, plan, inputs, options)
+        self.drive(lease, plan, inputs, options, permit)
     }
 
     /// Stop run `id`: at once when this process drives it (true), else

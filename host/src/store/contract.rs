@@ -64,6 +64,7 @@ fn try_new_run(
             started_by: "cli",
             trigger: &crate::engine::Trigger::cli(),
             slot,
+            hold: false,
             idempotency_key: None,
         },
         owner,

@@ -26,6 +26,10 @@ pub struct NewRun<'a> {
     pub trigger: &'a Trigger,
     /// The concurrency slot it needs, if its workflow limits runs at once.
     pub slot: Option<Slot<'a>>,
+    /// Queue it whatever its slot says: the server starting it drives as
+    /// many runs as it may (`serve --max-runs`); a server with room admits
+    /// it, oldest first.
+    pub hold: bool,
     /// A key the starter chose: a second run with the same key is refused
     /// with [`StoreError::DuplicateKey`](super::StoreError::DuplicateKey)
     /// naming the first.

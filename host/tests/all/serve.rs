@@ -1411,20 +1411,12 @@ fn a_concurrency_limit_holds_across_runs_and_queues_them_in_order() {
         "name: deploy\ninputs:\n  env: { type: string }\nconcurrency: { key: \"deploy-{{ inputs.env }}\", limit: 2 }\nsteps:\n  - { id: work, module: system, action: sleep, inputs: { milliseconds: 150 } }\n",
     );
     let server = Server::start(&home, &workflows, &[]);
-    let mut queued = 0;
-    let ids: Vec<String> = (0..RUNS)
-        .map(|_| {
-            let (status, body) = call(
-                "POST",
-                &server.url("/v1/runs"),
-                Some(&alice),
-                Some(&json!({ "workflow": "deploy", "inputs": { "env": "prod" } })),
-            );
-            assert_eq!(status, 202, "{body}");
-            queued += usize::from(body["queued"] == true);
-            body["run_id"].as_str().expect("run id").to_string()
-        })
-        .collect();
+    let (ids, queued) = start_many(
+        &server,
+        &alice,
+        RUNS,
+        &json!({ "workflow": "deploy", "inputs": { "env": "prod" } }),
+    );
     assert!(
         queued >= RUNS - 2,
         "runs beyond the limit are queued: {queued}"
@@ -1439,24 +1431,63 @@ fn a_concurrency_limit_holds_across_runs_and_queues_them_in_order() {
     }
     let spans: Vec<(f64, f64, f64)> = run_spans(&home).into_iter().take(RUNS).collect();
     // Never more than two running at once, from the journal.
-    let mut moments: Vec<(f64, i32)> = spans
-        .iter()
-        .flat_map(|(_, started, ended)| [(*started, 1), (*ended, -1)])
-        .collect();
-    moments.sort_by(|a, b| a.partial_cmp(b).expect("times"));
-    let most = moments
-        .iter()
-        .scan(0, |running, (_, change)| {
-            *running += change;
-            Some(*running)
-        })
-        .max();
-    assert_eq!(most, Some(2), "{spans:?}");
+    assert_eq!(most_at_once(&spans), Some(2), "{spans:?}");
     // First in, first admitted: two runs admitted together (when both
     // slots free) start their steps in either order, but a run never
     // starts before one queued two places ahead of it.
     let starts: Vec<f64> = spans.iter().map(|(_, started, _)| *started).collect();
     assert!(starts.windows(3).all(|w| w[0] <= w[2]), "FIFO: {spans:?}");
+}
+
+/// Start `count` runs with `body`: their ids, and how many were queued.
+fn start_many(server: &Server, token: &str, count: usize, body: &Value) -> (Vec<String>, usize) {
+    let mut queued = 0;
+    let ids = (0..count)
+        .map(|_| {
+            let (status, answer) = call("POST", &server.url("/v1/runs"), Some(token), Some(body));
+            assert_eq!(status, 202, "{answer}");
+            queued += usize::from(answer["queued"] == true);
+            answer["run_id"].as_str().expect("run id").to_string()
+        })
+        .collect();
+    (ids, queued)
+}
+
+/// The most runs of `spans` running at one moment, from the journal.
+fn most_at_once(spans: &[(f64, f64, f64)]) -> Option<i32> {
+    let mut moments: Vec<(f64, i32)> = spans
+        .iter()
+        .flat_map(|(_, started, ended)| [(*started, 1), (*ended, -1)])
+        .collect();
+    moments.sort_by(|a, b| a.partial_cmp(b).expect("times"));
+    moments
+        .iter()
+        .scan(0, |running, (_, change)| {
+            *running += change;
+            Some(*running)
+        })
+        .max()
+}
+
+#[test]
+fn a_server_drives_at_most_max_runs_and_queues_the_rest_in_order() {
+    const RUNS: usize = 6;
+    let (_dir, home, workflows, alice) = setup(
+        "nap.yaml",
+        "name: nap\nsteps:\n  - { id: work, module: system, action: sleep, inputs: { milliseconds: 200 } }\n",
+    );
+    let server = Server::start(&home, &workflows, &["--max-runs", "2"]);
+    let (ids, queued) = start_many(&server, &alice, RUNS, &json!({ "workflow": "nap" }));
+    assert!(
+        queued >= RUNS - 2,
+        "runs beyond --max-runs are queued: {queued}"
+    );
+    for id in &ids {
+        let run = wait_for(&server, &alice, id, "an end", ended);
+        assert_eq!(run["status"], "succeeded", "{run}");
+    }
+    let spans = run_spans(&home);
+    assert_eq!(most_at_once(&spans), Some(2), "{spans:?}");
 }
 
 #[test]

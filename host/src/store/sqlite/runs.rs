@@ -156,17 +156,21 @@ impl RunStore for SqliteStore {
                 ))
                 .into());
             }
-            let (Some(key), Some(limit)) = (key, limit) else {
-                return Err(StoreError::Refused(format!("run {id} waits for no slot")).into());
-            };
+            // First in its queue (its key's, or the runs without a key that
+            // a server held back), and its key's slot free.
             let first: Option<String> = tx
                 .query_row(
-                    "SELECT id FROM runs WHERE concurrency_key = ?1 AND status = 'queued' ORDER BY created_at, rowid LIMIT 1",
+                    "SELECT id FROM runs WHERE concurrency_key IS ?1 AND status = 'queued' ORDER BY created_at, rowid LIMIT 1",
                     [&key],
                     |row| row.get(0),
                 )
                 .optional()?;
-            if first.as_deref() != Some(id) || holders(tx, &key)?.len() >= limit as usize {
+            if first.as_deref() != Some(id) {
+                return Ok(None);
+            }
+            if let (Some(key), Some(limit)) = (&key, limit)
+                && holders(tx, key)?.len() >= limit as usize
+            {
                 return Ok(None);
             }
             let lease = Lease {
@@ -769,6 +773,13 @@ fn admission(
     run: &NewRun<'_>,
     lease: &Lease,
 ) -> Result<Admission, WriteError> {
+    if run.hold {
+        let held_by = match run.slot {
+            Some(slot) => holders(tx, slot.key)?,
+            None => Vec::new(),
+        };
+        return Ok(Admission::Queued { held_by });
+    }
     let Some(slot) = run.slot else {
         return Ok(Admission::Running(lease.clone()));
     };
