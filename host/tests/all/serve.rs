@@ -606,6 +606,24 @@ fn a_waiting_run_takes_a_signal_sent_over_http() {
     );
 }
 
+#[test]
+fn a_signal_from_the_command_line_reaches_a_run_the_server_drives() {
+    let (_dir, home, workflows, alice) = setup("approval.yaml", APPROVAL);
+    let server = Server::start(&home, &workflows, &[]);
+    let id = start(&server, &alice, "approval", &json!({}));
+    wait_for(&server, &alice, &id, "waiting", |run| {
+        run["status"] == "waiting"
+    });
+    let sent = wfhost(
+        &home,
+        &["signal", &id, "go", "--data", r#"{"approved": true}"#],
+    );
+    assert_eq!(sent.code, 0, "{}", sent.render());
+    let run = wait_for(&server, &alice, &id, "an end", ended);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(step_status(&run, "ship").as_deref(), Some("succeeded"));
+}
+
 const SIGN_OFF: &str = r#"
 name: sign-off
 steps:
@@ -1405,10 +1423,10 @@ fn run_spans(home: &Path) -> Vec<(f64, f64, f64)> {
 
 #[test]
 fn a_concurrency_limit_holds_across_runs_and_queues_them_in_order() {
-    const RUNS: usize = 16;
+    const RUNS: usize = 50;
     let (_dir, home, workflows, alice) = setup(
         "deploy.yaml",
-        "name: deploy\ninputs:\n  env: { type: string }\nconcurrency: { key: \"deploy-{{ inputs.env }}\", limit: 2 }\nsteps:\n  - { id: work, module: system, action: sleep, inputs: { milliseconds: 150 } }\n",
+        "name: deploy\ninputs:\n  env: { type: string }\nconcurrency: { key: \"deploy-{{ inputs.env }}\", limit: 2 }\nsteps:\n  - { id: work, module: system, action: sleep, inputs: { milliseconds: 80 } }\n",
     );
     let server = Server::start(&home, &workflows, &[]);
     let (ids, queued) = start_many(
