@@ -514,3 +514,75 @@ fn standard_modules_other_actions() {
         serde_json::json!({ "new-failures": ["calc::subtracts"], "fixed": ["a"], "still-failing": [], "regressed": true })
     );
 }
+
+/// Snapshots stay out of git (`.wfhost/` ignores itself) and only the
+/// newest 20 are kept.
+#[test]
+fn snapshots_stay_out_of_git_and_old_ones_are_pruned() {
+    let (_dir, ws, home) = fixture_repo("rust-calc");
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&ws)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .expect("git runs");
+        assert!(output.status.success(), "git {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    git(&["init", "-q"]);
+    std::fs::write(ws.join("notes.txt"), "0").expect("notes");
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "fixture"]);
+    // Twenty older snapshots: taking one more removes the oldest.
+    for n in 0..20 {
+        let old = ws.join(format!(".wfhost/snapshots/{n:016x}"));
+        std::fs::create_dir_all(&old).expect("an older snapshot");
+        std::fs::write(old.join("index.json"), "{}").expect("its index");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::fs::remove_file(ws.join(".wfhost/.gitignore")).ok();
+    std::fs::write(ws.join("notes.txt"), "changed").expect("notes");
+    let taken = wfhost(
+        &home,
+        &[
+            "call",
+            "implementing",
+            "snapshot",
+            "--input",
+            r#"{"paths": ["notes.txt"]}"#,
+            "--workspace",
+            s(&ws),
+            "--allow-write",
+            ".",
+            "--json",
+        ],
+    );
+    assert_eq!(taken.code, 0, "{}", taken.render());
+    let id: Value = serde_json::from_str(&taken.stdout).expect("a report");
+    let id = id["output"].as_str().expect("the snapshot id");
+    assert_eq!(git(&["status", "--porcelain"]), " M notes.txt\n");
+    let mut kept: Vec<String> = std::fs::read_dir(ws.join(".wfhost/snapshots"))
+        .expect("snapshots")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 20, "{kept:?}");
+    assert!(
+        kept.iter().any(|k| k == id),
+        "the new one is kept: {kept:?}"
+    );
+    assert!(
+        !kept.iter().any(|k| k == "0000000000000000"),
+        "the oldest went: {kept:?}"
+    );
+}

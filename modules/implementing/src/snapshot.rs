@@ -1,4 +1,6 @@
 //! Snapshots: files recorded under `.wfhost/snapshots/<id>/` and put back.
+//! `.wfhost/` holds a `.gitignore` of `*`, so git never shows it, and only
+//! the newest [`KEEP`] snapshots are kept.
 //!
 //! `index.json` lists every recorded path (`file` with its bytes stored in
 //! `files/<path>`, or `absent`) and every recorded directory; restoring
@@ -14,6 +16,13 @@ use wfhost_sdk::{fs_error, log};
 use crate::{ActionError, workspace_path, write};
 
 const ROOT: &str = ".wfhost/snapshots";
+/// Snapshots kept; taking one more removes the oldest.
+pub const KEEP: usize = 20;
+/// What makes git ignore `.wfhost/` (itself included).
+const IGNORE: (&str, &str) = (
+    ".wfhost/.gitignore",
+    "# wfhost's snapshots: not part of the project\n*\n",
+);
 
 pub fn take(paths: &[String]) -> Result<String, ActionError> {
     if paths.is_empty() {
@@ -58,8 +67,43 @@ pub fn take(paths: &[String]) -> Result<String, ActionError> {
         "dirs": dirs,
     });
     write(&format!("{dir}/index.json"), index.to_string().as_bytes())?;
-    log::info(format!("snapshot {id}: {} files", files.len()));
+    if std::fs::metadata(IGNORE.0).is_err() {
+        write(IGNORE.0, IGNORE.1.as_bytes())?;
+    }
+    let pruned = prune(&id)?;
+    log::info(format!(
+        "snapshot {id}: {} files{}",
+        files.len(),
+        if pruned > 0 {
+            format!("; {pruned} older snapshots removed")
+        } else {
+            String::new()
+        }
+    ));
     Ok(id)
+}
+
+/// Remove the oldest snapshots beyond [`KEEP`] (never `current`); how many.
+fn prune(current: &str) -> Result<usize, ActionError> {
+    let mut snapshots: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(ROOT)
+        .map_err(|e| fs_error(ROOT, &e))?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let modified = entry.metadata().ok()?.modified().ok()?;
+            (name != current).then_some((modified, name))
+        })
+        .collect();
+    if snapshots.len() < KEEP {
+        return Ok(0);
+    }
+    snapshots.sort();
+    let excess = snapshots.len() + 1 - KEEP;
+    for (_, name) in &snapshots[..excess] {
+        let dir = format!("{ROOT}/{name}");
+        std::fs::remove_dir_all(&dir).map_err(|e| fs_error(&dir, &e))?;
+    }
+    Ok(excess)
 }
 
 pub fn restore(id: &str) -> Result<Vec<String>, ActionError> {
