@@ -126,6 +126,32 @@ fn test_and_report_reads_pytest() {
         report["failures"][0]["name"],
         "tests/test_calc.py::test_subtract"
     );
+    assert!(
+        report["failures"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("assert")),
+        "a failure says why: {report}"
+    );
+    // A test module that cannot be imported is an error with its reason,
+    // not a failure named after the file.
+    std::fs::write(ws.join("tests/test_io.py"), "import not_installed\n").expect("test file");
+    let broken = run(&home, "workflows/test-and-report.yaml", &ws, &python);
+    assert_eq!(broken.code, 1, "{}", broken.render());
+    let report = output(&broken, "test");
+    assert_eq!(report["errors"][0]["name"], "tests/test_io.py", "{report}");
+    assert!(
+        report["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("No module named 'not_installed'")),
+        "{report}"
+    );
+    // pytest stops at a collection error: nothing ran, nothing failed.
+    assert_eq!(
+        (report["failed"].as_u64(), report["success"].as_bool()),
+        (Some(0), Some(false)),
+        "{report}"
+    );
+    assert!(read(&ws.join("test-report.md")).contains("### Errors (could not run)"));
 }
 
 #[test]

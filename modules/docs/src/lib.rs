@@ -211,9 +211,15 @@ fn render_tests(md: &mut String, tests: &TestReport) {
         tests.total,
         tests.duration_ms as f64 / 1000.0
     );
-    if !tests.failures.is_empty() {
-        md.push_str("\n### Failures\n");
-        for failure in &tests.failures {
+    for (heading, listed) in [
+        ("Failures", &tests.failures),
+        ("Errors (could not run)", &tests.errors),
+    ] {
+        if listed.is_empty() {
+            continue;
+        }
+        let _ = writeln!(md, "\n### {heading}");
+        for failure in listed {
             let _ = write!(md, "\n- `{}`\n", failure.name);
             if !failure.message.is_empty() {
                 let _ = write!(md, "\n  ```text\n{}\n  ```\n", indent(&failure.message));
@@ -287,6 +293,10 @@ mod tests {
                 name: "tests::subtracts".into(),
                 message: "left: 1\nright: 2".into(),
             }],
+            errors: vec![TestFailure {
+                name: "tests/it.rs".into(),
+                message: "cannot find crate".into(),
+            }],
             duration_ms: 1500,
             exit_code: Some(101),
             output_tail: "test result: FAILED".into(),
@@ -302,6 +312,10 @@ mod tests {
         assert!(md.contains("| cargo | 1 | 1 | 0 | 2 | 1.5 s |"), "{md}");
         assert!(
             md.contains("- `tests::subtracts`\n\n  ```text\n  left: 1\n  right: 2\n  ```"),
+            "{md}"
+        );
+        assert!(
+            md.contains("### Errors (could not run)\n\n- `tests/it.rs`\n\n  ```text\n  cannot find crate\n  ```"),
             "{md}"
         );
         assert!(

@@ -28,14 +28,23 @@ fn report(parsed: Parsed, duration_ms: u64, exit_code: Option<i32>, output: &str
         .into_iter()
         .map(|(name, message)| TestFailure { name, message })
         .collect();
+    let errors: Vec<TestFailure> = parsed
+        .errors
+        .into_iter()
+        .map(|(name, message)| TestFailure { name, message })
+        .collect();
     TestReport {
         runner: parsed.runner.to_string(),
         passed: parsed.passed,
         failed: parsed.failed.max(failures.len() as u32),
         skipped: parsed.skipped,
         total: parsed.passed + parsed.failed.max(failures.len() as u32) + parsed.skipped,
-        success: parsed.failed == 0 && failures.is_empty() && exit_code.is_none_or(|c| c == 0),
+        success: parsed.failed == 0
+            && failures.is_empty()
+            && errors.is_empty()
+            && exit_code.is_none_or(|c| c == 0),
         failures,
+        errors,
         duration_ms,
         exit_code,
         output_tail: parse::tail(output, TAIL_BYTES),

@@ -14,6 +14,9 @@ pub struct Parsed {
     pub skipped: u32,
     /// Failing tests: (name, message excerpt).
     pub failures: Vec<(String, String)>,
+    /// What could not run at all (a collection or compile error): (where,
+    /// the runner's reason). Not test failures.
+    pub errors: Vec<(String, String)>,
 }
 
 impl Parsed {
@@ -136,15 +139,61 @@ fn pytest(output: &str) -> Option<Parsed> {
     let summary = SUMMARY.captures_iter(output).last()?;
     let mut parsed = Parsed::new("pytest");
     for caps in COUNT.captures_iter(&summary[1]) {
-        parsed.count(&caps[2], number(&caps[1]));
+        // Errors are counted by the lines that name them, below.
+        if !caps[2].starts_with("error") {
+            parsed.count(&caps[2], number(&caps[1]));
+        }
     }
+    let reasons = pytest_reasons(output);
     for caps in FAILED.captures_iter(output) {
-        let message = caps.get(2).map_or("", |m| m.as_str());
-        parsed
-            .failures
-            .push((caps[1].to_string(), excerpt(message)));
+        let name = caps[1].to_string();
+        let inline = caps.get(2).map_or("", |m| m.as_str());
+        let is_error = caps[0].starts_with("ERROR");
+        // The short summary's message, else the `E` line of the test's (or
+        // the collection's) section.
+        let title = if is_error {
+            format!("ERROR collecting {name}")
+        } else {
+            name.rsplit("::").next().unwrap_or(&name).to_string()
+        };
+        let message = if inline.is_empty() {
+            reasons.get(&title).cloned().unwrap_or_default()
+        } else {
+            inline.to_string()
+        };
+        if is_error {
+            parsed.errors.push((name, excerpt(&message)));
+        } else {
+            parsed.failures.push((name, excerpt(&message)));
+        }
     }
     Some(parsed)
+}
+
+/// pytest's long report: each `____ title ____` section's first `E ` line
+/// (the assertion, the exception), by title (`test_subtract`, `ERROR
+/// collecting tests/test_a.py`).
+fn pytest_reasons(output: &str) -> std::collections::HashMap<String, String> {
+    static SECTION: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^_{3,} (.+?) _{3,}$"));
+    static REASON: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^E\s+(.+)$"));
+    let sections: Vec<(usize, usize, String)> = SECTION
+        .captures_iter(output)
+        .filter_map(|caps| {
+            let whole = caps.get(0)?;
+            Some((whole.start(), whole.end(), caps[1].to_string()))
+        })
+        .collect();
+    let mut reasons = std::collections::HashMap::new();
+    for (index, (_, body_start, title)) in sections.iter().enumerate() {
+        let body_end = sections.get(index + 1).map_or(output.len(), |next| next.0);
+        let body = &output[*body_start..body_end];
+        if let Some(reason) = REASON.captures(body) {
+            reasons
+                .entry(title.clone())
+                .or_insert_with(|| reason[1].trim().to_string());
+        }
+    }
+    reasons
 }
 
 /// `Tests:       1 failed, 2 passed, 3 total` and `● Suite › test name`
@@ -450,6 +499,53 @@ mod tests {
             let found: Vec<&str> = parsed.failures.iter().map(|(n, _)| n.as_str()).collect();
             assert_eq!(found, *names, "{runner}");
         }
+    }
+
+    /// A collection error is an error with its reason, not a failure named
+    /// after a file with an empty message; a failure without a message in
+    /// the short summary gets its `E` line.
+    #[test]
+    fn pytest_errors_and_failures_carry_their_reasons() {
+        let output = "\
+============================= test session starts ==============================
+collected 3 items / 1 error
+
+==================================== ERRORS ====================================
+_____________________ ERROR collecting tests/test_io.py ______________________
+ImportError while importing test module '/w/tests/test_io.py'.
+tests/test_io.py:1: in <module>
+    import missing
+E   ModuleNotFoundError: No module named 'missing'
+=================================== FAILURES ===================================
+________________________________ test_subtract _________________________________
+
+    def test_subtract():
+>       assert subtract(8, 2) == 2
+E       assert 6 == 2
+E        +  where 6 = subtract(8, 2)
+
+tests/test_calc.py:7: AssertionError
+=========================== short test summary info ============================
+FAILED tests/test_calc.py::test_subtract
+ERROR tests/test_io.py
+==================== 1 failed, 2 passed, 1 error in 0.05s =====================
+";
+        let parsed = parse(output).expect("pytest");
+        assert_eq!((parsed.passed, parsed.failed, parsed.skipped), (2, 1, 0));
+        assert_eq!(
+            parsed.failures,
+            [(
+                "tests/test_calc.py::test_subtract".to_string(),
+                "assert 6 == 2".to_string()
+            )]
+        );
+        assert_eq!(
+            parsed.errors,
+            [(
+                "tests/test_io.py".to_string(),
+                "ModuleNotFoundError: No module named 'missing'".to_string()
+            )]
+        );
     }
 
     #[test]
