@@ -155,6 +155,38 @@ fn test_and_report_reads_pytest() {
 }
 
 #[test]
+fn test_and_report_reads_node_test_live() {
+    let (_dir, ws, home) = fixture_repo("js-calc");
+    let node = ["-i", "command=node", "-i", r#"args=["--test"]"#];
+    let passed = run(&home, "workflows/test-and-report.yaml", &ws, &node);
+    assert_eq!(passed.code, 0, "{}", passed.render());
+    let report = output(&passed, "test");
+    assert_eq!(
+        (report["runner"].as_str(), report["passed"].as_u64()),
+        (Some("node"), Some(3)),
+        "{report}"
+    );
+    break_with(&ws, "patches/break-subtract.diff");
+    let failed = run(&home, "workflows/test-and-report.yaml", &ws, &node);
+    assert_eq!(failed.code, 1, "{}", failed.render());
+    let report = output(&failed, "test");
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{report}"
+    );
+    assert_eq!(report["failures"][0]["name"], "subtracts");
+    let message = report["failures"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("10 !== 6") && message.contains("calc.test.js:9"),
+        "the failure says why and where: {message}"
+    );
+    assert!(read(&ws.join("test-report.md")).contains("- `subtracts`"));
+}
+
+#[test]
 fn implement_feature_documents_a_good_patch_and_rolls_back_a_bad_one() {
     let (_dir, ws, home) = fixture_repo("rust-calc");
     // A patch that applies but breaks a test: rolled back.

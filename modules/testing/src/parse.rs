@@ -296,16 +296,52 @@ fn node(output: &str) -> Option<Parsed> {
     if !found {
         return None;
     }
-    for caps in NOT_OK
-        .captures_iter(output)
-        .chain(FAILED_MARK.captures_iter(output))
-    {
+    for caps in NOT_OK.captures_iter(output) {
+        let after = caps.get(0).map_or(output.len(), |m| m.end());
+        parsed.fail(caps[1].to_string(), excerpt(&tap_reason(&output[after..])));
+    }
+    for caps in FAILED_MARK.captures_iter(output) {
         let name = caps[1].to_string();
         if name != "failing tests:" {
             parsed.fail(name, String::new());
         }
     }
     Some(parsed)
+}
+
+/// The reason in the YAML block that follows a TAP `not ok` line: its
+/// `error` (one line, or a `|-` block) and its `location`.
+fn tap_reason(after: &str) -> String {
+    let mut lines = after.lines().skip(1);
+    if lines.next().map(str::trim) != Some("---") {
+        return String::new();
+    }
+    let block: Vec<&str> = lines.take_while(|l| l.trim() != "...").collect();
+    let field = |name: &str| -> Option<String> {
+        let at = block
+            .iter()
+            .position(|l| l.trim_start().starts_with(&format!("{name}:")))?;
+        let line = block[at];
+        let indent = line.len() - line.trim_start().len();
+        let value = line.trim_start()[name.len() + 1..].trim();
+        if value.starts_with('|') || value.starts_with('>') {
+            let text: Vec<&str> = block[at + 1..]
+                .iter()
+                .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent)
+                .map(|l| l.trim())
+                .filter(|l| !l.is_empty())
+                .collect();
+            Some(text.join("\n"))
+        } else {
+            Some(value.trim_matches('\'').to_string())
+        }
+    };
+    match (field("error"), field("location")) {
+        (Some(error), Some(location)) => format!("{error}\nat {location}"),
+        (Some(error), None) => error,
+        (None, Some(location)) => format!("at {location}"),
+        (None, None) => String::new(),
+    }
 }
 
 /// Python's unittest: `Ran 3 tests in 0.001s` then `OK` or
@@ -545,6 +581,23 @@ ERROR tests/test_io.py
                 "tests/test_io.py".to_string(),
                 "ModuleNotFoundError: No module named 'missing'".to_string()
             )]
+        );
+    }
+
+    #[test]
+    fn node_failures_carry_the_error_and_where() {
+        let output = "TAP version 13\n# Subtest: subtracts\nnot ok 2 - subtracts\n  ---\n  duration_ms: 1.29\n  location: '/w/test/calc.test.js:9:1'\n  failureType: 'testCodeFailure'\n  error: |-\n    Expected values to be strictly equal:\n    \n    10 !== 6\n    \n  code: 'ERR_ASSERTION'\n  ...\n# Subtest: other\nnot ok 3 - other\n  ---\n  error: 'boom'\n  ...\n1..3\n# tests 3\n# pass 1\n# fail 2\n";
+        let parsed = parse(output).expect("node");
+        assert_eq!(
+            parsed.failures,
+            [
+                (
+                    "subtracts".to_string(),
+                    "Expected values to be strictly equal:\n10 !== 6\nat /w/test/calc.test.js:9:1"
+                        .to_string()
+                ),
+                ("other".to_string(), "boom".to_string()),
+            ]
         );
     }
 
