@@ -15,7 +15,7 @@ use super::report;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct ListArgs {
-    /// Only runs with this status: succeeded, failed, running, paused, cancelled, interrupted.
+    /// Only runs with this status: queued, running, waiting, succeeded, failed, paused, cancelled, interrupted.
     #[arg(long)]
     status: Option<String>,
     #[arg(long)]
