@@ -1,4 +1,4 @@
-//! Command-line units: sizes like `16MiB` and durations like `500ms`.
+//! Units: sizes like `16MiB`, durations like `500ms`, times as RFC 3339.
 
 use std::time::Duration;
 
@@ -10,11 +10,26 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("`{text}` is not a size; write it like 16MiB, 512KiB or 1GB"))
 }
 
-/// Seconds since the Unix epoch as RFC 3339 (UTC, milliseconds), as the
-/// API and `token list` show times.
+/// Seconds since the Unix epoch, from the system clock.
+pub fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Seconds since the Unix epoch as RFC 3339 (UTC), rounded to the
+/// millisecond shown so that [`parse_rfc3339`] reads back the same time:
+/// how the API, `logs --json`, `token list` and the journal show times.
 pub fn rfc3339(seconds: f64) -> String {
-    let at = std::time::UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0));
-    humantime::format_rfc3339_millis(at).to_string()
+    let millis = (seconds.max(0.0) * 1000.0).round() as u64;
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(millis))
+        .to_string()
+}
+
+/// The seconds since the Unix epoch an RFC 3339 time stands for.
+pub fn parse_rfc3339(text: &str) -> Option<f64> {
+    let at = humantime::parse_rfc3339(text).ok()?;
+    Some(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64())
 }
 
 /// Parse a duration: `500ms`, `2s`, `5m`, `1h 30m`.

@@ -126,7 +126,7 @@ fn node_label(plan: &Plan, index: usize) -> String {
         StepKind::Action { module, action } => format!("{}\n{}.{action}", step.id, module.name()),
         StepKind::Parallel { .. } => format!("{}\nparallel", step.id),
         StepKind::Wait(wait) => match &wait.signal {
-            Some(signal) => format!("{}\nwaits for {signal}", step.id),
+            Some(signal) => format!("{}\nwaits for {}", step.id, signal.name),
             None => format!("{}\ntimer", step.id),
         },
     }

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::engine::{AttemptKey, Event, Observer, RunSummary};
+use crate::units::rfc3339;
 use crate::workflow::{StepFailureKind, wit_type};
 
 /// How many log lines, and lines of each captured stream, are shown per attempt.
@@ -54,16 +55,10 @@ impl Observer for Reporter {
 /// whether it re-enacts a recorded result.
 fn json_line(event: &Event, replayed: bool) -> String {
     let body = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
-    let now = rfc3339(crate::store::now_seconds());
+    let now = rfc3339(crate::units::now_seconds());
     let replayed = if replayed { "\"replayed\":true," } else { "" };
     // The body is an object: the fields go in front of its own.
     format!("{{\"time\":\"{now}\",{replayed}{}\n", &body[1..])
-}
-
-/// Seconds since the Unix epoch as RFC 3339 in UTC, to the millisecond.
-pub(super) fn rfc3339(seconds: f64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(seconds.max(0.0));
-    humantime::format_rfc3339_millis(at).to_string()
 }
 
 fn show(text: &str) {

@@ -212,7 +212,7 @@ pub(super) fn logs(home: &Home, args: &LogsArgs) -> Result<u8, CliError> {
             let text = if args.json {
                 let mut body = record.body;
                 body["seq"] = record.seq.into();
-                body["time"] = report::rfc3339(record.at).into();
+                body["time"] = crate::units::rfc3339(record.at).into();
                 format!("{body}\n")
             } else {
                 // The renderer of `wfhost run`, on the stored event.

@@ -31,8 +31,6 @@ struct State {
     pending: Vec<Signal>,
     /// The highest `seq` delivered so far.
     seen: i64,
-    /// Steps waiting right now.
-    waiting: usize,
 }
 
 impl Mailbox {
@@ -57,16 +55,6 @@ impl Mailbox {
         }
     }
 
-    /// The highest `seq` delivered so far: ask the store for what follows.
-    pub fn seen(&self) -> i64 {
-        self.state().seen
-    }
-
-    /// Whether a step waits now (the journal only looks for signals then).
-    pub fn wanted(&self) -> bool {
-        self.state().waiting > 0
-    }
-
     /// The oldest pending signal named `name`, if one is there now.
     pub fn try_take(&self, name: &str) -> Option<Signal> {
         let mut state = self.state();
@@ -76,7 +64,6 @@ impl Mailbox {
 
     /// The oldest pending signal named `name`, once one is there.
     pub async fn take(&self, name: &str) -> Signal {
-        let _waiting = Waiting::new(self);
         loop {
             let arrived = self.arrived.notified();
             if let Some(signal) = self.try_take(name) {
@@ -84,22 +71,6 @@ impl Mailbox {
             }
             arrived.await;
         }
-    }
-}
-
-/// Counts a waiting step for as long as it waits.
-struct Waiting<'m>(&'m Mailbox);
-
-impl<'m> Waiting<'m> {
-    fn new(mailbox: &'m Mailbox) -> Self {
-        mailbox.state().waiting += 1;
-        Self(mailbox)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.state().waiting -= 1;
     }
 }
 
@@ -123,20 +94,21 @@ mod tests {
         let mailbox = Arc::new(Mailbox::default());
         mailbox.deliver([signal(1, "a"), signal(2, "b"), signal(3, "a")]);
         mailbox.deliver([signal(3, "a")]);
-        assert_eq!(mailbox.seen(), 3);
         assert_eq!(mailbox.take("a").await.seq, 1);
         assert_eq!(mailbox.take("a").await.seq, 3);
-        assert!(!mailbox.wanted());
+        assert_eq!(mailbox.try_take("a"), None);
+        // A step waiting when the signal arrives is woken.
         let waiter = tokio::spawn({
             let mailbox = Arc::clone(&mailbox);
             async move { mailbox.take("a").await.seq }
         });
-        while !mailbox.wanted() {
-            tokio::task::yield_now().await;
-        }
-        mailbox.deliver([signal(4, "a")]);
-        assert_eq!(waiter.await.expect("joined"), 4);
-        assert!(!mailbox.wanted());
+        tokio::task::yield_now().await;
+        mailbox.deliver([signal(4, "a"), signal(2, "a")]);
+        assert_eq!(
+            waiter.await.expect("joined"),
+            4,
+            "seq 2 came before: dropped"
+        );
         assert_eq!(mailbox.take("b").await.seq, 2);
     }
 }

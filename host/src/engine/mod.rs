@@ -23,7 +23,7 @@ pub use control::{Control, Stop};
 pub use event::{Discard, Event, Observer, Recorder};
 pub use failure::StepFailure;
 pub use mailbox::{Mailbox, Signal};
-pub use run::{RunOptions, parse_rfc3339, run};
+pub use run::{RunOptions, run};
 pub use status::{RunStatus, StepStatus};
 pub use summary::{RunSummary, StepSummary};
 pub use trigger::{Trigger, TriggerKind};

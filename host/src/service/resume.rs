@@ -9,9 +9,10 @@ use serde_json::{Map, Value};
 
 use crate::diagnostics::Source;
 use crate::engine::resume::{self, ResumeError};
-use crate::engine::{Replay, StepStatus, Trigger, parse_rfc3339};
+use crate::engine::{Replay, StepStatus, Trigger};
 use crate::sandbox::Digest;
 use crate::store::{Lease, Owner, RunRecord, RunStore, StoreError};
+use crate::units::parse_rfc3339;
 use crate::workflow::Plan;
 use crate::workflow::tree::MAX_FILE_BYTES;
 

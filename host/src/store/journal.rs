@@ -480,31 +480,35 @@ impl Writer {
                 fail(entry, error);
             }
         }
+        if let Err(error) = self.deliver_requests_and_signals() {
+            // Stops and signals would go unseen: stop the runs instead.
+            for entry in self.runs.values_mut() {
+                fail(entry, StoreError::Refused(error.to_string()));
+            }
+        }
+    }
+
+    /// Pass on the stops asked for the runs and the signals sent to them.
+    fn deliver_requests_and_signals(&mut self) -> Result<(), StoreError> {
         let mut owners: Vec<&Owner> = self.runs.values().map(|e| &e.lease.owner).collect();
+        owners.sort_by_key(|owner| owner.id());
         owners.dedup();
         let mut requests = Vec::new();
         for owner in owners {
-            match self.store.requested_of(owner) {
-                Ok(found) => requests.extend(found),
-                Err(error) => tracing::warn!("cannot read stop requests: {error}"),
-            }
+            requests.extend(self.store.requested_of(owner)?);
         }
         for (run_id, stop) in requests {
             if let Some(entry) = self.runs.values().find(|e| e.lease.run_id == run_id) {
                 entry.control.request(stop);
             }
         }
-        match self.store.signals_after(self.signals_seen) {
-            Ok(signals) => {
-                for (run_id, signal) in signals {
-                    self.signals_seen = self.signals_seen.max(signal.seq);
-                    if let Some(entry) = self.runs.values().find(|e| e.lease.run_id == run_id) {
-                        entry.control.signals().deliver([signal]);
-                    }
-                }
+        for (run_id, signal) in self.store.signals_after(self.signals_seen)? {
+            self.signals_seen = self.signals_seen.max(signal.seq);
+            if let Some(entry) = self.runs.values().find(|e| e.lease.run_id == run_id) {
+                entry.control.signals().deliver([signal]);
             }
-            Err(error) => tracing::warn!("cannot read signals: {error}"),
         }
+        Ok(())
     }
 }
 

@@ -18,7 +18,6 @@ mod records;
 mod sqlite;
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use boundary::RunStore;
 pub use journal::{Journal, JournalHub};
@@ -74,12 +73,7 @@ pub fn open(path: &Path, durability: Durability) -> Result<Box<dyn RunStore>, St
     Ok(Box::new(SqliteStore::open(path, durability)?))
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_seconds() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+pub use crate::units::now_seconds;
 
 /// JSON text, cut to [`VALUE_CAP_BYTES`] with a marker when larger.
 pub(crate) fn capped_json(value: &impl serde::Serialize) -> (String, bool) {

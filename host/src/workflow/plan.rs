@@ -17,7 +17,6 @@ use super::model::{
 };
 use super::schedule::Schedule;
 use super::template::{Compiled, Expression};
-use crate::sandbox::values::Shape;
 use crate::sandbox::{FailureKind, Limits, Module};
 
 /// Index of a step in [`Plan::steps`].
@@ -174,17 +173,22 @@ pub enum StepKind {
 pub struct PlannedWait {
     /// The signal it takes; `None` for a timer, which succeeds (with
     /// `null`) when its deadline passes.
-    pub signal: Option<String>,
+    pub signal: Option<PlannedSignal>,
     /// A timer's deadline (`until:`), evaluated when the step begins.
     pub until: Option<Expression>,
-    /// The payload's type, as written (`any` when not given).
-    pub type_text: String,
-    pub shape: Shape,
     /// How long to wait (`wait.timeout`, `sleep:`).
     pub timeout: Option<Duration>,
     /// What the step succeeds with when the timeout passes; `None`: it
     /// fails with kind `wait-timeout` (a timer succeeds with `null`).
     pub on_timeout: Option<Arc<Value>>,
+}
+
+/// The signal a wait takes (its payload is checked when it is sent).
+#[derive(Debug)]
+pub struct PlannedSignal {
+    pub name: String,
+    /// The payload's type, as written (`any` when not given).
+    pub type_text: String,
     /// How many different people must approve (a wait for approvals).
     pub approvals_required: Option<u32>,
 }

@@ -101,6 +101,7 @@ mod corpus {
         unknown_route: "unknown-route.yaml",
         unreachable: "unreachable.yaml",
         vars: "vars.yaml",
+        vars_parallel: "vars-parallel.yaml",
         waits: "waits.yaml",
     }
 }

@@ -13,8 +13,6 @@ mod routing;
 mod vars;
 mod waits;
 
-pub use waits::parse_rfc3339;
-
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -17,6 +17,7 @@ use crate::engine::failure::StepFailure;
 use crate::engine::mailbox::Signal;
 use crate::engine::scope::Local;
 use crate::engine::status::StepStatus;
+use crate::units::{now_seconds, parse_rfc3339, rfc3339};
 use crate::workflow::StepFailureKind;
 use crate::workflow::plan::{PlannedWait, StepKind};
 
@@ -26,7 +27,7 @@ impl Engine<'_> {
         let state = &mut self.states[step];
         state.attempts += 1;
         let attempt_key = self.attempt_key(key);
-        let input = Arc::new(json!({ "signal": wait.signal }));
+        let input = Arc::new(json!({ "signal": wait.signal.as_ref().map(|s| &s.name) }));
         if let Some(result) = self.replay.take(&attempt_key) {
             // A wait an earlier run saw end: its result stands.
             self.states[step].status = StepStatus::Running;
@@ -67,9 +68,10 @@ impl Engine<'_> {
         // What was sent before the wait began is taken now: a wait it
         // completes never waits.
         let mut taken = Vec::new();
-        if let Some(name) = wait.signal.as_deref() {
-            while let Some(signal) = self.control.signals().try_take(name) {
-                if gathered(&mut taken, signal, wait.approvals_required) {
+        let required = wait.signal.as_ref().and_then(|s| s.approvals_required);
+        if let Some(expected) = &wait.signal {
+            while let Some(signal) = self.control.signals().try_take(&expected.name) {
+                if gathered(&mut taken, signal, required) {
                     self.replaying = was;
                     let handle = self.tasks.spawn(async move {
                         TaskDone::Signal {
@@ -85,15 +87,14 @@ impl Engine<'_> {
         }
         self.emit(Event::StepWaiting {
             key: attempt_key,
-            signal: wait.signal.clone(),
-            ty: wait.signal.as_ref().map(|_| wait.type_text.clone()),
-            approvals: wait.approvals_required,
+            signal: wait.signal.as_ref().map(|s| s.name.clone()),
+            ty: wait.signal.as_ref().map(|s| s.type_text.clone()),
+            approvals: required,
             deadline: deadline.map(rfc3339),
         });
         self.replaying = was;
         let control = Arc::clone(&self.control);
-        let name = wait.signal.clone();
-        let required = wait.approvals_required;
+        let name = wait.signal.as_ref().map(|s| s.name.clone());
         let handle = self.tasks.spawn(async move {
             let passed = async {
                 match deadline {
@@ -190,47 +191,48 @@ impl Engine<'_> {
                 sent_by: signal.sent_by.clone(),
             });
         }
-        let outcome = match (&wait.signal, wait.approvals_required) {
+        let outcome = match &wait.signal {
             // A timer's time came.
-            (None, _) => Ok(Arc::new(Value::Null)),
-            (Some(_), Some(required)) => approvals_outcome(&signals, required, timed_out, wait),
-            (Some(_), None) if !timed_out => signals
-                .into_iter()
-                .next()
-                .map(|signal| signal.payload)
-                .ok_or_else(|| StepFailure::engine(StepFailureKind::WaitTimeout, "no signal")),
-            (Some(name), None) => timeout(wait, &format!("no signal `{name}` arrived")),
+            None => Ok(Arc::new(Value::Null)),
+            Some(expected) => match expected.approvals_required {
+                Some(required) => approvals_outcome(&signals, required, timed_out, wait),
+                None => match signals.into_iter().next() {
+                    Some(signal) if !timed_out => Ok(signal.payload),
+                    _ => timeout(wait, &format!("no signal `{}` arrived", expected.name)),
+                },
+            },
         };
         let mut result = AttemptResult::measured(outcome, waited, 0, 0);
         self.on_attempt(key, &mut result);
     }
 
     /// Say when the run starts or stops waiting: every task in flight is
-    /// a wait (and nothing is queued for a slot).
+    /// a wait (and nothing is queued for a slot). Called once per task
+    /// that ends: the check stops at the first task that is not a wait.
     pub(super) fn note_waiting(&mut self) {
-        let waits: Vec<String> = self
-            .in_flight
-            .iter()
-            .filter(|(_, task)| task.waiting_since.is_some())
-            .filter_map(|((act, _), _)| self.acts.get(*act)?.as_ref())
-            .map(|activation| self.plan.steps[activation.step].id.clone())
-            .collect();
         let waiting = self.stop.is_none()
-            && !waits.is_empty()
-            && waits.len() == self.in_flight.len()
-            && self.queue.is_empty();
+            && self.queue.is_empty()
+            && !self.in_flight.is_empty()
+            && self
+                .in_flight
+                .values()
+                .all(|task| task.waiting_since.is_some());
         if waiting == self.waiting {
             return;
         }
         self.waiting = waiting;
-        if waiting {
-            let mut steps = waits;
-            steps.sort();
-            steps.dedup();
-            self.emit(Event::RunWaiting { steps });
-        } else {
-            self.emit(Event::RunContinued);
+        if !waiting {
+            return self.emit(Event::RunContinued);
         }
+        let mut steps: Vec<String> = self
+            .in_flight
+            .keys()
+            .filter_map(|(act, _)| self.acts.get(*act)?.as_ref())
+            .map(|activation| self.plan.steps[activation.step].id.clone())
+            .collect();
+        steps.sort();
+        steps.dedup();
+        self.emit(Event::RunWaiting { steps });
     }
 }
 
@@ -322,25 +324,4 @@ fn timeout(wait: &PlannedWait, missing: &str) -> Result<Arc<Value>, StepFailure>
             ),
         )),
     }
-}
-
-/// Wall-clock time in seconds since the Unix epoch (deadlines outlive the process).
-fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// Seconds since the Unix epoch as RFC 3339 in UTC, to the millisecond.
-pub(crate) fn rfc3339(seconds: f64) -> String {
-    // Rounded to the millisecond shown, so it reads back as written.
-    let millis = (seconds.max(0.0) * 1000.0).round() as u64;
-    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + Duration::from_millis(millis))
-        .to_string()
-}
-
-/// The unix seconds an RFC 3339 time (as [`rfc3339`] writes it) stands for.
-pub fn parse_rfc3339(text: &str) -> Option<f64> {
-    let at = humantime::parse_rfc3339(text).ok()?;
-    Some(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs_f64())
 }

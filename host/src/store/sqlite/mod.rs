@@ -140,6 +140,20 @@ impl SqliteStore {
         })
     }
 
+    /// The rows `sql` gives for `params`, each read by `read`.
+    pub(crate) fn rows<T>(
+        &self,
+        action: &'static str,
+        sql: &str,
+        params: impl rusqlite::Params,
+        read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.query_map(params, read)?.collect())
+            .map_err(self.error(action))
+    }
+
     /// Run `work` in one immediate (write-locking) transaction and commit it.
     pub(crate) fn write<T>(
         &mut self,

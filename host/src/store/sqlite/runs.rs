@@ -204,28 +204,18 @@ impl RunStore for SqliteStore {
     }
 
     fn runs(&self, status: Option<RunStatus>) -> Result<Vec<RunRecord>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(&format!(
+        self.rows("cannot list runs", &format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id"
-            ))
-            .map_err(self.error("cannot list runs"))?;
-        statement
-            .query_map([status.map(RunStatus::as_str)], run_from_row)
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot list runs"))
+            ), [status.map(RunStatus::as_str)], run_from_row)
     }
 
     fn steps(&self, id: &str) -> Result<Vec<StepRecord>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT step, status, attempts, duration_ms, fuel, kind, output, failure, memory_peak
+        self.rows(
+            "cannot read steps",
+            "SELECT step, status, attempts, duration_ms, fuel, kind, output, failure, memory_peak
                  FROM steps WHERE run_id = ?1 ORDER BY seq",
-            )
-            .map_err(self.error("cannot read steps"))?;
-        statement
-            .query_map([id], |row| {
+            [id],
+            |row| {
                 Ok(StepRecord {
                     step: row.get(0)?,
                     status: status(row, 1, StepStatus::parse)?,
@@ -239,9 +229,8 @@ impl RunStore for SqliteStore {
                     failure: json(row.get(7)?),
                     memory_peak_bytes: row.get(8)?,
                 })
-            })
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot read steps"))
+            },
+        )
     }
 
     /// Events of a run after `after` (a sequence number), optionally of one step.
@@ -251,15 +240,12 @@ impl RunStore for SqliteStore {
         step: Option<&str>,
         after: i64,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT seq, step, kind, body, at, payload FROM events
-                 WHERE run_id = ?1 AND seq > ?2 AND (?3 IS NULL OR step = ?3) ORDER BY seq",
-            )
-            .map_err(self.error("cannot read events"))?;
-        statement
-            .query_map(params![id, after, step], |row| {
+        self.rows(
+            "cannot read events",
+            "SELECT seq, step, kind, body, at, payload FROM events
+             WHERE run_id = ?1 AND seq > ?2 AND (?3 IS NULL OR step = ?3) ORDER BY seq",
+            params![id, after, step],
+            |row| {
                 let kind: String = row.get(2)?;
                 let mut body = json(row.get(3)?).unwrap_or(Value::Null);
                 // The event's data, stored apart, goes back where it was.
@@ -277,22 +263,17 @@ impl RunStore for SqliteStore {
                     body,
                     at: row.get(4)?,
                 })
-            })
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot read events"))
+            },
+        )
     }
 
     fn run_modules(&self, id: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT reference, digest FROM run_modules WHERE run_id = ?1 ORDER BY reference",
-            )
-            .map_err(self.error("cannot read the run's modules"))?;
-        statement
-            .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot read the run's modules"))
+        self.rows(
+            "cannot read the run's modules",
+            "SELECT reference, digest FROM run_modules WHERE run_id = ?1 ORDER BY reference",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
     }
 
     /// The workflow text a run started with.
@@ -545,16 +526,12 @@ impl RunStore for SqliteStore {
     }
 
     fn requested_of(&self, owner: &Owner) -> Result<Vec<(String, Stop)>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT id, requested FROM runs WHERE owner = ?1 AND requested IS NOT NULL",
-            )
-            .map_err(self.error("cannot read requests"))?;
-        let rows: Vec<(String, String)> = statement
-            .query_map([owner.id()], |row| Ok((row.get(0)?, row.get(1)?)))
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot read requests"))?;
+        let rows: Vec<(String, String)> = self.rows(
+            "cannot read requests",
+            "SELECT id, requested FROM runs WHERE owner = ?1 AND requested IS NOT NULL",
+            [owner.id()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, stop)| Some((id, Stop::parse(&stop)?)))
@@ -628,19 +605,17 @@ impl RunStore for SqliteStore {
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare("SELECT name, created_at FROM tokens ORDER BY name")
-            .map_err(self.error("cannot read tokens"))?;
-        statement
-            .query_map([], |row| {
+        self.rows(
+            "cannot read tokens",
+            "SELECT name, created_at FROM tokens ORDER BY name",
+            [],
+            |row| {
                 Ok(TokenRecord {
                     name: row.get(0)?,
                     created_at: row.get(1)?,
                 })
-            })
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot read tokens"))
+            },
+        )
     }
 
     fn record_tick(
@@ -688,33 +663,22 @@ impl RunStore for SqliteStore {
     }
 
     fn paused_schedules(&self) -> Result<Vec<String>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT schedule FROM schedule_pauses ORDER BY schedule")
-            .map_err(self.error("cannot read paused schedules"))?;
-        statement
-            .query_map([], |row| row.get(0))
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot read paused schedules"))
+        self.rows(
+            "cannot read paused schedules",
+            "SELECT schedule FROM schedule_pauses ORDER BY schedule",
+            [],
+            |row| row.get(0),
+        )
     }
 
     fn ticks(&self, schedule: &str, limit: usize) -> Result<Vec<TickRecord>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT at, outcome, run_id FROM schedule_ticks WHERE schedule = ?1 ORDER BY at DESC LIMIT ?2",
-            )
-            .map_err(self.error("cannot read schedule ticks"))?;
-        statement
-            .query_map(params![schedule, limit as i64], |row| {
+        self.rows("cannot read schedule ticks", "SELECT at, outcome, run_id FROM schedule_ticks WHERE schedule = ?1 ORDER BY at DESC LIMIT ?2", params![schedule, limit as i64], |row| {
                 Ok(TickRecord {
                     at: row.get(0)?,
                     outcome: status(row, 1, TickOutcome::parse)?,
                     run_id: row.get(2)?,
                 })
             })
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot read schedule ticks"))
     }
 
     fn audit(&mut self, entry: &AuditEntry<'_>) -> Result<(), StoreError> {

@@ -75,15 +75,12 @@ impl SqliteStore {
         id: Option<&str>,
         after: i64,
     ) -> Result<Vec<(String, Signal)>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT seq, name, payload, sent_by, run_id FROM signals
-                 WHERE (?1 IS NULL OR run_id = ?1) AND seq > ?2 AND taken_by IS NULL ORDER BY seq",
-            )
-            .map_err(self.error("cannot read signals"))?;
-        statement
-            .query_map(params![id, after], |row| {
+        self.rows(
+            "cannot read signals",
+            "SELECT seq, name, payload, sent_by, run_id FROM signals
+             WHERE (?1 IS NULL OR run_id = ?1) AND seq > ?2 AND taken_by IS NULL ORDER BY seq",
+            params![id, after],
+            |row| {
                 let payload: String = row.get(2)?;
                 Ok((
                     row.get(4)?,
@@ -94,25 +91,20 @@ impl SqliteStore {
                         sent_by: row.get(3)?,
                     },
                 ))
-            })
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot read signals"))
+            },
+        )
     }
 
     pub(super) fn begun_waits(
         &self,
         id: &str,
     ) -> Result<Vec<(AttemptKey, Option<String>)>, StoreError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT body FROM events WHERE run_id = ?1 AND kind = 'step_waiting' ORDER BY seq",
-            )
-            .map_err(self.error("cannot read waits"))?;
-        let bodies: Vec<String> = statement
-            .query_map([id], |row| row.get(0))
-            .and_then(Iterator::collect)
-            .map_err(self.error("cannot read waits"))?;
+        let bodies: Vec<String> = self.rows(
+            "cannot read waits",
+            "SELECT body FROM events WHERE run_id = ?1 AND kind = 'step_waiting' ORDER BY seq",
+            [id],
+            |row| row.get(0),
+        )?;
         Ok(bodies
             .iter()
             .filter_map(|body| match serde_json::from_str(body) {

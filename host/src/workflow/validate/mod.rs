@@ -168,7 +168,6 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         .filter_map(|id| checker.target(id, "`finally`"))
         .collect();
     let vars = checker.check_vars();
-    checker.check_parallel_writers();
     let limits = checker.check_workflow_limits();
     let (triggers, webhooks) = checker.check_triggers();
     let concurrency = checker.check_concurrency();
@@ -182,6 +181,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
     let mut steps: Vec<PlannedStep> = steps.into_iter().flatten().collect();
     let handlers: Vec<StepIndex> = on_failure.iter().chain(&finally).copied().collect();
     let roots = routing::check_graph(workflow, &mut steps, &handlers, &mut diagnostics);
+    vars::check_parallel_writers(workflow, &steps, &roots, &mut diagnostics);
     let plan = (!diagnostics.has_errors()).then(|| Plan {
         name: workflow.name.value.clone(),
         file: source.path.clone(),

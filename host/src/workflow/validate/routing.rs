@@ -18,21 +18,10 @@ pub(super) fn check_graph(
 ) -> Vec<StepIndex> {
     let count = steps.len();
     let span = |index: StepIndex| workflow.steps[index].id.span;
-    let mut edges: Vec<Vec<StepIndex>> = vec![Vec::new(); count];
+    let edges = edges(steps);
     let mut targeted = vec![false; count];
-    for (index, step) in steps.iter().enumerate() {
-        let mut next: Vec<StepIndex> = step
-            .on_success
-            .targets()
-            .chain(step.on_failure.targets())
-            .collect();
-        if let StepKind::Parallel { branches, .. } = &step.kind {
-            next.extend(branches);
-        }
-        for &target in &next {
-            targeted[target] = true;
-        }
-        edges[index] = next;
+    for &target in edges.iter().flatten() {
+        targeted[target] = true;
     }
     for &handler in handlers {
         targeted[handler] = true;
@@ -142,6 +131,45 @@ pub(super) fn check_graph(
         ));
     }
     roots
+}
+
+/// Where each step leads: its routes' targets and, for a group, its branches.
+pub(super) fn edges(steps: &[PlannedStep]) -> Vec<Vec<StepIndex>> {
+    steps
+        .iter()
+        .map(|step| {
+            let mut next: Vec<StepIndex> = step
+                .on_success
+                .targets()
+                .chain(step.on_failure.targets())
+                .collect();
+            if let StepKind::Parallel { branches, .. } = &step.kind {
+                next.extend(branches);
+            }
+            next
+        })
+        .collect()
+}
+
+/// Every step reachable from `start` (itself included) along `edges` and
+/// `needs`.
+pub(super) fn reachable(
+    start: StepIndex,
+    edges: &[Vec<StepIndex>],
+    steps: &[PlannedStep],
+) -> Vec<StepIndex> {
+    let mut seen = vec![false; edges.len()];
+    let mut stack = vec![start];
+    let mut found = Vec::new();
+    while let Some(step) = stack.pop() {
+        if std::mem::replace(&mut seen[step], true) {
+            continue;
+        }
+        found.push(step);
+        stack.extend(&edges[step]);
+        stack.extend(&steps[step].needed_by);
+    }
+    found
 }
 
 /// A path of steps for a message: `a → b → a`, with the middle of a long

@@ -11,7 +11,7 @@ use super::{Checker, Place, Reads};
 use crate::diagnostics::{Diagnostic, Span};
 use crate::sandbox::values::Shape;
 use crate::workflow::model::{OnTimeout, Step, Wait};
-use crate::workflow::plan::{PlannedWait, StepKind};
+use crate::workflow::plan::{PlannedSignal, PlannedWait, StepKind};
 use crate::workflow::template::{self, Compiled, Kind};
 use crate::workflow::wit_type;
 
@@ -110,11 +110,8 @@ impl Checker<'_> {
         Some(StepKind::Wait(Arc::new(PlannedWait {
             signal: None,
             until,
-            type_text: "null".into(),
-            shape: Shape::Null,
             timeout: step.sleep.as_ref().map(|s| s.value.0),
             on_timeout: None,
-            approvals_required: None,
         })))
     }
 
@@ -154,20 +151,7 @@ impl Checker<'_> {
                 match wit_type::parse(text) {
                     Ok(shape) => Some(shape),
                     Err(error) => {
-                        let whole = self.narrow(span, text);
-                        let at = if whole == span {
-                            span
-                        } else {
-                            let before = text[..error.offset].chars().count();
-                            let len = text[error.offset..]
-                                .get(..error.len)
-                                .map_or(1, |s| s.chars().count());
-                            Span::new(
-                                whole.line as usize,
-                                whole.col as usize + before,
-                                len,
-                            )
-                        };
+                        let at = self.type_error_span(span, text, &error);
                         self.error(
                             Diagnostic::error(
                                 at,
@@ -184,15 +168,28 @@ impl Checker<'_> {
             .collect()
     }
 
-    /// A wait step's kind; `shape` its payload type (`None` when invalid,
+    /// Where in a `type` written at `span` the parse `error` is: the
+    /// offending token when the type is found on its line, else the span.
+    fn type_error_span(&self, span: Span, text: &str, error: &wit_type::TypeError) -> Span {
+        let whole = self.narrow(span, text);
+        if whole == span {
+            return span;
+        }
+        let before = text[..error.offset].chars().count();
+        let len = text[error.offset..]
+            .get(..error.len)
+            .map_or(1, |s| s.chars().count());
+        Span::new(whole.line as usize, whole.col as usize + before, len)
+    }
+
+    /// A wait step's kind; `payload` its payload type (`None` when invalid,
     /// already reported).
     pub(super) fn check_wait(
         &mut self,
         step: &Step,
         wait: &Wait,
-        shape: Option<&Shape>,
+        payload: Option<&Shape>,
     ) -> Option<StepKind> {
-        let payload = shape;
         self.refuse_action_keys(step, "a wait step waits for a signal");
         if step.sleep.is_some() || step.until.is_some() {
             self.error(
@@ -242,7 +239,7 @@ impl Checker<'_> {
         });
         // The on_timeout value is what the step outputs.
         let output = approvals_required.map(|_| approvals_output());
-        let shape = output.as_ref().or(shape);
+        let shape = output.as_ref().or(payload);
         let on_timeout = match &wait.on_timeout {
             Some(OnTimeout::Value(value)) => {
                 if wait.timeout.is_none() {
@@ -267,12 +264,15 @@ impl Checker<'_> {
             }
             Some(OnTimeout::Fail) | None => None,
         };
+        // An invalid type was reported; no plan.
+        payload?;
         Some(StepKind::Wait(Arc::new(PlannedWait {
-            signal: Some(wait.signal_name(&step.id.value).to_string()),
+            signal: Some(PlannedSignal {
+                name: wait.signal_name(&step.id.value).to_string(),
+                type_text: wait.type_text().to_string(),
+                approvals_required,
+            }),
             until: None,
-            type_text: wait.type_text().to_string(),
-            shape: payload?.clone(),
-            approvals_required,
             timeout: wait.timeout.as_ref().map(|t| t.value.0),
             on_timeout,
         })))
