@@ -104,10 +104,11 @@ mod tests {
         });
         tokio::task::yield_now().await;
         mailbox.deliver([signal(4, "a"), signal(2, "a")]);
+        assert_eq!(waiter.await.expect("joined"), 4);
         assert_eq!(
-            waiter.await.expect("joined"),
-            4,
-            "seq 2 came before: dropped"
+            mailbox.try_take("a"),
+            None,
+            "seq 2 was delivered before: dropped"
         );
         assert_eq!(mailbox.take("b").await.seq, 2);
     }
