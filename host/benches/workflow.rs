@@ -253,6 +253,7 @@ fn durable(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>, durability: Durabi
                     slot: None,
                     hold: false,
                     idempotency_key: None,
+                    parent: None,
                 },
                 &Owner::this_process(),
             )

@@ -38,6 +38,36 @@ impl StepPermissions {
         }
     }
 
+    /// What `self` grants beyond `bound`, described (a directory is
+    /// covered by itself or a directory above it with at least its access).
+    pub fn beyond(&self, bound: &StepPermissions) -> Vec<String> {
+        let mut beyond: Vec<String> = self
+            .fs
+            .iter()
+            .filter(|(path, writable)| {
+                !bound
+                    .fs
+                    .iter()
+                    .any(|(outer, w)| is_within(path, outer) && (*w || !*writable))
+            })
+            .map(|(path, writable)| {
+                format!("{} {path}", if *writable { "read-write" } else { "read" })
+            })
+            .collect();
+        for (label, mine, theirs) in [
+            ("env", &self.env, &bound.env),
+            ("run", &self.run, &bound.run),
+            ("net", &self.net, &bound.net),
+        ] {
+            beyond.extend(
+                mine.iter()
+                    .filter(|name| !theirs.contains(name))
+                    .map(|name| format!("{label} {name}")),
+            );
+        }
+        beyond
+    }
+
     /// Add `value` to a list unless it is there already.
     pub fn add_name(list: &mut Vec<String>, value: &str) {
         if !list.iter().any(|v| v == value) {
@@ -144,5 +174,30 @@ mod tests {
         ] {
             assert_eq!(is_within(inner, outer), expected, "{inner} in {outer}");
         }
+    }
+
+    #[test]
+    fn what_a_child_asks_beyond_its_parent() {
+        let parent = StepPermissions {
+            fs: vec![("docs".into(), false), ("out".into(), true)],
+            env: vec!["HOME".into()],
+            ..StepPermissions::default()
+        };
+        let child = StepPermissions {
+            fs: vec![
+                ("docs/api".into(), false),
+                ("docs".into(), true),
+                ("out/x".into(), true),
+                ("src".into(), false),
+            ],
+            env: vec!["HOME".into(), "TOKEN".into()],
+            run: vec!["git".into()],
+            net: Vec::new(),
+        };
+        assert_eq!(
+            child.beyond(&parent),
+            ["read-write docs", "read src", "env TOKEN", "run git"]
+        );
+        assert!(parent.beyond(&parent).is_empty());
     }
 }

@@ -9,15 +9,18 @@ use anyhow::Context;
 use serde_json::{Map, Value};
 
 use crate::engine::{self, Control, Event, Observer, Replay, RunOptions, RunStatus, Stop, Trigger};
-use crate::store::{Journal, Lease, RunStore, StoreError};
+use crate::service::children::ChildRunner;
+use crate::service::shared_store::SharedStore;
+use crate::store::{self, Durability, Journal, JournalHub, Lease, Owner, RunStore, StoreError};
 use crate::workflow::Plan;
+use crate::workflow::plan::StepKind;
 
 use super::exit::{CliError, DETACHED, EnvironmentError, FAILURE, INTERRUPTED, SUCCESS};
-use super::report::{self, Reporter};
+use super::report::{self, ChildReporter, Reporter};
 
 /// What to drive.
 pub(super) struct Drive {
-    pub plan: Plan,
+    pub plan: Arc<Plan>,
     /// The directory workspace-relative grants resolve against.
     pub workspace: std::path::PathBuf,
     pub inputs: Map<String, Value>,
@@ -30,6 +33,10 @@ pub(super) struct Drive {
     /// Where the run is kept, and this process's lease on it.
     pub store: Box<dyn RunStore>,
     pub lease: Lease,
+    /// The database, opened again for sub-workflows' runs when the plan
+    /// has `workflow:` steps.
+    pub database: std::path::PathBuf,
+    pub durability: Durability,
 }
 
 /// The journal first (so an event is on its way to disk before it is
@@ -65,7 +72,31 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
     })?;
     let control = Arc::new(Control::default());
     let run_id = drive.lease.run_id.clone();
-    let journal = Journal::start(drive.store, drive.lease, control.clone())?;
+    let journals = Arc::new(JournalHub::start(drive.store)?);
+    let journal = journals.journal(drive.lease, control.clone())?;
+    let children = if has_children(&drive.plan) {
+        let store = SharedStore::new(store::open(&drive.database, drive.durability)?);
+        let mut runner = ChildRunner::new(
+            store,
+            Arc::clone(&journals),
+            Owner::this_process(),
+            drive.workspace.clone(),
+        )
+        .detach_on_wait(drive.detach_on_wait);
+        if !drive.json {
+            let fancy = std::io::stdout().is_terminal();
+            runner = runner.watched(Box::new(move |run: &str, step: &str| {
+                Box::new(ChildReporter {
+                    fancy,
+                    run: run.to_string(),
+                    step: step.to_string(),
+                }) as Box<dyn Observer + Send>
+            }));
+        }
+        Some(Arc::new(runner))
+    } else {
+        None
+    };
     let reporter = if drive.json {
         Reporter::Json
     } else {
@@ -86,8 +117,11 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
         control: control.clone(),
         grants,
         trigger: drive.trigger,
+        children: children
+            .clone()
+            .map(|children| children as Arc<dyn engine::Children>),
     };
-    let (plan, inputs) = (Arc::new(drive.plan), drive.inputs);
+    let (plan, inputs) = (drive.plan, drive.inputs);
     let interrupt = control;
     // Ctrl-C: stop what is in flight, record the run as interrupted.
     tokio.spawn(async move {
@@ -100,6 +134,10 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
     let (summary, observers) = tokio
         .block_on(tokio.spawn(async move {
             let summary = engine::run(plan, inputs, options, &mut observers).await;
+            // Children stopped with their parent journal how they ended.
+            if let Some(children) = children {
+                children.idle().await;
+            }
             (summary, observers)
         }))
         .context("the engine task failed")?;
@@ -137,4 +175,11 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
             FAILURE
         }
     })
+}
+
+/// Whether `plan` runs sub-workflows.
+fn has_children(plan: &Plan) -> bool {
+    plan.steps
+        .iter()
+        .any(|step| matches!(step.kind, StepKind::Workflow(_)))
 }

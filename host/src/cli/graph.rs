@@ -125,6 +125,7 @@ fn node_label(plan: &Plan, index: usize) -> String {
     match &step.kind {
         StepKind::Action { module, action } => format!("{}\n{}.{action}", step.id, module.name()),
         StepKind::Parallel { .. } => format!("{}\nparallel", step.id),
+        StepKind::Workflow(child) => format!("{}\nworkflow {}", step.id, child.written),
         StepKind::Wait(wait) => match &wait.signal {
             Some(signal) => format!("{}\nwaits for {}", step.id, signal.name),
             None => format!("{}\ntimer", step.id),

@@ -51,6 +51,44 @@ impl Observer for Reporter {
     }
 }
 
+/// A child run's events among its parent's: indented under the parent's
+/// lines, its first line naming the step that started it.
+#[derive(Debug)]
+pub(super) struct ChildReporter {
+    pub fancy: bool,
+    pub run: String,
+    pub step: String,
+}
+
+impl Observer for ChildReporter {
+    fn event(&mut self, event: &Event) {
+        let text = match event {
+            Event::RunStarted {
+                run_id, workflow, ..
+            } => format!(
+                "run {run_id}: {workflow} (sub-workflow of step `{}`)\n",
+                self.step
+            ),
+            _ => human(event, self.fancy, &self.run),
+        };
+        show(&indent(&text));
+    }
+
+    fn replayed(&mut self, event: &Event) {
+        if let Event::StepSucceeded { .. } | Event::StepFailed { .. } = event {
+            let text: String = human(event, self.fancy, &self.run)
+                .lines()
+                .map(|line| format!("{line}  (recorded)\n"))
+                .collect();
+            show(&indent(&text));
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("    {line}\n")).collect()
+}
+
 /// One event as a JSON line, with the time it is shown (RFC 3339) and
 /// whether it re-enacts a recorded result.
 fn json_line(event: &Event, replayed: bool) -> String {

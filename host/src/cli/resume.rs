@@ -41,7 +41,7 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
     };
     let prepared = resume::prepare(store.as_mut(), request, &Owner::this_process(), |source| {
         workflow_file::plan_source(home, source)
-            .map(|(plan, _catalog)| plan)
+            .map(|(plan, _catalog)| std::sync::Arc::new(plan))
             .map_err(|error| PrepareError::Plan(error.0.into()))
     })
     .map_err(|error| match error {
@@ -65,5 +65,7 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
         detach_on_wait: args.detach_on_wait,
         store,
         lease: prepared.lease,
+        database: home.database(),
+        durability: args.durability,
     })
 }

@@ -83,6 +83,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
             slot: slot_key.as_deref().and_then(|key| runner::slot(&plan, key)),
             hold: false,
             idempotency_key: None,
+            parent: None,
         },
         &Owner::this_process(),
     )?;
@@ -105,7 +106,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         }
     };
     drive::drive(Drive {
-        plan,
+        plan: std::sync::Arc::new(plan),
         workspace,
         inputs,
         replay: Replay::default(),
@@ -114,6 +115,8 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         detach_on_wait: args.detach_on_wait,
         store,
         lease,
+        database: home.database(),
+        durability: args.durability,
     })
 }
 

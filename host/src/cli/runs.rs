@@ -18,6 +18,9 @@ pub(super) struct ListArgs {
     /// Only runs with this status: queued, running, waiting, succeeded, failed, paused, cancelled, interrupted.
     #[arg(long)]
     status: Option<String>,
+    /// Show sub-workflows' runs under the runs that started them.
+    #[arg(long)]
+    tree: bool,
     #[arg(long)]
     json: bool,
 }
@@ -99,6 +102,7 @@ pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, CliError> {
                 json!({
                     "id": run.id, "workflow": run.name, "status": run.status, "path": run.path,
                     "created_at": run.created_at, "updated_at": run.updated_at, "error": run.error,
+                    "parent": parent_json(run),
                 })
             })
             .collect();
@@ -109,20 +113,40 @@ pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, CliError> {
         println!("no runs");
         return Ok(SUCCESS);
     }
-    let width = runs.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
-    let statuses: Vec<String> = runs
+    // (run, depth): flat, or each child right under its parent.
+    let rows: Vec<(&RunRecord, usize)> = if args.tree {
+        tree(&runs)
+    } else {
+        runs.iter().map(|run| (run, 0)).collect()
+    };
+    let ids: Vec<String> = rows
         .iter()
-        .map(|run| shown_status(store.as_ref(), run))
+        .map(|(run, depth)| match depth {
+            0 => run.id.clone(),
+            _ => format!("{}└ {}", "  ".repeat(depth - 1), run.id),
+        })
+        .collect();
+    let id_width = ids
+        .iter()
+        .map(|id| id.chars().count())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let width = runs.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
+    let statuses: Vec<String> = rows
+        .iter()
+        .map(|(run, _)| shown_status(store.as_ref(), run))
         .collect();
     let status_width = statuses.iter().map(String::len).max().unwrap_or(6).max(6);
     println!(
-        "{:<8}  {:<width$}  {:<status_width$}  STARTED",
+        "{:<id_width$}  {:<width$}  {:<status_width$}  STARTED",
         "RUN", "WORKFLOW", "STATUS"
     );
-    for (run, status) in runs.iter().zip(&statuses) {
+    for (((run, _), id), status) in rows.iter().zip(&ids).zip(&statuses) {
+        let pad = id_width - id.chars().count();
         println!(
-            "{:<8}  {:<width$}  {:<status_width$}  {}",
-            run.id,
+            "{id}{:pad$}  {:<width$}  {:<status_width$}  {}",
+            "",
             run.name,
             status,
             age(run.created_at)
@@ -131,11 +155,62 @@ pub(super) fn list(home: &Home, args: &ListArgs) -> Result<u8, CliError> {
     Ok(SUCCESS)
 }
 
+/// `runs` (newest first) with each run's children under it, oldest
+/// first, and their depth; a child whose parent is not listed is a root.
+fn tree(runs: &[RunRecord]) -> Vec<(&RunRecord, usize)> {
+    let listed: std::collections::HashSet<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    let mut children: std::collections::HashMap<&str, Vec<&RunRecord>> =
+        std::collections::HashMap::new();
+    for run in runs.iter().rev() {
+        if let Some(parent) = run
+            .parent
+            .as_ref()
+            .filter(|p| listed.contains(p.run.as_str()))
+        {
+            children.entry(parent.run.as_str()).or_default().push(run);
+        }
+    }
+    let mut rows = Vec::new();
+    let mut stack: Vec<(&RunRecord, usize)> = runs
+        .iter()
+        .filter(|run| {
+            run.parent
+                .as_ref()
+                .is_none_or(|p| !listed.contains(p.run.as_str()))
+        })
+        .rev()
+        .map(|run| (run, 0))
+        .collect();
+    while let Some((run, depth)) = stack.pop() {
+        rows.push((run, depth));
+        if let Some(kids) = children.get(run.id.as_str()) {
+            stack.extend(kids.iter().rev().map(|kid| (*kid, depth + 1)));
+        }
+    }
+    rows
+}
+
+fn parent_json(run: &RunRecord) -> Value {
+    run.parent
+        .as_ref()
+        .map_or(Value::Null, |p| json!({ "run": p.run, "step": p.step }))
+}
+
 pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
     let store = store(home)?;
     let run = store.run(&args.run)?;
     let steps = store.steps(&run.id)?;
+    let children = store.children(&run.id)?;
     if args.json {
+        let children: Vec<Value> = children
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id, "workflow": c.name, "step": c.parent.as_ref().map(|p| &p.step),
+                    "status": c.status, "error": c.error, "outputs": c.outputs,
+                })
+            })
+            .collect();
         let steps: Vec<Value> = steps
             .iter()
             .map(|s| {
@@ -150,6 +225,7 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
         let report = json!({
             "id": run.id, "workflow": run.name, "path": run.path, "status": run.status,
             "driven": run.is_driven(), "error": run.error, "inputs": run.inputs, "steps": steps,
+            "outputs": run.outputs, "parent": parent_json(&run), "children": children,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(SUCCESS);
@@ -163,6 +239,13 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
         age(run.created_at),
         age(run.updated_at)
     );
+    if let Some(parent) = &run.parent {
+        let _ = writeln!(
+            out,
+            "sub-workflow of run {} (step `{}`)",
+            parent.run, parent.step
+        );
+    }
     if let Some(error) = &run.error {
         let _ = writeln!(
             out,
@@ -190,6 +273,29 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
             report::format_bytes(step.memory_peak_bytes),
             step.kind.as_deref().unwrap_or("-")
         );
+    }
+    if !children.is_empty() {
+        let width = children
+            .iter()
+            .filter_map(|c| c.parent.as_ref().map(|p| p.step.len()))
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            out,
+            "\nchild runs:\n{:<width$}  {:<8}  {:<10}  WORKFLOW",
+            "STEP", "RUN", "STATUS"
+        );
+        for child in &children {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:<8}  {:<10}  {}",
+                child.parent.as_ref().map_or("", |p| p.step.as_str()),
+                child.id,
+                child.status,
+                child.name
+            );
+        }
     }
     let resumable = matches!(
         run.status,
@@ -228,5 +334,33 @@ pub(super) fn logs(home: &Home, args: &LogsArgs) -> Result<u8, CliError> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    if !args.json && args.step.is_none() {
+        child_logs(store.as_ref(), &run.id, 1)?;
+    }
     Ok(SUCCESS)
+}
+
+/// The events of run `id`'s children, each under a line naming it,
+/// indented by `depth`, their own children below them.
+fn child_logs(store: &dyn RunStore, id: &str, depth: usize) -> Result<(), CliError> {
+    let indent = "    ".repeat(depth);
+    for child in store.children(id)? {
+        let step = child.parent.as_ref().map_or("", |p| p.step.as_str());
+        let mut text = format!(
+            "{indent}run {}: {} (sub-workflow of step `{step}`): {}\n",
+            child.id, child.name, child.status
+        );
+        for record in store.events(&child.id, None, 0)? {
+            if let Ok(event) = serde_json::from_value::<Event>(record.body)
+                && !matches!(event, Event::RunStarted { .. })
+            {
+                for line in report::human(&event, false, &child.id).lines() {
+                    let _ = writeln!(text, "{indent}{line}");
+                }
+            }
+        }
+        print!("{text}");
+        child_logs(store, &child.id, depth + 1)?;
+    }
+    Ok(())
 }

@@ -37,7 +37,19 @@ impl Source {
                 format!("the file is {size} bytes; the limit is {max_bytes} bytes"),
             ));
         }
-        let bytes = std::fs::read(path)?;
+        // Read at most one byte past the limit: a file that grew, or a
+        // device whose size says nothing (`/dev/zero`), is refused too.
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).min(max_bytes));
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path)?, max_bytes as u64 + 1),
+            &mut bytes,
+        )?;
+        if bytes.len() > max_bytes {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("the file is over the limit of {max_bytes} bytes"),
+            ));
+        }
         let text = String::from_utf8(bytes).map_err(|error| {
             let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
             // `valid` is UTF-8 by construction.

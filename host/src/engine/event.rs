@@ -138,6 +138,9 @@ pub enum Event {
         duration_ms: f64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<Value>,
+        /// The workflow's `outputs:`, evaluated (a run that succeeded).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outputs: Option<Value>,
     },
 }
 
@@ -357,6 +360,7 @@ mod tests {
                 status: RunStatus::Failed,
                 duration_ms: 0.0,
                 error: None,
+                outputs: Some(serde_json::json!({ "total": 3 })),
             },
         ];
         for event in events {

@@ -5,6 +5,7 @@
 //! the journal next).
 
 mod attempt;
+mod child;
 mod control;
 mod event;
 mod failure;
@@ -19,6 +20,7 @@ mod summary;
 mod trigger;
 
 pub use attempt::{AttemptKey, AttemptResult, Replay};
+pub use child::{ChildCall, ChildEnd, Children};
 pub use control::{Control, Stop};
 pub use event::{Discard, Event, Observer, Recorder};
 pub use failure::StepFailure;

@@ -19,6 +19,8 @@ pub struct RunSummary {
     pub error: Option<Value>,
     /// The output of every step that succeeded, by id.
     pub outputs: Map<String, Value>,
+    /// The workflow's `outputs:`, evaluated when it succeeded.
+    pub workflow_outputs: Option<Value>,
 }
 
 #[derive(Debug, Clone)]

@@ -16,6 +16,8 @@ pub enum TriggerKind {
     Cron,
     /// A webhook of `wfhost serve`.
     Webhook,
+    /// A `workflow:` step of another run (`by` names the parent run).
+    Workflow,
 }
 
 /// What started a run. Every field is present in templates (`null` when it
@@ -24,7 +26,8 @@ pub enum TriggerKind {
 #[serde(default)]
 pub struct Trigger {
     pub kind: TriggerKind,
-    /// The API token's name that started it.
+    /// The API token's name that started it (the parent run's id for a
+    /// sub-workflow).
     pub by: Option<String>,
     /// The cron expression (and zone) of the schedule.
     pub schedule: Option<String>,
@@ -51,6 +54,15 @@ impl Trigger {
         Self {
             kind: TriggerKind::Webhook,
             path: Some(path.to_string()),
+            ..Self::default()
+        }
+    }
+
+    /// A sub-workflow's run, started by run `parent`.
+    pub fn workflow(parent: &str) -> Self {
+        Self {
+            kind: TriggerKind::Workflow,
+            by: Some(parent.to_string()),
             ..Self::default()
         }
     }

@@ -32,6 +32,9 @@ pub struct Workflow {
     pub modules: Vec<(String, String)>,
     /// Warnings of the validation, rendered.
     pub warnings: Option<String>,
+    /// The sub-workflow files it runs, as they were when it was planned:
+    /// a change to one reloads it.
+    pub children: Vec<(PathBuf, Stamp)>,
 }
 
 /// A workflow file as the library knows it.
@@ -92,7 +95,15 @@ fn shadow_clashing_webhooks(
 }
 
 /// When a file was last seen as it is: its size and modification time.
-type Stamp = (u64, Option<SystemTime>);
+pub type Stamp = (u64, Option<SystemTime>);
+
+fn stamp_of(metadata: &std::fs::Metadata) -> Stamp {
+    (metadata.len(), metadata.modified().ok())
+}
+
+fn file_stamp(path: &Path) -> Option<Stamp> {
+    std::fs::metadata(path).ok().map(|m| stamp_of(&m))
+}
 
 /// The workflows of one folder.
 #[derive(Debug)]
@@ -167,7 +178,7 @@ impl Library {
         let mut changes = Vec::new();
         let mut updated = Vec::new();
         for (name, (path, stamp)) in &found {
-            if known.get(name) == Some(stamp) {
+            if known.get(name) == Some(stamp) && !self.children_changed(name) {
                 continue;
             }
             let previous = self.read().get(name).and_then(|(l, _)| l.serving.clone());
@@ -211,6 +222,18 @@ impl Library {
         Ok(changes)
     }
 
+    /// Whether a sub-workflow file that workflow `name` runs changed since
+    /// it was planned.
+    fn children_changed(&self, name: &str) -> bool {
+        let serving = self.read().get(name).and_then(|(l, _)| l.serving.clone());
+        serving.is_some_and(|workflow| {
+            workflow
+                .children
+                .iter()
+                .any(|(path, stamp)| file_stamp(path).as_ref() != Some(stamp))
+        })
+    }
+
     /// The workflow files directly inside the folder, by name, with their stamps.
     fn scan(&self) -> std::io::Result<BTreeMap<String, (PathBuf, Stamp)>> {
         let mut found = BTreeMap::new();
@@ -230,7 +253,7 @@ impl Library {
             if !workflow_file || !metadata.is_file() || name.starts_with('.') {
                 continue;
             }
-            let stamp = (metadata.len(), metadata.modified().ok());
+            let stamp = stamp_of(&metadata);
             // Two files with one name (`a.yaml`, `a.json`): the first in
             // name order serves, the other is reported by `load` as a clash.
             found.entry(name.to_string()).or_insert((path, stamp));
@@ -278,6 +301,12 @@ impl Library {
             path: path.to_path_buf(),
             digest: Digest::of(source.text.as_bytes()).to_hex(),
             modules: plan.module_digests(),
+            children: plan
+                .child_files()
+                .into_iter()
+                .filter_map(|file| Some((file_stamp(&file)?, file)))
+                .map(|(stamp, file)| (file, stamp))
+                .collect(),
             plan: Arc::new(plan),
             text: source.text,
             warnings: rendered,

@@ -5,6 +5,7 @@
 //! `wfhost resume` alike.
 
 pub mod api;
+pub mod children;
 pub mod clock;
 pub mod library;
 pub mod resume;

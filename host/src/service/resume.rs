@@ -4,6 +4,7 @@
 //! its modules; a change is refused unless the caller allows it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -29,7 +30,7 @@ pub struct ResumeRequest<'a> {
 /// A run ready to drive again, owned by the caller's lease.
 #[derive(Debug)]
 pub struct Prepared {
-    pub plan: Plan,
+    pub plan: Arc<Plan>,
     pub workspace: PathBuf,
     pub inputs: Map<String, Value>,
     pub replay: Replay,
@@ -59,7 +60,7 @@ pub enum PrepareError {
         now: String,
     },
     #[error(
-        "modules changed since run {run} started: {}. Pass --allow-changed to resume with the modules as they are now",
+        "modules or sub-workflows changed since run {run} started: {}. Pass --allow-changed to resume with them as they are now",
         .changed.join(", ")
     )]
     ModulesChanged { run: String, changed: Vec<String> },
@@ -75,7 +76,7 @@ pub fn prepare(
     store: &mut dyn RunStore,
     request: ResumeRequest<'_>,
     owner: &Owner,
-    plan: impl FnOnce(&Source) -> Result<Plan, PrepareError>,
+    plan: impl FnOnce(&Source) -> Result<Arc<Plan>, PrepareError>,
 ) -> Result<Prepared, PrepareError> {
     let run = store.run(request.run)?;
     let id = &run.id;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+use super::children::ChildRunner;
 use super::library::{Library, Workflow};
 use super::resume::{self, PrepareError, ResumeRequest};
 use super::shared_store::SharedStore;
@@ -95,6 +96,8 @@ pub struct Runner {
     store: SharedStore,
     /// Journals every run this process drives: one thread, one connection.
     journals: Arc<JournalHub>,
+    /// Drives the sub-workflows of those runs.
+    children: Arc<ChildRunner>,
     /// `--max-runs`: a permit per run started or admitted here (runs it
     /// resumes or adopts are not held back).
     capacity: Option<Arc<Semaphore>>,
@@ -116,13 +119,21 @@ impl Runner {
         journals: Box<dyn RunStore>,
         max_runs: Option<usize>,
     ) -> Result<Self, StoreError> {
+        let journals = Arc::new(JournalHub::start(journals)?);
+        let owner = Owner::this_process();
         Ok(Self {
-            journals: Arc::new(JournalHub::start(journals)?),
+            children: Arc::new(ChildRunner::new(
+                store.clone(),
+                Arc::clone(&journals),
+                owner.clone(),
+                workspace.clone(),
+            )),
+            journals,
             capacity: max_runs.map(|n| Arc::new(Semaphore::new(n))),
             database,
             durability,
             workspace,
-            owner: Owner::this_process(),
+            owner,
             store,
             active: Mutex::default(),
             ended: Notify::new(),
@@ -192,6 +203,7 @@ impl Runner {
                     slot: slot_key.as_deref().and_then(|key| slot(&record.plan, key)),
                     hold,
                     idempotency_key: key.as_deref(),
+                    parent: None,
                 },
                 &owner,
             );
@@ -212,6 +224,7 @@ impl Runner {
                         control: Arc::default(),
                         grants,
                         trigger,
+                        children: None,
                     };
                     self.drive(lease, Arc::clone(&workflow.plan), inputs, options, permit)?;
                     Ok(Started::New(run_id))
@@ -253,6 +266,7 @@ impl Runner {
             let prepared = resume::prepare(store.as_mut(), request, &owner, |source| {
                 library
                     .plan_source(source)
+                    .map(Arc::new)
                     .map_err(|problems| PrepareError::Plan(problems.into()))
             })?;
             let grants = grants(&prepared.plan, &prepared.workspace, &run)?;
@@ -268,10 +282,11 @@ impl Runner {
             control: Arc::default(),
             grants,
             trigger: prepared.trigger,
+            children: None,
         };
         self.drive(
             prepared.lease,
-            Arc::new(prepared.plan),
+            prepared.plan,
             prepared.inputs,
             options,
             None,
@@ -293,6 +308,8 @@ impl Runner {
         options: RunOptions,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(), RunnerError> {
+        let mut options = options;
+        options.children = Some(Arc::clone(&self.children) as Arc<dyn engine::Children>);
         let control = Arc::clone(&options.control);
         let run_id = lease.run_id.clone();
         self.active().insert(run_id.clone(), Arc::clone(&control));
@@ -435,6 +452,7 @@ impl Runner {
             control: Arc::default(),
             grants,
             trigger: run.trigger,
+            children: None,
         };
         self.drive(lease, plan, inputs, options, permit)
     }
@@ -463,7 +481,8 @@ impl Runner {
             let mut orphans: Vec<String> = store
                 .runs(None)?
                 .into_iter()
-                .filter(|run| run.status.is_active() && !run.is_driven())
+                // A child run continues with its parent.
+                .filter(|run| run.status.is_active() && !run.is_driven() && run.parent.is_none())
                 .map(|run| run.id)
                 .collect();
             orphans.extend(
@@ -471,7 +490,9 @@ impl Runner {
                     .runs(Some(RunStatus::Interrupted))?
                     .into_iter()
                     // `cli` (older runs) or `cli:USER`: a person's Ctrl-C.
-                    .filter(|run| run.started_by.split(':').next() != Some("cli"))
+                    .filter(|run| {
+                        run.started_by.split(':').next() != Some("cli") && run.parent.is_none()
+                    })
                     .map(|run| run.id),
             );
             Ok(orphans)
@@ -493,6 +514,8 @@ impl Runner {
             self.request_all(Stop::Interrupt);
             self.idle().await;
         }
+        // Children stopped with their parents journal how they ended.
+        self.children.idle().await;
     }
 
     fn request_all(&self, stop: Stop) {

@@ -78,6 +78,9 @@ pub trait RunStore: Send + std::fmt::Debug {
     /// Runs, newest first, optionally with one status.
     fn runs(&self, status: Option<RunStatus>) -> Result<Vec<RunRecord>, StoreError>;
 
+    /// The runs sub-workflow steps of run `id` started, oldest first.
+    fn children(&self, id: &str) -> Result<Vec<RunRecord>, StoreError>;
+
     /// Each step's recorded state, in the order the steps first started.
     fn steps(&self, id: &str) -> Result<Vec<StepRecord>, StoreError>;
 

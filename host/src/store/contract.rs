@@ -66,6 +66,7 @@ fn try_new_run(
             slot,
             hold: false,
             idempotency_key: None,
+            parent: None,
         },
         owner,
     )
@@ -158,6 +159,7 @@ fn the_end_of_a_run_releases_its_lease() {
         status: RunStatus::Paused,
         duration_ms: 1.0,
         error: None,
+        outputs: None,
     });
     store.append(&mut lease, &[finished]).expect("append");
     let run = store.run("r1").expect("run");
@@ -172,6 +174,63 @@ fn the_end_of_a_run_releases_its_lease() {
         store.append(&mut lease, &[started("s")]),
         Err(StoreError::LeaseLost { by: None, .. })
     ));
+}
+
+#[test]
+fn a_child_run_is_found_by_its_key_names_its_parent_and_keeps_its_outputs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let owner = remote("a");
+    new_run_in(&mut store, "p1", &owner, None);
+    let (inputs, trigger) = (json!({}), crate::engine::Trigger::workflow("p1"));
+    let child = |id: &'static str| NewRun {
+        id,
+        name: "c",
+        path: "c.yaml",
+        workspace: ".",
+        workflow_digest: "dc",
+        workflow_text: "name: c",
+        inputs: &inputs,
+        modules: &[],
+        started_by: "run:p1",
+        trigger: &trigger,
+        slot: None,
+        hold: false,
+        idempotency_key: Some("child:p1:build[0]#1"),
+        parent: Some(super::ParentRef {
+            run: "p1",
+            step: "build[0]",
+        }),
+    };
+    let Admission::Running(mut lease) = store.create_run(&child("c1"), &owner).expect("created")
+    else {
+        panic!("a child starts at once");
+    };
+    // The same attempt again (a resumed parent) finds the first.
+    assert!(matches!(
+        store.create_run(&child("c2"), &owner),
+        Err(StoreError::DuplicateKey { run }) if run == "c1"
+    ));
+    let finished = Box::new(Event::RunFinished {
+        run_id: "c1".into(),
+        status: RunStatus::Succeeded,
+        duration_ms: 1.0,
+        error: None,
+        outputs: Some(json!({ "doubled": 4 })),
+    });
+    store.append(&mut lease, &[finished]).expect("append");
+    let children = store.children("p1").expect("children");
+    assert_eq!(children.len(), 1);
+    assert_eq!(
+        children[0].parent,
+        Some(super::Parent {
+            run: "p1".into(),
+            step: "build[0]".into()
+        })
+    );
+    assert_eq!(children[0].outputs, Some(json!({ "doubled": 4 })));
+    assert_eq!(store.run("p1").expect("parent").parent, None);
+    assert!(store.children("c1").expect("none").is_empty());
 }
 
 #[test]

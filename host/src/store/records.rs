@@ -34,6 +34,24 @@ pub struct NewRun<'a> {
     /// with [`StoreError::DuplicateKey`](super::StoreError::DuplicateKey)
     /// naming the first.
     pub idempotency_key: Option<&'a str>,
+    /// The run and step that started it, for a sub-workflow's run.
+    pub parent: Option<ParentRef<'a>>,
+}
+
+/// A child run's parent, as [`NewRun`] names it.
+#[derive(Debug, Clone, Copy)]
+pub struct ParentRef<'a> {
+    pub run: &'a str,
+    /// The step, with its item in a map (`build[2]`).
+    pub step: &'a str,
+}
+
+/// A child run's parent: the run and the step (`build[2]` in a map) that
+/// started it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parent {
+    pub run: String,
+    pub step: String,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +76,10 @@ pub struct RunRecord {
     pub trigger: Trigger,
     /// The concurrency key whose slot it takes, if any.
     pub concurrency_key: Option<String>,
+    /// For a sub-workflow's run: the run and step that started it.
+    pub parent: Option<Parent>,
+    /// The workflow's `outputs:` it ended with (a run that succeeded).
+    pub outputs: Option<Value>,
 }
 
 impl RunRecord {

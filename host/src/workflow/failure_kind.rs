@@ -24,11 +24,14 @@ pub enum StepFailureKind {
     WaitTimeout,
     /// A person rejected a wait for approvals.
     Rejected,
+    /// A sub-workflow's run failed (or was cancelled from outside);
+    /// `error.value` holds its `run` id and its `error`.
+    ChildFailed,
 }
 
 impl StepFailureKind {
     /// Every kind, the sandbox's first.
-    pub const ALL: [StepFailureKind; 15] = [
+    pub const ALL: [StepFailureKind; 16] = [
         StepFailureKind::Call(FailureKind::Error),
         StepFailureKind::Call(FailureKind::Trap),
         StepFailureKind::Call(FailureKind::FuelExhausted),
@@ -44,6 +47,7 @@ impl StepFailureKind {
         StepFailureKind::WorkflowTimeout,
         StepFailureKind::WaitTimeout,
         StepFailureKind::Rejected,
+        StepFailureKind::ChildFailed,
     ];
 
     /// A stop from outside the step.
@@ -58,6 +62,7 @@ impl StepFailureKind {
             StepFailureKind::WorkflowTimeout => "workflow-timeout",
             StepFailureKind::WaitTimeout => "wait-timeout",
             StepFailureKind::Rejected => "rejected",
+            StepFailureKind::ChildFailed => "child-failed",
         }
     }
 

@@ -1,8 +1,9 @@
 //! Workflows: a file is read into a [`model::Workflow`] (positions kept),
 //! validated, and planned into a [`plan::Plan`] the engine runs.
 //!
-//! This module does no I/O beyond reading the workflow file; modules are
-//! loaded through the [`catalog`](crate::catalog) the caller passes in.
+//! This module does no I/O beyond reading workflow files (the one given,
+//! and the sub-workflows it names); modules are loaded through the
+//! [`catalog`](crate::catalog) the caller passes in.
 
 pub mod failure_kind;
 pub mod graph;
@@ -45,6 +46,20 @@ fn read(source: &Source) -> (Option<model::Workflow>, Diagnostics) {
 /// diagnostic (errors and warnings) either way. A workflow with some
 /// malformed parts is still validated, so one run shows every problem.
 pub fn check(source: &Source, catalog: &Catalog) -> Checked {
+    check_nested(
+        source,
+        catalog,
+        &validate::Nesting::starting_at(&source.path),
+    )
+}
+
+/// [`check`] for a workflow met as a sub-workflow while checking the
+/// files `nesting` has seen.
+pub(crate) fn check_nested(
+    source: &Source,
+    catalog: &Catalog,
+    nesting: &validate::Nesting,
+) -> Checked {
     let (workflow, mut diagnostics) = read(source);
     let Some(workflow) = workflow else {
         return Checked {
@@ -52,7 +67,7 @@ pub fn check(source: &Source, catalog: &Catalog) -> Checked {
             diagnostics: diagnostics.sorted(),
         };
     };
-    let checked = validate::validate(source, &workflow, catalog);
+    let checked = validate::validate(source, &workflow, catalog, nesting);
     let malformed = diagnostics.has_errors();
     diagnostics.extend(checked.diagnostics);
     Checked {

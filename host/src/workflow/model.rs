@@ -36,6 +36,12 @@ pub struct Workflow {
     /// evaluated once, when the run starts.
     #[serde(default)]
     pub context: IndexMap<String, Spanned<Value>>,
+    /// What a run of this workflow gives back when it succeeds, by name:
+    /// each a value or a template over the run's scope (`"{{
+    /// steps.double.output }}"`), evaluated when the run ends. A parent
+    /// workflow reads them as `steps.<id>.output.<name>`.
+    #[serde(default)]
+    pub outputs: IndexMap<String, Spanned<Value>>,
     /// Defaults for every step, and limits of the whole run.
     #[serde(default)]
     pub limits: WorkflowLimits,
@@ -340,8 +346,9 @@ pub struct StepLimits {
     pub timeout: Option<Spanned<DurationText>>,
 }
 
-/// One step: an action step (`module` and `action`), a parallel group
-/// (`parallel`), a wait for a signal (`wait`) or a timer (`sleep`, `until`).
+/// One step: an action step (`module` and `action`), a sub-workflow
+/// (`workflow`), a parallel group (`parallel`), a wait for a signal
+/// (`wait`) or a timer (`sleep`, `until`).
 #[derive(Debug, Clone, JsonSchema)]
 #[schemars(deny_unknown_fields)]
 pub struct Step {
@@ -356,7 +363,13 @@ pub struct Step {
     /// The action: its WIT function name, or `interface.function`.
     #[serde(default)]
     pub action: Option<Spanned<String>>,
-    /// The action's parameters by WIT name; strings may hold `{{ }}` templates.
+    /// Run another workflow file as a child run (a path relative to this
+    /// file, `./build.yaml`) instead of calling an action: `inputs` are its
+    /// inputs, its `outputs` the step's output.
+    #[serde(default)]
+    pub workflow: Option<Spanned<String>>,
+    /// The action's parameters by WIT name (a sub-workflow's inputs by
+    /// name); strings may hold `{{ }}` templates.
     #[serde(default)]
     pub inputs: IndexMap<String, Spanned<Value>>,
     /// Where to go when the step succeeds.

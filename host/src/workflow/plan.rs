@@ -17,6 +17,7 @@ use super::model::{
 };
 use super::schedule::Schedule;
 use super::template::{Compiled, Expression};
+use crate::sandbox::values::Shape;
 use crate::sandbox::{FailureKind, Limits, Module};
 
 /// Index of a step in [`Plan::steps`].
@@ -48,6 +49,26 @@ pub struct Plan {
     pub webhooks: Vec<PlannedWebhook>,
     /// How many runs of one key may run at once.
     pub concurrency: Option<PlannedConcurrency>,
+    /// `outputs:`: what a run gives back (an object), evaluated when it
+    /// succeeds; `None` when the workflow declares none.
+    pub outputs: Option<Compiled>,
+    /// The shape of each output, as far as its template shows it.
+    pub output_shapes: Vec<(String, Shape)>,
+}
+
+/// A checked `workflow:` step's child: its file, pinned by sha256 when the
+/// parent was planned, and its own plan.
+#[derive(Debug)]
+pub struct PlannedChild {
+    /// The path as the step writes it (`./build.yaml`).
+    pub written: String,
+    /// The file's text, as planned (a child run records it).
+    pub text: Arc<str>,
+    /// Its sha256 (hex).
+    pub digest: String,
+    pub plan: Arc<Plan>,
+    /// How many workflows deep it nests, itself included (1 without children).
+    pub height: usize,
 }
 
 /// A run variable.
@@ -98,22 +119,44 @@ pub struct PlannedTrigger {
 }
 
 impl Plan {
-    /// (module name, sha256) of every module the plan uses, sorted: what a
-    /// run is pinned to.
+    /// (module name, sha256) of every module the plan uses, and (`workflow
+    /// PATH`, sha256) of every sub-workflow file with their modules, sorted:
+    /// what a run is pinned to.
     pub fn module_digests(&self) -> Vec<(String, String)> {
-        let mut modules: Vec<(String, String)> = self
-            .steps
-            .iter()
-            .filter_map(|step| match &step.kind {
-                StepKind::Action { module, .. } => {
-                    Some((module.name().to_string(), module.digest().to_hex()))
-                }
-                StepKind::Parallel { .. } | StepKind::Wait(_) => None,
-            })
-            .collect();
+        let mut modules = Vec::new();
+        self.collect_digests(&mut modules);
         modules.sort();
         modules.dedup();
         modules
+    }
+
+    /// Every sub-workflow file the plan runs, at any depth.
+    pub fn child_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for step in &self.steps {
+            if let StepKind::Workflow(child) = &step.kind {
+                files.push(child.plan.file.clone());
+                files.extend(child.plan.child_files());
+            }
+        }
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    fn collect_digests(&self, into: &mut Vec<(String, String)>) {
+        for step in &self.steps {
+            match &step.kind {
+                StepKind::Action { module, .. } => {
+                    into.push((module.name().to_string(), module.digest().to_hex()));
+                }
+                StepKind::Workflow(child) => {
+                    into.push((format!("workflow {}", child.written), child.digest.clone()));
+                    child.plan.collect_digests(into);
+                }
+                StepKind::Parallel { .. } | StepKind::Wait(_) => {}
+            }
+        }
     }
 }
 
@@ -166,6 +209,8 @@ pub enum StepKind {
         wait_for: WaitFor,
     },
     Wait(Arc<PlannedWait>),
+    /// A sub-workflow: a child run whose outputs are the step's output.
+    Workflow(Arc<PlannedChild>),
 }
 
 /// A checked `wait:`, or a timer (`sleep:`, `until:`: no signal).

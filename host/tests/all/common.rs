@@ -182,3 +182,18 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     found
 }
+
+/// Poll `read` until it gives something (at most 30 s).
+pub fn until<T>(what: &str, mut read: impl FnMut() -> Option<T>) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = read() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -338,7 +338,7 @@ fn a_run_is_pinned_to_its_definition_and_modules() {
     let refused = wfhost(&home, &["resume", &run]);
     assert_eq!(refused.code, 2);
     assert!(
-        refused.stderr.contains("modules changed"),
+        refused.stderr.contains("modules or sub-workflows changed"),
         "{}",
         refused.render()
     );

@@ -2,6 +2,7 @@
 
 mod architecture;
 mod cache;
+mod children;
 mod cli;
 mod common;
 mod conditions;

@@ -718,6 +718,88 @@ fn adopted_to_the_end(home: &Path, workflows: &Path, token: &str, id: &str) -> V
     run
 }
 
+/// Two children that each say a word, then linger a second.
+const SLEEPY_PARENT: &str = r#"
+name: sleepy-parent
+steps:
+  - id: each
+    workflow: ./parts/sleepy.yaml
+    foreach: "{{ ['a', 'b'] }}"
+    inputs: { word: "{{ item }}" }
+"#;
+const SLEEPY_CHILD: &str = r#"
+name: sleepy
+inputs:
+  word: { type: string }
+outputs:
+  said: "{{ steps.say.output }}"
+steps:
+  - { id: say, module: system, action: echo, inputs: { message: "{{ inputs.word }}" }, onSuccess: linger }
+  - { id: linger, module: system, action: sleep, inputs: { milliseconds: 1000 } }
+"#;
+
+#[test]
+fn a_killed_servers_parent_is_adopted_and_continues_its_children_once() {
+    let (_dir, home, workflows, alice) = setup("parent.yaml", SLEEPY_PARENT);
+    write(&workflows.join("parts"), "sleepy.yaml", SLEEPY_CHILD);
+    let children = |home: &Path, parent: &str| -> Vec<Value> {
+        let listed = wfhost(home, &["list", "--json"]);
+        let runs: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap_or_default();
+        runs.into_iter()
+            .filter(|run| run["parent"]["run"] == parent)
+            .collect()
+    };
+    let server = Server::start(&home, &workflows, &[]);
+    let id = start(&server, &alice, "parent", &json!({}));
+    eventually(
+        "both children linger",
+        || children(&home, &id),
+        |found| found.len() == 2 && found.iter().all(|c| c["status"] == "running"),
+    );
+    server.kill();
+    let server = Server::start(&home, &workflows, &[]);
+    let adopted: Vec<&String> = server
+        .banner
+        .iter()
+        .filter(|line| line.contains("adopted run"))
+        .collect();
+    assert_eq!(adopted.len(), 1, "only the parent is adopted: {adopted:?}");
+    assert!(adopted[0].contains(&id), "{adopted:?}");
+    let run = wait_for(&server, &alice, &id, "an end", ended);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(
+        run["steps"][0]["output"],
+        json!([{ "said": "a" }, { "said": "b" }])
+    );
+    let found = children(&home, &id);
+    assert_eq!(found.len(), 2, "no child started twice: {found:?}");
+    for child in found {
+        let status = wfhost(
+            &home,
+            &["status", child["id"].as_str().unwrap_or_default(), "--json"],
+        );
+        let status: Value = serde_json::from_str(&status.stdout).expect("status JSON");
+        assert_eq!(status["status"], "succeeded", "{status}");
+        assert_eq!(
+            status["steps"][0]["attempts"], 1,
+            "`say` ran again: {status}"
+        );
+    }
+    // A changed sub-workflow file is picked up like a changed workflow.
+    let changed = SLEEPY_CHILD
+        .replace("\"{{ inputs.word }}\"", "\"{{ inputs.word }}!\"")
+        .replace("1000", "0");
+    write(&workflows.join("parts"), "sleepy.yaml", &changed);
+    eventually(
+        "the changed child is used",
+        || {
+            let id = start(&server, &alice, "parent", &json!({}));
+            wait_for(&server, &alice, &id, "an end", ended)["steps"][0]["output"].clone()
+        },
+        |output| *output == json!([{ "said": "a!" }, { "said": "b!" }]),
+    );
+}
+
 #[test]
 fn a_run_of_a_killed_server_is_adopted_by_the_next() {
     let (_dir, home, workflows, alice) = setup("two.yaml", TWO_STEPS);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{json, newest_run, run_status, spawn, step_of, wfhost, write};
+use crate::common::{json, newest_run, run_status, spawn, step_of, until, wfhost, write};
 
 /// Build, wait for an approval (routed on its payload), deploy; a timeout
 /// goes to `timed-out`. `{{TIMEOUT}}` and `{{BEFORE}}` (a sleep before the
@@ -62,18 +62,6 @@ fn start(home: &Path, workflow: &str) -> (Child, String) {
             .map(String::from)
     });
     (child, run)
-}
-
-/// Poll `read` until it gives something (at most 30 s).
-fn until<T>(what: &str, mut read: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = read() {
-            return value;
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "never: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn wait_until_waiting(home: &Path, run: &str) {

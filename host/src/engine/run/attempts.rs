@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::cancel::InFlight;
 use super::{ActId, Engine, MapState, TaskDone, TaskKey};
 use crate::engine::attempt::{AttemptKey, AttemptResult};
+use crate::engine::child::{ChildCall, ChildEnd, child_key};
 use crate::engine::control::Stop;
 use crate::engine::event::Event;
 use crate::engine::failure::StepFailure;
@@ -92,9 +93,12 @@ impl Engine<'_> {
         if let StepKind::Wait(wait) = &planned.kind {
             return self.start_wait(key, step, wait);
         }
-        let StepKind::Action { module, action } = &planned.kind else {
+        if !matches!(
+            planned.kind,
+            StepKind::Action { .. } | StepKind::Workflow(_)
+        ) {
             return;
-        };
+        }
         // Counted before the inputs are evaluated: `steps.<id>.attempts` and
         // `.visits` in the step's own templates include this attempt.
         let state = &mut self.states[step];
@@ -138,6 +142,7 @@ impl Engine<'_> {
             .is_none()
             .then(|| idempotency_key(&self.run_id, &attempt_key));
         let was_replaying = std::mem::replace(&mut self.replaying, recorded.is_some());
+        let attempt_key_copy = attempt_key.clone();
         self.emit(Event::StepStarted {
             key: attempt_key,
             input: Some(input.clone()),
@@ -152,27 +157,67 @@ impl Engine<'_> {
                     replayed: true,
                 }
             }),
-            None => {
-                let module = module.clone();
-                let action = action.clone();
-                let limits = planned.limits;
-                let context = CallContext {
-                    idempotency_key: idempotency,
-                    grants: self.grants.get(step).cloned().unwrap_or_default(),
-                    cancel: Some(cancel),
-                };
-                self.tasks.spawn(async move {
-                    let report = module
-                        .call_with(&action, &input, &limits, &context)
-                        .await
-                        .map_err(|error| error.to_string());
-                    TaskDone::Call {
-                        key,
-                        result: Box::new(AttemptResult::from_call(report)),
-                        replayed: false,
-                    }
-                })
-            }
+            None => match &planned.kind {
+                StepKind::Workflow(child) => {
+                    let call = ChildCall {
+                        parent_run: self.run_id.clone(),
+                        idempotency_key: child_key(
+                            idempotency.as_deref().unwrap_or_default(),
+                            &attempt_key_copy,
+                        ),
+                        key: attempt_key_copy,
+                        child: Arc::clone(child),
+                        inputs: input,
+                        cancel,
+                    };
+                    let children = self.children.clone();
+                    self.tasks.spawn(async move {
+                        let Some(children) = children else {
+                            let failure = StepFailure::engine(
+                                StepFailureKind::ChildFailed,
+                                "this driver cannot run sub-workflows",
+                            );
+                            return TaskDone::Call {
+                                key,
+                                result: Box::new(AttemptResult::failed(failure)),
+                                replayed: false,
+                            };
+                        };
+                        match children.run(call).await {
+                            ChildEnd::Ended(result) => TaskDone::Call {
+                                key,
+                                result,
+                                replayed: false,
+                            },
+                            ChildEnd::Stopped(stop) => TaskDone::ChildStopped { key, stop },
+                        }
+                    })
+                }
+                _ => {
+                    let StepKind::Action { module, action } = &planned.kind else {
+                        return;
+                    };
+                    let module = module.clone();
+                    let action = action.clone();
+                    let limits = planned.limits;
+                    let context = CallContext {
+                        idempotency_key: idempotency,
+                        grants: self.grants.get(step).cloned().unwrap_or_default(),
+                        cancel: Some(cancel),
+                    };
+                    self.tasks.spawn(async move {
+                        let report = module
+                            .call_with(&action, &input, &limits, &context)
+                            .await
+                            .map_err(|error| error.to_string());
+                        TaskDone::Call {
+                            key,
+                            result: Box::new(AttemptResult::from_call(report)),
+                            replayed: false,
+                        }
+                    })
+                }
+            },
         };
         self.in_flight.insert(
             key,
@@ -209,6 +254,15 @@ impl Engine<'_> {
                 signals,
                 timed_out,
             } => self.on_signal(key, signals, timed_out),
+            TaskDone::ChildStopped { key, stop } => {
+                // Not recorded: resuming the parent resumes the child.
+                self.in_flight.remove(&key);
+                self.running -= 1;
+                if self.stop.is_none() {
+                    self.control.request(stop);
+                    self.stop_requested(stop);
+                }
+            }
             TaskDone::Wake { key } => {
                 self.in_flight.remove(&key);
                 if self.acts.get(key.0).is_some_and(Option::is_some) {

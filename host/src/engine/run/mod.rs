@@ -22,11 +22,12 @@ use tokio::task::JoinSet;
 
 use self::cancel::{Cancelling, Ending, InFlight};
 use super::attempt::{AttemptKey, AttemptResult, Replay};
+use super::child::Children;
 use super::control::{Control, Stop};
 use super::event::{Event, Observer};
 use super::failure::StepFailure;
 use super::mailbox::Signal;
-use super::scope::{RunScope, StepRecords, workflow_value};
+use super::scope::{self, RunScope, StepRecords, workflow_value};
 use super::status::{RunStatus, StepStatus};
 use super::summary::{RunSummary, StepSummary};
 use super::trigger::Trigger;
@@ -52,6 +53,8 @@ pub struct RunOptions {
     pub grants: Vec<Arc<Grants>>,
     /// What started the run, as templates read it (`{{ trigger.kind }}`).
     pub trigger: Trigger,
+    /// Runs the children of `workflow:` steps; without it such a step fails.
+    pub children: Option<Arc<dyn Children>>,
 }
 
 /// Run `plan` with resolved `inputs` to the end, reporting to `observer`.
@@ -71,6 +74,7 @@ pub async fn run(
         control,
         grants,
         trigger,
+        children,
     } = options;
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let inputs = Value::Object(inputs);
@@ -123,6 +127,8 @@ pub async fn run(
         grants,
         waiting: false,
         vars: Map::new(),
+        children,
+        workflow_outputs: None,
     };
     engine.vars = engine
         .plan
@@ -193,6 +199,11 @@ enum TaskDone {
     Wake {
         key: TaskKey,
     },
+    /// A child run stopped without ending: the parent stops the same way.
+    ChildStopped {
+        key: TaskKey,
+        stop: Stop,
+    },
     /// A wait ended: it took its signal (or its approvals), or its
     /// deadline passed (`timed_out`, with the approvals given by then).
     Signal {
@@ -243,6 +254,9 @@ struct Engine<'o> {
     waiting: bool,
     /// The run variables now.
     vars: Map<String, Value>,
+    children: Option<Arc<dyn Children>>,
+    /// `outputs:`, evaluated once the run's steps are done.
+    workflow_outputs: Option<Value>,
 }
 
 impl Engine<'_> {
@@ -275,6 +289,9 @@ impl Engine<'_> {
             self.set_workflow_status();
             self.enter(handler, None);
             self.drain(None).await;
+        }
+        if self.stop.is_none() && self.failure.is_none() {
+            self.evaluate_outputs();
         }
         // `finally` steps run after a cancel too (not after a pause, an
         // interrupt or a second cancel).
@@ -325,16 +342,44 @@ impl Engine<'_> {
         ));
     }
 
+    /// The workflow's `outputs:` over the run's final scope; one that
+    /// cannot be evaluated fails the run.
+    fn evaluate_outputs(&mut self) {
+        let Some(outputs) = &self.plan.outputs else {
+            return;
+        };
+        let root = self.scope.root(scope::Local::default());
+        match outputs.eval(&root) {
+            Ok(value) => self.workflow_outputs = Some(value),
+            Err(problem) => {
+                self.failure = Some(RunFailure {
+                    step: String::new(),
+                    failure: StepFailure::engine(
+                        StepFailureKind::Template,
+                        format!("cannot evaluate the workflow's outputs: {problem}"),
+                    ),
+                    attempts: 0,
+                });
+            }
+        }
+    }
+
     fn finish(&mut self) -> RunSummary {
         self.replaying = false;
         let status = self.status();
         let error = self.workflow_error();
         let duration = self.started.elapsed();
+        let workflow_outputs = if status == RunStatus::Succeeded {
+            self.workflow_outputs.take()
+        } else {
+            None
+        };
         self.emit(Event::RunFinished {
             run_id: self.run_id.clone(),
             status,
             duration_ms: millis(duration),
             error: error.clone(),
+            outputs: workflow_outputs.clone(),
         });
         let steps = self
             .plan
@@ -368,6 +413,7 @@ impl Engine<'_> {
                 .filter(|(_, state)| state.status == StepStatus::Succeeded)
                 .map(|(step, state)| (step.id.clone(), Value::clone(&state.output)))
                 .collect(),
+            workflow_outputs,
         }
     }
 
@@ -519,7 +565,7 @@ impl Engine<'_> {
                     self.enter(branch, Some(id));
                 }
             }
-            StepKind::Action { .. } | StepKind::Wait(_) => {
+            StepKind::Action { .. } | StepKind::Wait(_) | StepKind::Workflow(_) => {
                 let act = self.acts.len();
                 self.acts.push(Some(Activation {
                     step,

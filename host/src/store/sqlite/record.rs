@@ -229,11 +229,16 @@ pub(super) fn record_event(
             )?
             .execute(params![run_id, step, seq])?;
         }
-        Event::RunFinished { status, error, .. } => {
+        Event::RunFinished {
+            status,
+            error,
+            outputs,
+            ..
+        } => {
             tx.prepare_cached(
-                "UPDATE runs SET status = ?2, error = ?3, owner = NULL, lease_expires = NULL, requested = NULL WHERE id = ?1")?
+                "UPDATE runs SET status = ?2, error = ?3, outputs = ?4, owner = NULL, lease_expires = NULL, requested = NULL WHERE id = ?1")?
             .execute(
-                params![run_id, status.as_str(), error.as_ref().map(Value::to_string)],
+                params![run_id, status.as_str(), error.as_ref().map(Value::to_string), outputs.as_ref().map(Value::to_string)],
             )?;
         }
         Event::StepWaiting { key, .. } => {

@@ -16,12 +16,12 @@ use crate::engine::{
 };
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
 use crate::store::records::{
-    Admission, AuditEntry, Batch, EventRecord, NewRun, NewSignal, RunRecord, SignalSent,
+    Admission, AuditEntry, Batch, EventRecord, NewRun, NewSignal, Parent, RunRecord, SignalSent,
     StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
 };
 use crate::store::{RunStore, StoreError};
 
-const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by, trigger_data, concurrency_key";
+const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by, trigger_data, concurrency_key, parent_run, parent_step, outputs";
 
 fn json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -62,6 +62,11 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
             .and_then(|value| serde_json::from_value(value).ok())
             .unwrap_or_default(),
         concurrency_key: row.get(15)?,
+        parent: match (row.get::<_, Option<String>>(16)?, row.get(17)?) {
+            (Some(run), Some(step)) => Some(Parent { run, step }),
+            _ => None,
+        },
+        outputs: json(row.get(18)?),
     })
 }
 
@@ -112,8 +117,8 @@ impl RunStore for SqliteStore {
                 params![run.workflow_digest, run.name, run.workflow_text],
             )?;
             tx.execute(
-                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key, trigger_data, concurrency_key, concurrency_limit, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?14, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?15, ?16, ?17)",
+                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key, trigger_data, concurrency_key, concurrency_limit, error, parent_run, parent_step)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?14, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?15, ?16, ?17, ?18, ?19)",
                 params![
                     run.id,
                     run.workflow_digest,
@@ -132,6 +137,8 @@ impl RunStore for SqliteStore {
                     run.slot.map(|s| s.key),
                     run.slot.map(|s| s.limit),
                     error,
+                    run.parent.map(|p| p.run),
+                    run.parent.map(|p| p.step),
                 ],
             )?;
             record_modules(tx, run.id, run.modules)?;
@@ -201,6 +208,17 @@ impl RunStore for SqliteStore {
             .optional()
             .map_err(self.error("cannot read the run"))?
             .ok_or_else(|| StoreError::UnknownRun(id.to_string()))
+    }
+
+    fn children(&self, id: &str) -> Result<Vec<RunRecord>, StoreError> {
+        self.rows(
+            "cannot list child runs",
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE parent_run = ?1 ORDER BY created_at, id"
+            ),
+            [id],
+            run_from_row,
+        )
     }
 
     fn runs(&self, status: Option<RunStatus>) -> Result<Vec<RunRecord>, StoreError> {

@@ -195,6 +195,16 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX runs_by_owner ON runs(owner) WHERE owner IS NOT NULL;
     ",
     ),
+    // 10: sub-workflows: a child run names its parent run and the step
+    // that started it; a run keeps the outputs it ended with.
+    Migration::Sql(
+        r"
+    ALTER TABLE runs ADD COLUMN parent_run TEXT;
+    ALTER TABLE runs ADD COLUMN parent_step TEXT;
+    ALTER TABLE runs ADD COLUMN outputs TEXT;
+    CREATE INDEX runs_by_parent ON runs(parent_run) WHERE parent_run IS NOT NULL;
+    ",
+    ),
 ];
 
 /// Migration 7 (see [`MIGRATIONS`]).
@@ -285,6 +295,10 @@ mod tests {
             (
                 9,
                 "f86d9bbdef9aa04fc333739dc687a96d4aa05bb2907af7fe34d9c60bd0cc1e91",
+            ),
+            (
+                10,
+                "178840e92deb12529ef18a7f43601389d8a452d233457c2bdd1196c51389bbbb",
             ),
         ];
         for (number, digest) in applied {

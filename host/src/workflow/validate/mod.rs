@@ -3,6 +3,7 @@
 //! literal inputs and template references against the actions' WIT types.
 //! A valid workflow becomes a [`Plan`].
 
+mod children;
 mod limits;
 mod permissions;
 mod references;
@@ -11,15 +12,17 @@ mod triggers;
 mod vars;
 mod waits;
 
+pub use children::{MAX_DEPTH, MAX_FILES, Nesting};
 pub use waits::valid_signal_name;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::model::{Route, Step, Workflow};
-use super::plan::{Inputs, Plan, PlannedRoute, PlannedStep, StepIndex, StepKind};
+use super::plan::{Inputs, Plan, PlannedChild, PlannedRoute, PlannedStep, StepIndex, StepKind};
 use super::template::{self, Compiled, Kind};
 use crate::catalog::Catalog;
 use crate::diagnostics::{Diagnostic, Diagnostics, LineIndex, Source, Span, Spanned};
@@ -118,10 +121,24 @@ struct Checker<'a> {
     actions: HashMap<(Digest, String), Arc<Action>>,
     /// The payload type of each wait step, by step index.
     waits: Vec<Option<Shape>>,
+    /// Where modules and sub-workflows are loaded from.
+    catalog: &'a Catalog,
+    /// The directory sub-workflow paths are relative to.
+    base_dir: &'a Path,
+    /// The sub-workflow files met so far (cycles, each planned once).
+    nesting: &'a Nesting,
+    /// The child of each `workflow:` step, by step index.
+    children: Vec<Option<Arc<PlannedChild>>>,
 }
 
-/// Validate `workflow` (read from `source`), loading its modules from `catalog`.
-pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Checked {
+/// Validate `workflow` (read from `source`), loading its modules from
+/// `catalog`; `nesting` holds the sub-workflow files met so far.
+pub fn validate(
+    source: &Source,
+    workflow: &Workflow,
+    catalog: &Catalog,
+    nesting: &Nesting,
+) -> Checked {
     let mut checker = Checker {
         workflow,
         text: &source.text,
@@ -131,9 +148,14 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         resolved: Vec::new(),
         actions: HashMap::new(),
         waits: Vec::new(),
+        catalog,
+        base_dir: source.base_dir(),
+        nesting,
+        children: Vec::new(),
     };
     checker.check_ids();
     checker.waits = checker.wait_shapes();
+    checker.children = checker.plan_children();
     checker.resolved = workflow
         .steps
         .iter()
@@ -168,6 +190,7 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         .filter_map(|id| checker.target(id, "`finally`"))
         .collect();
     let vars = checker.check_vars();
+    let (outputs, output_shapes) = checker.check_outputs();
     let limits = checker.check_workflow_limits();
     let (triggers, webhooks) = checker.check_triggers();
     let concurrency = checker.check_concurrency();
@@ -203,6 +226,8 @@ pub fn validate(source: &Source, workflow: &Workflow, catalog: &Catalog) -> Chec
         triggers,
         webhooks,
         concurrency,
+        outputs,
+        output_shapes,
     });
     Checked {
         plan,
@@ -263,6 +288,7 @@ impl<'a> Checker<'a> {
         catalog: &Catalog,
     ) -> Option<Resolved> {
         if step.parallel.is_some()
+            || step.workflow.is_some()
             || step.wait.is_some()
             || step.sleep.is_some()
             || step.until.is_some()
@@ -278,7 +304,7 @@ impl<'a> Checker<'a> {
             self.error(
                 Diagnostic::error(step.id.span, format!("step `{}` has no {missing}", step.id))
                     .with_help(
-                        "an action step names a `module` and an `action`; a group has `parallel`; a wait has `wait`; a timer has `sleep` or `until`",
+                        "an action step names a `module` and an `action`; a sub-workflow step has `workflow`; a group has `parallel`; a wait has `wait`; a timer has `sleep` or `until`",
                     ),
             );
             return None;
@@ -421,6 +447,8 @@ impl<'a> Checker<'a> {
         if let Some(visits) = &step.max_visits {
             self.at_least_one(visits, "`max_visits`");
         }
+        let permissions = self.permissions(index, step);
+        self.check_child_grants(index, step, &permissions);
         if step.foreach.is_some() && step.repeat.is_some() {
             self.error(
                 Diagnostic::error(
@@ -448,7 +476,7 @@ impl<'a> Checker<'a> {
             repeat: repeat.map_or(Some(None), |r| r.map(Some))?,
             condition: condition.map_or(Some(None), |c| c.map(Some))?,
             set: set?,
-            permissions: self.permissions(index, step),
+            permissions,
         })
     }
 
@@ -459,6 +487,9 @@ impl<'a> Checker<'a> {
         }
         if step.sleep.is_some() || step.until.is_some() {
             return self.check_timer(step);
+        }
+        if step.workflow.is_some() {
+            return self.check_child(index, step);
         }
         let Some(parallel) = &step.parallel else {
             let resolved = self.resolved[index].as_ref()?;

@@ -254,7 +254,13 @@ impl Checker<'_> {
                         super::waits::approvals_output()
                     }
                     None if step.wait.is_some() => self.waits[index].clone().unwrap_or(Shape::Any),
-                    None => Shape::Any,
+                    None => match &self.children[index] {
+                        Some(child) if step.foreach.is_some() => {
+                            Shape::List(Box::new(Shape::Record(child.plan.output_shapes.clone())))
+                        }
+                        Some(child) => Shape::Record(child.plan.output_shapes.clone()),
+                        None => Shape::Any,
+                    },
                     Some(r) if step.foreach.is_some() => {
                         Shape::List(Box::new(r.action.output_shape()))
                     }
@@ -287,6 +293,21 @@ impl Checker<'_> {
                     .map(|r| r.action.signature.clone())
                     .unwrap_or_default();
                 let help = match &step.wait {
+                    None if step.workflow.is_some() => {
+                        let outputs: Vec<&str> = self.children[index]
+                            .iter()
+                            .flat_map(|c| c.plan.output_shapes.iter().map(|(n, _)| n.as_str()))
+                            .collect();
+                        format!(
+                            "sub-workflow `{}` outputs: {}",
+                            step.workflow.as_ref().map_or("", |w| &w.value),
+                            if outputs.is_empty() {
+                                "nothing (it declares no `outputs:`)".to_string()
+                            } else {
+                                outputs.join(", ")
+                            }
+                        )
+                    }
                     Some(wait) if wait.approvals.is_some() => format!(
                         "step `{id}` waits for approvals; it outputs {}",
                         Wait::APPROVALS_OUTPUT
@@ -314,7 +335,7 @@ impl Checker<'_> {
 }
 
 /// The JSON shape a workflow input of type `ty` has.
-fn input_shape(ty: InputType) -> Shape {
+pub(super) fn input_shape(ty: InputType) -> Shape {
     match ty {
         InputType::String => Shape::Scalar("string".into()),
         InputType::Integer | InputType::Number => Shape::Scalar("f64".into()),
