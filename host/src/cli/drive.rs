@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::engine::{self, Control, Event, Observer, Replay, RunOptions, RunStatus, Stop, Trigger};
 use crate::service::children::ChildRunner;
+use crate::service::circuits::StoreBreakers;
 use crate::service::shared_store::SharedStore;
 use crate::store::{self, Durability, Journal, JournalHub, Lease, Owner, RunStore, StoreError};
 use crate::workflow::Plan;
@@ -74,15 +75,28 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
     let run_id = drive.lease.run_id.clone();
     let journals = Arc::new(JournalHub::start(drive.store)?);
     let journal = journals.journal(drive.lease, control.clone())?;
-    let children = if has_children(&drive.plan) {
-        let store = SharedStore::new(store::open(&drive.database, drive.durability)?);
+    // Children and circuit breakers keep state in the store beside the
+    // journal: a connection of their own, opened only when the plan has them.
+    let side_store = if has_children(&drive.plan) || has_circuits(&drive.plan) {
+        Some(SharedStore::new(store::open(
+            &drive.database,
+            drive.durability,
+        )?))
+    } else {
+        None
+    };
+    let breakers = side_store
+        .clone()
+        .map(|store| Arc::new(StoreBreakers::new(store)) as Arc<dyn engine::Breakers>);
+    let children = if let Some(store) = side_store.filter(|_| has_children(&drive.plan)) {
         let mut runner = ChildRunner::new(
             store,
             Arc::clone(&journals),
             Owner::this_process(),
             drive.workspace.clone(),
         )
-        .detach_on_wait(drive.detach_on_wait);
+        .detach_on_wait(drive.detach_on_wait)
+        .with_breakers(breakers.clone());
         if !drive.json {
             let fancy = std::io::stdout().is_terminal();
             runner = runner.watched(Box::new(move |run: &str, step: &str| {
@@ -120,6 +134,7 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
         children: children
             .clone()
             .map(|children| children as Arc<dyn engine::Children>),
+        breakers,
     };
     let (plan, inputs) = (drive.plan, drive.inputs);
     let interrupt = control;
@@ -182,4 +197,9 @@ fn has_children(plan: &Plan) -> bool {
     plan.steps
         .iter()
         .any(|step| matches!(step.kind, StepKind::Workflow(_)))
+}
+
+/// Whether any step of `plan` calls through a circuit breaker.
+fn has_circuits(plan: &Plan) -> bool {
+    plan.steps.iter().any(|step| step.circuit.is_some())
 }

@@ -123,7 +123,16 @@ fn edges(plan: &Plan) -> Vec<Edge<'_>> {
 fn node_label(plan: &Plan, index: usize) -> String {
     let step = &plan.steps[index];
     match &step.kind {
-        StepKind::Action { module, action } => format!("{}\n{}.{action}", step.id, module.name()),
+        StepKind::Action { module, action } => match &step.circuit {
+            Some(circuit) => format!(
+                "{}\n{}.{action}\ncircuit: {} in {}",
+                step.id,
+                module.name(),
+                circuit.failures,
+                humantime::format_duration(circuit.within)
+            ),
+            None => format!("{}\n{}.{action}", step.id, module.name()),
+        },
         StepKind::Parallel { .. } => format!("{}\nparallel", step.id),
         StepKind::Workflow(child) => format!("{}\nworkflow {}", step.id, child.written),
         StepKind::Wait(wait) => match &wait.signal {

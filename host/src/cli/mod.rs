@@ -5,6 +5,7 @@
 
 mod actions;
 mod call;
+mod circuit;
 mod control;
 mod drive;
 mod exit;
@@ -88,6 +89,9 @@ enum Command {
     /// Create, revoke and list API tokens for `wfhost serve`.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// List circuit breakers, or close one.
+    #[command(subcommand)]
+    Circuit(circuit::CircuitCommand),
     /// Delete ended runs older than a duration.
     Prune(control::PruneArgs),
     /// Print a workflow's routing graph (Mermaid or Graphviz DOT).
@@ -130,6 +134,7 @@ pub fn main() -> ExitCode {
         Command::Approve(args) => control::approve(&home, &args),
         Command::Reject(args) => control::reject(&home, &args),
         Command::Prune(args) => control::prune(&home, &args),
+        Command::Circuit(command) => circuit::run(&home, &command),
         Command::Serve(args) => serve::run(&home, &args),
         Command::Schedules(args) => schedules::run(&home, &args),
         Command::Token(command) => token::run(&home, &command),

@@ -297,6 +297,23 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
             );
         }
     }
+    let modules = store.run_modules(&run.id).unwrap_or_default();
+    let mut names: Vec<&str> = modules.iter().map(|(name, _)| name.as_str()).collect();
+    names.dedup();
+    let open: Vec<String> = names
+        .iter()
+        .flat_map(|name| super::circuit::open_of(store.as_ref(), name))
+        .map(|c| super::circuit::describe(&c))
+        .collect();
+    if !open.is_empty() {
+        let _ = write!(
+            out,
+            "\nopen circuit breakers (`wfhost circuit reset KEY` closes one):\n"
+        );
+        for line in open {
+            let _ = write!(out, "  {line}");
+        }
+    }
     let resumable = matches!(
         run.status,
         RunStatus::Paused | RunStatus::Interrupted | RunStatus::Failed

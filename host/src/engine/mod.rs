@@ -5,6 +5,7 @@
 //! the journal next).
 
 mod attempt;
+mod breaker;
 mod child;
 mod control;
 mod event;
@@ -20,6 +21,7 @@ mod summary;
 mod trigger;
 
 pub use attempt::{AttemptKey, AttemptResult, Replay};
+pub use breaker::{Admit, Breakers};
 pub use child::{ChildCall, ChildEnd, Children};
 pub use control::{Control, Stop};
 pub use event::{Discard, Event, Observer, Recorder};

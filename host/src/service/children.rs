@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use super::resume::{self, PrepareError, ResumeRequest};
 use super::shared_store::SharedStore;
 use crate::engine::{
-    self, AttemptResult, ChildCall, ChildEnd, Children, Control, Event, Observer, Replay,
+    self, AttemptResult, Breakers, ChildCall, ChildEnd, Children, Control, Event, Observer, Replay,
     RunOptions, RunStatus, StepFailure, Stop, Trigger, inputs,
 };
 use crate::sandbox::Digest;
@@ -45,6 +45,8 @@ pub struct ChildRunner {
     /// --detach-on-wait`): its parent is then left waiting too.
     detach_on_wait: bool,
     watch: Option<Box<Watch>>,
+    /// The circuit breakers children's guarded calls go through.
+    breakers: Option<Arc<dyn Breakers>>,
     active: Mutex<HashMap<String, Arc<Control>>>,
     ended: Notify,
 }
@@ -86,6 +88,7 @@ impl ChildRunner {
             workspace,
             detach_on_wait: false,
             watch: None,
+            breakers: None,
             active: Mutex::default(),
             ended: Notify::new(),
         }
@@ -95,6 +98,13 @@ impl ChildRunner {
     #[must_use]
     pub fn detach_on_wait(mut self, detach: bool) -> Self {
         self.detach_on_wait = detach;
+        self
+    }
+
+    /// Guard children's calls with `breakers`.
+    #[must_use]
+    pub fn with_breakers(mut self, breakers: Option<Arc<dyn Breakers>>) -> Self {
+        self.breakers = breakers;
         self
     }
 
@@ -284,6 +294,7 @@ impl ChildRunner {
             grants,
             trigger: Trigger::workflow(&call.parent_run),
             children: Some(Arc::clone(&self) as Arc<dyn Children>),
+            breakers: self.breakers.clone(),
         };
         let runner = Arc::clone(&self);
         let id = run_id.clone();

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod children;
+pub mod circuits;
 pub mod clock;
 pub mod library;
 pub mod resume;

@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::children::ChildRunner;
+use super::circuits::StoreBreakers;
 use super::library::{Library, Workflow};
 use super::resume::{self, PrepareError, ResumeRequest};
 use super::shared_store::SharedStore;
@@ -98,6 +99,8 @@ pub struct Runner {
     journals: Arc<JournalHub>,
     /// Drives the sub-workflows of those runs.
     children: Arc<ChildRunner>,
+    /// The circuit breakers their guarded calls go through.
+    breakers: Arc<dyn engine::Breakers>,
     /// `--max-runs`: a permit per run started or admitted here (runs it
     /// resumes or adopts are not held back).
     capacity: Option<Arc<Semaphore>>,
@@ -121,13 +124,18 @@ impl Runner {
     ) -> Result<Self, StoreError> {
         let journals = Arc::new(JournalHub::start(journals)?);
         let owner = Owner::this_process();
+        let breakers: Arc<dyn engine::Breakers> = Arc::new(StoreBreakers::new(store.clone()));
         Ok(Self {
-            children: Arc::new(ChildRunner::new(
-                store.clone(),
-                Arc::clone(&journals),
-                owner.clone(),
-                workspace.clone(),
-            )),
+            children: Arc::new(
+                ChildRunner::new(
+                    store.clone(),
+                    Arc::clone(&journals),
+                    owner.clone(),
+                    workspace.clone(),
+                )
+                .with_breakers(Some(Arc::clone(&breakers))),
+            ),
+            breakers,
             journals,
             capacity: max_runs.map(|n| Arc::new(Semaphore::new(n))),
             database,
@@ -225,6 +233,7 @@ impl Runner {
                         grants,
                         trigger,
                         children: None,
+                        breakers: None,
                     };
                     self.drive(lease, Arc::clone(&workflow.plan), inputs, options, permit)?;
                     Ok(Started::New(run_id))
@@ -283,6 +292,7 @@ impl Runner {
             grants,
             trigger: prepared.trigger,
             children: None,
+            breakers: None,
         };
         self.drive(
             prepared.lease,
@@ -310,6 +320,7 @@ impl Runner {
     ) -> Result<(), RunnerError> {
         let mut options = options;
         options.children = Some(Arc::clone(&self.children) as Arc<dyn engine::Children>);
+        options.breakers = Some(Arc::clone(&self.breakers));
         let control = Arc::clone(&options.control);
         let run_id = lease.run_id.clone();
         self.active().insert(run_id.clone(), Arc::clone(&control));
@@ -453,6 +464,7 @@ impl Runner {
             grants,
             trigger: run.trigger,
             children: None,
+            breakers: None,
         };
         self.drive(lease, plan, inputs, options, permit)
     }

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use super::StoreError;
 use super::lease::{Lease, Owner};
 use super::records::{
-    Admission, AuditEntry, Batch, EventRecord, NewRun, NewSignal, RunRecord, SignalSent,
-    StepRecord, TickOutcome, TickRecord, TokenRecord,
+    Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
+    EventRecord, NewRun, NewSignal, RunRecord, SignalSent, StepRecord, TickOutcome, TickRecord,
+    TokenRecord,
 };
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{AttemptKey, Event, RunStatus, Signal, Stop};
@@ -154,5 +155,24 @@ pub trait RunStore: Send + std::fmt::Debug {
 
     /// The waits run `id` began, with their deadlines (RFC 3339) as the
     /// journal recorded them.
+    /// May a call guarded by `rule`'s breaker start now (a probe, when it
+    /// was open long enough)?
+    fn admit_call(&mut self, rule: &CircuitRule<'_>) -> Result<CircuitAdmission, StoreError>;
+
+    /// A guarded call ended: count a failure, open the breaker at `rule`'s
+    /// threshold, or close it after a probe that succeeded.
+    fn record_call(
+        &mut self,
+        rule: &CircuitRule<'_>,
+        probe: bool,
+        verdict: &CallVerdict,
+    ) -> Result<(), StoreError>;
+
+    /// Every breaker that saw a failure since it last closed, by key.
+    fn circuits(&self) -> Result<Vec<CircuitRecord>, StoreError>;
+
+    /// Close breaker `key` and forget its failures; whether there was one.
+    fn reset_circuit(&mut self, key: &str) -> Result<bool, StoreError>;
+
     fn waits(&self, id: &str) -> Result<Vec<(AttemptKey, Option<String>)>, StoreError>;
 }

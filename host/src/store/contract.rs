@@ -445,3 +445,63 @@ fn one_transaction_for_many_runs_leaves_out_a_run_whose_lease_was_lost() {
     assert_eq!(store.events("r2", None, 0).expect("events").len(), 2);
     assert!(kept_renewed > clock(), "the kept run's lease was renewed");
 }
+
+#[test]
+fn a_breaker_counts_failures_in_its_window_lets_one_probe_through_and_closes_on_success() {
+    use super::{CallVerdict, CircuitAdmission, CircuitRule};
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let rule = CircuitRule {
+        key: "m.a",
+        failures: 2,
+        within_seconds: 60.0,
+        open_for_seconds: 30.0,
+    };
+    let failed = CallVerdict::Failed("error: boom".into());
+    let admit = |store: &mut SqliteStore| store.admit_call(&rule).expect("admit");
+    store.record_call(&rule, false, &failed).expect("record");
+    // The first failure left the window before the second came.
+    advance(61.0);
+    store.record_call(&rule, false, &failed).expect("record");
+    assert_eq!(admit(&mut store), CircuitAdmission::Closed);
+    // Cancelled calls do not count.
+    store
+        .record_call(&rule, false, &CallVerdict::Neutral)
+        .expect("record");
+    assert_eq!(admit(&mut store), CircuitAdmission::Closed);
+    store.record_call(&rule, false, &failed).expect("record");
+    let opened = clock();
+    assert_eq!(
+        admit(&mut store),
+        CircuitAdmission::Open {
+            until: opened + 30.0
+        }
+    );
+    advance(30.0);
+    assert_eq!(admit(&mut store), CircuitAdmission::Probe);
+    // While the probe is out, others fail fast.
+    assert!(matches!(admit(&mut store), CircuitAdmission::Open { .. }));
+    store.record_call(&rule, true, &failed).expect("record");
+    assert!(matches!(admit(&mut store), CircuitAdmission::Open { .. }));
+    advance(30.0);
+    assert_eq!(admit(&mut store), CircuitAdmission::Probe);
+    store
+        .record_call(&rule, true, &CallVerdict::Succeeded)
+        .expect("record");
+    assert_eq!(admit(&mut store), CircuitAdmission::Closed);
+    assert!(store.circuits().expect("list").is_empty());
+    // A probe whose caller vanished is given up after another `open_for`.
+    store.record_call(&rule, false, &failed).expect("record");
+    store.record_call(&rule, false, &failed).expect("record");
+    advance(30.0);
+    assert_eq!(admit(&mut store), CircuitAdmission::Probe);
+    advance(30.0);
+    assert_eq!(admit(&mut store), CircuitAdmission::Probe);
+    let listed = store.circuits().expect("list");
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].is_open());
+    assert_eq!(listed[0].last_error.as_deref(), Some("error: boom"));
+    assert!(store.reset_circuit("m.a").expect("reset"));
+    assert!(!store.reset_circuit("m.a").expect("reset"));
+    assert_eq!(admit(&mut store), CircuitAdmission::Closed);
+}

@@ -23,8 +23,9 @@ pub use boundary::RunStore;
 pub use journal::{Journal, JournalHub};
 pub use lease::{LEASE_TTL, Lease, Owner};
 pub use records::{
-    Admission, AuditEntry, Batch, EventRecord, NewRun, NewSignal, Parent, ParentRef, RunRecord,
-    SignalSent, Slot, StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
+    Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
+    EventRecord, NewRun, NewSignal, Parent, ParentRef, RunRecord, SignalSent, Slot, StepRecord,
+    TickOutcome, TickRecord, TokenRecord, WhenFull,
 };
 pub use sqlite::SqliteStore;
 

@@ -262,3 +262,59 @@ pub struct Batch<'a> {
     /// Set when this run's part was refused.
     pub result: Result<(), super::StoreError>,
 }
+
+/// A circuit breaker's rule, as a guarded call's step states it.
+#[derive(Debug, Clone, Copy)]
+pub struct CircuitRule<'a> {
+    /// The action it guards (`module.action`).
+    pub key: &'a str,
+    /// Failed calls within `within_seconds` that open it.
+    pub failures: u32,
+    pub within_seconds: f64,
+    /// How long it stays open before a probe.
+    pub open_for_seconds: f64,
+}
+
+/// Whether a guarded call may start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CircuitAdmission {
+    /// The breaker is closed: call.
+    Closed,
+    /// It was open long enough: this call is the probe (one at a time).
+    Probe,
+    /// It is open (or a probe is in flight) until this time (seconds since
+    /// the epoch): fail at once.
+    Open { until: f64 },
+}
+
+/// What a guarded call's end means for its breaker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallVerdict {
+    Succeeded,
+    /// It failed as the action's instability would (error, trap, timeout,
+    /// a limit): counted, with its message.
+    Failed(String),
+    /// It ended for reasons of its own caller (cancelled, bad input): not
+    /// counted.
+    Neutral,
+}
+
+/// A breaker as `wfhost circuit list` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CircuitRecord {
+    pub key: String,
+    /// When it opened, and until when (`None` while closed).
+    pub opened_at: Option<f64>,
+    pub open_until: Option<f64>,
+    /// A probe call in flight since.
+    pub probing_since: Option<f64>,
+    /// Failures recorded in the last window it was given.
+    pub recent_failures: u32,
+    pub last_error: Option<String>,
+}
+
+impl CircuitRecord {
+    pub fn is_open(&self) -> bool {
+        self.opened_at.is_some()
+    }
+}

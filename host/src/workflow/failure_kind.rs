@@ -27,11 +27,14 @@ pub enum StepFailureKind {
     /// A sub-workflow's run failed (or was cancelled from outside);
     /// `error.value` holds its `run` id and its `error`.
     ChildFailed,
+    /// The action's circuit breaker is open: the call was not made (never
+    /// retried).
+    CircuitOpen,
 }
 
 impl StepFailureKind {
     /// Every kind, the sandbox's first.
-    pub const ALL: [StepFailureKind; 16] = [
+    pub const ALL: [StepFailureKind; 17] = [
         StepFailureKind::Call(FailureKind::Error),
         StepFailureKind::Call(FailureKind::Trap),
         StepFailureKind::Call(FailureKind::FuelExhausted),
@@ -48,6 +51,7 @@ impl StepFailureKind {
         StepFailureKind::WaitTimeout,
         StepFailureKind::Rejected,
         StepFailureKind::ChildFailed,
+        StepFailureKind::CircuitOpen,
     ];
 
     /// A stop from outside the step.
@@ -63,12 +67,31 @@ impl StepFailureKind {
             StepFailureKind::WaitTimeout => "wait-timeout",
             StepFailureKind::Rejected => "rejected",
             StepFailureKind::ChildFailed => "child-failed",
+            StepFailureKind::CircuitOpen => "circuit-open",
         }
     }
 
     /// The kind named `text`, as [`as_str`](Self::as_str) writes it.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+
+    /// Whether a failure of this kind counts against the action's circuit
+    /// breaker: the action misbehaved (it returned an error, trapped, ran
+    /// out of time or a limit), not its caller (a cancel, bad input, a
+    /// grant that could not be opened).
+    pub fn counts_against_circuit(self) -> bool {
+        matches!(
+            self,
+            StepFailureKind::Call(
+                FailureKind::Error
+                    | FailureKind::Trap
+                    | FailureKind::FuelExhausted
+                    | FailureKind::MemoryLimit
+                    | FailureKind::Timeout
+                    | FailureKind::StackOverflow
+            )
+        )
     }
 
     /// Every kind's name.

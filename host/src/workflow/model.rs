@@ -63,6 +63,26 @@ pub struct Workflow {
     /// (`wfhost run` and `wfhost serve` on one home).
     #[serde(default)]
     pub concurrency: Option<Concurrency>,
+    /// Circuit breakers by module reference (as steps write it, `flaky` or
+    /// `flaky@1`): for every step calling that module's actions, unless the
+    /// step has a `circuit` of its own.
+    #[serde(default)]
+    pub circuits: IndexMap<String, Circuit>,
+}
+
+/// A circuit breaker: after `failures` failed calls of an action within
+/// `within`, across runs and processes on one home, its calls fail at once
+/// with kind `circuit-open` for `open_for`; then one probe call is let
+/// through, and its success closes the breaker.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Circuit {
+    /// Failed calls that open the breaker (at least 1).
+    pub failures: Spanned<u32>,
+    /// The window they are counted in (`10m`).
+    pub within: Spanned<DurationText>,
+    /// How long calls fail at once before a probe (`5m`).
+    pub open_for: Spanned<DurationText>,
 }
 
 /// A limit on runs at once, by key.
@@ -433,6 +453,10 @@ pub struct Step {
     /// Grants for this step, added to the workflow's.
     #[serde(default)]
     pub permissions: Permissions,
+    /// A circuit breaker for this step's action (over the workflow's
+    /// `circuits` entry for its module).
+    #[serde(default)]
+    pub circuit: Option<Circuit>,
 }
 
 /// Where a step's outcome leads.

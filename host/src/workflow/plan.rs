@@ -186,6 +186,19 @@ pub struct PlannedStep {
     pub set: Vec<(usize, Compiled)>,
     /// What the step may reach beyond its sandbox.
     pub permissions: StepPermissions,
+    /// The circuit breaker its action's calls go through.
+    pub circuit: Option<Arc<PlannedCircuit>>,
+}
+
+/// A checked circuit breaker for one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedCircuit {
+    /// The action it guards, `module.action`: one breaker per action,
+    /// shared by every run on the home.
+    pub key: String,
+    pub failures: u32,
+    pub within: Duration,
+    pub open_for: Duration,
 }
 
 /// A step's parameters by name (a JSON object).

@@ -6,10 +6,10 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::model::{
-    Access, Approvals, Backoff, Branch, ByteSize, Catchup, Concurrency, Conditional, DurationText,
-    FsGrant, InputSpec, InputType, Loop, OnLimit, OnTimeout, Overlap, Parallel, Permissions, Retry,
-    Route, Step, StepLimits, Trigger, VarSpec, Wait, WaitFor, WebhookAuth, WebhookScheme, Workflow,
-    WorkflowLimits,
+    Access, Approvals, Backoff, Branch, ByteSize, Catchup, Circuit, Concurrency, Conditional,
+    DurationText, FsGrant, InputSpec, InputType, Loop, OnLimit, OnTimeout, Overlap, Parallel,
+    Permissions, Retry, Route, Step, StepLimits, Trigger, VarSpec, Wait, WaitFor, WebhookAuth,
+    WebhookScheme, Workflow, WorkflowLimits,
 };
 use super::tree::{Node, NodeKind};
 use crate::diagnostics::Spanned;
@@ -298,6 +298,7 @@ impl FromNode for Workflow {
                 "permissions",
                 "triggers",
                 "concurrency",
+                "circuits",
             ],
         )?;
         let steps = f.required(reader, "steps");
@@ -315,6 +316,7 @@ impl FromNode for Workflow {
             permissions: f.or_default(reader, "permissions"),
             triggers: f.or_default(reader, "triggers"),
             concurrency: f.optional(reader, "concurrency"),
+            circuits: f.or_default(reader, "circuits"),
             steps: steps?,
         })
     }
@@ -561,6 +563,7 @@ pub const STEP_KEYS: &[&str] = &[
     "sleep",
     "until",
     "permissions",
+    "circuit",
 ];
 
 impl FromNode for Step {
@@ -591,6 +594,7 @@ impl FromNode for Step {
             sleep: f.optional(reader, "sleep"),
             until: f.optional(reader, "until"),
             permissions: f.or_default(reader, "permissions"),
+            circuit: f.optional(reader, "circuit"),
             id: id?,
         };
         Some(step)
@@ -664,6 +668,24 @@ impl FromNode for Conditional {
             condition: f.required(reader, "condition")?,
             then,
             otherwise,
+        })
+    }
+}
+
+impl FromNode for Circuit {
+    fn from_node(node: &Node, reader: &mut Reader) -> Option<Self> {
+        let f = reader.fields(
+            node,
+            "a circuit breaker",
+            &["failures", "within", "open_for"],
+        )?;
+        let failures = f.required(reader, "failures");
+        let within = f.required(reader, "within");
+        let open_for = f.required(reader, "open_for");
+        Some(Self {
+            failures: failures?,
+            within: within?,
+            open_for: open_for?,
         })
     }
 }

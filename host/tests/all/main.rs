@@ -3,6 +3,7 @@
 mod architecture;
 mod cache;
 mod children;
+mod circuits;
 mod cli;
 mod common;
 mod conditions;

@@ -75,6 +75,7 @@ mod corpus {
     use crate::common::repo;
 
     corpus! {
+        circuits: "circuits.yaml",
         concurrency: "concurrency.yaml",
         context: "context.yaml",
         duplicate_id: "duplicate-id.yaml",

@@ -147,6 +147,17 @@ pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, CliError> {
     screen::actions(module);
     println!();
     screen::capabilities(manifest);
+    if home.database().exists()
+        && let Ok(store) = crate::store::open(&home.database(), crate::store::Durability::Normal)
+    {
+        let open = super::super::circuit::open_of(store.as_ref(), module.name());
+        if !open.is_empty() {
+            println!("\nopen circuit breakers (`wfhost circuit reset KEY` closes one):");
+            for circuit in &open {
+                print!("  {}", super::super::circuit::describe(circuit));
+            }
+        }
+    }
     Ok(SUCCESS)
 }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::cancel::InFlight;
 use super::{ActId, Engine, MapState, TaskDone, TaskKey};
 use crate::engine::attempt::{AttemptKey, AttemptResult};
+use crate::engine::breaker::Admit;
 use crate::engine::child::{ChildCall, ChildEnd, child_key};
 use crate::engine::control::Stop;
 use crate::engine::event::Event;
@@ -16,7 +17,7 @@ use crate::engine::scope::Local;
 use crate::engine::status::StepStatus;
 use crate::sandbox::{CallContext, cancellation};
 use crate::workflow::StepFailureKind;
-use crate::workflow::plan::{Inputs, StepIndex, StepKind};
+use crate::workflow::plan::{Inputs, PlannedCircuit, StepIndex, StepKind};
 use crate::workflow::template::Expression;
 
 impl Engine<'_> {
@@ -205,14 +206,37 @@ impl Engine<'_> {
                         grants: self.grants.get(step).cloned().unwrap_or_default(),
                         cancel: Some(cancel),
                     };
+                    let guard = planned.circuit.clone().zip(self.breakers.clone());
                     self.tasks.spawn(async move {
+                        let probe = match &guard {
+                            None => false,
+                            Some((circuit, breakers)) => {
+                                match Arc::clone(breakers).admit(Arc::clone(circuit)).await {
+                                    Admit::Call { probe } => probe,
+                                    Admit::Open { until } => {
+                                        return TaskDone::Call {
+                                            key,
+                                            result: Box::new(AttemptResult::failed(circuit_open(
+                                                circuit, until,
+                                            ))),
+                                            replayed: false,
+                                        };
+                                    }
+                                }
+                            }
+                        };
                         let report = module
                             .call_with(&action, &input, &limits, &context)
                             .await
                             .map_err(|error| error.to_string());
+                        let result = AttemptResult::from_call(report);
+                        if let Some((circuit, breakers)) = guard {
+                            let failure = result.outcome.as_ref().err().cloned();
+                            breakers.record(circuit, probe, failure).await;
+                        }
                         TaskDone::Call {
                             key,
-                            result: Box::new(AttemptResult::from_call(report)),
+                            result: Box::new(result),
                             replayed: false,
                         }
                     })
@@ -407,7 +431,9 @@ impl Engine<'_> {
         let planned = &plan.steps[step];
         let attempt_key = self.attempt_key(key);
         let attempt = attempt_key.attempt;
+        // An open breaker is not knocked on again at once.
         let will_retry = attempt < planned.retry.max_attempts
+            && failure.kind != StepFailureKind::CircuitOpen
             && planned
                 .retry
                 .retries(failure.kind, failure.guest_retryable());
@@ -445,6 +471,21 @@ impl Engine<'_> {
         });
         self.in_flight.insert(key, InFlight::timer(handle));
     }
+}
+
+/// The failure of a call its open breaker refused.
+fn circuit_open(circuit: &PlannedCircuit, until: f64) -> StepFailure {
+    StepFailure::engine(
+        StepFailureKind::CircuitOpen,
+        format!(
+            "the circuit breaker of `{}` is open until {} ({} failures within {}); the call was not made (`wfhost circuit reset {}` closes it)",
+            circuit.key,
+            crate::units::rfc3339(until),
+            circuit.failures,
+            humantime::format_duration(circuit.within),
+            circuit.key
+        ),
+    )
 }
 
 /// `run-id:step-id`, plus `#visit` after the first visit, `[item]` in a

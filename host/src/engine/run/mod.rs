@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 
 use self::cancel::{Cancelling, Ending, InFlight};
 use super::attempt::{AttemptKey, AttemptResult, Replay};
+use super::breaker::Breakers;
 use super::child::Children;
 use super::control::{Control, Stop};
 use super::event::{Event, Observer};
@@ -55,6 +56,9 @@ pub struct RunOptions {
     pub trigger: Trigger,
     /// Runs the children of `workflow:` steps; without it such a step fails.
     pub children: Option<Arc<dyn Children>>,
+    /// The circuit breakers guarded calls go through; without it they are
+    /// not guarded.
+    pub breakers: Option<Arc<dyn Breakers>>,
 }
 
 /// Run `plan` with resolved `inputs` to the end, reporting to `observer`.
@@ -75,6 +79,7 @@ pub async fn run(
         grants,
         trigger,
         children,
+        breakers,
     } = options;
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let inputs = Value::Object(inputs);
@@ -128,6 +133,7 @@ pub async fn run(
         waiting: false,
         vars: Map::new(),
         children,
+        breakers,
         workflow_outputs: None,
     };
     engine.vars = engine
@@ -255,6 +261,7 @@ struct Engine<'o> {
     /// The run variables now.
     vars: Map<String, Value>,
     children: Option<Arc<dyn Children>>,
+    breakers: Option<Arc<dyn Breakers>>,
     /// `outputs:`, evaluated once the run's steps are done.
     workflow_outputs: Option<Value>,
 }

@@ -3,6 +3,7 @@
 //! wait instead of failing, immediate transactions for writes, migrations
 //! by `user_version`.
 
+mod circuits;
 mod record;
 mod runs;
 mod schema;

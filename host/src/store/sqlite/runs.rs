@@ -16,8 +16,9 @@ use crate::engine::{
 };
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
 use crate::store::records::{
-    Admission, AuditEntry, Batch, EventRecord, NewRun, NewSignal, Parent, RunRecord, SignalSent,
-    StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
+    Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
+    EventRecord, NewRun, NewSignal, Parent, RunRecord, SignalSent, StepRecord, TickOutcome,
+    TickRecord, TokenRecord, WhenFull,
 };
 use crate::store::{RunStore, StoreError};
 
@@ -736,6 +737,27 @@ impl RunStore for SqliteStore {
 
     fn waits(&self, id: &str) -> Result<Vec<(AttemptKey, Option<String>)>, StoreError> {
         self.begun_waits(id)
+    }
+
+    fn admit_call(&mut self, rule: &CircuitRule<'_>) -> Result<CircuitAdmission, StoreError> {
+        SqliteStore::admit_call(self, rule)
+    }
+
+    fn record_call(
+        &mut self,
+        rule: &CircuitRule<'_>,
+        probe: bool,
+        verdict: &CallVerdict,
+    ) -> Result<(), StoreError> {
+        SqliteStore::record_call(self, rule, probe, verdict)
+    }
+
+    fn circuits(&self) -> Result<Vec<CircuitRecord>, StoreError> {
+        self.circuit_records()
+    }
+
+    fn reset_circuit(&mut self, key: &str) -> Result<bool, StoreError> {
+        self.close_circuit(key)
     }
 }
 

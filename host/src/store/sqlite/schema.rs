@@ -205,6 +205,25 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX runs_by_parent ON runs(parent_run) WHERE parent_run IS NOT NULL;
     ",
     ),
+    // 11: circuit breakers: failures of guarded actions, and each
+    // breaker's state (open from `opened_at` until `open_until`; a probe in
+    // flight since `probe_at`).
+    Migration::Sql(
+        r"
+    CREATE TABLE circuits (
+        key TEXT PRIMARY KEY,
+        opened_at REAL,
+        open_until REAL,
+        probe_at REAL,
+        last_error TEXT
+    );
+    CREATE TABLE circuit_failures (
+        key TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX circuit_failures_by_key ON circuit_failures(key, at);
+    ",
+    ),
 ];
 
 /// Migration 7 (see [`MIGRATIONS`]).
@@ -299,6 +318,10 @@ mod tests {
             (
                 10,
                 "178840e92deb12529ef18a7f43601389d8a452d233457c2bdd1196c51389bbbb",
+            ),
+            (
+                11,
+                "00e34e88b8486f6ba31940868fabd0e90577ad7e8a8d7d7a74827435c7b401ac",
             ),
         ];
         for (number, digest) in applied {

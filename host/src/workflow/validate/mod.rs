@@ -4,6 +4,7 @@
 //! A valid workflow becomes a [`Plan`].
 
 mod children;
+mod circuits;
 mod limits;
 mod permissions;
 mod references;
@@ -194,6 +195,7 @@ pub fn validate(
     let limits = checker.check_workflow_limits();
     let (triggers, webhooks) = checker.check_triggers();
     let concurrency = checker.check_concurrency();
+    checker.check_circuit_modules();
     let mut diagnostics = std::mem::take(&mut checker.problems);
     if diagnostics.has_errors() {
         return Checked {
@@ -449,6 +451,7 @@ impl<'a> Checker<'a> {
         }
         let permissions = self.permissions(index, step);
         self.check_child_grants(index, step, &permissions);
+        let circuit = self.circuit(index, step);
         if step.foreach.is_some() && step.repeat.is_some() {
             self.error(
                 Diagnostic::error(
@@ -477,6 +480,7 @@ impl<'a> Checker<'a> {
             condition: condition.map_or(Some(None), |c| c.map(Some))?,
             set: set?,
             permissions,
+            circuit,
         })
     }
 

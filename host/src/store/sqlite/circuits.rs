@@ -1,0 +1,151 @@
+//! Circuit breakers in SQLite: failures of guarded actions (`circuit_failures`)
+//! and the breakers that opened (`circuits`), each decided in one
+//! transaction so that processes sharing a home agree.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{SqliteStore, WriteError};
+use crate::store::StoreError;
+use crate::store::records::{CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule};
+
+impl SqliteStore {
+    pub(super) fn admit_call(
+        &mut self,
+        rule: &CircuitRule<'_>,
+    ) -> Result<CircuitAdmission, StoreError> {
+        let now = self.now();
+        self.write("cannot read a circuit breaker", |tx| {
+            let row: Option<(Option<f64>, Option<f64>, Option<f64>)> = tx
+                .query_row(
+                    "SELECT opened_at, open_until, probe_at FROM circuits WHERE key = ?1",
+                    [rule.key],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()?;
+            let Some((Some(_), open_until, probe_at)) = row else {
+                return Ok(CircuitAdmission::Closed);
+            };
+            let open_until = open_until.unwrap_or(now);
+            if now < open_until {
+                return Ok(CircuitAdmission::Open { until: open_until });
+            }
+            // One probe at a time; a probe whose caller vanished is given
+            // up after another `open_for`.
+            if let Some(since) = probe_at
+                && now < since + rule.open_for_seconds
+            {
+                return Ok(CircuitAdmission::Open {
+                    until: since + rule.open_for_seconds,
+                });
+            }
+            tx.execute(
+                "UPDATE circuits SET probe_at = ?2 WHERE key = ?1",
+                params![rule.key, now],
+            )?;
+            Ok(CircuitAdmission::Probe)
+        })
+    }
+
+    pub(super) fn record_call(
+        &mut self,
+        rule: &CircuitRule<'_>,
+        probe: bool,
+        verdict: &CallVerdict,
+    ) -> Result<(), StoreError> {
+        let now = self.now();
+        self.write("cannot record a call in its circuit breaker", |tx| {
+            match verdict {
+                CallVerdict::Succeeded if probe => {
+                    tx.execute("DELETE FROM circuits WHERE key = ?1", [rule.key])?;
+                    tx.execute("DELETE FROM circuit_failures WHERE key = ?1", [rule.key])?;
+                }
+                CallVerdict::Succeeded => {}
+                CallVerdict::Neutral => {
+                    if probe {
+                        tx.execute(
+                            "UPDATE circuits SET probe_at = NULL WHERE key = ?1",
+                            [rule.key],
+                        )?;
+                    }
+                }
+                CallVerdict::Failed(message) => {
+                    let window_start = now - rule.within_seconds;
+                    tx.execute(
+                        "DELETE FROM circuit_failures WHERE key = ?1 AND at < ?2",
+                        params![rule.key, window_start],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO circuit_failures (key, at) VALUES (?1, ?2)",
+                        params![rule.key, now],
+                    )?;
+                    let count: u32 = tx.query_row(
+                        "SELECT count(*) FROM circuit_failures WHERE key = ?1 AND at >= ?2",
+                        params![rule.key, window_start],
+                        |row| row.get(0),
+                    )?;
+                    let open: bool = tx
+                        .query_row(
+                            "SELECT opened_at IS NOT NULL FROM circuits WHERE key = ?1",
+                            [rule.key],
+                            |row| row.get(0),
+                        )
+                        .optional()?
+                        .unwrap_or(false);
+                    if probe || (!open && count >= rule.failures) {
+                        open_breaker(tx, rule, now, message)?;
+                    } else {
+                        tx.execute(
+                            "INSERT INTO circuits (key, last_error) VALUES (?1, ?2)
+                             ON CONFLICT (key) DO UPDATE SET last_error = ?2",
+                            params![rule.key, message],
+                        )?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn circuit_records(&self) -> Result<Vec<CircuitRecord>, StoreError> {
+        self.rows(
+            "cannot read circuit breakers",
+            "SELECT c.key, c.opened_at, c.open_until, c.probe_at, c.last_error,
+                    (SELECT count(*) FROM circuit_failures f WHERE f.key = c.key)
+             FROM circuits c ORDER BY c.key",
+            [],
+            |row| {
+                Ok(CircuitRecord {
+                    key: row.get(0)?,
+                    opened_at: row.get(1)?,
+                    open_until: row.get(2)?,
+                    probing_since: row.get(3)?,
+                    last_error: row.get(4)?,
+                    recent_failures: row.get(5)?,
+                })
+            },
+        )
+    }
+
+    pub(super) fn close_circuit(&mut self, key: &str) -> Result<bool, StoreError> {
+        self.write("cannot reset a circuit breaker", |tx| {
+            let closed = tx.execute("DELETE FROM circuits WHERE key = ?1", [key])?;
+            let forgotten = tx.execute("DELETE FROM circuit_failures WHERE key = ?1", [key])?;
+            Ok(closed + forgotten > 0)
+        })
+    }
+}
+
+fn open_breaker(
+    tx: &rusqlite::Transaction<'_>,
+    rule: &CircuitRule<'_>,
+    now: f64,
+    message: &str,
+) -> Result<(), WriteError> {
+    tx.execute(
+        "INSERT INTO circuits (key, opened_at, open_until, probe_at, last_error)
+         VALUES (?1, ?2, ?3, NULL, ?4)
+         ON CONFLICT (key) DO UPDATE SET opened_at = ?2, open_until = ?3, probe_at = NULL, last_error = ?4",
+        params![rule.key, now, now + rule.open_for_seconds, message],
+    )?;
+    Ok(())
+}
