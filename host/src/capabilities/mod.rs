@@ -11,7 +11,7 @@ mod intersect;
 
 use std::path::{Component, Path};
 
-pub use ask::{Ask, AskKind};
+pub use ask::{ANY, Ask, AskKind};
 pub use intersect::{Intersection, intersect};
 
 /// What a step is granted, as workspace-relative directories (and whether

@@ -13,6 +13,7 @@ mod graph;
 mod load;
 mod lock;
 mod module;
+mod new;
 mod report;
 mod resume;
 mod run;
@@ -59,6 +60,8 @@ pub struct Cli {
 enum Command {
     /// Run a workflow: validate it, then execute its steps and report each.
     Run(run::RunArgs),
+    /// Write a new workflow by answering questions (or from a template).
+    New(new::NewArgs),
     /// Check a workflow and print every problem at its line; exit 0 when valid.
     Validate(validate::ValidateArgs),
     /// Continue a run that crashed, was paused, interrupted or failed.
@@ -123,6 +126,7 @@ pub fn main() -> ExitCode {
     let home = crate::home::Home::resolve(cli.home, cli.cache_dir);
     let result = match cli.command {
         Command::Run(args) => run::run(&home, &args),
+        Command::New(args) => new::run(&home, &args),
         Command::Validate(args) => validate::run(&home, &args),
         Command::Resume(args) => resume::run(&home, &args),
         Command::List(args) => runs::list(&home, &args),

@@ -19,4 +19,5 @@ mod sandbox;
 mod serve;
 mod values;
 mod waits;
+mod wizard;
 mod workflows;
