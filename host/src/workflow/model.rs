@@ -509,6 +509,7 @@ pub struct Retry {
     pub jitter: bool,
     /// Failure kinds to retry. Default: `trap`, `timeout`, and errors the guest marks retryable.
     #[serde(default)]
+    #[schemars(with = "Vec<FailureKindName>")]
     pub on: Vec<Spanned<String>>,
 }
 
@@ -629,6 +630,24 @@ pub enum OnTimeout {
     /// The step succeeds with this value.
     #[serde(rename = "value")]
     Value(Spanned<Value>),
+}
+
+/// A failure kind, by name: what the schema offers for `retry.on`.
+struct FailureKindName;
+
+impl JsonSchema for FailureKindName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FailureKind".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<&str> = super::StepFailureKind::names().collect();
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A failure kind (`steps.<id>.error.kind`).",
+            "enum": names
+        })
+    }
 }
 
 /// A duration such as `500ms`, `30s`, `5m`, `1h`.

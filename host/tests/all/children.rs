@@ -147,6 +147,7 @@ name: routed
 steps:
   - id: build
     workflow: ./failing.yaml
+    retry: { max_attempts: 2, initial: 10ms, on: [child-failed] }
     onFailure: explain
   - id: explain
     module: system
@@ -157,9 +158,10 @@ steps:
     let ran = wfhost(&home, &["run", &path(dir.path(), "routed.yaml")]);
     assert_eq!(ran.code, 0, "{}", ran.render());
     let parent = top_run(&home).expect("the parent run");
+    // A retry starts a new child; the step's error names the last.
     let child = children_of(&home, &parent);
-    assert_eq!(child.len(), 1);
-    assert_eq!(child[0]["status"], "failed");
+    assert_eq!(child.len(), 2, "{child:?}");
+    assert!(child.iter().all(|c| c["status"] == "failed"));
     let child_id = child[0]["id"].as_str().expect("an id");
     let explained = step_of(&run_status(&home, &parent), "explain")["output"].clone();
     let text = explained.as_str().expect("a message");
@@ -370,6 +372,9 @@ steps:
     workflow: ./child.yaml
     inputs: { n: "three", colour: red }
   - { id: read, module: system, action: echo, inputs: { message: "{{ steps.build.output.tripled }}" } }
+  - id: rebuild
+    workflow: ./child.yaml
+    inputs: { n: "{{ steps.read.output }}" }
 "#,
         ),
         (
@@ -431,6 +436,10 @@ steps:
     );
     assert!(inputs.contains("`steps.build.output.tripled`"), "{inputs}");
     assert!(inputs.contains("outputs: said, doubled"), "{inputs}");
+    assert!(
+        inputs.contains("`steps.read.output` is a string, but input `n` of sub-workflow `./child.yaml` is integer"),
+        "{inputs}"
+    );
     let grants = check("grants.yaml");
     assert!(
         grants.contains("step `look` of sub-workflow `./greedy.yaml` is granted read-write reports, beyond what step `run-greedy` is granted (nothing)"),

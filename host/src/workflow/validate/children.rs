@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::references::input_shape;
 use super::{Checker, Place, Reads};
 use crate::capabilities::StepPermissions;
 use crate::diagnostics::{Diagnostic, Diagnostics, Source, Span, Spanned};
@@ -319,6 +320,27 @@ impl Checker<'_> {
                 );
                 continue;
             };
+            if let Value::String(text) = &value.value
+                && let Kind::Expression(expr) = template::kind(text)
+            {
+                let expr = expr.trim();
+                let found = self.reference_shape(expr, value.span);
+                let found = found.as_ref().and_then(Shape::json_kind);
+                let wanted = input_shape(spec.ty);
+                if let (Some(found), Some(wanted)) = (found, wanted.json_kind())
+                    && found != wanted
+                {
+                    self.error(Diagnostic::error(
+                        self.narrow(value.span, expr),
+                        format!(
+                            "`{expr}` is {found}, but input `{name}` of sub-workflow `{}` is {}",
+                            child.written,
+                            spec.ty.name()
+                        ),
+                    ));
+                }
+                continue;
+            }
             let literal = match &value.value {
                 Value::String(text) => matches!(template::kind(text), Kind::Literal),
                 _ => true,
@@ -420,25 +442,8 @@ impl Checker<'_> {
         let Kind::Expression(expr) = template::kind(text) else {
             return Shape::Any;
         };
-        let expr = expr.trim();
-        if !expr
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
-            return Shape::Any;
-        }
-        let segments: Vec<&str> = expr.split('.').collect();
-        match segments[0] {
-            "steps" => self
-                .step_reference(expr, &segments, span)
-                .unwrap_or(Shape::Any),
-            "inputs" if segments.len() == 2 => self
-                .workflow
-                .inputs
-                .get(segments[1])
-                .map_or(Shape::Any, |spec| super::references::input_shape(spec.ty)),
-            _ => Shape::Any,
-        }
+        self.reference_shape(expr.trim(), span)
+            .unwrap_or(Shape::Any)
     }
 }
 

@@ -165,23 +165,9 @@ impl Checker<'_> {
         expr: &str,
         span: Span,
     ) {
-        let is_path = expr
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-        if !is_path {
-            return;
-        }
-        let segments: Vec<&str> = expr.split('.').collect();
-        let given = match segments[0] {
-            "steps" => self.step_reference(expr, &segments, span).ok(),
-            "inputs" if segments.len() == 2 => self
-                .workflow
-                .inputs
-                .get(segments[1])
-                .map(|spec| input_shape(spec.ty)),
-            _ => None,
-        };
-        let (Some(given), Some(wanted)) = (given, action.param_shape(param)) else {
+        let (Some(given), Some(wanted)) =
+            (self.reference_shape(expr, span), action.param_shape(param))
+        else {
             return;
         };
         if let (Some(found), Some(expected)) = (given.json_kind(), wanted.json_kind())
@@ -195,6 +181,27 @@ impl Checker<'_> {
                     action.name
                 ),
             ));
+        }
+    }
+
+    /// The shape of a lone dotted reference (`steps.x.output.y`,
+    /// `inputs.n`), when it is one and its shape is known.
+    pub(super) fn reference_shape(&self, expr: &str, span: Span) -> Option<Shape> {
+        let is_path = expr
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        if !is_path {
+            return None;
+        }
+        let segments: Vec<&str> = expr.split('.').collect();
+        match segments[0] {
+            "steps" => self.step_reference(expr, &segments, span).ok(),
+            "inputs" if segments.len() == 2 => self
+                .workflow
+                .inputs
+                .get(segments[1])
+                .map(|spec| input_shape(spec.ty)),
+            _ => None,
         }
     }
 
