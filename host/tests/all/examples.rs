@@ -100,6 +100,30 @@ fn test_and_report_routes_on_the_typed_report() {
     let markdown = read(&ws.join("test-report.md"));
     assert!(markdown.starts_with("# Tests failed: 1 of 3"), "{markdown}");
     assert!(markdown.contains("- `tests::subtracts`"), "{markdown}");
+
+    // The fix loop runs only the failing cargo test between patches
+    // (`cargo test -- --exact tests::subtracts`), then the whole suite.
+    let inputs = ws.join("fixes.json");
+    let fix = read(&ws.join("patches/fix-subtract.diff"));
+    std::fs::write(&inputs, serde_json::json!({ "patches": [fix] }).to_string()).expect("inputs");
+    let fixed = run(
+        &home,
+        "workflows/fix-loop.yaml",
+        &ws,
+        &["--inputs-file", s(&inputs)],
+    );
+    assert_eq!(fixed.code, 0, "{}", fixed.render());
+    let retest = output(&fixed, "retest");
+    assert_eq!(
+        (
+            retest["runner"].as_str(),
+            retest["passed"].as_u64(),
+            retest["total"].as_u64()
+        ),
+        (Some("cargo"), Some(1), Some(1)),
+        "{retest}"
+    );
+    assert_eq!(output(&fixed, "test")["passed"], 3);
 }
 
 #[test]
@@ -278,7 +302,16 @@ fn fix_loop_tries_patches_until_the_tests_pass() {
         .filter(|line| line.contains(r#""event":"step_finished","step":"fix""#))
         .count();
     assert_eq!(fixes, 2, "{}", fixed.render());
-    assert_eq!(output(&fixed, "test")["success"], true);
+    // Between patches only the failing test ran again; then the whole suite.
+    let retest = output(&fixed, "retest");
+    assert_eq!(
+        (retest["passed"].as_u64(), retest["total"].as_u64()),
+        (Some(1), Some(1)),
+        "{retest}"
+    );
+    let full = output(&fixed, "test");
+    assert_eq!(full["success"], true);
+    assert!(full["total"].as_u64() > Some(1), "{full}");
 
     // Out of fixes: the repository goes back to how it was.
     break_with(&ws, "patches/break-subtract.diff");

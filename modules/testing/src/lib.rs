@@ -6,6 +6,7 @@
 // The wfhost WIT package first, then this module's own.
 wfhost_sdk::generate!(world: "wfhost:testing/testing", path: ["../../wit", "wit"]);
 
+pub mod filter;
 pub mod junit;
 pub mod parse;
 
@@ -51,6 +52,22 @@ fn report(parsed: Parsed, duration_ms: u64, exit_code: Option<i32>, output: &str
     }
 }
 
+/// Run the test command and parse what it printed.
+fn run(command: &str, args: Vec<String>, cwd: Option<String>) -> Result<TestReport, ActionError> {
+    let mut run = process::Command::new(command).args(args);
+    if let Some(cwd) = cwd {
+        run = run.cwd(cwd);
+    }
+    let output = run.run().map_err(|error| error.to_action_error())?;
+    let text = format!("{}\n{}", output.stdout, output.stderr);
+    log::info(format!(
+        "`{command}` exited with {:?} after {} ms",
+        output.exit_code, output.duration_ms
+    ));
+    let parsed = parse::parse(&text).ok_or_else(|| unparseable(&text, output.exit_code))?;
+    Ok(report(parsed, output.duration_ms, output.exit_code, &text))
+}
+
 fn unparseable(output: &str, exit_code: Option<i32>) -> ActionError {
     ActionError::new(
         "unparseable-output",
@@ -70,18 +87,56 @@ impl Guest for Testing {
         args: Vec<String>,
         cwd: Option<String>,
     ) -> Result<TestReport, ActionError> {
-        let mut run = process::Command::new(&command).args(args);
-        if let Some(cwd) = cwd {
-            run = run.cwd(cwd);
+        run(&command, args, cwd)
+    }
+
+    fn rerun_failed(
+        command: String,
+        args: Vec<String>,
+        cwd: Option<String>,
+        previous: TestReport,
+    ) -> Result<TestReport, ActionError> {
+        let failed: Vec<String> = previous.failures.iter().map(|f| f.name.clone()).collect();
+        if failed.is_empty() && previous.errors.is_empty() {
+            log::info("nothing failed in the previous report; nothing to run again");
+            return Ok(TestReport {
+                runner: previous.runner,
+                passed: 0,
+                failed: 0,
+                skipped: 0,
+                total: 0,
+                success: true,
+                failures: Vec::new(),
+                errors: Vec::new(),
+                duration_ms: 0,
+                exit_code: None,
+                output_tail: String::new(),
+            });
         }
-        let output = run.run().map_err(|error| error.to_action_error())?;
-        let text = format!("{}\n{}", output.stdout, output.stderr);
-        log::info(format!(
-            "`{command}` exited with {:?} after {} ms",
-            output.exit_code, output.duration_ms
-        ));
-        let parsed = parse::parse(&text).ok_or_else(|| unparseable(&text, output.exit_code))?;
-        Ok(report(parsed, output.duration_ms, output.exit_code, &text))
+        // A suite that could not run (collection or compile errors) runs whole.
+        let narrowed = if previous.errors.is_empty() {
+            filter::narrowed(&previous.runner, &args, &failed)
+        } else {
+            None
+        };
+        let args = match narrowed {
+            Some(narrowed) => {
+                log::info(format!(
+                    "running the {} failed tests again ({} runner)",
+                    failed.len(),
+                    previous.runner
+                ));
+                narrowed
+            }
+            None => {
+                log::warn(format!(
+                    "the {} report names no tests to run again one by one; running the whole suite",
+                    previous.runner
+                ));
+                args
+            }
+        };
+        run(&command, args, cwd)
     }
 
     fn parse_output(output: String) -> Result<TestReport, ActionError> {
