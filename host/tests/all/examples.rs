@@ -25,6 +25,7 @@ fn copy_dir(from: &Path, to: &Path) {
             || name == "Cargo.lock"
             || name == "__pycache__"
             || name == ".pytest_cache"
+            || name == "node_modules"
         {
             continue;
         }
@@ -103,16 +104,7 @@ fn test_and_report_routes_on_the_typed_report() {
 
     // The fix loop runs only the failing cargo test between patches
     // (`cargo test -- --exact tests::subtracts`), then the whole suite.
-    let inputs = ws.join("fixes.json");
-    let fix = read(&ws.join("patches/fix-subtract.diff"));
-    std::fs::write(&inputs, serde_json::json!({ "patches": [fix] }).to_string()).expect("inputs");
-    let fixed = run(
-        &home,
-        "workflows/fix-loop.yaml",
-        &ws,
-        &["--inputs-file", s(&inputs)],
-    );
-    assert_eq!(fixed.code, 0, "{}", fixed.render());
+    let fixed = fix_subtract(&home, &ws, serde_json::json!({}));
     let retest = output(&fixed, "retest");
     assert_eq!(
         (
@@ -178,16 +170,48 @@ fn test_and_report_reads_pytest() {
     assert!(read(&ws.join("test-report.md")).contains("### Errors (could not run)"));
 }
 
-#[test]
-fn test_and_report_reads_node_test_live() {
-    let (_dir, ws, home) = fixture_repo("js-calc");
-    let node = ["-i", "command=node", "-i", r#"args=["--test"]"#];
+/// The fix loop on `ws` with the fixture's `fix-subtract.diff` as the only
+/// patch and `inputs` (the test command); it must succeed.
+fn fix_subtract(home: &Path, ws: &Path, mut inputs: Value) -> Run {
+    inputs["patches"] = serde_json::json!([read(&ws.join("patches/fix-subtract.diff"))]);
+    let file = ws.join("fixes.json");
+    std::fs::write(&file, inputs.to_string()).expect("inputs");
+    let fixed = run(
+        home,
+        "workflows/fix-loop.yaml",
+        ws,
+        &["--inputs-file", s(&file)],
+    );
+    assert_eq!(fixed.code, 0, "{}", fixed.render());
+    fixed
+}
+
+/// test-and-report on a copy of JavaScript fixture `fixture` with `node
+/// ARGS`: 3 tests pass; after breaking `subtract`, `failure` fails with a
+/// message holding `why` and `at`. The workspace and home, for more.
+fn node_runner_live(
+    fixture: &str,
+    args: &str,
+    runner: &str,
+    failure: &str,
+    why: &str,
+    at: &str,
+) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (dir, ws, home) = fixture_repo(fixture);
+    let installed = repo()
+        .join("tests/fixtures/repos")
+        .join(fixture)
+        .join("node_modules");
+    if installed.is_dir() {
+        std::os::unix::fs::symlink(&installed, ws.join("node_modules")).expect("link node_modules");
+    }
+    let node = ["-i", "command=node", "-i", args];
     let passed = run(&home, "workflows/test-and-report.yaml", &ws, &node);
     assert_eq!(passed.code, 0, "{}", passed.render());
     let report = output(&passed, "test");
     assert_eq!(
         (report["runner"].as_str(), report["passed"].as_u64()),
-        (Some("node"), Some(3)),
+        (Some(runner), Some(3)),
         "{report}"
     );
     break_with(&ws, "patches/break-subtract.diff");
@@ -199,15 +223,59 @@ fn test_and_report_reads_node_test_live() {
         (Some(2), Some(1)),
         "{report}"
     );
-    assert_eq!(report["failures"][0]["name"], "subtracts");
+    assert_eq!(report["failures"][0]["name"], failure);
     let message = report["failures"][0]["message"]
         .as_str()
         .unwrap_or_default();
     assert!(
-        message.contains("10 !== 6") && message.contains("calc.test.js:9"),
+        message.contains(why) && message.contains(at),
         "the failure says why and where: {message}"
     );
-    assert!(read(&ws.join("test-report.md")).contains("- `subtracts`"));
+    assert!(read(&ws.join("test-report.md")).contains(&format!("- `{failure}`")));
+    (dir, ws, home)
+}
+
+#[test]
+fn test_and_report_reads_node_test_live() {
+    node_runner_live(
+        "js-calc",
+        r#"args=["--test"]"#,
+        "node",
+        "subtracts",
+        "10 !== 6",
+        "calc.test.js:9",
+    );
+}
+
+#[test]
+fn test_and_report_reads_vitest_installed_from_npm_live() {
+    assert!(
+        repo()
+            .join("tests/fixtures/repos/vitest-calc/node_modules/vitest")
+            .is_dir(),
+        "vitest is installed by `bash .ci/toolchains` (npm ci in tests/fixtures/repos/vitest-calc)"
+    );
+    let (_dir, ws, home) = node_runner_live(
+        "vitest-calc",
+        r#"args=["node_modules/vitest/vitest.mjs", "run"]"#,
+        "vitest",
+        "calc.test.js > calc > subtracts",
+        "expected 10 to be 6",
+        "calc.test.js:10:28",
+    );
+    // The fix loop re-runs only the failing test (`-t`), then the suite.
+    let fixed = fix_subtract(
+        &home,
+        &ws,
+        serde_json::json!({ "command": "node", "args": ["node_modules/vitest/vitest.mjs", "run"] }),
+    );
+    let retest = output(&fixed, "retest");
+    assert_eq!(
+        (retest["passed"].as_u64(), retest["skipped"].as_u64()),
+        (Some(1), Some(2)),
+        "{retest}"
+    );
+    assert_eq!(output(&fixed, "test")["passed"], 3);
 }
 
 #[test]

@@ -2,10 +2,13 @@
 //! `.wfhost/` holds a `.gitignore` of `*`, so git never shows it, and only
 //! the newest [`KEEP`] snapshots are kept.
 //!
-//! `index.json` lists every recorded path (`file` with its bytes stored in
-//! `files/<path>`, or `absent`) and every recorded directory; restoring
-//! rewrites the files, removes what appeared in place of absent paths, and
-//! removes files created since inside recorded directories.
+//! `index.json` lists every recorded path (`files`, the bytes of the n-th
+//! stored as `files/<n>`, or `absent`) and every recorded directory;
+//! restoring rewrites the files, removes what appeared in place of absent
+//! paths, and removes files created since inside recorded directories.
+//! Stored by number, not by name: a copy of `calc.test.js` under the
+//! workspace would be found by test runners that look for test files
+//! everywhere (vitest, jest), and run as if it were the project's.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
@@ -58,10 +61,11 @@ pub fn take(paths: &[String]) -> Result<String, ActionError> {
     dirs.hash(&mut hasher);
     let id = format!("{:016x}", hasher.finish());
     let dir = format!("{ROOT}/{id}");
-    for (path, bytes) in &files {
-        write(&format!("{dir}/files/{path}"), bytes)?;
+    for (number, (_, bytes)) in files.iter().enumerate() {
+        write(&format!("{dir}/files/{number}"), bytes)?;
     }
     let index = json!({
+        "stored": "numbered",
         "files": files.iter().map(|(p, _)| p).collect::<Vec<_>>(),
         "absent": absent,
         "dirs": dirs,
@@ -131,11 +135,17 @@ pub fn restore(id: &str) -> Result<Vec<String>, ActionError> {
             .collect()
     };
     let recorded = list("files");
+    // Snapshots taken before files were stored by number keep them by path.
+    let numbered = index["stored"] == "numbered";
     let mut changed = Vec::new();
-    for path in &recorded {
+    for (number, path) in recorded.iter().enumerate() {
         let path = workspace_path(path)?;
-        let bytes =
-            std::fs::read(format!("{dir}/files/{path}")).map_err(|e| fs_error(&path, &e))?;
+        let stored = if numbered {
+            format!("{dir}/files/{number}")
+        } else {
+            format!("{dir}/files/{path}")
+        };
+        let bytes = std::fs::read(&stored).map_err(|e| fs_error(&path, &e))?;
         if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
             write(&path, &bytes)?;
             changed.push(path);

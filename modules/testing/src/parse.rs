@@ -51,6 +51,26 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).expect("the patterns here are valid")
 }
 
+/// Each match of `heading` with the text after it, up to the next match:
+/// a runner's per-failure blocks.
+fn blocks<'o>(heading: &Regex, output: &'o str) -> Vec<(regex::Captures<'o>, &'o str)> {
+    let found: Vec<regex::Captures<'o>> = heading.captures_iter(output).collect();
+    let ends: Vec<usize> = found
+        .iter()
+        .skip(1)
+        .filter_map(|caps| caps.get(0).map(|m| m.start()))
+        .chain([output.len()])
+        .collect();
+    found
+        .into_iter()
+        .zip(ends)
+        .map(|(caps, end)| {
+            let start = caps.get(0).map_or(end, |m| m.end());
+            (caps, &output[start..end])
+        })
+        .collect()
+}
+
 fn number(text: &str) -> u32 {
     text.parse().unwrap_or(0)
 }
@@ -107,14 +127,7 @@ fn cargo(output: &str) -> Option<Parsed> {
     if !found {
         return None;
     }
-    let blocks: Vec<_> = BLOCK.captures_iter(output).collect();
-    for (index, caps) in blocks.iter().enumerate() {
-        let start = caps.get(0).map_or(0, |m| m.end());
-        let end = blocks
-            .get(index + 1)
-            .and_then(|next| next.get(0))
-            .map_or(output.len(), |m| m.start());
-        let body = &output[start..end];
+    for (caps, body) in blocks(&BLOCK, output) {
         let body = body.split("\nfailures:\n").next().unwrap_or(body);
         parsed.failures.push((caps[1].to_string(), excerpt(body)));
     }
@@ -201,34 +214,71 @@ fn jest(output: &str) -> Option<Parsed> {
     static SUMMARY: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^Tests:\s+(.*?)(\d+) total\s*$"));
     static COUNT: LazyLock<Regex> = LazyLock::new(|| re(r"(\d+) (passed|failed|skipped|todo)"));
     static BULLET: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^\s*● (.+?)\s*$"));
+    static AT: LazyLock<Regex> = LazyLock::new(|| re(r"\(([^()\s]+:\d+:\d+)\)"));
     let summary = SUMMARY.captures_iter(output).last()?;
     let mut parsed = Parsed::new("jest");
     for caps in COUNT.captures_iter(&summary[1]) {
         parsed.count(&caps[2], number(&caps[1]));
     }
-    for caps in BULLET.captures_iter(output) {
+    for (caps, block) in blocks(&BULLET, output) {
         let name = caps[1].to_string();
-        if name != "Console" {
-            parsed.fail(name, String::new());
+        if name == "Console" {
+            continue;
         }
+        // The matcher's words (`expect(received).toBe(expected)`, then
+        // `Expected: …` / `Received: …`), and where.
+        let words: Vec<&str> = block
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take_while(|l| {
+                !l.starts_with('>')
+                    && !l.starts_with("at ")
+                    && !l.chars().next().is_some_and(|c| c.is_ascii_digit())
+            })
+            .take(4)
+            .collect();
+        let mut reason = words.join("\n");
+        if let Some(at) = AT.captures(block) {
+            reason.push_str(&format!("\nat {}", &at[1]));
+        }
+        parsed.fail(name, excerpt(&reason));
     }
     Some(parsed)
 }
 
-/// `Tests  1 failed | 2 passed (3)` and ` FAIL  file.test.ts > suite > name`
+/// `Tests  1 failed | 2 passed (3)`; each failure's block ` FAIL  file >
+/// suite > name`, its error line and its ` ❯ file:line:col`; or, without
+/// blocks, the `× suite > name` lines.
 fn vitest(output: &str) -> Option<Parsed> {
     static SUMMARY: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^\s*Tests\s+(.*?)\((\d+)\)\s*$"));
     static COUNT: LazyLock<Regex> = LazyLock::new(|| re(r"(\d+) (passed|failed|skipped|todo)"));
-    static FAIL: LazyLock<Regex> =
-        LazyLock::new(|| re(r"(?m)^\s*(?:FAIL|×|✗)\s+(.+? > .+?)(?:\s+\d+ms)?\s*$"));
+    static BLOCK: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^\s*FAIL\s+(.+? > .+?)\s*$"));
+    static MARK: LazyLock<Regex> =
+        LazyLock::new(|| re(r"(?m)^\s*(?:×|✗)\s+(.+? > .+?)(?:\s+\d+ms)?\s*$"));
+    static AT: LazyLock<Regex> = LazyLock::new(|| re(r"(?m)^\s*❯\s+(\S+:\d+:\d+)\s*$"));
     let summary = SUMMARY.captures_iter(output).last()?;
     let mut parsed = Parsed::new("vitest");
     for caps in COUNT.captures_iter(&summary[1]) {
         parsed.count(&caps[2], number(&caps[1]));
     }
-    for caps in FAIL.captures_iter(output) {
-        let name = caps[1].trim().to_string();
-        parsed.fail(name, String::new());
+    let failed = blocks(&BLOCK, output);
+    for (caps, block) in &failed {
+        let mut reason = block
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default()
+            .to_string();
+        if let Some(at) = AT.captures(block) {
+            reason.push_str(&format!("\nat {}", &at[1]));
+        }
+        parsed.fail(caps[1].trim().to_string(), excerpt(&reason));
+    }
+    if failed.is_empty() {
+        for caps in MARK.captures_iter(output) {
+            parsed.fail(caps[1].trim().to_string(), String::new());
+        }
     }
     Some(parsed)
 }
@@ -494,7 +544,7 @@ mod tests {
             1,
             1,
             0,
-            &["calc > subtracts", "calc.test.ts > calc > subtracts"],
+            &["calc.test.ts > calc > subtracts"],
         ),
         (
             "unittest",
@@ -598,6 +648,35 @@ ERROR tests/test_io.py
                 ),
                 ("other".to_string(), "boom".to_string()),
             ]
+        );
+    }
+
+    #[test]
+    fn vitest_and_jest_failures_carry_the_error_and_where() {
+        // vitest 3.2.4, as `vitest run` prints it off a terminal.
+        let vitest = " RUN  v3.2.4 /w/vitest-calc\n\n ❯ calc.test.js (3 tests | 1 failed) 9ms\n   ✓ calc > adds 1ms\n   × calc > subtracts 6ms\n     → expected 10 to be 6 // Object.is equality\n   ✓ calc > adds negatives 0ms\n\n⎯⎯⎯⎯⎯⎯⎯ Failed Tests 1 ⎯⎯⎯⎯⎯⎯⎯\n\n FAIL  calc.test.js > calc > subtracts\nAssertionError: expected 10 to be 6 // Object.is equality\n\n\u{1b}[32m- Expected\u{1b}[39m\n\u{1b}[31m+ Received\u{1b}[39m\n\n ❯ calc.test.js:10:28\n      8| \n     10|     expect(subtract(8, 2)).toBe(6);\n\n⎯⎯⎯⎯[1/1]⎯\n\n Test Files  1 failed (1)\n      Tests  1 failed | 2 passed (3)\n";
+        let parsed = parse(vitest).expect("vitest");
+        assert_eq!(
+            (parsed.runner, parsed.passed, parsed.failed),
+            ("vitest", 2, 1)
+        );
+        assert_eq!(
+            parsed.failures,
+            [(
+                "calc.test.js > calc > subtracts".to_string(),
+                "AssertionError: expected 10 to be 6 // Object.is equality\nat calc.test.js:10:28"
+                    .to_string()
+            )]
+        );
+        let jest = " FAIL  ./calc.test.js\n  calc\n    ✓ adds (2 ms)\n    ✕ subtracts (1 ms)\n\n  ● calc › subtracts\n\n    expect(received).toBe(expected) // Object.is equality\n\n    Expected: 6\n    Received: 10\n\n       8 |\n       9 |   test(\"subtracts\", () => {\n    > 10 |     expect(subtract(8, 2)).toBe(6);\n         |                            ^\n\n      at Object.toBe (calc.test.js:10:28)\n\nTest Suites: 1 failed, 1 total\nTests:       1 failed, 2 passed, 3 total\n";
+        let parsed = parse(jest).expect("jest");
+        assert_eq!(
+            parsed.failures,
+            [(
+                "calc › subtracts".to_string(),
+                "expect(received).toBe(expected) // Object.is equality\nExpected: 6\nReceived: 10\nat calc.test.js:10:28"
+                    .to_string()
+            )]
         );
     }
 
