@@ -443,6 +443,62 @@ fn rename_formats_tests_and_rolls_back_a_breaking_rename() {
 }
 
 #[test]
+fn rename_keeps_a_crate_with_doc_tests_green_and_renames_one_kind() {
+    let (_dir, ws, home) = fixture_repo("rust-doc");
+    let renamed = run(
+        &home,
+        "workflows/rename.yaml",
+        &ws,
+        &["-i", "from=Buffer", "-i", "to=Ring", "-i", "kind=struct"],
+    );
+    assert_eq!(renamed.code, 0, "{}", renamed.render());
+    // Two unit tests and two doc tests, all passing after the rename.
+    assert_eq!(output(&renamed, "test")["passed"], 4);
+    let code = read(&ws.join("src/lib.rs"));
+    for renamed_part in [
+        "let mut b = ringbuf_doc::Ring::new(2);",
+        "//! A bounded buffer. Start with [`Ring::new`], then [`Ring::push`].",
+        "a full [`Ring`] drops the oldest",
+        "use ringbuf_doc::Ring;",
+        "pub struct Ring {",
+        "pub fn new(cap: usize) -> Ring {",
+        "fn drain(&self, from: &mut crate::Ring) -> Self::Buffer;",
+    ] {
+        assert!(code.contains(renamed_part), "{renamed_part}:\n{code}");
+    }
+    // The private trait's associated type of the same name is another kind.
+    assert!(code.contains("    type Buffer;\n"), "{code}");
+    assert!(code.contains("type Buffer = Vec<i32>;"), "{code}");
+    assert!(
+        code.contains("an unrelated `Buffer`"),
+        "prose stays: {code}"
+    );
+    let kinds: Vec<String> = output(&renamed, "rename")["definitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| format!("{}@{}", d["kind"].as_str().unwrap_or(""), d["line"]))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["struct@19", "associated-type@57", "associated-type@64"]
+    );
+
+    // A kind the name does not have changes nothing and rolls back.
+    let before = read(&ws.join("src/lib.rs"));
+    let missing = run(
+        &home,
+        "workflows/rename.yaml",
+        &ws,
+        &["-i", "from=Ring", "-i", "to=R", "-i", "kind=enum"],
+    );
+    assert_eq!(missing.code, 1, "{}", missing.render());
+    let failure = finished(&missing.stdout, "rename").expect("the rename step")["failure"].clone();
+    assert_eq!(failure["value"]["code"], "unknown-kind", "{failure}");
+    assert_eq!(read(&ws.join("src/lib.rs")), before);
+}
+
+#[test]
 fn docs_maintenance_runs_three_branches_and_joins() {
     let (_dir, ws, home) = fixture_repo("rust-calc");
     std::fs::write(

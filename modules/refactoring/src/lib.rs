@@ -15,23 +15,37 @@ use wfhost_sdk::{files, fs_error, log, process};
 
 struct Refactoring;
 
-/// Apply `edit` to every file matching `globs`; write unless `dry_run`.
+/// Apply `edit` to every file matching `globs`; unless `dry_run`, write
+/// once `accept` has seen the whole report.
 fn edit_files(
     globs: &[String],
     dry_run: bool,
-    edit: impl Fn(&str, &str) -> (String, u32),
+    edit: impl Fn(&str, &str) -> rename::Renamed,
+    accept: impl Fn(&EditReport) -> Result<(), ActionError>,
 ) -> Result<EditReport, ActionError> {
     let mut report = EditReport {
         files_changed: Vec::new(),
         replacements: 0,
         diff: String::new(),
+        definitions: Vec::new(),
     };
     let mut writes = Vec::new();
     for path in files::matching(globs)? {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue; // binary files are not edited
         };
-        let (out, count) = edit(&path, &text);
+        let rename::Renamed {
+            text: out,
+            count,
+            definitions,
+        } = edit(&path, &text);
+        report
+            .definitions
+            .extend(definitions.into_iter().map(|(kind, line)| Definition {
+                kind: kind.name().to_string(),
+                file: path.clone(),
+                line,
+            }));
         if count == 0 || out == text {
             continue;
         }
@@ -46,6 +60,7 @@ fn edit_files(
         report.files_changed.push(path.clone());
         writes.push((path, out));
     }
+    accept(&report)?;
     if !dry_run {
         for (path, out) in &writes {
             std::fs::write(path, out).map_err(|e| fs_error(path, &e))?;
@@ -59,6 +74,25 @@ fn edit_files(
         report.diff
     ));
     Ok(report)
+}
+
+/// A rename limited to kind `kind`, of which `from` has no definition.
+fn unknown_kind(from: &str, kind: &str, definitions: &[Definition]) -> ActionError {
+    let found: Vec<String> = definitions
+        .iter()
+        .map(|d| format!("{} ({}:{})", d.kind, d.file, d.line))
+        .collect();
+    ActionError::new(
+        "unknown-kind",
+        format!(
+            "no {kind} named `{from}` is defined in the files matched; nothing was changed. Its definitions: {}",
+            if found.is_empty() {
+                "none".to_string()
+            } else {
+                found.join(", ")
+            }
+        ),
+    )
 }
 
 /// A fingerprint of every file under the workspace root.
@@ -80,6 +114,7 @@ impl Guest for Refactoring {
         to: String,
         globs: Vec<String>,
         dry_run: Option<bool>,
+        kind: Option<String>,
     ) -> Result<EditReport, ActionError> {
         for name in [&from, &to] {
             if !rename::is_identifier(name) {
@@ -91,9 +126,38 @@ impl Guest for Refactoring {
                 ));
             }
         }
-        edit_files(&globs, dry_run.unwrap_or(false), |path, text| {
-            rename::rename(text, rename::Lang::of(path), &from, &to)
-        })
+        let only = match kind.as_deref() {
+            None => None,
+            Some(name) => Some(rename::Kind::parse(name).ok_or_else(|| {
+                let kinds: Vec<&str> = rename::Kind::ALL.iter().map(|k| k.name()).collect();
+                ActionError::new(
+                    "invalid-kind",
+                    format!("`{name}` is not a kind; one of: {}", kinds.join(", ")),
+                )
+            })?),
+        };
+        let report = edit_files(
+            &globs,
+            dry_run.unwrap_or(false),
+            |path, text| rename::rename(text, rename::Lang::of(path), &from, &to, only),
+            |report| match (only, &kind) {
+                (Some(_), Some(name)) if !report.definitions.iter().any(|d| d.kind == *name) => {
+                    Err(unknown_kind(&from, name, &report.definitions))
+                }
+                _ => Ok(()),
+            },
+        )?;
+        let mut kinds: Vec<&str> = report.definitions.iter().map(|d| d.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        if kinds.len() > 1 && kind.is_none() {
+            log::warn(format!(
+                "`{from}` names {} kinds of definitions ({}); all were renamed — pass `kind` to rename one",
+                kinds.len(),
+                kinds.join(", ")
+            ));
+        }
+        Ok(report)
     }
 
     fn replace(
@@ -108,13 +172,16 @@ impl Guest for Refactoring {
                 format!("`{pattern}` is not a regular expression: {e}"),
             )
         })?;
-        edit_files(&globs, dry_run.unwrap_or(false), |_, text| {
-            let count = regex.find_iter(text).count() as u32;
-            (
-                regex.replace_all(text, replacement.as_str()).into_owned(),
-                count,
-            )
-        })
+        edit_files(
+            &globs,
+            dry_run.unwrap_or(false),
+            |_, text| rename::Renamed {
+                count: regex.find_iter(text).count() as u32,
+                text: regex.replace_all(text, replacement.as_str()).into_owned(),
+                definitions: Vec::new(),
+            },
+            |_| Ok(()),
+        )
     }
 
     fn format(command: String, args: Vec<String>) -> Result<FormatReport, ActionError> {
