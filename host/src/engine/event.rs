@@ -268,6 +268,23 @@ pub trait Observer: Send {
     }
 }
 
+/// Two observers, each shown every event in turn (a journal first, then
+/// whatever counts or shows it).
+#[derive(Debug)]
+pub struct Tee<A, B>(pub A, pub B);
+
+impl<A: Observer, B: Observer> Observer for Tee<A, B> {
+    fn event(&mut self, event: &Event) {
+        self.0.event(event);
+        self.1.event(event);
+    }
+
+    fn replayed(&mut self, event: &Event) {
+        self.0.replayed(event);
+        self.1.replayed(event);
+    }
+}
+
 /// An observer that keeps every event (tests, benchmarks).
 #[derive(Debug, Default)]
 pub struct Recorder {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
+use super::metrics::{Metrics, RunMetrics};
 use super::resume::{self, PrepareError, ResumeRequest};
 use super::shared_store::SharedStore;
 use crate::engine::{
@@ -47,6 +48,8 @@ pub struct ChildRunner {
     watch: Option<Box<Watch>>,
     /// The circuit breakers children's guarded calls go through.
     breakers: Option<Arc<dyn Breakers>>,
+    /// What a server counts of its children's runs.
+    metrics: Option<Arc<Metrics>>,
     active: Mutex<HashMap<String, Arc<Control>>>,
     ended: Notify,
 }
@@ -67,6 +70,8 @@ enum Found {
         lease: Lease,
         replay: Box<Replay>,
         inputs: Map<String, Value>,
+        /// Created now (not an earlier attempt's run continued).
+        created: bool,
     },
     /// It ended already (a parent resumed after its child ended).
     Ended(Box<RunRecord>),
@@ -89,6 +94,7 @@ impl ChildRunner {
             detach_on_wait: false,
             watch: None,
             breakers: None,
+            metrics: None,
             active: Mutex::default(),
             ended: Notify::new(),
         }
@@ -105,6 +111,13 @@ impl ChildRunner {
     #[must_use]
     pub fn with_breakers(mut self, breakers: Option<Arc<dyn Breakers>>) -> Self {
         self.breakers = breakers;
+        self
+    }
+
+    /// Count children's runs and steps into `metrics`.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Option<Arc<Metrics>>) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -176,7 +189,11 @@ impl ChildRunner {
                     lease,
                     replay,
                     inputs,
+                    created,
                 } => {
+                    if let (true, Some(metrics)) = (created, &self.metrics) {
+                        metrics.run_started(&call.child.plan.name);
+                    }
                     return Arc::clone(&self)
                         .drive(&call, lease, *replay, inputs, cancel.take())
                         .await;
@@ -225,6 +242,7 @@ impl ChildRunner {
                 match created {
                     Ok(Admission::Running(lease)) => Ok(Found::Drive {
                         lease,
+                        created: true,
                         replay: Box::default(),
                         inputs: match recorded_inputs {
                             Value::Object(map) => map,
@@ -285,6 +303,7 @@ impl ChildRunner {
                 .as_ref()
                 .map(|watch| watch(&run_id, &step_label(call))),
             detach: self.detach_on_wait.then(|| Arc::clone(&control)),
+            metrics: self.metrics.as_ref().map(|m| m.observer(&call.child.plan)),
         };
         self.active().insert(run_id.clone(), Arc::clone(&control));
         let options = RunOptions {
@@ -392,6 +411,7 @@ fn existing(
         }
     }) {
         Ok(prepared) => Ok(Found::Drive {
+            created: false,
             lease: prepared.lease,
             replay: Box::new(prepared.replay),
             inputs: prepared.inputs,
@@ -503,6 +523,7 @@ struct ChildObservers {
     journal: crate::store::Journal,
     watch: Option<Box<dyn Observer + Send>>,
     detach: Option<Arc<Control>>,
+    metrics: Option<RunMetrics>,
 }
 
 impl Observer for ChildObservers {
@@ -510,6 +531,9 @@ impl Observer for ChildObservers {
         self.journal.event(event);
         if let Some(watch) = &mut self.watch {
             watch.event(event);
+        }
+        if let Some(metrics) = &mut self.metrics {
+            metrics.event(event);
         }
         if let (Event::RunWaiting { .. }, Some(control)) = (event, &self.detach) {
             control.request(Stop::Detach);

@@ -9,6 +9,7 @@ pub mod children;
 pub mod circuits;
 pub mod clock;
 pub mod library;
+pub mod metrics;
 pub mod resume;
 pub mod runner;
 pub mod scheduler;

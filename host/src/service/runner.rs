@@ -17,6 +17,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use super::children::ChildRunner;
 use super::circuits::StoreBreakers;
 use super::library::{Library, Workflow};
+use super::metrics::Metrics;
 use super::resume::{self, PrepareError, ResumeRequest};
 use super::shared_store::SharedStore;
 use crate::engine::{self, Control, Replay, RunOptions, RunStatus, Stop, Trigger, inputs};
@@ -101,6 +102,8 @@ pub struct Runner {
     children: Arc<ChildRunner>,
     /// The circuit breakers their guarded calls go through.
     breakers: Arc<dyn engine::Breakers>,
+    /// What `/metrics` shows.
+    metrics: Arc<Metrics>,
     /// `--max-runs`: a permit per run started or admitted here (runs it
     /// resumes or adopts are not held back).
     capacity: Option<Arc<Semaphore>>,
@@ -125,6 +128,7 @@ impl Runner {
         let journals = Arc::new(JournalHub::start(journals)?);
         let owner = Owner::this_process();
         let breakers: Arc<dyn engine::Breakers> = Arc::new(StoreBreakers::new(store.clone()));
+        let metrics = Arc::new(Metrics::default());
         Ok(Self {
             children: Arc::new(
                 ChildRunner::new(
@@ -133,9 +137,11 @@ impl Runner {
                     owner.clone(),
                     workspace.clone(),
                 )
-                .with_breakers(Some(Arc::clone(&breakers))),
+                .with_breakers(Some(Arc::clone(&breakers)))
+                .with_metrics(Some(Arc::clone(&metrics))),
             ),
             breakers,
+            metrics,
             journals,
             capacity: max_runs.map(|n| Arc::new(Semaphore::new(n))),
             database,
@@ -152,6 +158,11 @@ impl Runner {
 
     fn active(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Control>>> {
         self.active.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What this server counts (`/metrics`).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Whether the runner stopped taking new runs (the server is stopping).
@@ -226,6 +237,7 @@ impl Runner {
             Err(first) => Ok(Started::Existing(first)),
             Ok((admission, grants)) => match admission {
                 Admission::Running(lease) => {
+                    self.metrics.run_started(&workflow.plan.name);
                     let options = RunOptions {
                         run_id: run_id.clone(),
                         replay: Replay::default(),
@@ -327,12 +339,18 @@ impl Runner {
         let runner = Arc::clone(self);
         let journals = Arc::clone(&self.journals);
         // The engine starts at once; a journal that cannot open stops it.
-        let mut journal = journals.journal_now(lease, control)?;
+        let journal = journals.journal_now(lease, control)?;
+        let mut observer = engine::Tee(journal, self.metrics.observer(&plan));
         tokio::spawn(async move {
-            let summary = engine::run(plan, inputs, options, &mut journal).await;
+            let summary = engine::run(plan, inputs, options, &mut observer).await;
             drop(permit);
+            let engine::Tee(journal, _) = observer;
             match tokio::task::spawn_blocking(move || journal.finish()).await {
                 Ok(Ok(())) => tracing::info!("run {run_id} ended {}", summary.status),
+                Ok(Err(error @ StoreError::LeaseLost { .. })) => {
+                    runner.metrics.lease_lost();
+                    tracing::error!("run {run_id}: {error}");
+                }
                 Ok(Err(error)) => tracing::error!("run {run_id}: {error}"),
                 Err(error) => tracing::error!("run {run_id}: the journal task failed: {error}"),
             }
@@ -457,6 +475,7 @@ impl Runner {
             Value::Object(inputs) => inputs,
             _ => Map::new(),
         };
+        self.metrics.run_started(&plan.name);
         let options = RunOptions {
             run_id: run.id,
             replay: Replay::default(),

@@ -176,6 +176,7 @@ impl Scheduler {
                 self.start(workflow, trigger, &key, tick).await?;
             } else {
                 self.record(&key, tick, TickOutcome::Missed, None).await?;
+                self.runner.metrics().tick_missed(&workflow.name);
             }
             self.memory.get_mut(&key).expect("remembered").last = Some(tick);
         }

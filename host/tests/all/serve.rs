@@ -1648,3 +1648,113 @@ fn wfhost_run_waits_for_a_slot_held_by_another_process() {
         "the second started after the first ended: {spans:?}"
     );
 }
+
+/// A step that fails twice (a retry), then a handler: the run succeeds.
+const COUNTED: &str = r#"
+name: counted
+steps:
+  - id: flaky
+    module: system
+    action: fail
+    inputs: { code: down, message: "not yet", retryable: true }
+    retry: { max_attempts: 2, initial: 10ms }
+    onFailure: note
+  - { id: note, module: system, action: echo, inputs: { message: handled } }
+"#;
+
+/// One sample of `scrape`, by name and labels.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            prometheus_parse::Value::Summary(_) => f64::NAN,
+        })
+}
+
+#[test]
+fn metrics_count_what_the_journal_holds_and_parse_as_prometheus_text() {
+    let (_dir, home, workflows, alice) = setup("counted.yaml", COUNTED);
+    write(&workflows, "hello.yaml", HELLO);
+    let server = Server::start(&home, &workflows, &[]);
+    let runs: Vec<String> = ["counted", "counted", "hello"]
+        .iter()
+        .map(|workflow| start(&server, &alice, workflow, &json!({})))
+        .collect();
+    for id in &runs {
+        let run = wait_for(&server, &alice, id, "an end", ended);
+        assert_eq!(run["status"], "succeeded", "{run}");
+    }
+    let (status, _) = call("POST", &server.url("/hooks/nobody"), None, Some(&json!({})));
+    assert_eq!(status, 404);
+    let (status, _) = call("GET", &server.url("/metrics"), None, None);
+    assert_eq!(status, 401, "metrics are read with a token");
+    let (status, text) = call("GET", &server.url("/metrics"), Some(&alice), None);
+    assert_eq!(status, 200, "{text}");
+    let text = text.as_str().expect("text").to_string();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text");
+    // What the journal holds: failed attempts of the flaky step.
+    let failed_attempts: usize = runs
+        .iter()
+        .map(|id| {
+            let logs = wfhost(&home, &["logs", id, "--json"]);
+            logs.stdout
+                .lines()
+                .filter(|line| line.contains(r#""event":"step_failed""#))
+                .count()
+        })
+        .sum();
+    assert_eq!(failed_attempts, 4);
+    let fail = [("module", "system"), ("action", "fail")];
+    let counts = (
+        sample(
+            &scrape,
+            "wfhost_runs_started_total",
+            &[("workflow", "counted")],
+        ),
+        sample(
+            &scrape,
+            "wfhost_runs_started_total",
+            &[("workflow", "hello")],
+        ),
+        sample(
+            &scrape,
+            "wfhost_runs_ended_total",
+            &[("workflow", "counted"), ("status", "succeeded")],
+        ),
+        sample(
+            &scrape,
+            "wfhost_step_failures_total",
+            &[("module", "system"), ("action", "fail"), ("kind", "error")],
+        ),
+        sample(&scrape, "wfhost_step_duration_seconds_count", &fail)
+            .or_else(|| sample(&scrape, "wfhost_step_duration_seconds", &fail)),
+        sample(
+            &scrape,
+            "wfhost_webhook_rejections_total",
+            &[("reason", "not-found")],
+        ),
+        sample(&scrape, "wfhost_runs_waiting", &[]),
+        sample(&scrape, "wfhost_runs_queued", &[]),
+    );
+    assert_eq!(
+        counts,
+        (
+            Some(2.0),
+            Some(1.0),
+            Some(2.0),
+            Some(failed_attempts as f64),
+            Some(failed_attempts as f64),
+            Some(1.0),
+            Some(0.0),
+            Some(0.0)
+        ),
+        "{text}"
+    );
+}

@@ -112,12 +112,31 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/runs/{id}/resume", post(runs::resume))
         .route("/v1/runs/{id}/signals/{name}", post(signals::send))
         .route("/v1/runs/{id}/approvals/{step}", post(signals::answer))
+        .route("/metrics", get(metrics))
         .fallback(webhooks::receive)
         .with_state(state)
 }
 
 async fn health() -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// `GET /metrics`: Prometheus' text format (OpenMetrics), read as any
+/// API read is (a token unless `--open-reads`).
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
+    headers: axum::http::HeaderMap,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], String), ApiError> {
+    auth::reader(&state, &headers).await?;
+    let metrics = Arc::clone(state.runner.metrics());
+    let text = state.read(move |store| metrics.render(store)).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    ))
 }
 
 async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {

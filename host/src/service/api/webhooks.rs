@@ -29,6 +29,21 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let answer = deliver(&state, method, &uri, &headers, body).await;
+    if let Err(error) = &answer {
+        state.runner.metrics().webhook_rejected(error.kind);
+    }
+    answer
+}
+
+/// A request to a path outside `/v1`: a workflow's webhook, or 404.
+async fn deliver(
+    state: &Arc<ApiState>,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let path = uri.path();
     let Some((workflow, index)) = state.library.webhook(path) else {
         return Err(ApiError::not_found(

@@ -164,6 +164,10 @@ impl Checker<'_> {
             Some("a webhook path starts with `/`")
         } else if text == "/v1" || text.starts_with("/v1/") {
             Some("`/v1` is the API's; choose another path for a webhook")
+        } else if text == "/metrics" {
+            Some(
+                "`/metrics` is where the server's metrics are scraped; choose another path for a webhook",
+            )
         } else if text.len() > MAX_PATH {
             Some("a webhook path has at most 200 characters")
         } else if !text

@@ -1,0 +1,286 @@
+//! What `wfhost serve` counts, in Prometheus' text format at `/metrics`
+//! (prometheus-client): runs started and ended, step attempts' duration and
+//! fuel by module and action, failures by kind, missed cron ticks, webhook
+//! rejections, lost leases; queued and waiting runs read from the store
+//! when scraped. Counters are this process's since it started, as
+//! Prometheus expects; an observer beside each run's journal counts its
+//! events as they happen (replayed ones are not counted again).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::engine::{Event, Observer, RunStatus};
+use crate::store::{RunStore, StoreError};
+use crate::workflow::Plan;
+use crate::workflow::plan::StepKind;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkflowLabels {
+    workflow: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunEndLabels {
+    workflow: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    module: String,
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    module: String,
+    action: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+type Histograms = Family<ActionLabels, Histogram, fn() -> Histogram>;
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    runs_started: Family<WorkflowLabels, Counter>,
+    runs_ended: Family<RunEndLabels, Counter>,
+    step_duration: Histograms,
+    step_fuel: Histograms,
+    step_failures: Family<FailureLabels, Counter>,
+    ticks_missed: Family<WorkflowLabels, Counter>,
+    webhook_rejections: Family<ReasonLabels, Counter>,
+    lease_losses: Counter,
+    runs_queued: Gauge,
+    runs_waiting: Gauge,
+}
+
+fn seconds() -> Histogram {
+    // 1 ms to about 4.4 hours.
+    Histogram::new(exponential_buckets(0.001, 4.0, 12))
+}
+
+fn fuel() -> Histogram {
+    // 1,000 to about 4·10^12 units.
+    Histogram::new(exponential_buckets(1_000.0, 8.0, 14))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let metrics = Self {
+            runs_started: Family::default(),
+            runs_ended: Family::default(),
+            step_duration: Family::new_with_constructor(seconds as fn() -> Histogram),
+            step_fuel: Family::new_with_constructor(fuel as fn() -> Histogram),
+            step_failures: Family::default(),
+            ticks_missed: Family::default(),
+            webhook_rejections: Family::default(),
+            lease_losses: Counter::default(),
+            runs_queued: Gauge::default(),
+            runs_waiting: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "wfhost_runs_started",
+            "Runs this server started (new, or admitted from the queue)",
+            metrics.runs_started.clone(),
+        );
+        registry.register(
+            "wfhost_runs_ended",
+            "Runs driven here that ended, by status (interrupted and waiting runs continue later)",
+            metrics.runs_ended.clone(),
+        );
+        registry.register(
+            "wfhost_step_duration_seconds",
+            "Wall-clock time of step attempts, by module and action",
+            metrics.step_duration.clone(),
+        );
+        registry.register(
+            "wfhost_step_fuel",
+            "Fuel step attempts consumed, by module and action",
+            metrics.step_fuel.clone(),
+        );
+        registry.register(
+            "wfhost_step_failures",
+            "Failed step attempts, by module, action and failure kind",
+            metrics.step_failures.clone(),
+        );
+        registry.register(
+            "wfhost_cron_ticks_missed",
+            "Cron ticks recorded missed (no server ran, or catch-up left them out)",
+            metrics.ticks_missed.clone(),
+        );
+        registry.register(
+            "wfhost_webhook_rejections",
+            "Webhook requests refused, by reason (the error kind answered)",
+            metrics.webhook_rejections.clone(),
+        );
+        registry.register(
+            "wfhost_lease_losses",
+            "Runs whose lease another owner took while this server drove them",
+            metrics.lease_losses.clone(),
+        );
+        registry.register(
+            "wfhost_runs_queued",
+            "Runs waiting for a concurrency slot or room under --max-runs (on this home)",
+            metrics.runs_queued.clone(),
+        );
+        registry.register(
+            "wfhost_runs_waiting",
+            "Runs waiting for a signal, an approval or a timer (on this home)",
+            metrics.runs_waiting.clone(),
+        );
+        Self {
+            registry,
+            ..metrics
+        }
+    }
+}
+
+impl Metrics {
+    pub fn run_started(&self, workflow: &str) {
+        self.runs_started
+            .get_or_create(&WorkflowLabels {
+                workflow: workflow.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn tick_missed(&self, workflow: &str) {
+        self.ticks_missed
+            .get_or_create(&WorkflowLabels {
+                workflow: workflow.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn webhook_rejected(&self, reason: &str) {
+        self.webhook_rejections
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn lease_lost(&self) {
+        self.lease_losses.inc();
+    }
+
+    /// The text Prometheus scrapes, the gauges read from `store` first.
+    pub fn render(&self, store: &dyn RunStore) -> Result<String, StoreError> {
+        let count = |status| -> Result<i64, StoreError> {
+            Ok(i64::try_from(store.runs(Some(status))?.len()).unwrap_or(i64::MAX))
+        };
+        self.runs_queued.set(count(RunStatus::Queued)?);
+        self.runs_waiting.set(count(RunStatus::Waiting)?);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .map_err(|error| StoreError::Refused(format!("cannot encode the metrics: {error}")))?;
+        Ok(text)
+    }
+
+    /// An observer counting the events of one run of `plan`.
+    pub fn observer(self: &Arc<Self>, plan: &Plan) -> RunMetrics {
+        let actions = plan
+            .steps
+            .iter()
+            .filter_map(|step| match &step.kind {
+                StepKind::Action { module, action } => Some((
+                    step.id.clone(),
+                    ActionLabels {
+                        module: module.name().to_string(),
+                        action: action.clone(),
+                    },
+                )),
+                StepKind::Workflow(child) => Some((
+                    step.id.clone(),
+                    ActionLabels {
+                        module: "workflow".to_string(),
+                        action: child.written.clone(),
+                    },
+                )),
+                StepKind::Parallel { .. } | StepKind::Wait(_) => None,
+            })
+            .collect();
+        RunMetrics {
+            metrics: Arc::clone(self),
+            workflow: plan.name.clone(),
+            actions,
+        }
+    }
+}
+
+/// Counts one run's events into [`Metrics`].
+#[derive(Debug)]
+pub struct RunMetrics {
+    metrics: Arc<Metrics>,
+    workflow: String,
+    /// Each action step's module and action.
+    actions: HashMap<String, ActionLabels>,
+}
+
+impl Observer for RunMetrics {
+    fn event(&mut self, event: &Event) {
+        match event {
+            Event::StepSucceeded {
+                key,
+                duration_ms,
+                fuel,
+                ..
+            }
+            | Event::StepFailed {
+                key,
+                duration_ms,
+                fuel,
+                ..
+            } => {
+                let Some(labels) = self.actions.get(&key.step) else {
+                    return;
+                };
+                let metrics = &self.metrics;
+                metrics
+                    .step_duration
+                    .get_or_create(labels)
+                    .observe(duration_ms / 1000.0);
+                metrics
+                    .step_fuel
+                    .get_or_create(labels)
+                    .observe(*fuel as f64);
+                if let Event::StepFailed { failure, .. } = event {
+                    metrics
+                        .step_failures
+                        .get_or_create(&FailureLabels {
+                            module: labels.module.clone(),
+                            action: labels.action.clone(),
+                            kind: failure.kind.to_string(),
+                        })
+                        .inc();
+                }
+            }
+            Event::RunFinished { status, .. } => {
+                self.metrics
+                    .runs_ended
+                    .get_or_create(&RunEndLabels {
+                        workflow: self.workflow.clone(),
+                        status: status.to_string(),
+                    })
+                    .inc();
+            }
+            _ => {}
+        }
+    }
+}
