@@ -160,12 +160,13 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     auth::reader(&state, &headers).await?;
-    let (run, steps) = state
-        .read(move |store| Ok((store.run(&id)?, store.steps(&id)?)))
+    let (run, steps, children) = state
+        .read(move |store| Ok((store.run(&id)?, store.steps(&id)?, store.children(&id)?)))
         .await?;
     let mut body = run_json(&run);
     body["inputs"] = run.inputs;
     body["steps"] = steps.iter().map(step_json).collect();
+    body["children"] = children.iter().map(run_json).collect();
     Ok(Json(body))
 }
 
@@ -179,6 +180,8 @@ fn run_json(run: &RunRecord) -> Value {
         "updated_at": rfc3339(run.updated_at),
         "driven": run.is_driven(),
         "error": run.error,
+        "parent": run.parent.as_ref().map(|p| json!({ "run": p.run, "step": p.step })),
+        "outputs": run.outputs,
     })
 }
 
