@@ -77,6 +77,9 @@ enum Found {
     Ended(Box<RunRecord>),
     /// Another process drives it: look again later.
     DrivenElsewhere,
+    /// It cannot continue (its file changed, its recorded state does not
+    /// fit the plan): the step fails, saying why.
+    Refused(String),
 }
 
 impl ChildRunner {
@@ -177,6 +180,7 @@ impl ChildRunner {
             };
             match found {
                 Found::Ended(record) => return ended(&record),
+                Found::Refused(why) => return failed(why),
                 Found::DrivenElsewhere => {
                     tokio::select! {
                         () = tokio::time::sleep(DRIVEN_ELSEWHERE_POLL) => {}
@@ -418,7 +422,7 @@ fn existing(
         }),
         Err(PrepareError::Driven { .. }) => Ok(Found::DrivenElsewhere),
         Err(PrepareError::Store(error)) => Err(error),
-        Err(other) => Err(StoreError::Refused(format!(
+        Err(other) => Ok(Found::Refused(format!(
             "cannot continue child run {id}: {other}"
         ))),
     }

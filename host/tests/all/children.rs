@@ -527,3 +527,40 @@ fn a_lattice_of_files_naming_each_other_is_checked_once_per_file() {
     let checked = wfhost(&home, &["validate", &path(dir.path(), "l0-0.yaml")]);
     assert_eq!(checked.code, 0, "{}", checked.render());
 }
+
+#[test]
+fn a_child_whose_file_changed_while_its_parent_was_down_is_not_continued_silently() {
+    let (dir, home, mut driver, parent) = start_parent(1500, "say", "succeeded");
+    driver.kill().expect("SIGKILL");
+    let _ = driver.wait();
+    let child = dir.path().join("child.yaml");
+    let text = std::fs::read_to_string(&child).expect("the child");
+    std::fs::write(&child, format!("{text}# changed\n")).expect("edit the child");
+    let refused = wfhost(&home, &["resume", &parent]);
+    assert_ne!(refused.code, 0, "{}", refused.render());
+    assert!(
+        refused
+            .stderr
+            .contains("modules or sub-workflows changed since run")
+            && refused.stderr.contains("workflow ./child.yaml"),
+        "{}",
+        refused.render()
+    );
+    // Allowed: the children started with the old file cannot go on with the
+    // new one, and say so; the step fails as `child-failed`.
+    let resumed = wfhost(&home, &["resume", &parent, "--allow-changed"]);
+    assert_eq!(resumed.code, 1, "{}", resumed.render());
+    let status = run_status(&home, &parent);
+    let build = step_of(&status, "build");
+    assert_eq!(build["status"], "failed", "{status}");
+    let failure = build["failure"].to_string();
+    assert!(
+        failure.contains("child-failed") && failure.contains("changed since"),
+        "{failure}"
+    );
+    assert_eq!(
+        children_of(&home, &parent).len(),
+        3,
+        "no child started anew"
+    );
+}
