@@ -80,6 +80,11 @@ fn a_breaker_opens_across_runs_fails_fast_and_closes_after_a_probe() {
         "{}",
         status.stdout
     );
+    let shown = json(&home, &["module", "show", &guest("kitchen-sink"), "--json"]);
+    assert_eq!(
+        shown["open_circuits"][0]["key"], "kitchen-sink.echoes.echo-result",
+        "{shown}"
+    );
     // After `open_for`, a probe that fails opens it again…
     std::thread::sleep(Duration::from_millis(1100));
     assert_eq!(once(&home, &flaky, false), ("error".into(), 1));

@@ -99,6 +99,10 @@ pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, CliError> {
             "limits": manifest.map(|m| m.limits),
             "capabilities": manifest.map(|m| &m.capabilities),
             "actions": actions,
+            "open_circuits": open_circuits(home, module.name())
+                .iter()
+                .map(|c| json!({ "key": c.key, "open_until": c.open_until, "last_error": c.last_error }))
+                .collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(SUCCESS);
@@ -147,18 +151,25 @@ pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, CliError> {
     screen::actions(module);
     println!();
     screen::capabilities(manifest);
-    if home.database().exists()
-        && let Ok(store) = crate::store::open(&home.database(), crate::store::Durability::Normal)
-    {
-        let open = super::super::circuit::open_of(store.as_ref(), module.name());
-        if !open.is_empty() {
-            println!("\nopen circuit breakers (`wfhost circuit reset KEY` closes one):");
-            for circuit in &open {
-                print!("  {}", super::super::circuit::describe(circuit));
-            }
+    let open = open_circuits(home, module.name());
+    if !open.is_empty() {
+        println!("\nopen circuit breakers (`wfhost circuit reset KEY` closes one):");
+        for circuit in &open {
+            print!("  {}", super::super::circuit::describe(circuit));
         }
     }
     Ok(SUCCESS)
+}
+
+/// The open breakers of `module`'s actions; none when the home has no
+/// database yet (showing a module creates nothing).
+fn open_circuits(home: &Home, module: &str) -> Vec<crate::store::CircuitRecord> {
+    if !home.database().exists() {
+        return Vec::new();
+    }
+    crate::store::open(&home.database(), crate::store::Durability::Normal)
+        .map(|store| super::super::circuit::open_of(store.as_ref(), module))
+        .unwrap_or_default()
 }
 
 pub(super) fn remove(home: &Home, args: &RemoveArgs) -> Result<u8, CliError> {
