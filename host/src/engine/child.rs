@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::attempt::{AttemptKey, AttemptResult};
-use super::control::Stop;
+use super::control::{Control, Stop};
 use crate::sandbox::CancelSignal;
 use crate::workflow::plan::PlannedChild;
 
@@ -29,6 +29,9 @@ pub struct ChildCall {
     pub inputs: Arc<Value>,
     /// Fires when the parent cancels the step (the child is cancelled).
     pub cancel: CancelSignal,
+    /// The parent's control: a pause (or a drain, or leaving it waiting)
+    /// asked of the parent is asked of the child too.
+    pub parent_control: Arc<Control>,
 }
 
 /// How a child run ended, for its parent.

@@ -333,6 +333,12 @@ impl ChildRunner {
                 Err(error) => Err(format!("the journal task failed: {error}")),
             }
         });
+        // A pause, drain or detach of the parent reaches the child: its
+        // running steps finish and it stops, to continue with its parent.
+        let forward = tokio::spawn(forward_stops(
+            Arc::clone(&call.parent_control),
+            Arc::clone(&control),
+        ));
         // Dropped before the child ends (the parent interrupted): the child
         // is interrupted too, and resumes with its parent.
         let guard = InterruptOnDrop(Some(Arc::clone(&control)));
@@ -349,6 +355,7 @@ impl ChildRunner {
             None => (&mut task).await,
         };
         guard.disarm();
+        forward.abort();
         let summary = match joined {
             Ok(Ok(summary)) => summary,
             Ok(Err(error)) => {
@@ -503,6 +510,20 @@ fn failed(message: String) -> ChildEnd {
         StepFailureKind::ChildFailed,
         message,
     ))))
+}
+
+/// Ask `child` for every pause, drain or detach `parent` is asked for
+/// (a cancel reaches the child through its step's cancel signal, an
+/// interrupt through [`InterruptOnDrop`]).
+async fn forward_stops(parent: Arc<Control>, child: Arc<Control>) {
+    let mut current = None;
+    loop {
+        let stop = parent.escalated(current).await;
+        if matches!(stop, Stop::Pause | Stop::Drain | Stop::Detach) {
+            child.request(stop);
+        }
+        current = Some(stop);
+    }
 }
 
 /// Interrupts a child whose parent stopped waiting for it.

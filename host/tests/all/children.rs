@@ -564,3 +564,38 @@ fn a_child_whose_file_changed_while_its_parent_was_down_is_not_continued_silentl
         "no child started anew"
     );
 }
+
+#[test]
+fn pausing_a_parent_pauses_its_waiting_child_and_resuming_the_parent_continues_both() {
+    let (dir, home) = setup(&[("asking.yaml", ASKING), ("asks.yaml", ASKS)]);
+    let mut driver = spawn(&home, &["run", &path(dir.path(), "asks.yaml")]);
+    let parent = until("the parent runs", || top_run(&home));
+    let child = until("the child waits", || {
+        let children = children_of(&home, &parent);
+        let id = children.first()?["id"].as_str()?.to_string();
+        (run_status(&home, &id)["status"] == "waiting").then_some(id)
+    });
+    let paused = wfhost(&home, &["pause", &parent]);
+    assert_eq!(paused.code, 0, "{}", paused.render());
+    until("the parent's process exits", || {
+        driver.try_wait().expect("the process").map(|_| ())
+    });
+    assert_eq!(run_status(&home, &parent)["status"], "paused");
+    assert_eq!(run_status(&home, &child)["status"], "paused");
+    let sent = wfhost(
+        &home,
+        &[
+            "signal",
+            &child,
+            "answer",
+            "--data",
+            r#"{"answer": "later"}"#,
+        ],
+    );
+    assert_eq!(sent.code, 0, "{}", sent.render());
+    let resumed = wfhost(&home, &["resume", &parent]);
+    assert_eq!(resumed.code, 0, "{}", resumed.render());
+    let ended = run_status(&home, &parent);
+    assert_eq!(step_of(&ended, "tell")["output"], "told: later", "{ended}");
+    assert_eq!(children_of(&home, &parent).len(), 1);
+}

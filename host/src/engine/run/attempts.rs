@@ -170,6 +170,7 @@ impl Engine<'_> {
                         child: Arc::clone(child),
                         inputs: input,
                         cancel,
+                        parent_control: Arc::clone(&self.control),
                     };
                     let children = self.children.clone();
                     self.tasks.spawn(async move {
