@@ -281,18 +281,24 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
             .max()
             .unwrap_or(4)
             .max(4);
+        // A waiting child says what it waits for.
+        let statuses: Vec<String> = children
+            .iter()
+            .map(|child| shown_status(store.as_ref(), child))
+            .collect();
+        let status_width = statuses.iter().map(String::len).max().unwrap_or(6).max(6);
         let _ = writeln!(
             out,
-            "\nchild runs:\n{:<width$}  {:<8}  {:<10}  WORKFLOW",
+            "\nchild runs:\n{:<width$}  {:<8}  {:<status_width$}  WORKFLOW",
             "STEP", "RUN", "STATUS"
         );
-        for child in &children {
+        for (child, status) in children.iter().zip(&statuses) {
             let _ = writeln!(
                 out,
-                "{:<width$}  {:<8}  {:<10}  {}",
+                "{:<width$}  {:<8}  {:<status_width$}  {}",
                 child.parent.as_ref().map_or("", |p| p.step.as_str()),
                 child.id,
-                child.status,
+                status,
                 child.name
             );
         }

@@ -575,6 +575,14 @@ fn pausing_a_parent_pauses_its_waiting_child_and_resuming_the_parent_continues_b
         let id = children.first()?["id"].as_str()?.to_string();
         (run_status(&home, &id)["status"] == "waiting").then_some(id)
     });
+    let status = wfhost(&home, &["status", &parent]);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("question  {child}  waiting (ask)")),
+        "a parent's status says what its child waits for: {}",
+        status.stdout
+    );
     let paused = wfhost(&home, &["pause", &parent]);
     assert_eq!(paused.code, 0, "{}", paused.render());
     until("the parent's process exits", || {
