@@ -254,6 +254,8 @@ fn durable(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>, durability: Durabi
                     hold: false,
                     idempotency_key: None,
                     parent: None,
+                    trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+                    trace_parent: None,
                 },
                 &Owner::this_process(),
             )

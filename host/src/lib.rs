@@ -21,6 +21,7 @@ pub mod scaffold;
 pub mod service;
 pub mod store;
 pub mod suggest;
+pub mod trace;
 pub mod units;
 pub mod user;
 pub mod workflow;

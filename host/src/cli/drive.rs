@@ -38,6 +38,8 @@ pub(super) struct Drive {
     /// has `workflow:` steps.
     pub database: std::path::PathBuf,
     pub durability: Durability,
+    /// The W3C trace the run belongs to (printed with `--json`).
+    pub trace_id: String,
 }
 
 /// The journal first (so an event is on its way to disk before it is
@@ -112,7 +114,9 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
         None
     };
     let reporter = if drive.json {
-        Reporter::Json
+        Reporter::Json {
+            trace_id: drive.trace_id.clone(),
+        }
     } else {
         Reporter::Human {
             fancy: std::io::stdout().is_terminal(),

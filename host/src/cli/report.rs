@@ -17,14 +17,14 @@ pub(super) enum Reporter {
     /// One line per event; `fancy` adds symbols for a terminal. `run` is
     /// the run's id, once it started (for the commands a wait prints).
     Human { fancy: bool, run: String },
-    /// One JSON object per event.
-    Json,
+    /// One JSON object per event, with the run's trace id.
+    Json { trace_id: String },
 }
 
 impl Observer for Reporter {
     fn event(&mut self, event: &Event) {
         let text = match self {
-            Reporter::Json => json_line(event, false),
+            Reporter::Json { trace_id } => json_line(event, false, trace_id),
             Reporter::Human { fancy, run } => {
                 if let Event::RunStarted { run_id, .. } = event {
                     run.clone_from(run_id);
@@ -38,7 +38,7 @@ impl Observer for Reporter {
     /// Recorded results a resumed run reuses: shown marked, not run again.
     fn replayed(&mut self, event: &Event) {
         let text = match self {
-            Reporter::Json => json_line(event, true),
+            Reporter::Json { trace_id } => json_line(event, true, trace_id),
             Reporter::Human { fancy, run } => match event {
                 Event::StepSucceeded { .. } | Event::StepFailed { .. } => human(event, *fancy, run)
                     .lines()
@@ -89,14 +89,17 @@ fn indent(text: &str) -> String {
     text.lines().map(|line| format!("    {line}\n")).collect()
 }
 
-/// One event as a JSON line, with the time it is shown (RFC 3339) and
-/// whether it re-enacts a recorded result.
-fn json_line(event: &Event, replayed: bool) -> String {
+/// One event as a JSON line, with the time it is shown (RFC 3339), the
+/// run's trace id, and whether it re-enacts a recorded result.
+fn json_line(event: &Event, replayed: bool, trace_id: &str) -> String {
     let body = serde_json::to_string(event).unwrap_or_else(|_| "{}".into());
     let now = rfc3339(crate::units::now_seconds());
     let replayed = if replayed { "\"replayed\":true," } else { "" };
     // The body is an object: the fields go in front of its own.
-    format!("{{\"time\":\"{now}\",{replayed}{}\n", &body[1..])
+    format!(
+        "{{\"time\":\"{now}\",\"trace_id\":\"{trace_id}\",{replayed}{}\n",
+        &body[1..]
+    )
 }
 
 fn show(text: &str) {

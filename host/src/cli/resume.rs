@@ -67,5 +67,6 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
         lease: prepared.lease,
         database: home.database(),
         durability: args.durability,
+        trace_id: prepared.trace_id,
     })
 }

@@ -67,6 +67,15 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         .with_context(|| format!("cannot use workspace {}", args.workspace.display()))?;
     let slot_key =
         runner::slot_key(&plan, &inputs).map_err(|problem| CliError(anyhow::anyhow!(problem)))?;
+    // `TRACEPARENT` (as CI systems set it) makes the run part of that trace.
+    let (trace_id, trace_parent) = match std::env::var("TRACEPARENT")
+        .ok()
+        .as_deref()
+        .and_then(crate::trace::parse_traceparent)
+    {
+        Some(parent) => (parent.trace_id, Some(parent.span_id)),
+        None => (crate::trace::trace_id_of_run(&run_id), None),
+    };
     let mut store = store::open(&home.database(), args.durability)?;
     let admission = store.create_run(
         &NewRun {
@@ -84,6 +93,8 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
             hold: false,
             idempotency_key: None,
             parent: None,
+            trace_id: &trace_id,
+            trace_parent: trace_parent.as_deref(),
         },
         &Owner::this_process(),
     )?;
@@ -117,6 +128,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         lease,
         database: home.database(),
         durability: args.durability,
+        trace_id,
     })
 }
 

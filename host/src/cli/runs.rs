@@ -226,6 +226,7 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
             "id": run.id, "workflow": run.name, "path": run.path, "status": run.status,
             "driven": run.is_driven(), "error": run.error, "inputs": run.inputs, "steps": steps,
             "outputs": run.outputs, "parent": parent_json(&run), "children": children,
+            "trace_id": run.trace_id, "trace_parent": run.trace_parent,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(SUCCESS);
@@ -342,6 +343,7 @@ pub(super) fn logs(home: &Home, args: &LogsArgs) -> Result<u8, CliError> {
                 let mut body = record.body;
                 body["seq"] = record.seq.into();
                 body["time"] = crate::units::rfc3339(record.at).into();
+                body["trace_id"] = run.trace_id.clone().into();
                 format!("{body}\n")
             } else {
                 // The renderer of `wfhost run`, on the stored event.

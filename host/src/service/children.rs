@@ -221,6 +221,8 @@ impl ChildRunner {
         let id = engine::new_run_id();
         self.store
             .with(move |store| {
+                // A child joins its parent's trace.
+                let trace_id = store.run(&parent_run)?.trace_id;
                 let created = store.create_run(
                     &NewRun {
                         id: &id,
@@ -240,6 +242,8 @@ impl ChildRunner {
                             run: &parent_run,
                             step: &parent_step,
                         }),
+                        trace_id: &trace_id,
+                        trace_parent: None,
                     },
                     &owner,
                 );

@@ -39,6 +39,8 @@ pub struct Prepared {
     pub lease: Lease,
     /// Said to the user: e.g. the file is gone and the recorded definition is used.
     pub notes: Vec<String>,
+    /// The W3C trace the run belongs to.
+    pub trace_id: String,
 }
 
 /// Why a run cannot be resumed.
@@ -141,6 +143,7 @@ pub fn prepare(
         trigger: run.trigger,
         lease,
         notes,
+        trace_id: run.trace_id,
     })
 }
 

@@ -26,6 +26,7 @@ use crate::store::{
     self, Admission, Durability, JournalHub, Lease, NewRun, Owner, RunRecord, RunStore, Slot,
     StoreError, WhenFull,
 };
+use crate::trace::TraceParent;
 use crate::workflow::Plan;
 use crate::workflow::model::OnLimit;
 use crate::workflow::template;
@@ -42,6 +43,8 @@ pub struct StartRequest<'a> {
     pub trigger: Trigger,
     /// A repeated key returns the run the first request started.
     pub idempotency_key: Option<&'a str>,
+    /// The caller's trace (`traceparent`): the run joins it.
+    pub traceparent: Option<TraceParent>,
 }
 
 /// A run started, or the one an earlier request with the same key started.
@@ -201,6 +204,10 @@ impl Runner {
         let record = Arc::clone(&workflow);
         let trigger = request.trigger;
         let recorded_trigger = trigger.clone();
+        let (trace_id, trace_parent) = match request.traceparent {
+            Some(parent) => (parent.trace_id, Some(parent.span_id)),
+            None => (crate::trace::trace_id_of_run(&run_id), None),
+        };
         let recorded_inputs = Value::Object(inputs.clone());
         let id = run_id.clone();
         let shared = self.store.clone();
@@ -223,6 +230,8 @@ impl Runner {
                     hold,
                     idempotency_key: key.as_deref(),
                     parent: None,
+                    trace_id: &trace_id,
+                    trace_parent: trace_parent.as_deref(),
                 },
                 &owner,
             );

@@ -328,6 +328,7 @@ fn cron_request<'a>(
             path: None,
         },
         idempotency_key,
+        traceparent: None,
     }
 }
 

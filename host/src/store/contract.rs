@@ -67,6 +67,8 @@ fn try_new_run(
             hold: false,
             idempotency_key: None,
             parent: None,
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+            trace_parent: None,
         },
         owner,
     )
@@ -201,6 +203,8 @@ fn a_child_run_is_found_by_its_key_names_its_parent_and_keeps_its_outputs() {
             run: "p1",
             step: "build[0]",
         }),
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+        trace_parent: None,
     };
     let Admission::Running(mut lease) = store.create_run(&child("c1"), &owner).expect("created")
     else {

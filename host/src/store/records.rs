@@ -36,6 +36,10 @@ pub struct NewRun<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The run and step that started it, for a sub-workflow's run.
     pub parent: Option<ParentRef<'a>>,
+    /// The W3C trace it belongs to (32 hex digits).
+    pub trace_id: &'a str,
+    /// The caller's span, when a `traceparent` named one.
+    pub trace_parent: Option<&'a str>,
 }
 
 /// A child run's parent, as [`NewRun`] names it.
@@ -80,6 +84,11 @@ pub struct RunRecord {
     pub parent: Option<Parent>,
     /// The workflow's `outputs:` it ended with (a run that succeeded).
     pub outputs: Option<Value>,
+    /// The W3C trace it belongs to (derived from its id for runs recorded
+    /// before traces were).
+    pub trace_id: String,
+    /// The caller's span, when a `traceparent` named one.
+    pub trace_parent: Option<String>,
 }
 
 impl RunRecord {

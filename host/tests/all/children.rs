@@ -113,6 +113,10 @@ fn a_child_is_a_run_of_its_own_and_its_outputs_are_the_steps_output() {
         let own = run_status(&home, child["id"].as_str().expect("an id"));
         assert_eq!(own["parent"]["run"], parent.as_str());
         assert_eq!(
+            own["trace_id"], status["trace_id"],
+            "a child joins its parent's trace"
+        );
+        assert_eq!(
             own["outputs"]["doubled"],
             own["inputs"]["n"].as_i64().unwrap_or(0) * 2
         );

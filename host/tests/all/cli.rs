@@ -14,6 +14,7 @@ fn snapshot(name: &str, run: &Run) {
             (r#""delay_ms":[0-9]+"#, r#""delay_ms":[ms]"#),
             (r#""at_ms":[0-9]+"#, r#""at_ms":[ms]"#),
             (r#""time":"[^"]+""#, r#""time":"[time]""#),
+            (r#""trace_id":"[0-9a-f]{32}""#, r#""trace_id":"[trace]""#),
             (r"\s+[0-9]+\.[0-9]+m?s\b", " [time]"),
         ],
         prepend_module_to_snapshot => false,
@@ -183,5 +184,60 @@ fn without_address_space_for_the_pool_it_falls_back_to_on_demand_allocation() {
     assert!(
         stderr.contains("falling back to on-demand allocation"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn json_events_carry_the_runs_trace_id_from_traceparent_or_its_own() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
+    let trace_ids = |stdout: &str| -> Vec<String> {
+        stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .map(|event| event["trace_id"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let given = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let joined = crate::common::wfhost_with(
+        &home,
+        &["run", "workflows/hello.yaml", "--json"],
+        &[("TRACEPARENT", &format!("00-{given}-00f067aa0ba902b7-01"))],
+    );
+    assert_eq!(joined.code, 0, "{}", joined.render());
+    let ids = trace_ids(&joined.stdout);
+    assert!(
+        !ids.is_empty() && ids.iter().all(|id| id == given),
+        "{ids:?}"
+    );
+    let run = crate::common::newest_run(&home);
+    let status = crate::common::run_status(&home, &run);
+    assert_eq!(
+        (status["trace_id"].as_str(), status["trace_parent"].as_str()),
+        (Some(given), Some("00f067aa0ba902b7"))
+    );
+    let logs = wfhost(&home, &["logs", &run, "--json"]);
+    assert!(
+        trace_ids(&logs.stdout).iter().all(|id| id == given),
+        "{}",
+        logs.stdout
+    );
+
+    // Without one (or with a malformed one), the run has a trace of its own.
+    let own = crate::common::wfhost_with(
+        &home,
+        &["run", "workflows/hello.yaml", "--json"],
+        &[("TRACEPARENT", "not a traceparent")],
+    );
+    let ids = trace_ids(&own.stdout);
+    let first = ids.first().cloned().unwrap_or_default();
+    assert!(
+        first.len() == 32 && first != given && ids.iter().all(|id| *id == first),
+        "{ids:?}"
+    );
+    let run = crate::common::newest_run(&home);
+    assert_eq!(
+        crate::common::run_status(&home, &run)["trace_id"],
+        first.as_str()
     );
 }

@@ -1758,3 +1758,22 @@ fn metrics_count_what_the_journal_holds_and_parse_as_prometheus_text() {
         "{text}"
     );
 }
+
+#[test]
+fn a_traceparent_on_the_api_makes_the_run_part_of_that_trace() {
+    let (_dir, home, workflows, alice) = setup("hello.yaml", HELLO);
+    let server = Server::start(&home, &workflows, &[]);
+    let response = agent()
+        .post(&server.url("/v1/runs"))
+        .header("Authorization", &format!("Bearer {alice}"))
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .send_json(json!({ "workflow": "hello" }))
+        .expect("the server answers");
+    assert_eq!(response.status().as_u16(), 202);
+    let id = crate::common::newest_run(&home);
+    let run = wait_for(&server, &alice, &id, "an end", ended);
+    assert_eq!(run["trace_id"], "0af7651916cd43dd8448eb211c80319c", "{run}");
+}

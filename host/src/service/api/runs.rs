@@ -56,6 +56,7 @@ pub async fn start(
             started_by: &started_by,
             trigger: Trigger::api(&actor.0),
             idempotency_key: key.as_deref(),
+            traceparent: traceparent(&headers),
         })
         .await?;
     if !matches!(started, Started::Existing(_)) {
@@ -65,6 +66,15 @@ pub async fn start(
             .await;
     }
     started_response(&started)
+}
+
+/// The caller's trace, from a well-formed `traceparent` header (anything
+/// else is ignored, as W3C Trace Context asks).
+pub fn traceparent(headers: &HeaderMap) -> Option<crate::trace::TraceParent> {
+    headers
+        .get("traceparent")
+        .and_then(|value| value.to_str().ok())
+        .and_then(crate::trace::parse_traceparent)
 }
 
 /// How a start is answered: 202 (started or queued), 200 (the run an
@@ -181,6 +191,7 @@ fn run_json(run: &RunRecord) -> Value {
         "driven": run.is_driven(),
         "error": run.error,
         "parent": run.parent.as_ref().map(|p| json!({ "run": p.run, "step": p.step })),
+        "trace_id": run.trace_id,
         "outputs": run.outputs,
     })
 }

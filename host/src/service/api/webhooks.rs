@@ -58,6 +58,7 @@ async fn deliver(
         ));
     }
     let bytes = read_body(body).await?;
+    let traceparent = super::runs::traceparent(headers);
     let hook = &workflow.plan.webhooks[index];
     let secrets: Vec<String> = hook
         .secret_env
@@ -130,6 +131,7 @@ async fn deliver(
             started_by: &started_by,
             trigger: Trigger::webhook(path),
             idempotency_key: key.as_deref(),
+            traceparent,
         })
         .await
         .map_err(|error| match error {

@@ -22,7 +22,7 @@ use crate::store::records::{
 };
 use crate::store::{RunStore, StoreError};
 
-const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by, trigger_data, concurrency_key, parent_run, parent_step, outputs";
+const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by, trigger_data, concurrency_key, parent_run, parent_step, outputs, trace_id, trace_parent";
 
 fn json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -68,6 +68,11 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
             _ => None,
         },
         outputs: json(row.get(18)?),
+        trace_id: match row.get::<_, Option<String>>(19)? {
+            Some(trace_id) => trace_id,
+            None => crate::trace::trace_id_of_run(&row.get::<_, String>(0)?),
+        },
+        trace_parent: row.get(20)?,
     })
 }
 
@@ -118,8 +123,8 @@ impl RunStore for SqliteStore {
                 params![run.workflow_digest, run.name, run.workflow_text],
             )?;
             tx.execute(
-                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key, trigger_data, concurrency_key, concurrency_limit, error, parent_run, parent_step)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?14, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?15, ?16, ?17, ?18, ?19)",
+                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key, trigger_data, concurrency_key, concurrency_limit, error, parent_run, parent_step, trace_id, trace_parent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?14, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
                 params![
                     run.id,
                     run.workflow_digest,
@@ -140,6 +145,8 @@ impl RunStore for SqliteStore {
                     error,
                     run.parent.map(|p| p.run),
                     run.parent.map(|p| p.step),
+                    run.trace_id,
+                    run.trace_parent,
                 ],
             )?;
             record_modules(tx, run.id, run.modules)?;

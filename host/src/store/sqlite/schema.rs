@@ -224,6 +224,14 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX circuit_failures_by_key ON circuit_failures(key, at);
     ",
     ),
+    // 12: the W3C trace each run belongs to, and the caller's span when a
+    // `traceparent` named one.
+    Migration::Sql(
+        r"
+    ALTER TABLE runs ADD COLUMN trace_id TEXT;
+    ALTER TABLE runs ADD COLUMN trace_parent TEXT;
+    ",
+    ),
 ];
 
 /// Migration 7 (see [`MIGRATIONS`]).
@@ -322,6 +330,10 @@ mod tests {
             (
                 11,
                 "00e34e88b8486f6ba31940868fabd0e90577ad7e8a8d7d7a74827435c7b401ac",
+            ),
+            (
+                12,
+                "79fc10f84c2b3757c5b72bdfa84fd63c41821dcaa5f98a46c1fcb8d9e0af3790",
             ),
         ];
         for (number, digest) in applied {
