@@ -1760,20 +1760,46 @@ fn metrics_count_what_the_journal_holds_and_parse_as_prometheus_text() {
 }
 
 #[test]
-fn a_traceparent_on_the_api_makes_the_run_part_of_that_trace() {
+fn a_traceparent_on_the_api_or_a_webhook_makes_the_run_part_of_that_trace() {
     let (_dir, home, workflows, alice) = setup("hello.yaml", HELLO);
-    let server = Server::start(&home, &workflows, &[]);
-    let response = agent()
-        .post(&server.url("/v1/runs"))
-        .header("Authorization", &format!("Bearer {alice}"))
-        .header(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )
-        .send_json(json!({ "workflow": "hello" }))
-        .expect("the server answers");
-    assert_eq!(response.status().as_u16(), 202);
-    let id = crate::common::newest_run(&home);
-    let run = wait_for(&server, &alice, &id, "an end", ended);
-    assert_eq!(run["trace_id"], "0af7651916cd43dd8448eb211c80319c", "{run}");
+    write(
+        &workflows,
+        "hooked.yaml",
+        "name: hooked\ntriggers:\n  - webhook: /hooks/traced\n    auth: { scheme: bearer, secret_env: TRACED_SECRET }\nsteps:\n  - { id: say, module: system, action: echo, inputs: { message: hi } }\n",
+    );
+    let server = Server::start_with(&home, &workflows, &[], &[("TRACED_SECRET", "s3cret")]);
+    let traced = |url: &str, auth: &str, trace: &str, body: Value| -> String {
+        let mut response = agent()
+            .post(&server.url(url))
+            .header("Authorization", auth)
+            .header("traceparent", &format!("00-{trace}-b7ad6b7169203331-01"))
+            .send_json(body)
+            .expect("the server answers");
+        assert_eq!(response.status().as_u16(), 202);
+        let body: Value = response.body_mut().read_json().expect("JSON");
+        body["run_id"].as_str().expect("a run id").to_string()
+    };
+    for (id, trace) in [
+        (
+            traced(
+                "/v1/runs",
+                &format!("Bearer {alice}"),
+                "0af7651916cd43dd8448eb211c80319c",
+                json!({ "workflow": "hello" }),
+            ),
+            "0af7651916cd43dd8448eb211c80319c",
+        ),
+        (
+            traced(
+                "/hooks/traced",
+                "Bearer s3cret",
+                "1bf7651916cd43dd8448eb211c80319d",
+                json!({}),
+            ),
+            "1bf7651916cd43dd8448eb211c80319d",
+        ),
+    ] {
+        let run = wait_for(&server, &alice, &id, "an end", ended);
+        assert_eq!(run["trace_id"], trace, "{run}");
+    }
 }
