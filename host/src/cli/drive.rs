@@ -8,11 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde_json::{Map, Value};
 
-use crate::engine::{self, Control, Event, Observer, Replay, RunOptions, RunStatus, Stop, Trigger};
+use crate::engine::{
+    self, Control, DetachOnWait, Observer, Replay, RunOptions, RunStatus, Stop, Tee, Trigger,
+};
 use crate::service::children::ChildRunner;
 use crate::service::circuits::StoreBreakers;
 use crate::service::shared_store::SharedStore;
-use crate::store::{self, Durability, Journal, JournalHub, Lease, Owner, RunStore, StoreError};
+use crate::store::{self, Durability, JournalHub, Lease, Owner, RunStore, StoreError};
 use crate::workflow::Plan;
 use crate::workflow::plan::StepKind;
 
@@ -40,30 +42,6 @@ pub(super) struct Drive {
     pub durability: Durability,
     /// The W3C trace the run belongs to (printed with `--json`).
     pub trace_id: String,
-}
-
-/// The journal first (so an event is on its way to disk before it is
-/// shown), then the reporter.
-struct Observers {
-    journal: Journal,
-    reporter: Reporter,
-    /// With `--detach-on-wait`: how to leave once every path waits.
-    detach: Option<Arc<Control>>,
-}
-
-impl Observer for Observers {
-    fn event(&mut self, event: &Event) {
-        self.journal.event(event);
-        self.reporter.event(event);
-        if let (Event::RunWaiting { .. }, Some(control)) = (event, &self.detach) {
-            control.request(Stop::Detach);
-        }
-    }
-
-    fn replayed(&mut self, event: &Event) {
-        self.journal.replayed(event);
-        self.reporter.replayed(event);
-    }
 }
 
 pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
@@ -123,11 +101,12 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
             run: run_id.clone(),
         }
     };
-    let mut observers = Observers {
-        journal,
-        reporter,
-        detach: drive.detach_on_wait.then(|| Arc::clone(&control)),
-    };
+    // The journal first (so an event is on its way to disk before it is
+    // shown), then the reporter.
+    let detach = drive
+        .detach_on_wait
+        .then(|| DetachOnWait(Arc::clone(&control)));
+    let mut observers = Tee(journal, Tee(reporter, detach));
     let tokio = super::tokio_runtime()?;
     let options = RunOptions {
         run_id: run_id.clone(),
@@ -160,7 +139,8 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
             (summary, observers)
         }))
         .context("the engine task failed")?;
-    observers.journal.finish().map_err(|error| match error {
+    let Tee(journal, _) = observers;
+    journal.finish().map_err(|error| match error {
         // Another owner continues the run: nothing for the user to resume.
         StoreError::LeaseLost { .. } => CliError(anyhow::Error::new(error)),
         _ => CliError::from(EnvironmentError(format!(

@@ -15,8 +15,13 @@ pub(super) struct ValidateArgs {
 
 pub(super) fn run(home: &Home, args: &ValidateArgs) -> Result<u8, CliError> {
     let (plan, _) = workflow_file::plan(home, &args.file)?;
+    let nested = match plan.child_files().len() {
+        0 => String::new(),
+        1 => ", 1 sub-workflow file".to_string(),
+        files => format!(", {files} sub-workflow files"),
+    };
     println!(
-        "{}: valid workflow `{}` ({} steps)",
+        "{}: valid workflow `{}` ({} steps{nested})",
         args.file.display(),
         plan.name,
         plan.steps.len()

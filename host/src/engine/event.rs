@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use super::attempt::AttemptKey;
+use super::control::{Control, Stop};
 use super::failure::StepFailure;
 use super::status::{RunStatus, StepStatus};
 
@@ -282,6 +283,44 @@ impl<A: Observer, B: Observer> Observer for Tee<A, B> {
     fn replayed(&mut self, event: &Event) {
         self.0.replayed(event);
         self.1.replayed(event);
+    }
+}
+
+/// An observer that may be absent.
+impl<O: Observer> Observer for Option<O> {
+    fn event(&mut self, event: &Event) {
+        if let Some(observer) = self {
+            observer.event(event);
+        }
+    }
+
+    fn replayed(&mut self, event: &Event) {
+        if let Some(observer) = self {
+            observer.replayed(event);
+        }
+    }
+}
+
+impl Observer for Box<dyn Observer + Send> {
+    fn event(&mut self, event: &Event) {
+        (**self).event(event);
+    }
+
+    fn replayed(&mut self, event: &Event) {
+        (**self).replayed(event);
+    }
+}
+
+/// `--detach-on-wait`: once every path of the run waits (`run_waiting`),
+/// ask it to stop and be left waiting.
+#[derive(Debug)]
+pub struct DetachOnWait(pub Arc<Control>);
+
+impl Observer for DetachOnWait {
+    fn event(&mut self, event: &Event) {
+        if let Event::RunWaiting { .. } = event {
+            self.0.request(Stop::Detach);
+        }
     }
 }
 

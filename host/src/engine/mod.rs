@@ -24,7 +24,7 @@ pub use attempt::{AttemptKey, AttemptResult, Replay};
 pub use breaker::{Admit, Breakers};
 pub use child::{ChildCall, ChildEnd, Children};
 pub use control::{Control, Stop};
-pub use event::{Discard, Event, Observer, Recorder, Tee};
+pub use event::{DetachOnWait, Discard, Event, Observer, Recorder, Tee};
 pub use failure::StepFailure;
 pub use mailbox::{Mailbox, Signal};
 pub use run::{RunOptions, run};

@@ -5,7 +5,6 @@
 //! the child it started (or takes its recorded end) and never starts a
 //! second one. `wfhost run` and `wfhost serve` share this driver.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -15,12 +14,12 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 
-use super::metrics::{Metrics, RunMetrics};
+use super::metrics::Metrics;
 use super::resume::{self, PrepareError, ResumeRequest};
 use super::shared_store::SharedStore;
 use crate::engine::{
-    self, AttemptResult, Breakers, ChildCall, ChildEnd, Children, Control, Event, Observer, Replay,
-    RunOptions, RunStatus, StepFailure, Stop, Trigger, inputs,
+    self, AttemptResult, Breakers, ChildCall, ChildEnd, Children, Control, DetachOnWait, Observer,
+    Replay, RunOptions, RunStatus, StepFailure, Stop, Tee, Trigger, inputs,
 };
 use crate::sandbox::Digest;
 use crate::store::{
@@ -50,7 +49,8 @@ pub struct ChildRunner {
     breakers: Option<Arc<dyn Breakers>>,
     /// What a server counts of its children's runs.
     metrics: Option<Arc<Metrics>>,
-    active: Mutex<HashMap<String, Arc<Control>>>,
+    /// Children being driven here now.
+    active: Mutex<usize>,
     ended: Notify,
 }
 
@@ -131,22 +131,15 @@ impl ChildRunner {
         self
     }
 
-    fn active(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Control>>> {
+    fn active(&self) -> std::sync::MutexGuard<'_, usize> {
         self.active.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Ask every child driven here to stop (a server shutting down).
-    pub fn request_all(&self, stop: Stop) {
-        for control in self.active().values() {
-            control.request(stop);
-        }
     }
 
     /// Until no child is driven here (each has journaled how it ended).
     pub async fn idle(&self) {
         loop {
             let ended = self.ended.notified();
-            if self.active().is_empty() {
+            if *self.active() == 0 {
                 return;
             }
             ended.await;
@@ -169,7 +162,6 @@ impl ChildRunner {
                 ));
             }
         };
-        let mut cancel = Some(call.cancel.clone());
         loop {
             let found = match self.find_or_create(&call, &inputs).await {
                 Ok(found) => found,
@@ -198,9 +190,7 @@ impl ChildRunner {
                     if let (true, Some(metrics)) = (created, &self.metrics) {
                         metrics.run_started(&call.child.plan.name);
                     }
-                    return Arc::clone(&self)
-                        .drive(&call, lease, *replay, inputs, cancel.take())
-                        .await;
+                    return Arc::clone(&self).drive(&call, lease, *replay, inputs).await;
                 }
             }
         }
@@ -232,7 +222,7 @@ impl ChildRunner {
                         workflow_digest: &child.digest,
                         workflow_text: &child.text,
                         inputs: &recorded_inputs,
-                        modules: &child.plan.module_digests(),
+                        modules: &child.modules,
                         started_by: &format!("run:{parent_run}"),
                         trigger: &Trigger::workflow(&parent_run),
                         slot: None,
@@ -282,7 +272,6 @@ impl ChildRunner {
         lease: Lease,
         replay: Replay,
         inputs: Map<String, Value>,
-        cancel: Option<crate::sandbox::CancelSignal>,
     ) -> ChildEnd {
         let run_id = lease.run_id.clone();
         let plan = Arc::clone(&call.child.plan);
@@ -304,16 +293,17 @@ impl ChildRunner {
                 return ChildEnd::Stopped(Stop::Interrupt);
             }
         };
-        let mut observers = ChildObservers {
-            journal,
-            watch: self
-                .watch
-                .as_ref()
-                .map(|watch| watch(&run_id, &step_label(call))),
-            detach: self.detach_on_wait.then(|| Arc::clone(&control)),
-            metrics: self.metrics.as_ref().map(|m| m.observer(&call.child.plan)),
-        };
-        self.active().insert(run_id.clone(), Arc::clone(&control));
+        // Its journal first, then whoever watches.
+        let watch = self
+            .watch
+            .as_ref()
+            .map(|watch| watch(&run_id, &step_label(call)));
+        let metrics = self.metrics.as_ref().map(|m| m.observer(&call.child.plan));
+        let detach = self
+            .detach_on_wait
+            .then(|| DetachOnWait(Arc::clone(&control)));
+        let mut observers = Tee(journal, Tee(watch, Tee(metrics, detach)));
+        *self.active() += 1;
         let options = RunOptions {
             run_id: run_id.clone(),
             replay,
@@ -324,12 +314,11 @@ impl ChildRunner {
             breakers: self.breakers.clone(),
         };
         let runner = Arc::clone(&self);
-        let id = run_id.clone();
         let mut task = tokio::spawn(async move {
             let summary = engine::run(plan, inputs, options, &mut observers).await;
-            let journal = observers.journal;
+            let Tee(journal, _) = observers;
             let journaled = tokio::task::spawn_blocking(move || journal.finish()).await;
-            runner.active().remove(&id);
+            *runner.active() -= 1;
             runner.ended.notify_waiters();
             match journaled {
                 Ok(Ok(())) => Ok(summary),
@@ -347,16 +336,13 @@ impl ChildRunner {
         // is interrupted too, and resumes with its parent.
         let guard = InterruptOnDrop(Some(Arc::clone(&control)));
         let mut cancelled_by_parent = false;
-        let joined = match cancel {
-            Some(cancel) => tokio::select! {
-                joined = &mut task => joined,
-                _ = cancel.cancelled() => {
-                    cancelled_by_parent = true;
-                    control.request(Stop::Cancel);
-                    (&mut task).await
-                }
-            },
-            None => (&mut task).await,
+        let joined = tokio::select! {
+            joined = &mut task => joined,
+            _ = call.cancel.clone().cancelled() => {
+                cancelled_by_parent = true;
+                control.request(Stop::Cancel);
+                (&mut task).await
+            }
         };
         guard.disarm();
         forward.abort();
@@ -405,9 +391,6 @@ fn existing(
         RunStatus::Succeeded | RunStatus::Failed | RunStatus::Cancelled
     ) {
         return Ok(Found::Ended(Box::new(record)));
-    }
-    if record.is_driven() {
-        return Ok(Found::DrivenElsewhere);
     }
     let request = ResumeRequest {
         run: id,
@@ -543,36 +526,6 @@ impl Drop for InterruptOnDrop {
     fn drop(&mut self) {
         if let Some(control) = self.0.take() {
             control.request(Stop::Interrupt);
-        }
-    }
-}
-
-/// A child's observers: its journal first, then whoever watches.
-struct ChildObservers {
-    journal: crate::store::Journal,
-    watch: Option<Box<dyn Observer + Send>>,
-    detach: Option<Arc<Control>>,
-    metrics: Option<RunMetrics>,
-}
-
-impl Observer for ChildObservers {
-    fn event(&mut self, event: &Event) {
-        self.journal.event(event);
-        if let Some(watch) = &mut self.watch {
-            watch.event(event);
-        }
-        if let Some(metrics) = &mut self.metrics {
-            metrics.event(event);
-        }
-        if let (Event::RunWaiting { .. }, Some(control)) = (event, &self.detach) {
-            control.request(Stop::Detach);
-        }
-    }
-
-    fn replayed(&mut self, event: &Event) {
-        self.journal.replayed(event);
-        if let Some(watch) = &mut self.watch {
-            watch.replayed(event);
         }
     }
 }

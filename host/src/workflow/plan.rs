@@ -69,6 +69,11 @@ pub struct PlannedChild {
     pub plan: Arc<Plan>,
     /// How many workflows deep it nests, itself included (1 without children).
     pub height: usize,
+    /// Its plan's [`Plan::module_digests`], computed once: what a child run
+    /// is pinned to, and its share of its parent's pins.
+    pub modules: Vec<(String, String)>,
+    /// Its file and every sub-workflow file below it.
+    pub files: Vec<PathBuf>,
 }
 
 /// A run variable.
@@ -121,42 +126,41 @@ pub struct PlannedTrigger {
 impl Plan {
     /// (module name, sha256) of every module the plan uses, and (`workflow
     /// PATH`, sha256) of every sub-workflow file with their modules, sorted:
-    /// what a run is pinned to.
+    /// what a run is pinned to. A child's are taken from its
+    /// [`PlannedChild::modules`], so files named on many paths cost once.
     pub fn module_digests(&self) -> Vec<(String, String)> {
         let mut modules = Vec::new();
-        self.collect_digests(&mut modules);
+        for step in &self.steps {
+            match &step.kind {
+                StepKind::Action { module, .. } => {
+                    modules.push((module.name().to_string(), module.digest().to_hex()));
+                }
+                StepKind::Workflow(child) => {
+                    modules.push((format!("workflow {}", child.written), child.digest.clone()));
+                    modules.extend(child.modules.iter().cloned());
+                }
+                StepKind::Parallel { .. } | StepKind::Wait(_) => {}
+            }
+        }
         modules.sort();
         modules.dedup();
         modules
     }
 
-    /// Every sub-workflow file the plan runs, at any depth.
+    /// Every sub-workflow file the plan runs, at any depth, sorted.
     pub fn child_files(&self) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        for step in &self.steps {
-            if let StepKind::Workflow(child) = &step.kind {
-                files.push(child.plan.file.clone());
-                files.extend(child.plan.child_files());
-            }
-        }
+        let mut files: Vec<PathBuf> = self
+            .steps
+            .iter()
+            .filter_map(|step| match &step.kind {
+                StepKind::Workflow(child) => Some(child.files.iter().cloned()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
         files.sort();
         files.dedup();
         files
-    }
-
-    fn collect_digests(&self, into: &mut Vec<(String, String)>) {
-        for step in &self.steps {
-            match &step.kind {
-                StepKind::Action { module, .. } => {
-                    into.push((module.name().to_string(), module.digest().to_hex()));
-                }
-                StepKind::Workflow(child) => {
-                    into.push((format!("workflow {}", child.written), child.digest.clone()));
-                    child.plan.collect_digests(into);
-                }
-                StepKind::Parallel { .. } | StepKind::Wait(_) => {}
-            }
-        }
     }
 }
 

@@ -8,9 +8,7 @@
 
 use std::path::Path;
 
-use serde_json::Value;
-
-use crate::common::{json, run_status, spawn, step_of, until, wfhost, write};
+use crate::common::{children_of, json, run_status, spawn, step_of, until, wfhost, write};
 
 /// A child: say its number (after `pause` ms), output it doubled.
 const CHILD: &str = r#"
@@ -65,23 +63,11 @@ fn path(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().expect("UTF-8").to_string()
 }
 
-/// Every run, as `list --json` gives them.
-fn runs(home: &Path) -> Vec<Value> {
+fn top_run(home: &Path) -> Option<String> {
     json(home, &["list", "--json"])
         .as_array()
         .cloned()
         .unwrap_or_default()
-}
-
-fn children_of(home: &Path, parent: &str) -> Vec<Value> {
-    runs(home)
-        .into_iter()
-        .filter(|run| run["parent"]["run"] == parent)
-        .collect()
-}
-
-fn top_run(home: &Path) -> Option<String> {
-    runs(home)
         .into_iter()
         .find(|run| run["parent"].is_null())
         .and_then(|run| run["id"].as_str().map(String::from))
@@ -213,9 +199,7 @@ fn cancelling_a_parent_cancels_its_running_children() {
     let (_dir, home, mut driver, parent) = start_parent(30_000, "linger", "running");
     let cancelled = wfhost(&home, &["cancel", &parent]);
     assert_eq!(cancelled.code, 0, "{}", cancelled.render());
-    until("the parent's process exits", || {
-        driver.try_wait().expect("the process").map(|_| ())
-    });
+    exited(&mut driver);
     assert_eq!(run_status(&home, &parent)["status"], "cancelled");
     for child in children_of(&home, &parent) {
         assert_eq!(child["status"], "cancelled", "{child}");
@@ -273,22 +257,42 @@ steps:
   - { id: tell, module: system, action: echo, inputs: { message: "told: {{ steps.question.output.answer }}" } }
 "#;
 
-#[test]
-fn a_child_waiting_for_a_signal_is_answered_from_a_second_process() {
+/// [`ASKS`] started in the background, once its child waits: the directory
+/// to keep, the home, the driving process, the parent's and the child's ids.
+fn start_asking() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::process::Child,
+    String,
+    String,
+) {
     let (dir, home) = setup(&[("asking.yaml", ASKING), ("asks.yaml", ASKS)]);
-    let mut driver = spawn(&home, &["run", &path(dir.path(), "asks.yaml")]);
+    let driver = spawn(&home, &["run", &path(dir.path(), "asks.yaml")]);
     let parent = until("the parent runs", || top_run(&home));
     let child = until("the child waits", || {
         let children = children_of(&home, &parent);
         let id = children.first()?["id"].as_str()?.to_string();
         (run_status(&home, &id)["status"] == "waiting").then_some(id)
     });
+    (dir, home, driver, parent, child)
+}
+
+/// Wait (at most 30 s) for `driver` to exit; how it did.
+fn exited(driver: &mut std::process::Child) -> std::process::ExitStatus {
+    until("the driving process exits", || {
+        driver.try_wait().expect("the process")
+    })
+}
+
+#[test]
+fn a_child_waiting_for_a_signal_is_answered_from_a_second_process() {
+    let (_dir, home, mut driver, parent, child) = start_asking();
     let sent = wfhost(
         &home,
         &["signal", &child, "answer", "--data", r#"{"answer": "42"}"#],
     );
     assert_eq!(sent.code, 0, "{}", sent.render());
-    let status = until("the driver exits", || driver.try_wait().expect("process"));
+    let status = exited(&mut driver);
     assert!(status.success(), "{status:?}");
     let ended = run_status(&home, &parent);
     assert_eq!(step_of(&ended, "tell")["output"], "told: 42", "{ended}");
@@ -530,6 +534,12 @@ fn a_lattice_of_files_naming_each_other_is_checked_once_per_file() {
     }
     let checked = wfhost(&home, &["validate", &path(dir.path(), "l0-0.yaml")]);
     assert_eq!(checked.code, 0, "{}", checked.render());
+    // Each of the six files of the six levels below counted once.
+    assert!(
+        checked.stdout.contains("(6 steps, 36 sub-workflow files)"),
+        "{}",
+        checked.render()
+    );
 }
 
 #[test]
@@ -571,14 +581,7 @@ fn a_child_whose_file_changed_while_its_parent_was_down_is_not_continued_silentl
 
 #[test]
 fn pausing_a_parent_pauses_its_waiting_child_and_resuming_the_parent_continues_both() {
-    let (dir, home) = setup(&[("asking.yaml", ASKING), ("asks.yaml", ASKS)]);
-    let mut driver = spawn(&home, &["run", &path(dir.path(), "asks.yaml")]);
-    let parent = until("the parent runs", || top_run(&home));
-    let child = until("the child waits", || {
-        let children = children_of(&home, &parent);
-        let id = children.first()?["id"].as_str()?.to_string();
-        (run_status(&home, &id)["status"] == "waiting").then_some(id)
-    });
+    let (_dir, home, mut driver, parent, child) = start_asking();
     let status = wfhost(&home, &["status", &parent]);
     assert!(
         status
@@ -589,9 +592,7 @@ fn pausing_a_parent_pauses_its_waiting_child_and_resuming_the_parent_continues_b
     );
     let paused = wfhost(&home, &["pause", &parent]);
     assert_eq!(paused.code, 0, "{}", paused.render());
-    until("the parent's process exits", || {
-        driver.try_wait().expect("the process").map(|_| ())
-    });
+    exited(&mut driver);
     assert_eq!(run_status(&home, &parent)["status"], "paused");
     assert_eq!(run_status(&home, &child)["status"], "paused");
     let sent = wfhost(

@@ -197,3 +197,15 @@ pub fn until<T>(what: &str, mut read: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// The runs sub-workflow steps of run `parent` started, as `list --json`
+/// gives them.
+pub fn children_of(home: &Path, parent: &str) -> Vec<Value> {
+    json(home, &["list", "--json"])
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|run| run["parent"]["run"] == parent)
+        .cloned()
+        .collect()
+}

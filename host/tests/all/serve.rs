@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{repo, shared_cache, wfhost, write};
+use crate::common::{children_of, repo, shared_cache, wfhost, write};
 
 /// A `wfhost serve` child on a free loopback port.
 struct Server {
@@ -742,18 +742,11 @@ steps:
 fn a_killed_servers_parent_is_adopted_and_continues_its_children_once() {
     let (_dir, home, workflows, alice) = setup("parent.yaml", SLEEPY_PARENT);
     write(&workflows.join("parts"), "sleepy.yaml", SLEEPY_CHILD);
-    let children = |home: &Path, parent: &str| -> Vec<Value> {
-        let listed = wfhost(home, &["list", "--json"]);
-        let runs: Vec<Value> = serde_json::from_str(&listed.stdout).unwrap_or_default();
-        runs.into_iter()
-            .filter(|run| run["parent"]["run"] == parent)
-            .collect()
-    };
     let server = Server::start(&home, &workflows, &[]);
     let id = start(&server, &alice, "parent", &json!({}));
     eventually(
         "both children linger",
-        || children(&home, &id),
+        || children_of(&home, &id),
         |found| found.len() == 2 && found.iter().all(|c| c["status"] == "running"),
     );
     server.kill();
@@ -771,7 +764,7 @@ fn a_killed_servers_parent_is_adopted_and_continues_its_children_once() {
         run["steps"][0]["output"],
         json!([{ "said": "a" }, { "said": "b" }])
     );
-    let found = children(&home, &id);
+    let found = children_of(&home, &id);
     assert_eq!(found.len(), 2, "no child started twice: {found:?}");
     for child in found {
         let status = wfhost(

@@ -16,9 +16,9 @@ use super::{Checker, Place, Reads};
 use crate::capabilities::StepPermissions;
 use crate::diagnostics::{Diagnostic, Diagnostics, Source, Span, Spanned};
 use crate::sandbox::Digest;
-use crate::sandbox::values::Shape;
+use crate::sandbox::values::{Shape, json_kind};
 use crate::suggest::closest;
-use crate::workflow::model::{InputType, Step};
+use crate::workflow::model::Step;
 use crate::workflow::plan::{PlannedChild, StepKind};
 use crate::workflow::template::{self, Compiled, Kind};
 use crate::workflow::tree::MAX_FILE_BYTES;
@@ -185,10 +185,14 @@ impl Checker<'_> {
                     })
                     .max()
                     .unwrap_or(0);
+                let mut files = plan.child_files();
+                files.push(plan.file.clone());
                 Planned::Valid(Arc::new(PlannedChild {
                     written: written.value.clone(),
                     digest: Digest::of(source.text.as_bytes()).to_hex(),
                     text: source.text.clone().into(),
+                    modules: plan.module_digests(),
+                    files,
                     plan: Arc::new(plan),
                     height,
                 }))
@@ -320,10 +324,7 @@ impl Checker<'_> {
                 );
                 continue;
             };
-            if let Value::String(text) = &value.value
-                && let Kind::Expression(expr) = template::kind(text)
-            {
-                let expr = expr.trim();
+            if let Some(expr) = lone_expression(&value.value) {
                 let found = self.reference_shape(expr, value.span);
                 let found = found.as_ref().and_then(Shape::json_kind);
                 let wanted = input_shape(spec.ty);
@@ -358,8 +359,7 @@ impl Checker<'_> {
             }
         }
         for (name, spec) in declared {
-            let required = spec.required.unwrap_or(spec.default.is_none());
-            if required && !step.inputs.contains_key(name) {
+            if spec.is_required() && !step.inputs.contains_key(name) {
                 let span = step.workflow.as_ref().map_or(step.id.span, |w| w.span);
                 self.error(
                     Diagnostic::error(
@@ -436,14 +436,20 @@ impl Checker<'_> {
     }
 
     fn output_shape(&self, value: &Value, span: Span) -> Shape {
-        let Value::String(text) = value else {
-            return Shape::Any;
-        };
-        let Kind::Expression(expr) = template::kind(text) else {
-            return Shape::Any;
-        };
-        self.reference_shape(expr.trim(), span)
+        lone_expression(value)
+            .and_then(|expr| self.reference_shape(expr, span))
             .unwrap_or(Shape::Any)
+    }
+}
+
+/// The expression of a value that is one `{{ expression }}`.
+fn lone_expression(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(text) => match template::kind(text) {
+            Kind::Expression(expr) => Some(expr.trim()),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -459,17 +465,4 @@ fn inputs_help(child: &PlannedChild) -> String {
         .map(|(name, spec)| format!("{name} ({})", spec.ty.name()))
         .collect();
     format!("its inputs: {}", inputs.join(", "))
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    let ty = match value {
-        Value::String(_) => InputType::String,
-        Value::Number(n) if n.is_i64() || n.is_u64() => InputType::Integer,
-        Value::Number(_) => InputType::Number,
-        Value::Bool(_) => InputType::Boolean,
-        Value::Object(_) => InputType::Object,
-        Value::Array(_) => InputType::Array,
-        Value::Null => return "null",
-    };
-    ty.name()
 }
