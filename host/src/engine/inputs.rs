@@ -31,7 +31,7 @@ pub fn resolve(
                 "input `{name}` must be {}, not {value}",
                 article(spec.ty)
             )),
-            None if spec.required.unwrap_or(true) => {
+            None if spec.is_required() => {
                 problems.push(format!(
                     "missing required input `{name}` ({}); pass --input {name}=VALUE",
                     spec.ty.name()

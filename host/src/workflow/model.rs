@@ -274,6 +274,14 @@ pub struct InputSpec {
     pub description: Option<String>,
 }
 
+impl InputSpec {
+    /// Whether a run must be given it: `required`, or else when it has no
+    /// `default`.
+    pub fn is_required(&self) -> bool {
+        self.required.unwrap_or(self.default.is_none())
+    }
+}
+
 /// A run variable: its type and first value.
 #[derive(Debug, Clone, JsonSchema)]
 #[schemars(deny_unknown_fields)]

@@ -18,6 +18,7 @@ use crate::cli::exit::CliError;
 use crate::registry::Registry;
 use crate::sandbox::Action;
 use crate::sandbox::values::Shape;
+use crate::workflow::validate::is_valid_step_id;
 
 /// What later steps may read of an earlier one: `{{ path }}` and its shape.
 struct Readable {
@@ -50,11 +51,7 @@ pub(super) fn ask(
         draft: Draft::default(),
         readable: Vec::new(),
     };
-    wizard.draft.name = Input::<String>::with_theme(&wizard.theme)
-        .with_prompt("Workflow name")
-        .default(default_name.to_string())
-        .interact_text()
-        .map_err(prompt_error)?;
+    wizard.draft.name = wizard.text("Workflow name", default_name)?;
     let description: String = Input::with_theme(&wizard.theme)
         .with_prompt("Description (empty for none)")
         .allow_empty(true)
@@ -63,18 +60,50 @@ pub(super) fn ask(
     wizard.draft.description = (!description.trim().is_empty()).then_some(description);
     loop {
         wizard.step(&modules)?;
-        let more = Confirm::with_theme(&wizard.theme)
-            .with_prompt("Add another step?")
-            .default(false)
-            .interact()
-            .map_err(prompt_error)?;
-        if !more {
+        if !wizard.confirm("Add another step?", false)? {
             return Ok(wizard.draft);
         }
     }
 }
 
 impl Wizard<'_> {
+    /// A line of text, `default` when the answer is empty.
+    fn text(&self, prompt: &str, default: &str) -> Result<String, CliError> {
+        Input::<String>::with_theme(&self.theme)
+            .with_prompt(prompt)
+            .default(default.to_string())
+            .interact_text()
+            .map_err(prompt_error)
+    }
+
+    fn confirm(&self, prompt: &str, default: bool) -> Result<bool, CliError> {
+        Confirm::with_theme(&self.theme)
+            .with_prompt(prompt)
+            .default(default)
+            .interact()
+            .map_err(prompt_error)
+    }
+
+    /// One of a few `items`, the first by default.
+    fn choose<T: std::fmt::Display>(&self, prompt: &str, items: &[T]) -> Result<usize, CliError> {
+        Select::with_theme(&self.theme)
+            .with_prompt(prompt)
+            .items(items)
+            .default(0)
+            .interact()
+            .map_err(prompt_error)
+    }
+
+    /// One of many `items`, filtered by what is typed.
+    fn pick(&self, prompt: &str, items: &[String]) -> Result<usize, CliError> {
+        FuzzySelect::with_theme(&self.theme)
+            .with_prompt(prompt)
+            .items(items)
+            .default(0)
+            .interact()
+            .map_err(prompt_error)
+    }
+
     fn step(&mut self, modules: &[catalog::Available]) -> Result<(), CliError> {
         let number = self.draft.steps.len() + 1;
         let items: Vec<String> = modules
@@ -86,12 +115,7 @@ impl Wizard<'_> {
                 )
             })
             .collect();
-        let chosen = FuzzySelect::with_theme(&self.theme)
-            .with_prompt(format!("Step {number}: module (type to filter)"))
-            .items(&items)
-            .default(0)
-            .interact()
-            .map_err(prompt_error)?;
+        let chosen = self.pick(&format!("Step {number}: module (type to filter)"), &items)?;
         let module_name = modules[chosen].name.clone();
         let entry = self
             .catalog
@@ -102,12 +126,7 @@ impl Wizard<'_> {
             .iter()
             .map(|a| format!("{}: {}", a.name, a.signature))
             .collect();
-        let chosen = FuzzySelect::with_theme(&self.theme)
-            .with_prompt(format!("Step {number}: action of `{module_name}`"))
-            .items(&items)
-            .default(0)
-            .interact()
-            .map_err(prompt_error)?;
+        let chosen = self.pick(&format!("Step {number}: action of `{module_name}`"), &items)?;
         let action = actions[chosen];
         if let Some(docs) = &action.docs {
             eprintln!("  {}", docs.replace('\n', "\n  "));
@@ -116,11 +135,7 @@ impl Wizard<'_> {
             .with_prompt("Step id")
             .default(self.draft.free_id(&action.name))
             .validate_with(|id: &String| -> Result<(), String> {
-                let valid = id.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                    && id
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-                if !valid {
+                if !is_valid_step_id(id) {
                     Err("letters, digits, `_` and `-`, starting with a letter".into())
                 } else if self.draft.steps.iter().any(|s| s.id == *id) {
                     Err(format!("`{id}` is taken"))
@@ -136,30 +151,23 @@ impl Wizard<'_> {
                 step.inputs.push((param.clone(), value));
             }
         }
-        step.continue_on_error = Select::with_theme(&self.theme)
-            .with_prompt(format!("When `{}` fails", step.id))
-            .items(["the run fails", "go on as if it had succeeded"])
-            .default(0)
-            .interact()
-            .map_err(prompt_error)?
-            == 1;
+        step.continue_on_error = self.choose(
+            &format!("When `{}` fails", step.id),
+            &["the run fails", "go on as if it had succeeded"],
+        )? == 1;
         if let Some(manifest) = &entry.manifest {
             for ask in manifest
                 .capabilities
                 .iter()
                 .filter(|ask| ask.applies_to(&action.name))
             {
-                let grant = Confirm::with_theme(&self.theme)
-                    .with_prompt(format!(
-                        "Let `{}` {}? (the module says: {})",
-                        step.id,
-                        ask.describe(),
-                        ask.reason
-                    ))
-                    .default(!ask.optional)
-                    .interact()
-                    .map_err(prompt_error)?;
-                if grant {
+                let question = format!(
+                    "Let `{}` {}? (the module says: {})",
+                    step.id,
+                    ask.describe(),
+                    ask.reason
+                );
+                if self.confirm(&question, !ask.optional)? {
                     self.grant(&mut step, &ask.kind)?;
                 }
             }
@@ -200,12 +208,7 @@ impl Wizard<'_> {
         if !references.is_empty() {
             let mut items = vec![format!("type a value ({ty})")];
             items.extend(references.iter().map(|r| format!("{{{{ {} }}}}", r.path)));
-            let chosen = Select::with_theme(&self.theme)
-                .with_prompt(format!("`{param}`"))
-                .items(&items)
-                .default(0)
-                .interact()
-                .map_err(prompt_error)?;
+            let chosen = self.choose(&format!("`{param}`"), &items)?;
             if chosen > 0 {
                 return Ok(Some(Value::String(items[chosen].clone())));
             }
@@ -245,13 +248,6 @@ impl Wizard<'_> {
     /// Grant what `kind` asks; for a `*` ask, which directory, variable,
     /// program or host.
     fn grant(&self, step: &mut DraftStep, kind: &AskKind) -> Result<(), CliError> {
-        let named = |what: &str, default: &str| -> Result<String, CliError> {
-            Input::<String>::with_theme(&self.theme)
-                .with_prompt(what)
-                .default(default.to_string())
-                .interact_text()
-                .map_err(prompt_error)
-        };
         match kind {
             AskKind::Fs { path, writable } => {
                 let path = if path == ANY {
@@ -272,15 +268,16 @@ impl Wizard<'_> {
                 step.fs.push((path, *writable));
             }
             AskKind::Env { name } if name == ANY => {
-                step.env.push(named("Which variable?", "PATH")?)
+                step.env.push(self.text("Which variable?", "PATH")?)
             }
             AskKind::Env { name } => step.env.push(name.clone()),
             AskKind::Run { program } if program == ANY => {
-                step.run.push(named("Which program?", "cargo")?);
+                step.run.push(self.text("Which program?", "cargo")?);
             }
             AskKind::Run { program } => step.run.push(program.clone()),
             AskKind::Net { host } if host == ANY => {
-                step.net.push(named("Which host:port?", "127.0.0.1:8080")?);
+                step.net
+                    .push(self.text("Which host:port?", "127.0.0.1:8080")?);
             }
             AskKind::Net { host } => step.net.push(host.clone()),
         }

@@ -36,7 +36,7 @@ impl InputError {
 }
 
 /// A short description of a JSON value's kind for messages.
-pub(crate) fn json_kind(value: &Value) -> &'static str {
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

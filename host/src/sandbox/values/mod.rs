@@ -8,7 +8,7 @@ mod shape;
 mod to_json;
 mod type_name;
 
-pub use from_json::{InputError, json_to_val, params_from_json};
+pub use from_json::{InputError, json_kind, json_to_val, params_from_json};
 pub use shape::Shape;
 pub use to_json::val_to_json;
 pub use type_name::type_name;

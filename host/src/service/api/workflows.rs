@@ -87,7 +87,7 @@ fn workflow_json(listed: &Listed) -> Value {
 fn input_json(spec: &InputSpec) -> Value {
     json!({
         "type": spec.ty.name(),
-        "required": spec.required.unwrap_or(spec.default.is_none()),
+        "required": spec.is_required(),
         "default": spec.default,
         "description": spec.description,
     })

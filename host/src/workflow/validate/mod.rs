@@ -73,6 +73,15 @@ pub const MAX_ATTEMPTS: u32 = 100;
 /// Default items of a `foreach` running at once.
 pub const DEFAULT_MAP_CONCURRENCY: usize = 4;
 
+/// Whether `id` can name a step: letters, digits, `_` and `-`, starting
+/// with a letter or `_`.
+pub fn is_valid_step_id(id: &str) -> bool {
+    id.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 /// What validation found, and the plan when there were no errors.
 #[derive(Debug)]
 pub struct Checked {
@@ -245,11 +254,7 @@ impl<'a> Checker<'a> {
     fn check_ids(&mut self) {
         for (index, step) in self.workflow.steps.iter().enumerate() {
             let id = step.id.value.as_str();
-            let valid = id.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !valid {
+            if !is_valid_step_id(id) {
                 self.error(
                     Diagnostic::error(step.id.span, format!("invalid step id `{id}`"))
                         .with_help("use letters, digits, `_` and `-`, starting with a letter"),

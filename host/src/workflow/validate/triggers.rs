@@ -224,10 +224,7 @@ impl Checker<'_> {
         }
         let missing: Vec<String> = declared
             .iter()
-            .filter(|(name, spec)| {
-                spec.required.unwrap_or(spec.default.is_none())
-                    && !trigger.inputs.contains_key(*name)
-            })
+            .filter(|(name, spec)| spec.is_required() && !trigger.inputs.contains_key(*name))
             .map(|(name, _)| format!("`{name}`"))
             .collect();
         if !missing.is_empty() {
