@@ -4,20 +4,21 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use tokio::task::AbortHandle;
 
 use super::cancel::InFlight;
 use super::{ActId, Engine, MapState, TaskDone, TaskKey};
 use crate::engine::attempt::{AttemptKey, AttemptResult};
-use crate::engine::breaker::Admit;
+use crate::engine::breaker::{Admit, Breakers};
 use crate::engine::child::{ChildCall, ChildEnd, child_key};
 use crate::engine::control::Stop;
 use crate::engine::event::Event;
 use crate::engine::failure::StepFailure;
 use crate::engine::scope::Local;
 use crate::engine::status::StepStatus;
-use crate::sandbox::{CallContext, cancellation};
+use crate::sandbox::{CallContext, CancelSignal, Limits, Module, cancellation};
 use crate::workflow::StepFailureKind;
-use crate::workflow::plan::{Inputs, PlannedCircuit, StepIndex, StepKind};
+use crate::workflow::plan::{Inputs, PlannedChild, PlannedCircuit, StepIndex, StepKind};
 use crate::workflow::template::Expression;
 
 impl Engine<'_> {
@@ -143,106 +144,54 @@ impl Engine<'_> {
             .is_none()
             .then(|| idempotency_key(&self.run_id, &attempt_key));
         let was_replaying = std::mem::replace(&mut self.replaying, recorded.is_some());
-        let attempt_key_copy = attempt_key.clone();
         self.emit(Event::StepStarted {
             key: attempt_key,
             input: Some(input.clone()),
         });
         self.replaying = was_replaying;
         let (canceller, cancel) = cancellation();
-        let handle = match recorded {
-            Some(result) => self.tasks.spawn(async move {
+        let handle = match (recorded, &planned.kind) {
+            (Some(result), _) => self.tasks.spawn(async move {
                 TaskDone::Call {
                     key,
                     result: Box::new(result),
                     replayed: true,
                 }
             }),
-            None => match &planned.kind {
-                StepKind::Workflow(child) => {
-                    let call = ChildCall {
-                        parent_run: self.run_id.clone(),
-                        idempotency_key: child_key(
-                            idempotency.as_deref().unwrap_or_default(),
-                            &attempt_key_copy,
-                        ),
-                        key: attempt_key_copy,
-                        child: Arc::clone(child),
-                        inputs: input,
-                        cancel,
-                        parent_control: Arc::clone(&self.control),
+            (None, StepKind::Workflow(child)) => self.spawn_child(
+                key,
+                Arc::clone(child),
+                input,
+                cancel,
+                idempotency.as_deref(),
+            ),
+            (None, StepKind::Action { module, action }) => {
+                let context = CallContext {
+                    idempotency_key: idempotency,
+                    grants: self.grants.get(step).cloned().unwrap_or_default(),
+                    cancel: Some(cancel),
+                };
+                let call = Call {
+                    module: Arc::clone(module),
+                    action: action.clone(),
+                    input,
+                    limits: planned.limits,
+                    context,
+                };
+                let guard = planned.circuit.clone().zip(self.breakers.clone());
+                self.tasks.spawn(async move {
+                    let result = match guard {
+                        None => call.run().await,
+                        Some((circuit, breakers)) => call.guarded(circuit, breakers).await,
                     };
-                    let children = self.children.clone();
-                    self.tasks.spawn(async move {
-                        let Some(children) = children else {
-                            let failure = StepFailure::engine(
-                                StepFailureKind::ChildFailed,
-                                "this driver cannot run sub-workflows",
-                            );
-                            return TaskDone::Call {
-                                key,
-                                result: Box::new(AttemptResult::failed(failure)),
-                                replayed: false,
-                            };
-                        };
-                        match children.run(call).await {
-                            ChildEnd::Ended(result) => TaskDone::Call {
-                                key,
-                                result,
-                                replayed: false,
-                            },
-                            ChildEnd::Stopped(stop) => TaskDone::ChildStopped { key, stop },
-                        }
-                    })
-                }
-                _ => {
-                    let StepKind::Action { module, action } = &planned.kind else {
-                        return;
-                    };
-                    let module = module.clone();
-                    let action = action.clone();
-                    let limits = planned.limits;
-                    let context = CallContext {
-                        idempotency_key: idempotency,
-                        grants: self.grants.get(step).cloned().unwrap_or_default(),
-                        cancel: Some(cancel),
-                    };
-                    let guard = planned.circuit.clone().zip(self.breakers.clone());
-                    self.tasks.spawn(async move {
-                        let probe = match &guard {
-                            None => false,
-                            Some((circuit, breakers)) => {
-                                match Arc::clone(breakers).admit(Arc::clone(circuit)).await {
-                                    Admit::Call { probe } => probe,
-                                    Admit::Open { until } => {
-                                        return TaskDone::Call {
-                                            key,
-                                            result: Box::new(AttemptResult::failed(circuit_open(
-                                                circuit, until,
-                                            ))),
-                                            replayed: false,
-                                        };
-                                    }
-                                }
-                            }
-                        };
-                        let report = module
-                            .call_with(&action, &input, &limits, &context)
-                            .await
-                            .map_err(|error| error.to_string());
-                        let result = AttemptResult::from_call(report);
-                        if let Some((circuit, breakers)) = guard {
-                            let failure = result.outcome.as_ref().err().cloned();
-                            breakers.record(circuit, probe, failure).await;
-                        }
-                        TaskDone::Call {
-                            key,
-                            result: Box::new(result),
-                            replayed: false,
-                        }
-                    })
-                }
-            },
+                    TaskDone::Call {
+                        key,
+                        result: Box::new(result),
+                        replayed: false,
+                    }
+                })
+            }
+            (None, StepKind::Parallel { .. } | StepKind::Wait(_)) => return,
         };
         self.in_flight.insert(
             key,
@@ -253,6 +202,45 @@ impl Engine<'_> {
             },
         );
         self.running += 1;
+    }
+
+    /// A `workflow:` step's attempt: its child run, through the driver.
+    fn spawn_child(
+        &mut self,
+        key: TaskKey,
+        child: Arc<PlannedChild>,
+        input: Arc<Value>,
+        cancel: CancelSignal,
+        idempotency: Option<&str>,
+    ) -> AbortHandle {
+        let attempt = self.attempt_key(key);
+        let call = ChildCall {
+            parent_run: self.run_id.clone(),
+            idempotency_key: child_key(idempotency.unwrap_or_default(), &attempt),
+            key: attempt,
+            child,
+            inputs: input,
+            cancel,
+            parent_control: Arc::clone(&self.control),
+        };
+        let children = self.children.clone();
+        self.tasks.spawn(async move {
+            let end = match children {
+                Some(children) => children.run(call).await,
+                None => ChildEnd::Ended(Box::new(AttemptResult::failed(StepFailure::engine(
+                    StepFailureKind::ChildFailed,
+                    "this driver cannot run sub-workflows",
+                )))),
+            };
+            match end {
+                ChildEnd::Ended(result) => TaskDone::Call {
+                    key,
+                    result,
+                    replayed: false,
+                },
+                ChildEnd::Stopped(stop) => TaskDone::ChildStopped { key, stop },
+            }
+        })
     }
 
     /// The stable key of the attempt `key` is about to run or ran.
@@ -471,6 +459,43 @@ impl Engine<'_> {
             TaskDone::Wake { key }
         });
         self.in_flight.insert(key, InFlight::timer(handle));
+    }
+}
+
+/// One call of an action in the sandbox, ready to run.
+struct Call {
+    module: Arc<Module>,
+    action: String,
+    input: Arc<Value>,
+    limits: Limits,
+    context: CallContext,
+}
+
+impl Call {
+    async fn run(&self) -> AttemptResult {
+        let report = self
+            .module
+            .call_with(&self.action, &self.input, &self.limits, &self.context)
+            .await
+            .map_err(|error| error.to_string());
+        AttemptResult::from_call(report)
+    }
+
+    /// The call through its circuit breaker: refused while it is open, its
+    /// end recorded with the breaker.
+    async fn guarded(
+        &self,
+        circuit: Arc<PlannedCircuit>,
+        breakers: Arc<dyn Breakers>,
+    ) -> AttemptResult {
+        let probe = match Arc::clone(&breakers).admit(Arc::clone(&circuit)).await {
+            Admit::Call { probe } => probe,
+            Admit::Open { until } => return AttemptResult::failed(circuit_open(&circuit, until)),
+        };
+        let result = self.run().await;
+        let failure = result.outcome.as_ref().err().cloned();
+        breakers.record(circuit, probe, failure).await;
+        result
     }
 }
 
