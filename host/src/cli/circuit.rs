@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use serde_json::json;
 
 use crate::home::Home;
-use crate::store::{self, CircuitRecord, Durability, RunStore};
+use crate::store::{self, CircuitRecord, Durability};
 use crate::units::{now_seconds, rfc3339};
 
 use super::exit::{CliError, SUCCESS};
@@ -104,13 +104,18 @@ pub(super) fn describe(circuit: &CircuitRecord) -> String {
     out
 }
 
-/// The open breakers of `module`'s actions (`module.` keys).
-pub(super) fn open_of(store: &dyn RunStore, module: &str) -> Vec<CircuitRecord> {
-    let prefix = format!("{module}.");
-    store
-        .circuits()
-        .unwrap_or_default()
+/// The open breakers among `circuits` of the actions of `modules` (keys
+/// `module.action`).
+pub(super) fn open_of(circuits: Vec<CircuitRecord>, modules: &[&str]) -> Vec<CircuitRecord> {
+    circuits
         .into_iter()
-        .filter(|c| c.is_open() && c.key.starts_with(&prefix))
+        .filter(|c| {
+            c.is_open()
+                && modules.iter().any(|m| {
+                    c.key
+                        .strip_prefix(m)
+                        .is_some_and(|rest| rest.starts_with('.'))
+                })
+        })
         .collect()
 }

@@ -304,21 +304,16 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
             );
         }
     }
-    let modules = store.run_modules(&run.id).unwrap_or_default();
-    let mut names: Vec<&str> = modules.iter().map(|(name, _)| name.as_str()).collect();
-    names.dedup();
-    let open: Vec<String> = names
-        .iter()
-        .flat_map(|name| super::circuit::open_of(store.as_ref(), name))
-        .map(|c| super::circuit::describe(&c))
-        .collect();
+    let modules = store.run_modules(&run.id)?;
+    let names: Vec<&str> = modules.iter().map(|(name, _)| name.as_str()).collect();
+    let open = super::circuit::open_of(store.circuits()?, &names);
     if !open.is_empty() {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "\nopen circuit breakers (`wfhost circuit reset KEY` closes one):\n"
+            "\nopen circuit breakers (`wfhost circuit reset KEY` closes one):"
         );
-        for line in open {
-            let _ = write!(out, "  {line}");
+        for circuit in &open {
+            let _ = write!(out, "  {}", super::circuit::describe(circuit));
         }
     }
     let resumable = matches!(

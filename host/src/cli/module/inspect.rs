@@ -99,7 +99,7 @@ pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, CliError> {
             "limits": manifest.map(|m| m.limits),
             "capabilities": manifest.map(|m| &m.capabilities),
             "actions": actions,
-            "open_circuits": open_circuits(home, module.name())
+            "open_circuits": open_circuits(home, module.name())?
                 .iter()
                 .map(|c| json!({ "key": c.key, "open_until": c.open_until, "last_error": c.last_error }))
                 .collect::<Vec<_>>(),
@@ -151,7 +151,7 @@ pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, CliError> {
     screen::actions(module);
     println!();
     screen::capabilities(manifest);
-    let open = open_circuits(home, module.name());
+    let open = open_circuits(home, module.name())?;
     if !open.is_empty() {
         println!("\nopen circuit breakers (`wfhost circuit reset KEY` closes one):");
         for circuit in &open {
@@ -163,13 +163,12 @@ pub(super) fn show(home: &Home, args: &ShowArgs) -> Result<u8, CliError> {
 
 /// The open breakers of `module`'s actions; none when the home has no
 /// database yet (showing a module creates nothing).
-fn open_circuits(home: &Home, module: &str) -> Vec<crate::store::CircuitRecord> {
+fn open_circuits(home: &Home, module: &str) -> Result<Vec<crate::store::CircuitRecord>, CliError> {
     if !home.database().exists() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    crate::store::open(&home.database(), crate::store::Durability::Normal)
-        .map(|store| super::super::circuit::open_of(store.as_ref(), module))
-        .unwrap_or_default()
+    let store = crate::store::open(&home.database(), crate::store::Durability::Normal)?;
+    Ok(super::super::circuit::open_of(store.circuits()?, &[module]))
 }
 
 pub(super) fn remove(home: &Home, args: &RemoveArgs) -> Result<u8, CliError> {

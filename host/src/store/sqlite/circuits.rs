@@ -14,29 +14,17 @@ impl SqliteStore {
         rule: &CircuitRule<'_>,
     ) -> Result<CircuitAdmission, StoreError> {
         let now = self.now();
-        self.write("cannot read a circuit breaker", |tx| {
-            let row: Option<(Option<f64>, Option<f64>, Option<f64>)> = tx
-                .query_row(
-                    "SELECT opened_at, open_until, probe_at FROM circuits WHERE key = ?1",
-                    [rule.key],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-                )
-                .optional()?;
-            let Some((Some(_), open_until, probe_at)) = row else {
-                return Ok(CircuitAdmission::Closed);
-            };
-            let open_until = open_until.unwrap_or(now);
-            if now < open_until {
-                return Ok(CircuitAdmission::Open { until: open_until });
-            }
-            // One probe at a time; a probe whose caller vanished is given
-            // up after another `open_for`.
-            if let Some(since) = probe_at
-                && now < since + rule.open_for_seconds
-            {
-                return Ok(CircuitAdmission::Open {
-                    until: since + rule.open_for_seconds,
-                });
+        // Most calls find their breaker closed: a read, no write lock.
+        let seen = breaker_state(&self.conn, rule.key)
+            .map_err(self.error("cannot read a circuit breaker"))?;
+        if let Some(decided) = admission(seen, now, rule) {
+            return Ok(decided);
+        }
+        // It may be time for a probe: decided again under the write lock,
+        // so that of the processes asking at once only one probes.
+        self.write("cannot take a circuit breaker's probe", |tx| {
+            if let Some(decided) = admission(breaker_state(tx, rule.key)?, now, rule) {
+                return Ok(decided);
             }
             tx.execute(
                 "UPDATE circuits SET probe_at = ?2 WHERE key = ?1",
@@ -52,6 +40,11 @@ impl SqliteStore {
         probe: bool,
         verdict: &CallVerdict,
     ) -> Result<(), StoreError> {
+        // A closed breaker's success, or a call that does not count,
+        // changes nothing: no transaction.
+        if !probe && !matches!(verdict, CallVerdict::Failed(_)) {
+            return Ok(());
+        }
         let now = self.now();
         self.write("cannot record a call in its circuit breaker", |tx| {
             match verdict {
@@ -132,6 +125,38 @@ impl SqliteStore {
             let forgotten = tx.execute("DELETE FROM circuit_failures WHERE key = ?1", [key])?;
             Ok(closed + forgotten > 0)
         })
+    }
+}
+
+/// A breaker's `opened_at`, `open_until` and `probe_at`, if it has a row.
+type BreakerState = Option<(Option<f64>, Option<f64>, Option<f64>)>;
+
+fn breaker_state(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<BreakerState> {
+    conn.query_row(
+        "SELECT opened_at, open_until, probe_at FROM circuits WHERE key = ?1",
+        [key],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )
+    .optional()
+}
+
+/// What a call finds at `now`: closed, or open until some time; `None`
+/// when the call may be the probe.
+fn admission(state: BreakerState, now: f64, rule: &CircuitRule<'_>) -> Option<CircuitAdmission> {
+    let Some((Some(_), open_until, probe_at)) = state else {
+        return Some(CircuitAdmission::Closed);
+    };
+    let open_until = open_until.unwrap_or(now);
+    if now < open_until {
+        return Some(CircuitAdmission::Open { until: open_until });
+    }
+    // One probe at a time; a probe whose caller vanished is given up after
+    // another `open_for`.
+    match probe_at {
+        Some(since) if now < since + rule.open_for_seconds => Some(CircuitAdmission::Open {
+            until: since + rule.open_for_seconds,
+        }),
+        _ => None,
     }
 }
 
