@@ -14,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::engine::{Event, Observer, RunStatus};
 use crate::store::{RunStore, StoreError};
@@ -78,94 +78,98 @@ fn fuel() -> Histogram {
     Histogram::new(exponential_buckets(1_000.0, 8.0, 14))
 }
 
+/// `metric`, registered in `registry` under `name` (a clone shares its
+/// values).
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::default();
-        let metrics = Self {
-            runs_started: Family::default(),
-            runs_ended: Family::default(),
-            step_duration: Family::new_with_constructor(seconds as fn() -> Histogram),
-            step_fuel: Family::new_with_constructor(fuel as fn() -> Histogram),
-            step_failures: Family::default(),
-            ticks_missed: Family::default(),
-            webhook_rejections: Family::default(),
-            lease_losses: Counter::default(),
-            runs_queued: Gauge::default(),
-            runs_waiting: Gauge::default(),
-            registry: Registry::default(),
-        };
-        registry.register(
-            "wfhost_runs_started",
-            "Runs this server started (new, or admitted from the queue)",
-            metrics.runs_started.clone(),
-        );
-        registry.register(
-            "wfhost_runs_ended",
-            "Runs driven here that ended, by status (interrupted and waiting runs continue later)",
-            metrics.runs_ended.clone(),
-        );
-        registry.register(
-            "wfhost_step_duration_seconds",
-            "Wall-clock time of step attempts, by module and action",
-            metrics.step_duration.clone(),
-        );
-        registry.register(
-            "wfhost_step_fuel",
-            "Fuel step attempts consumed, by module and action",
-            metrics.step_fuel.clone(),
-        );
-        registry.register(
-            "wfhost_step_failures",
-            "Failed step attempts, by module, action and failure kind",
-            metrics.step_failures.clone(),
-        );
-        registry.register(
-            "wfhost_cron_ticks_missed",
-            "Cron ticks recorded missed (no server ran, or catch-up left them out)",
-            metrics.ticks_missed.clone(),
-        );
-        registry.register(
-            "wfhost_webhook_rejections",
-            "Webhook requests refused, by reason (the error kind answered)",
-            metrics.webhook_rejections.clone(),
-        );
-        registry.register(
-            "wfhost_lease_losses",
-            "Runs whose lease another owner took while this server drove them",
-            metrics.lease_losses.clone(),
-        );
-        registry.register(
-            "wfhost_runs_queued",
-            "Runs waiting for a concurrency slot or room under --max-runs (on this home)",
-            metrics.runs_queued.clone(),
-        );
-        registry.register(
-            "wfhost_runs_waiting",
-            "Runs waiting for a signal, an approval or a timer (on this home)",
-            metrics.runs_waiting.clone(),
-        );
+        let mut r = Registry::default();
         Self {
-            registry,
-            ..metrics
+            runs_started: registered(
+                &mut r,
+                "wfhost_runs_started",
+                "Runs this server started (new, or admitted from the queue)",
+                Family::default(),
+            ),
+            runs_ended: registered(
+                &mut r,
+                "wfhost_runs_ended",
+                "Runs driven here that ended, by status (interrupted and waiting runs continue later)",
+                Family::default(),
+            ),
+            step_duration: registered(
+                &mut r,
+                "wfhost_step_duration_seconds",
+                "Wall-clock time of step attempts, by module and action",
+                Family::new_with_constructor(seconds as fn() -> Histogram),
+            ),
+            step_fuel: registered(
+                &mut r,
+                "wfhost_step_fuel",
+                "Fuel step attempts consumed, by module and action",
+                Family::new_with_constructor(fuel as fn() -> Histogram),
+            ),
+            step_failures: registered(
+                &mut r,
+                "wfhost_step_failures",
+                "Failed step attempts, by module, action and failure kind",
+                Family::default(),
+            ),
+            ticks_missed: registered(
+                &mut r,
+                "wfhost_cron_ticks_missed",
+                "Cron ticks recorded missed (no server ran, or catch-up left them out)",
+                Family::default(),
+            ),
+            webhook_rejections: registered(
+                &mut r,
+                "wfhost_webhook_rejections",
+                "Webhook requests refused, by reason (the error kind answered)",
+                Family::default(),
+            ),
+            lease_losses: registered(
+                &mut r,
+                "wfhost_lease_losses",
+                "Runs whose lease another owner took while this server drove them",
+                Counter::default(),
+            ),
+            runs_queued: registered(
+                &mut r,
+                "wfhost_runs_queued",
+                "Runs waiting for a concurrency slot or room under --max-runs (on this home)",
+                Gauge::default(),
+            ),
+            runs_waiting: registered(
+                &mut r,
+                "wfhost_runs_waiting",
+                "Runs waiting for a signal, an approval or a timer (on this home)",
+                Gauge::default(),
+            ),
+            registry: r,
         }
     }
 }
 
+/// One more in `family` for `workflow`.
+fn count_for(family: &Family<WorkflowLabels, Counter>, workflow: &str) {
+    family
+        .get_or_create(&WorkflowLabels {
+            workflow: workflow.to_string(),
+        })
+        .inc();
+}
+
 impl Metrics {
     pub fn run_started(&self, workflow: &str) {
-        self.runs_started
-            .get_or_create(&WorkflowLabels {
-                workflow: workflow.to_string(),
-            })
-            .inc();
+        count_for(&self.runs_started, workflow);
     }
 
     pub fn tick_missed(&self, workflow: &str) {
-        self.ticks_missed
-            .get_or_create(&WorkflowLabels {
-                workflow: workflow.to_string(),
-            })
-            .inc();
+        count_for(&self.ticks_missed, workflow);
     }
 
     pub fn webhook_rejected(&self, reason: &str) {
@@ -183,7 +187,7 @@ impl Metrics {
     /// The text Prometheus scrapes, the gauges read from `store` first.
     pub fn render(&self, store: &dyn RunStore) -> Result<String, StoreError> {
         let count = |status| -> Result<i64, StoreError> {
-            Ok(i64::try_from(store.runs(Some(status))?.len()).unwrap_or(i64::MAX))
+            Ok(i64::try_from(store.count_runs(status)?).unwrap_or(i64::MAX))
         };
         self.runs_queued.set(count(RunStatus::Queued)?);
         self.runs_waiting.set(count(RunStatus::Waiting)?);

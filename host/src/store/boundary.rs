@@ -79,6 +79,9 @@ pub trait RunStore: Send + std::fmt::Debug {
     /// Runs, newest first, optionally with one status.
     fn runs(&self, status: Option<RunStatus>) -> Result<Vec<RunRecord>, StoreError>;
 
+    /// How many runs have `status`.
+    fn count_runs(&self, status: RunStatus) -> Result<u64, StoreError>;
+
     /// The runs sub-workflow steps of run `id` started, oldest first.
     fn children(&self, id: &str) -> Result<Vec<RunRecord>, StoreError>;
 

@@ -166,6 +166,8 @@ fn the_end_of_a_run_releases_its_lease() {
     store.append(&mut lease, &[finished]).expect("append");
     let run = store.run("r1").expect("run");
     assert_eq!(run.status, RunStatus::Paused);
+    assert_eq!(store.count_runs(RunStatus::Paused).expect("count"), 1);
+    assert_eq!(store.count_runs(RunStatus::Running).expect("count"), 0);
     assert_eq!(run.owner, None);
     assert!(!run.is_driven());
     // A pause asked of a run nobody drives is refused; a cancel is done here.

@@ -218,6 +218,16 @@ impl RunStore for SqliteStore {
             .ok_or_else(|| StoreError::UnknownRun(id.to_string()))
     }
 
+    fn count_runs(&self, status: RunStatus) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM runs WHERE status = ?1",
+                [status.as_str()],
+                |row| row.get(0),
+            )
+            .map_err(self.error("cannot count runs"))
+    }
+
     fn children(&self, id: &str) -> Result<Vec<RunRecord>, StoreError> {
         self.rows(
             "cannot list child runs",
