@@ -38,8 +38,8 @@ mkdir -p logs
 for target in "${targets[@]}"; do
   seed "$target"
   echo "== fuzz $target for ${seconds}s"
-  # --dev: the workspace's dev profile (dependencies optimised) builds far
-  # faster than release, and keeps debug assertions on.
+  # --dev: the dev profile (Cargo.toml here: no debug info for dependencies)
+  # builds far faster than release, and keeps debug assertions on.
   if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --dev --sanitizer none "$target" "corpus/$target" -- \
       -max_total_time="$seconds" -rss_limit_mb=2048 -max_len=65536 -timeout=10 \
       > "logs/$target.log" 2>&1; then
