@@ -256,6 +256,7 @@ fn durable(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>, durability: Durabi
                     parent: None,
                     trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
                     trace_parent: None,
+                    export_trace: false,
                 },
                 &Owner::this_process(),
             )

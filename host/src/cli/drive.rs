@@ -42,6 +42,8 @@ pub(super) struct Drive {
     pub durability: Durability,
     /// The W3C trace the run belongs to (printed with `--json`).
     pub trace_id: String,
+    /// Where traces go: the run's (and any still due) are sent once it ended.
+    pub traces: Option<crate::service::otlp::TraceExporter>,
 }
 
 pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
@@ -150,6 +152,9 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
     })?;
     if !drive.json {
         print!("{}", report::summary(&summary));
+    }
+    if let Some(traces) = &drive.traces {
+        super::otlp::export_after_run(traces, &drive.database, drive.durability);
     }
     Ok(match summary.status {
         RunStatus::Succeeded => SUCCESS,

@@ -14,6 +14,7 @@ mod load;
 mod lock;
 mod module;
 mod new;
+mod otlp;
 mod report;
 mod resume;
 mod run;

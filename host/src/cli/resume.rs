@@ -30,9 +30,12 @@ pub(super) struct ResumeArgs {
     /// exit with code 3; `wfhost resume` (or `wfhost serve`) continues it.
     #[arg(long)]
     detach_on_wait: bool,
+    #[command(flatten)]
+    otlp: super::otlp::OtlpArgs,
 }
 
 pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
+    let traces = args.otlp.exporter()?;
     let mut store = store::open(&home.database(), args.durability)?;
     let request = ResumeRequest {
         run: &args.run,
@@ -68,5 +71,6 @@ pub(super) fn run(home: &Home, args: &ResumeArgs) -> Result<u8, CliError> {
         database: home.database(),
         durability: args.durability,
         trace_id: prepared.trace_id,
+        traces,
     })
 }

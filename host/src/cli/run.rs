@@ -43,12 +43,15 @@ pub(super) struct RunArgs {
     /// exit with code 3; `wfhost resume` (or `wfhost serve`) continues it.
     #[arg(long)]
     detach_on_wait: bool,
+    #[command(flatten)]
+    otlp: super::otlp::OtlpArgs,
 }
 
 pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
     let source = Source::read(&args.file, MAX_FILE_BYTES)
         .with_context(|| format!("cannot read workflow file {}", args.file.display()))?;
     let (plan, _catalog) = workflow_file::plan_source(home, &source)?;
+    let traces = args.otlp.exporter()?;
     let given = given_inputs(&plan.inputs, args)?;
     let inputs = inputs::resolve(&plan.inputs, &given).map_err(|problems| {
         CliError(anyhow::anyhow!(
@@ -95,6 +98,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
             parent: None,
             trace_id: &trace_id,
             trace_parent: trace_parent.as_deref(),
+            export_trace: traces.is_some(),
         },
         &Owner::this_process(),
     )?;
@@ -129,6 +133,7 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
         database: home.database(),
         durability: args.durability,
         trace_id,
+        traces,
     })
 }
 

@@ -44,6 +44,8 @@ pub(super) struct ServeArgs {
     max_runs: Option<u32>,
     #[arg(long, value_enum, default_value = "normal")]
     durability: Durability,
+    #[command(flatten)]
+    otlp: super::otlp::OtlpArgs,
 }
 
 pub(super) fn run(home: &Home, args: &ServeArgs) -> Result<u8, CliError> {
@@ -62,6 +64,7 @@ pub(super) fn run(home: &Home, args: &ServeArgs) -> Result<u8, CliError> {
         clock: clock()?,
         runtime: load::runtime(home)?,
         registry: load::registry(home),
+        traces: args.otlp.exporter()?,
     };
     let tokio = super::tokio_runtime()?;
     tokio.block_on(async {
@@ -110,6 +113,9 @@ fn report(startup: &crate::service::Startup, args: &ServeArgs) {
     }
     for (run, why) in &startup.not_adopted {
         eprintln!("warning: run {run} was left by its owner but cannot be continued: {why}");
+    }
+    if let Some(endpoint) = &startup.traces_to {
+        println!("wfhost serve: sending runs' traces to {endpoint}");
     }
     if !startup.has_tokens {
         eprintln!(

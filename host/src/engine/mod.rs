@@ -22,11 +22,13 @@ mod trigger;
 
 pub use attempt::{AttemptKey, AttemptResult, Replay};
 pub use breaker::{Admit, Breakers};
+pub(crate) use child::child_key;
 pub use child::{ChildCall, ChildEnd, Children};
 pub use control::{Control, Stop};
 pub use event::{DetachOnWait, Discard, Event, Observer, Recorder, Tee};
 pub use failure::StepFailure;
 pub use mailbox::{Mailbox, Signal};
+pub(crate) use run::idempotency_key;
 pub use run::{RunOptions, run};
 pub use status::{RunStatus, StepStatus};
 pub use summary::{RunSummary, StepSummary};

@@ -20,6 +20,19 @@ pub enum TriggerKind {
     Workflow,
 }
 
+impl TriggerKind {
+    /// As templates see it (`cli`, `api`, `cron`, `webhook`, `workflow`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Cli => "cli",
+            TriggerKind::Api => "api",
+            TriggerKind::Cron => "cron",
+            TriggerKind::Webhook => "webhook",
+            TriggerKind::Workflow => "workflow",
+        }
+    }
+}
+
 /// What started a run. Every field is present in templates (`null` when it
 /// does not apply), so a reference is never undefined.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

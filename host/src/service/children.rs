@@ -234,6 +234,7 @@ impl ChildRunner {
                         }),
                         trace_id: &trace_id,
                         trace_parent: None,
+                        export_trace: false,
                     },
                     &owner,
                 );

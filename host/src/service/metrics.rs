@@ -50,6 +50,11 @@ struct ReasonLabels {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
 type Histograms = Family<ActionLabels, Histogram, fn() -> Histogram>;
 
 /// The server's metrics.
@@ -64,6 +69,7 @@ pub struct Metrics {
     ticks_missed: Family<WorkflowLabels, Counter>,
     webhook_rejections: Family<ReasonLabels, Counter>,
     lease_losses: Counter,
+    trace_exports: Family<ResultLabels, Counter>,
     runs_queued: Gauge,
     runs_waiting: Gauge,
 }
@@ -137,6 +143,12 @@ impl Default for Metrics {
                 "Runs whose lease another owner took while this server drove them",
                 Counter::default(),
             ),
+            trace_exports: registered(
+                &mut r,
+                "wfhost_trace_exports",
+                "Runs' traces sent over OTLP, and sends the collector refused or left unanswered (those stay due and are sent again)",
+                Family::default(),
+            ),
             runs_queued: registered(
                 &mut r,
                 "wfhost_runs_queued",
@@ -182,6 +194,15 @@ impl Metrics {
 
     pub fn lease_lost(&self) {
         self.lease_losses.inc();
+    }
+
+    /// Traces sent and sends that failed in one export pass.
+    pub fn traces_exported(&self, sent: usize, failed: usize) {
+        for (result, n) in [("sent", sent), ("failed", failed)] {
+            self.trace_exports
+                .get_or_create(&ResultLabels { result })
+                .inc_by(n as u64);
+        }
     }
 
     /// The text Prometheus scrapes, the gauges read from `store` first.

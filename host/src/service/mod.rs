@@ -10,6 +10,7 @@ pub mod circuits;
 pub mod clock;
 pub mod library;
 pub mod metrics;
+pub mod otlp;
 pub mod resume;
 pub mod runner;
 pub mod scheduler;
@@ -30,6 +31,8 @@ use crate::store::{self, Durability, StoreError};
 use self::api::ApiState;
 use self::clock::Clock;
 use self::library::{Change, Library};
+use self::metrics::Metrics;
+use self::otlp::TraceExporter;
 use self::resume::ResumeRequest;
 use self::runner::Runner;
 use self::scheduler::Scheduler;
@@ -37,6 +40,14 @@ use self::shared_store::SharedStore;
 
 /// How often the workflows folder is looked at for changes.
 const RELOAD_EVERY: Duration = Duration::from_secs(1);
+/// How often ended runs' traces are looked for and sent.
+const EXPORT_EVERY: Duration = Duration::from_secs(1);
+/// The longest wait between export passes while the collector refuses.
+const EXPORT_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// How long one trace's send may take.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the pass when the server stops may take per trace.
+const LAST_EXPORT: Duration = Duration::from_secs(2);
 /// How long open connections (event streams) get to close after the runs
 /// have stopped.
 const CLOSE_CONNECTIONS: Duration = Duration::from_secs(5);
@@ -59,6 +70,8 @@ pub struct ServeConfig {
     pub clock: Clock,
     pub runtime: Runtime,
     pub registry: Registry,
+    /// Where runs' traces go (`--otlp`, `OTEL_EXPORTER_OTLP_*`), if anywhere.
+    pub traces: Option<TraceExporter>,
 }
 
 /// Why the server could not start.
@@ -83,6 +96,7 @@ pub struct Service {
     state: Arc<ApiState>,
     grace: Duration,
     clock: Clock,
+    traces: Option<Arc<TraceExporter>>,
 }
 
 /// What starting found, for the operator.
@@ -97,6 +111,8 @@ pub struct Startup {
     pub schedules: usize,
     /// Whether any API token exists (without one, nothing can write).
     pub has_tokens: bool,
+    /// Where runs' traces are sent (the OTLP endpoint), if anywhere.
+    pub traces_to: Option<String>,
 }
 
 impl Service {
@@ -125,14 +141,17 @@ impl Service {
         let journals = tokio::task::spawn_blocking(move || store::open(&database, durability))
             .await
             .map_err(|error| ServeError::Http(std::io::Error::other(error)))??;
-        let runner = Arc::new(Runner::new(
-            config.database,
-            config.durability,
-            config.workspace,
-            store.clone(),
-            journals,
-            config.max_runs,
-        )?);
+        let runner = Arc::new(
+            Runner::new(
+                config.database,
+                config.durability,
+                config.workspace,
+                store.clone(),
+                journals,
+                config.max_runs,
+            )?
+            .exporting_traces(config.traces.is_some()),
+        );
         let schedules = library
             .list()
             .iter()
@@ -143,6 +162,7 @@ impl Service {
             changes,
             schedules,
             has_tokens,
+            traces_to: config.traces.as_ref().map(|t| t.endpoint().to_string()),
             ..Startup::default()
         };
         for run in runner.orphans().await.map_err(ServeError::Orphans)? {
@@ -167,6 +187,7 @@ impl Service {
                 state,
                 grace: config.grace,
                 clock: config.clock,
+                traces: config.traces.map(Arc::new),
             },
             startup,
         ))
@@ -193,6 +214,13 @@ impl Service {
         let admitting = tokio::spawn(
             Arc::clone(&self.state.runner).admit_forever(Arc::clone(&self.state.library)),
         );
+        let exporting = self.traces.clone().map(|traces| {
+            tokio::spawn(export_forever(
+                traces,
+                self.state.store.clone(),
+                Arc::clone(self.state.runner.metrics()),
+            ))
+        });
         let (close, closed) = tokio::sync::oneshot::channel::<()>();
         let router = api::router(Arc::clone(&self.state));
         let server = tokio::spawn(
@@ -208,12 +236,56 @@ impl Service {
         tracing::info!("stopping: no new runs; running steps get {:?}", self.grace);
         self.state.runner.shut_down(self.grace).await;
         reloading.abort();
+        if let (Some(exporting), Some(traces)) = (exporting, &self.traces) {
+            // One last pass for the runs that ended while stopping.
+            exporting.abort();
+            export_pass(
+                traces,
+                &self.state.store,
+                self.state.runner.metrics(),
+                LAST_EXPORT,
+            )
+            .await;
+        }
         let _ = close.send(());
         match tokio::time::timeout(CLOSE_CONNECTIONS, server).await {
             Ok(Ok(result)) => result.map_err(ServeError::Http),
             Ok(Err(error)) => Err(ServeError::Http(std::io::Error::other(error))),
             // Connections still open (a client holding a stream): leave them.
             Err(_) => Ok(()),
+        }
+    }
+}
+
+/// Send due traces every [`EXPORT_EVERY`]; after a pass the collector
+/// refused, wait twice as long each time (up to [`EXPORT_BACKOFF_MAX`]).
+async fn export_forever(traces: Arc<TraceExporter>, store: SharedStore, metrics: Arc<Metrics>) {
+    let mut pause = EXPORT_EVERY;
+    loop {
+        tokio::time::sleep(pause).await;
+        pause = if export_pass(&traces, &store, &metrics, EXPORT_TIMEOUT).await {
+            EXPORT_EVERY
+        } else {
+            (pause * 2).min(EXPORT_BACKOFF_MAX)
+        };
+    }
+}
+
+/// One export pass; whether the collector took everything it was sent.
+async fn export_pass(
+    traces: &TraceExporter,
+    store: &SharedStore,
+    metrics: &Metrics,
+    timeout: Duration,
+) -> bool {
+    match traces.export_due(store, timeout).await {
+        Ok(exported) => {
+            metrics.traces_exported(exported.runs, exported.failed.len());
+            exported.failed.is_empty()
+        }
+        Err(error) => {
+            tracing::warn!("cannot read the traces due for export: {error}");
+            false
         }
     }
 }

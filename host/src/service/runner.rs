@@ -116,6 +116,8 @@ pub struct Runner {
     /// Notified when a run may have become admissible (one queued, or ended).
     queued: Notify,
     closing: AtomicBool,
+    /// Runs started here are recorded with their traces due for export.
+    export_traces: bool,
 }
 
 impl Runner {
@@ -156,7 +158,15 @@ impl Runner {
             ended: Notify::new(),
             queued: Notify::new(),
             closing: AtomicBool::new(false),
+            export_traces: false,
         })
+    }
+
+    /// Record the runs this runner starts as due for trace export.
+    #[must_use]
+    pub fn exporting_traces(mut self, yes: bool) -> Self {
+        self.export_traces = yes;
+        self
     }
 
     fn active(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Control>>> {
@@ -209,6 +219,7 @@ impl Runner {
             None => (crate::trace::trace_id_of_run(&run_id), None),
         };
         let recorded_inputs = Value::Object(inputs.clone());
+        let export_trace = self.export_traces;
         let id = run_id.clone();
         let shared = self.store.clone();
         let created = blocking(move || {
@@ -232,6 +243,7 @@ impl Runner {
                     parent: None,
                     trace_id: &trace_id,
                     trace_parent: trace_parent.as_deref(),
+                    export_trace,
                 },
                 &owner,
             );

@@ -178,4 +178,15 @@ pub trait RunStore: Send + std::fmt::Debug {
     fn reset_circuit(&mut self, key: &str) -> Result<bool, StoreError>;
 
     fn waits(&self, id: &str) -> Result<Vec<(AttemptKey, Option<String>)>, StoreError>;
+
+    /// Up to `limit` ended runs whose traces are due for export (runs
+    /// created with [`NewRun::export_trace`]), longest ended first.
+    fn traces_due(&self, limit: usize) -> Result<Vec<String>, StoreError>;
+
+    /// Take run `id`'s due trace for export; false when another exporter
+    /// took it first (or it is not due).
+    fn claim_trace(&mut self, id: &str) -> Result<bool, StoreError>;
+
+    /// Give back a claimed trace the collector did not take: due again.
+    fn release_trace(&mut self, id: &str) -> Result<(), StoreError>;
 }

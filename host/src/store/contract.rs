@@ -51,28 +51,34 @@ fn try_new_run(
     owner: &Owner,
     slot: Option<Slot<'_>>,
 ) -> Result<Admission, StoreError> {
-    store.create_run(
-        &NewRun {
-            id,
-            name: "w",
-            path: "w.yaml",
-            workspace: ".",
-            workflow_digest: "d",
-            workflow_text: "name: w",
-            inputs: &json!({}),
-            modules: &[],
-            started_by: "cli",
-            trigger: &crate::engine::Trigger::cli(),
-            slot,
-            hold: false,
-            idempotency_key: None,
-            parent: None,
-            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
-            trace_parent: None,
-        },
-        owner,
-    )
+    store.create_run(&record(id, slot, &json!({})), owner)
 }
+
+/// A top-level run `id` of workflow `w`.
+fn record<'a>(id: &'a str, slot: Option<Slot<'a>>, inputs: &'a serde_json::Value) -> NewRun<'a> {
+    NewRun {
+        id,
+        name: "w",
+        path: "w.yaml",
+        workspace: ".",
+        workflow_digest: "d",
+        workflow_text: "name: w",
+        inputs,
+        modules: &[],
+        started_by: "cli",
+        trigger: &CLI,
+        slot,
+        hold: false,
+        idempotency_key: None,
+        parent: None,
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+        trace_parent: None,
+        export_trace: false,
+    }
+}
+
+static CLI: std::sync::LazyLock<crate::engine::Trigger> =
+    std::sync::LazyLock::new(crate::engine::Trigger::cli);
 
 fn started(step: &str) -> Box<Event> {
     Box::new(Event::StepStarted {
@@ -207,6 +213,7 @@ fn a_child_run_is_found_by_its_key_names_its_parent_and_keeps_its_outputs() {
         }),
         trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
         trace_parent: None,
+        export_trace: false,
     };
     let Admission::Running(mut lease) = store.create_run(&child("c1"), &owner).expect("created")
     else {
@@ -510,4 +517,40 @@ fn a_breaker_counts_failures_in_its_window_lets_one_probe_through_and_closes_on_
     assert!(store.reset_circuit("m.a").expect("reset"));
     assert!(!store.reset_circuit("m.a").expect("reset"));
     assert_eq!(admit(&mut store), CircuitAdmission::Closed);
+}
+
+#[test]
+fn a_trace_is_due_once_its_run_ended_and_one_exporter_claims_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let owner = remote("a");
+    let inputs = json!({});
+    let mut traced = record("t1", None, &inputs);
+    traced.export_trace = true;
+    let Admission::Running(mut lease) = store.create_run(&traced, &owner).expect("created") else {
+        panic!("no slot needed");
+    };
+    new_run_in(&mut store, "quiet", &owner, None);
+    assert!(
+        store.traces_due(10).expect("due").is_empty(),
+        "not ended yet"
+    );
+    let finished = |id: &str| {
+        Box::new(Event::RunFinished {
+            run_id: id.into(),
+            status: RunStatus::Failed,
+            duration_ms: 1.0,
+            error: None,
+            outputs: None,
+        })
+    };
+    store.append(&mut lease, &[finished("t1")]).expect("append");
+    assert_eq!(store.traces_due(10).expect("due"), ["t1"]);
+    assert!(store.claim_trace("t1").expect("claim"));
+    assert!(!store.claim_trace("t1").expect("claim"), "claimed once");
+    assert!(store.traces_due(10).expect("due").is_empty());
+    // The collector refused it: due again.
+    store.release_trace("t1").expect("release");
+    assert_eq!(store.traces_due(10).expect("due"), ["t1"]);
+    assert!(!store.claim_trace("quiet").expect("claim"), "never due");
 }

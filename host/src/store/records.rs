@@ -40,6 +40,9 @@ pub struct NewRun<'a> {
     pub trace_id: &'a str,
     /// The caller's span, when a `traceparent` named one.
     pub trace_parent: Option<&'a str>,
+    /// Export its trace over OTLP once it ends (the starting process
+    /// exports traces); see [`RunStore::traces_due`](super::RunStore::traces_due).
+    pub export_trace: bool,
 }
 
 /// A child run's parent, as [`NewRun`] names it.
@@ -89,6 +92,9 @@ pub struct RunRecord {
     pub trace_id: String,
     /// The caller's span, when a `traceparent` named one.
     pub trace_parent: Option<String>,
+    /// The key its starter gave it (a sub-workflow's run: `child:` and the
+    /// parent's attempt).
+    pub idempotency_key: Option<String>,
 }
 
 impl RunRecord {

@@ -100,6 +100,16 @@ fn only_the_api_speaks_http() {
 }
 
 #[test]
+fn only_the_otlp_exporter_speaks_opentelemetry() {
+    let found = used_outside(&["opentelemetry"], |path| path.starts_with("service/otlp/"));
+    assert!(
+        found.is_empty(),
+        "opentelemetry outside service/otlp/:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
 fn only_the_cli_prints_or_exits() {
     let found = used_outside(
         &[

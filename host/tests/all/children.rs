@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::common::{children_of, json, run_status, spawn, step_of, until, wfhost, write};
+use crate::common::{children_of, run_status, spawn, step_of, top_run, until, wfhost, write};
 
 /// A child: say its number (after `pause` ms), output it doubled.
 const CHILD: &str = r#"
@@ -61,16 +61,6 @@ fn setup(files: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
 
 fn path(dir: &Path, name: &str) -> String {
     dir.join(name).to_str().expect("UTF-8").to_string()
-}
-
-fn top_run(home: &Path) -> Option<String> {
-    json(home, &["list", "--json"])
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .find(|run| run["parent"].is_null())
-        .and_then(|run| run["id"].as_str().map(String::from))
 }
 
 #[test]

@@ -147,6 +147,17 @@ pub fn try_newest_run(home: &Path) -> Option<String> {
     list[0]["id"].as_str().map(String::from)
 }
 
+/// The newest run that is not a sub-workflow's.
+pub fn top_run(home: &Path) -> Option<String> {
+    json(home, &["list", "--json"])
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|run| run["parent"].is_null())
+        .and_then(|run| run["id"].as_str().map(String::from))
+}
+
 /// `wfhost status RUN --json`.
 pub fn run_status(home: &Path, run: &str) -> Value {
     json(home, &["status", run, "--json"])

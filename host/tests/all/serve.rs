@@ -1760,7 +1760,24 @@ fn a_traceparent_on_the_api_or_a_webhook_makes_the_run_part_of_that_trace() {
         "hooked.yaml",
         "name: hooked\ntriggers:\n  - webhook: /hooks/traced\n    auth: { scheme: bearer, secret_env: TRACED_SECRET }\nsteps:\n  - { id: say, module: system, action: echo, inputs: { message: hi } }\n",
     );
-    let server = Server::start_with(&home, &workflows, &[], &[("TRACED_SECRET", "s3cret")]);
+    let collector = crate::collector::Collector::start();
+    let server = Server::start_with(
+        &home,
+        &workflows,
+        &[],
+        &[
+            ("TRACED_SECRET", "s3cret"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.url),
+        ],
+    );
+    assert!(
+        server.banner.iter().any(|line| line.contains(&format!(
+            "sending runs' traces to {}/v1/traces",
+            collector.url
+        ))),
+        "{:?}",
+        server.banner
+    );
     let traced = |url: &str, auth: &str, trace: &str, body: Value| -> String {
         let mut response = agent()
             .post(&server.url(url))
@@ -1794,5 +1811,25 @@ fn a_traceparent_on_the_api_or_a_webhook_makes_the_run_part_of_that_trace() {
     ] {
         let run = wait_for(&server, &alice, &id, "an end", ended);
         assert_eq!(run["trace_id"], trace, "{run}");
+        // Its trace went to the collector, its root a child of the caller's span.
+        let spans = collector.wait_for(trace, 2);
+        assert_eq!(spans.len(), 2, "{spans:#?}");
+        let root = spans
+            .iter()
+            .find(|s| s.span.name.starts_with("RUN "))
+            .expect("the run's span");
+        assert_eq!(root.parent_id(), "b7ad6b7169203331");
+        // SERVER, with a remote parent (OTLP span flags 0x100 | 0x200).
+        assert_eq!(root.span.kind, 2);
+        assert_eq!(root.span.flags & 0x300, 0x300, "{root:#?}");
     }
+    let (_, text) = call("GET", &server.url("/metrics"), Some(&alice), None);
+    let text = text.as_str().expect("text").to_string();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text");
+    assert_eq!(
+        sample(&scrape, "wfhost_trace_exports_total", &[("result", "sent")]),
+        Some(2.0),
+        "{text}"
+    );
 }

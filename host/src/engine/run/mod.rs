@@ -8,6 +8,8 @@
 //! routes, `needs` and parallel groups.
 
 mod attempts;
+
+pub(crate) use attempts::idempotency_key;
 mod cancel;
 mod routing;
 mod vars;

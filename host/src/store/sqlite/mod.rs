@@ -8,6 +8,7 @@ mod record;
 mod runs;
 mod schema;
 mod signals;
+mod traces;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

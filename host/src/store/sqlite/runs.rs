@@ -22,7 +22,9 @@ use crate::store::records::{
 };
 use crate::store::{RunStore, StoreError};
 
-const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by, trigger_data, concurrency_key, parent_run, parent_step, outputs, trace_id, trace_parent";
+use super::traces::TRACE_DUE;
+
+const RUN_COLUMNS: &str = "id, name, path, workflow_digest, inputs, status, error, requested, owner, lease_expires, created_at, updated_at, workspace, started_by, trigger_data, concurrency_key, parent_run, parent_step, outputs, trace_id, trace_parent, idempotency_key";
 
 fn json(text: Option<String>) -> Option<Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -73,6 +75,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
             None => crate::trace::trace_id_of_run(&row.get::<_, String>(0)?),
         },
         trace_parent: row.get(20)?,
+        idempotency_key: row.get(21)?,
     })
 }
 
@@ -123,8 +126,8 @@ impl RunStore for SqliteStore {
                 params![run.workflow_digest, run.name, run.workflow_text],
             )?;
             tx.execute(
-                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key, trigger_data, concurrency_key, concurrency_limit, error, parent_run, parent_step, trace_id, trace_parent)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?14, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                "INSERT INTO runs (id, workflow_digest, name, path, workspace, inputs, status, owner, lease_epoch, lease_expires, created_at, updated_at, started_by, idempotency_key, trigger_data, concurrency_key, concurrency_limit, error, parent_run, parent_step, trace_id, trace_parent, trace_export)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?14, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
                 params![
                     run.id,
                     run.workflow_digest,
@@ -147,6 +150,7 @@ impl RunStore for SqliteStore {
                     run.parent.map(|p| p.step),
                     run.trace_id,
                     run.trace_parent,
+                    run.export_trace.then_some(TRACE_DUE),
                 ],
             )?;
             record_modules(tx, run.id, run.modules)?;
@@ -775,6 +779,18 @@ impl RunStore for SqliteStore {
 
     fn reset_circuit(&mut self, key: &str) -> Result<bool, StoreError> {
         self.close_circuit(key)
+    }
+
+    fn traces_due(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.ended_traces_due(limit)
+    }
+
+    fn claim_trace(&mut self, id: &str) -> Result<bool, StoreError> {
+        self.set_trace_claimed(id, true)
+    }
+
+    fn release_trace(&mut self, id: &str) -> Result<(), StoreError> {
+        self.set_trace_claimed(id, false).map(drop)
     }
 }
 

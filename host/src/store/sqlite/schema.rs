@@ -232,6 +232,15 @@ pub const MIGRATIONS: &[Migration] = &[
     ALTER TABLE runs ADD COLUMN trace_parent TEXT;
     ",
     ),
+    // 13: whether a run's trace is to be exported over OTLP (1: due once
+    // the run ends, 2: claimed by an exporter or sent); NULL when the
+    // process that started it exported no traces.
+    Migration::Sql(
+        r"
+    ALTER TABLE runs ADD COLUMN trace_export INTEGER;
+    CREATE INDEX runs_with_trace_due ON runs(trace_export) WHERE trace_export = 1;
+    ",
+    ),
 ];
 
 /// Migration 7 (see [`MIGRATIONS`]).
@@ -334,6 +343,10 @@ mod tests {
             (
                 12,
                 "79fc10f84c2b3757c5b72bdfa84fd63c41821dcaa5f98a46c1fcb8d9e0af3790",
+            ),
+            (
+                13,
+                "ec82a14158afcab4fdd515f15ed4142d3a677237f3286356926c9288fb2ec548",
             ),
         ];
         for (number, digest) in applied {

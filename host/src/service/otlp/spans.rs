@@ -1,0 +1,569 @@
+//! A run's trace, built from its journal after the run ended: a root span
+//! for each run (a sub-workflow's run is a child of the parent's attempt
+//! that started it), a span per step attempt (a parallel group's branches
+//! inside the group's span), a span per wait, a zero-length span per
+//! skipped step. Times are the journal's; span ids are derived from the
+//! run and attempt, so building a trace twice gives the same spans.
+//!
+//! An attempt a crash cut short (its start journaled, no end) ends, failed
+//! as `interrupted`, where the run was resumed; the attempt that ran again
+//! is a span of its own.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry::trace::{
+    Event as SpanEvent, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry::{InstrumentationScope, KeyValue};
+use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::diagnostics::Source;
+use crate::engine::{AttemptKey, Event, RunStatus, StepStatus, child_key, idempotency_key};
+use crate::store::{RunRecord, RunStore, StoreError};
+
+/// Every span of the trace of run `root` and its sub-workflows' runs.
+pub fn trace_spans(store: &dyn RunStore, root: &str) -> Result<Vec<SpanData>, StoreError> {
+    let scope = InstrumentationScope::builder("wfhost")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build();
+    let mut spans = Vec::new();
+    // Parents before children: a child's root span needs its parent's
+    // attempt span.
+    let mut pending = vec![(store.run(root)?, None)];
+    while let Some((run, parent)) = pending.pop() {
+        let built = RunSpans::new(store, &run, parent, &scope)?.build(store)?;
+        for child in store.children(&run.id)? {
+            let parent = child
+                .idempotency_key
+                .as_deref()
+                .and_then(|key| built.child_parents.get(key))
+                .copied()
+                .unwrap_or(built.root);
+            pending.push((child, Some(parent)));
+        }
+        spans.extend(built.spans);
+    }
+    Ok(spans)
+}
+
+/// The span id of `seed` (a run, an attempt): never zero.
+fn span_id(seed: &str) -> SpanId {
+    let digest = Sha256::digest(format!("wfhost-span:{seed}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    if bytes == [0; 8] {
+        bytes[7] = 1;
+    }
+    SpanId::from_bytes(bytes)
+}
+
+fn time(seconds: f64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0))
+}
+
+/// What the workflow says about a step: its module, action or child file,
+/// and the parallel group it is a branch of.
+#[derive(Default)]
+struct StepInfo {
+    module: Option<String>,
+    action: Option<String>,
+    workflow: Option<String>,
+    group: Option<String>,
+    is_group: bool,
+}
+
+fn step_infos(run: &RunRecord, text: &str) -> HashMap<String, StepInfo> {
+    let Ok(workflow) = crate::workflow::parse(&Source::new(&run.path, text)) else {
+        return HashMap::new();
+    };
+    let mut infos: HashMap<String, StepInfo> = HashMap::new();
+    for step in &workflow.steps {
+        let info = infos.entry(step.id.value.clone()).or_default();
+        info.module = step.module.as_ref().map(|m| m.value.clone());
+        info.action = step.action.as_ref().map(|a| a.value.clone());
+        info.workflow = step.workflow.as_ref().map(|w| w.value.clone());
+        if let Some(parallel) = &step.parallel {
+            info.is_group = true;
+            for branch in &parallel.branches {
+                infos.entry(branch.value.clone()).or_default().group = Some(step.id.value.clone());
+            }
+        }
+    }
+    infos
+}
+
+/// The spans of one run, built event by event.
+struct RunSpans<'a> {
+    run: &'a RunRecord,
+    trace_id: TraceId,
+    root: SpanId,
+    parent: Option<SpanId>,
+    remote_parent: bool,
+    scope: &'a InstrumentationScope,
+    steps: HashMap<String, StepInfo>,
+    /// Module name → sha256, as the run pinned them.
+    digests: HashMap<String, String>,
+    spans: Vec<SpanData>,
+    /// Attempts started and not ended: index into `spans`.
+    open: HashMap<AttemptKey, usize>,
+    /// Waits begun and not ended.
+    waiting: HashMap<AttemptKey, usize>,
+    /// Parallel groups started and not finished: their span.
+    groups: HashMap<String, SpanId>,
+    /// How often each attempt started (a crash makes it start again).
+    starts: HashMap<AttemptKey, u32>,
+    /// The last attempt that failed and will be retried, by step and item.
+    retried: HashMap<(String, Option<usize>), usize>,
+    /// A child run's idempotency key → the attempt span that started it.
+    child_parents: HashMap<String, SpanId>,
+}
+
+struct Built {
+    root: SpanId,
+    spans: Vec<SpanData>,
+    child_parents: HashMap<String, SpanId>,
+}
+
+impl<'a> RunSpans<'a> {
+    fn new(
+        store: &dyn RunStore,
+        run: &'a RunRecord,
+        parent: Option<SpanId>,
+        scope: &'a InstrumentationScope,
+    ) -> Result<Self, StoreError> {
+        let text = store.workflow_text(&run.workflow_digest)?;
+        let (parent, remote_parent) = match parent {
+            Some(parent) => (Some(parent), false),
+            None => (
+                run.trace_parent
+                    .as_deref()
+                    .and_then(|hex| SpanId::from_hex(hex).ok()),
+                true,
+            ),
+        };
+        Ok(Self {
+            run,
+            trace_id: TraceId::from_hex(&run.trace_id).unwrap_or(TraceId::INVALID),
+            root: span_id(&format!("run:{}", run.id)),
+            parent,
+            remote_parent,
+            scope,
+            steps: step_infos(run, &text),
+            digests: store.run_modules(&run.id)?.into_iter().collect(),
+            spans: Vec::new(),
+            open: HashMap::new(),
+            waiting: HashMap::new(),
+            groups: HashMap::new(),
+            starts: HashMap::new(),
+            retried: HashMap::new(),
+            child_parents: HashMap::new(),
+        })
+    }
+
+    fn build(mut self, store: &dyn RunStore) -> Result<Built, StoreError> {
+        let run = self.run;
+        let mut run_starts = 0;
+        let mut resumes = Vec::new();
+        let mut ended: Option<(f64, RunStatus, Option<String>)> = None;
+        let mut last = run.created_at;
+        for record in store.events(&run.id, None, 0)? {
+            let at = record.at;
+            last = last.max(at);
+            let Ok(event) = serde_json::from_value::<Event>(record.body) else {
+                continue;
+            };
+            match event {
+                Event::RunStarted { .. } => {
+                    run_starts += 1;
+                    if run_starts > 1 {
+                        self.cut_short(at);
+                        resumes.push(SpanEvent::new("resumed", time(at), Vec::new(), 0));
+                    }
+                }
+                Event::StepStarted { key, input } => self.start(key, input.is_none(), at),
+                Event::StepSucceeded {
+                    key,
+                    fuel,
+                    memory_peak_bytes,
+                    ..
+                } => {
+                    self.end(&key, at, fuel, memory_peak_bytes, None);
+                }
+                Event::StepFailed {
+                    key,
+                    fuel,
+                    memory_peak_bytes,
+                    failure,
+                    will_retry,
+                    ..
+                } => {
+                    let index = self.end(
+                        &key,
+                        at,
+                        fuel,
+                        memory_peak_bytes,
+                        Some((failure.kind.as_str(), failure.message)),
+                    );
+                    if let (true, Some(index)) = (will_retry, index) {
+                        self.retried.insert((key.step.clone(), key.item), index);
+                    }
+                }
+                Event::StepRetrying {
+                    step,
+                    item,
+                    delay_ms,
+                    ..
+                } => {
+                    if let Some(index) = self.retried.remove(&(step, item)) {
+                        self.spans[index].attributes.push(KeyValue::new(
+                            "wfhost.retry.delay_ms",
+                            i64::try_from(delay_ms).unwrap_or(i64::MAX),
+                        ));
+                    }
+                }
+                Event::StepFinished { step, status, .. } => {
+                    if let Some(group) = self.groups.remove(&step) {
+                        self.end_group(group, at, status);
+                    }
+                }
+                Event::StepSkipped { step, reason } => self.skipped(&step, &reason, at),
+                Event::StepWaiting { key, signal, .. } => self.wait(key, signal, at),
+                Event::SignalReceived {
+                    key, seq, sent_by, ..
+                } => {
+                    if let Some(index) = self.waiting.remove(&key) {
+                        let span = &mut self.spans[index];
+                        span.end_time = time(at);
+                        span.attributes.extend([
+                            KeyValue::new("wfhost.signal.seq", seq),
+                            KeyValue::new("wfhost.signal.sent_by", sent_by),
+                        ]);
+                    }
+                }
+                Event::RunFinished { status, error, .. } => {
+                    let message = error.as_ref().map(error_message);
+                    ended = Some((at, status, message));
+                }
+                Event::StepOutput { .. }
+                | Event::VarsSet { .. }
+                | Event::RunWaiting { .. }
+                | Event::RunContinued
+                | Event::RouteTaken { .. } => {}
+            }
+        }
+        let end = ended.as_ref().map_or(last, |(at, ..)| *at);
+        for (_, index) in self.waiting.drain() {
+            self.spans[index].end_time = time(end);
+        }
+        self.cut_short(end);
+        let (status, message) = match ended {
+            Some((_, status, message)) => (status, message),
+            None => (run.status, None),
+        };
+        let root = self.root_span(end, status, message, resumes);
+        self.spans.push(root);
+        Ok(Built {
+            root: self.root,
+            spans: self.spans,
+            child_parents: self.child_parents,
+        })
+    }
+
+    fn span(
+        &self,
+        id: SpanId,
+        parent: SpanId,
+        name: String,
+        at: f64,
+        attributes: Vec<KeyValue>,
+    ) -> SpanData {
+        SpanData {
+            span_context: SpanContext::new(
+                self.trace_id,
+                id,
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: parent,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: Cow::Owned(name),
+            start_time: time(at),
+            end_time: time(at),
+            attributes,
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: self.scope.clone(),
+        }
+    }
+
+    /// The span a step's span belongs to: its group's, or the run's.
+    fn parent_of(&self, step: &str) -> SpanId {
+        self.steps
+            .get(step)
+            .and_then(|info| info.group.as_ref())
+            .and_then(|group| self.groups.get(group))
+            .copied()
+            .unwrap_or(self.root)
+    }
+
+    fn start(&mut self, key: AttemptKey, no_input: bool, at: f64) {
+        if self.waiting.contains_key(&key) {
+            // A wait resumed by a later process: the same attempt goes on.
+            return;
+        }
+        let starts = self.starts.entry(key.clone()).or_insert(0);
+        *starts += 1;
+        let starts = *starts;
+        let step_key = idempotency_key(&self.run.id, &key);
+        let id = span_id(&format!("attempt:{step_key}#{}/{starts}", key.attempt));
+        let info = self.steps.get(&key.step);
+        let mut attributes = vec![
+            KeyValue::new("cicd.pipeline.task.name", key.step.clone()),
+            KeyValue::new(
+                "cicd.pipeline.task.run.id",
+                format!("{step_key}#{}", key.attempt),
+            ),
+            KeyValue::new("wfhost.step.id", key.step.clone()),
+            KeyValue::new("wfhost.attempt", i64::from(key.attempt)),
+            KeyValue::new("wfhost.visit", i64::from(key.visit)),
+        ];
+        if let Some(item) = key.item {
+            attributes.push(KeyValue::new(
+                "wfhost.item",
+                i64::try_from(item).unwrap_or(i64::MAX),
+            ));
+        }
+        if key.iteration > 0 {
+            attributes.push(KeyValue::new("wfhost.iteration", i64::from(key.iteration)));
+        }
+        if let Some(info) = info {
+            if let Some(module) = &info.module {
+                attributes.push(KeyValue::new("wfhost.module.name", module.clone()));
+                let name = module.split('@').next().unwrap_or(module);
+                if let Some(digest) = self.digests.get(module).or(self.digests.get(name)) {
+                    attributes.push(KeyValue::new("wfhost.module.digest", digest.clone()));
+                }
+            }
+            if let Some(action) = &info.action {
+                attributes.push(KeyValue::new("wfhost.action", action.clone()));
+            }
+            if let Some(workflow) = &info.workflow {
+                attributes.push(KeyValue::new("wfhost.workflow", workflow.clone()));
+            }
+        }
+        let is_group = no_input && info.is_some_and(|info| info.is_group);
+        let span = self.span(
+            id,
+            self.parent_of(&key.step),
+            key.step.clone(),
+            at,
+            attributes,
+        );
+        if is_group {
+            self.groups.insert(key.step.clone(), id);
+        } else {
+            self.child_parents.insert(child_key(&step_key, &key), id);
+        }
+        self.open.insert(key, self.spans.len());
+        self.spans.push(span);
+    }
+
+    /// End attempt `key` at `at`; its span's index.
+    fn end(
+        &mut self,
+        key: &AttemptKey,
+        at: f64,
+        fuel: u64,
+        memory_peak_bytes: u64,
+        failure: Option<(&str, String)>,
+    ) -> Option<usize> {
+        let index = self.open.remove(key)?;
+        if let Some(wait) = self.waiting.remove(key) {
+            self.spans[wait].end_time = time(at);
+        }
+        let span = &mut self.spans[index];
+        span.end_time = time(at);
+        span.attributes.extend([
+            KeyValue::new("wfhost.fuel", i64::try_from(fuel).unwrap_or(i64::MAX)),
+            KeyValue::new(
+                "wfhost.memory.peak_bytes",
+                i64::try_from(memory_peak_bytes).unwrap_or(i64::MAX),
+            ),
+        ]);
+        match failure {
+            None => {
+                span.attributes
+                    .push(KeyValue::new("cicd.pipeline.task.run.result", "success"));
+                span.status = Status::Ok;
+            }
+            Some((kind, message)) => {
+                span.attributes.extend([
+                    KeyValue::new("cicd.pipeline.task.run.result", task_result(kind)),
+                    KeyValue::new("wfhost.failure.kind", kind.to_string()),
+                    KeyValue::new("error.type", kind.to_string()),
+                ]);
+                span.status = Status::error(message);
+            }
+        }
+        Some(index)
+    }
+
+    fn end_group(&mut self, group: SpanId, at: f64, status: StepStatus) {
+        let Some(index) = self
+            .spans
+            .iter()
+            .rposition(|span| span.span_context.span_id() == group)
+        else {
+            return;
+        };
+        self.open.retain(|_, open| *open != index);
+        let span = &mut self.spans[index];
+        span.end_time = time(at);
+        let (result, ok) = match status {
+            StepStatus::Succeeded => ("success", true),
+            StepStatus::Cancelled => ("cancellation", false),
+            _ => ("failure", false),
+        };
+        span.attributes
+            .push(KeyValue::new("cicd.pipeline.task.run.result", result));
+        span.status = if ok {
+            Status::Ok
+        } else {
+            Status::error(format!("the group {}", status.as_str()))
+        };
+    }
+
+    fn skipped(&mut self, step: &str, reason: &str, at: f64) {
+        let n = self.spans.len();
+        let id = span_id(&format!("skipped:{}:{step}/{n}", self.run.id));
+        let span = self.span(
+            id,
+            self.parent_of(step),
+            step.to_string(),
+            at,
+            vec![
+                KeyValue::new("cicd.pipeline.task.name", step.to_string()),
+                KeyValue::new("cicd.pipeline.task.run.result", "skip"),
+                KeyValue::new("wfhost.step.id", step.to_string()),
+                KeyValue::new("wfhost.skipped.reason", reason.to_string()),
+            ],
+        );
+        self.spans.push(span);
+    }
+
+    fn wait(&mut self, key: AttemptKey, signal: Option<String>, at: f64) {
+        let Some(&attempt) = self.open.get(&key) else {
+            return;
+        };
+        if self.waiting.contains_key(&key) {
+            return;
+        }
+        let parent = self.spans[attempt].span_context.span_id();
+        let id = span_id(&format!("wait:{parent}"));
+        let (name, attributes) = match signal {
+            Some(signal) => (
+                format!("wait {signal}"),
+                vec![KeyValue::new("wfhost.signal", signal)],
+            ),
+            None => ("sleep".to_string(), Vec::new()),
+        };
+        let span = self.span(id, parent, name, at, attributes);
+        self.waiting.insert(key, self.spans.len());
+        self.spans.push(span);
+    }
+
+    /// End every attempt still open at `at` but those waiting (a wait
+    /// outlives the process that began it): the process driving the run
+    /// stopped (a crash, an interrupt) before they ended.
+    fn cut_short(&mut self, at: f64) {
+        let waiting = &self.waiting;
+        let open: Vec<usize> = self
+            .open
+            .extract_if(|key, _| !waiting.contains_key(key))
+            .map(|(_, index)| index)
+            .collect();
+        for index in open {
+            let span = &mut self.spans[index];
+            span.end_time = time(at);
+            span.attributes.extend([
+                KeyValue::new("cicd.pipeline.task.run.result", "error"),
+                KeyValue::new("wfhost.failure.kind", "interrupted"),
+                KeyValue::new("error.type", "interrupted"),
+            ]);
+            span.status = Status::error(
+                "interrupted: the process driving the run stopped before the attempt ended",
+            );
+        }
+        self.groups.clear();
+    }
+
+    fn root_span(
+        &self,
+        end: f64,
+        status: RunStatus,
+        message: Option<String>,
+        resumes: Vec<SpanEvent>,
+    ) -> SpanData {
+        let run = self.run;
+        let result = match status {
+            RunStatus::Succeeded => "success",
+            RunStatus::Cancelled => "cancellation",
+            RunStatus::Failed => "failure",
+            _ => "error",
+        };
+        let mut span = self.span(
+            self.root,
+            self.parent.unwrap_or(SpanId::INVALID),
+            format!("RUN {}", run.name),
+            run.created_at,
+            vec![
+                KeyValue::new("cicd.pipeline.name", run.name.clone()),
+                KeyValue::new("cicd.pipeline.action.name", "RUN"),
+                KeyValue::new("cicd.pipeline.run.id", run.id.clone()),
+                KeyValue::new("cicd.pipeline.result", result),
+                KeyValue::new("wfhost.run.id", run.id.clone()),
+                KeyValue::new("wfhost.run.status", status.as_str()),
+                KeyValue::new("wfhost.workflow.digest", run.workflow_digest.clone()),
+                KeyValue::new("wfhost.trigger", run.trigger.kind.as_str()),
+                KeyValue::new("wfhost.started_by", run.started_by.clone()),
+            ],
+        );
+        span.end_time = time(end);
+        span.parent_span_is_remote = self.remote_parent && self.parent.is_some();
+        span.span_kind = if span.parent_span_is_remote {
+            SpanKind::Server
+        } else {
+            SpanKind::Internal
+        };
+        span.events.events = resumes;
+        span.status = match status {
+            RunStatus::Succeeded => Status::Ok,
+            _ => Status::error(message.unwrap_or_else(|| format!("the run {}", status.as_str()))),
+        };
+        span
+    }
+}
+
+/// `cicd.pipeline.task.run.result` of a failure kind.
+fn task_result(kind: &str) -> &'static str {
+    match kind {
+        "timeout" | "wait-timeout" => "timeout",
+        "cancelled" => "cancellation",
+        _ => "failure",
+    }
+}
+
+fn error_message(error: &Value) -> String {
+    error
+        .get("message")
+        .and_then(Value::as_str)
+        .map_or_else(|| error.to_string(), str::to_string)
+}

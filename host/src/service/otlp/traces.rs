@@ -1,0 +1,145 @@
+//! Runs' traces over OTLP/HTTP: claimed in the store once the run ended,
+//! built from the journal ([`trace_spans`](super::trace_spans)), sent in
+//! one request, given back when the collector refuses.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::SpanExporter as _;
+
+use super::trace_spans;
+use crate::service::shared_store::SharedStore;
+use crate::store::StoreError;
+
+/// How many due traces one pass sends at most.
+const PASS_LIMIT: usize = 64;
+
+/// Why traces cannot be exported as configured.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot export traces to {endpoint}: {reason}; fix --otlp or the OTEL_EXPORTER_OTLP_* variables"
+)]
+pub struct ExporterError {
+    endpoint: String,
+    reason: String,
+}
+
+/// Sends runs' traces to an OTLP/HTTP collector.
+#[derive(Debug)]
+pub struct TraceExporter {
+    exporter: opentelemetry_otlp::SpanExporter,
+    endpoint: String,
+    sent: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct Exported {
+    /// Runs whose traces were sent, and their spans.
+    pub runs: usize,
+    pub spans: usize,
+    /// Runs whose traces the collector did not take (still due), and why.
+    pub failed: Vec<(String, String)>,
+}
+
+impl TraceExporter {
+    /// The exporter `--otlp URL` asks for (the collector's base URL, as
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is), or the standard environment's;
+    /// `None` when neither asks for traces or `OTEL_SDK_DISABLED=true`.
+    pub fn configured(flag: Option<&str>) -> Result<Option<Self>, ExporterError> {
+        let Some(endpoint) = super::endpoint(flag, "TRACES", "traces") else {
+            return Ok(None);
+        };
+        let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(endpoint.clone())
+            .build()
+            .map_err(|error| ExporterError {
+                endpoint: endpoint.clone(),
+                reason: error.to_string(),
+            })?;
+        exporter.set_resource(&super::resource());
+        Ok(Some(Self {
+            exporter,
+            endpoint,
+            sent: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }))
+    }
+
+    /// Where traces go (`http://collector:4318/v1/traces`).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Traces sent, and sends the collector refused, since this process
+    /// started.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Send the traces of ended runs that are due, each claimed first so
+    /// that no other process sends it too; one the collector refuses (or
+    /// does not answer within `timeout`) is given back, due again, and the
+    /// pass stops there.
+    pub async fn export_due(
+        &self,
+        store: &SharedStore,
+        timeout: Duration,
+    ) -> Result<Exported, StoreError> {
+        let mut exported = Exported::default();
+        let due = store.with(|store| store.traces_due(PASS_LIMIT)).await?;
+        for run in due {
+            let claimed = {
+                let run = run.clone();
+                store
+                    .with(move |store| {
+                        if !store.claim_trace(&run)? {
+                            return Ok(None);
+                        }
+                        match trace_spans(store, &run) {
+                            Ok(spans) => Ok(Some(spans)),
+                            Err(error) => {
+                                store.release_trace(&run)?;
+                                Err(error)
+                            }
+                        }
+                    })
+                    .await?
+            };
+            let Some(spans) = claimed else { continue };
+            let count = spans.len();
+            let sent = match tokio::time::timeout(timeout, self.exporter.export(spans)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(_) => Err(format!(
+                    "no answer within {}",
+                    humantime::format_duration(timeout)
+                )),
+            };
+            match sent {
+                Ok(()) => {
+                    self.sent.fetch_add(1, Ordering::Relaxed);
+                    exported.runs += 1;
+                    exported.spans += count;
+                    tracing::debug!(run = %run, spans = count, "trace exported");
+                }
+                Err(why) => {
+                    self.failed.fetch_add(1, Ordering::Relaxed);
+                    let back = run.clone();
+                    store.with(move |store| store.release_trace(&back)).await?;
+                    tracing::warn!(run = %run, endpoint = %self.endpoint, "trace not exported: {why}");
+                    exported.failed.push((run, why));
+                    // The collector is down or slow: the rest wait for the next pass.
+                    break;
+                }
+            }
+        }
+        Ok(exported)
+    }
+}

@@ -1,0 +1,179 @@
+//! A test OpenTelemetry collector: OTLP over HTTP (protobuf) on 127.0.0.1,
+//! in the test process, keeping every span it is sent.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+
+/// One span as received, with its resource's service name.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub span: Span,
+    pub service: String,
+}
+
+impl Received {
+    pub fn trace_id(&self) -> String {
+        hex(&self.span.trace_id)
+    }
+
+    pub fn span_id(&self) -> String {
+        hex(&self.span.span_id)
+    }
+
+    pub fn parent_id(&self) -> String {
+        hex(&self.span.parent_span_id)
+    }
+
+    /// A string or integer attribute, as text.
+    pub fn attribute(&self, key: &str) -> Option<String> {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        let value = self
+            .span
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)?
+            .value
+            .as_ref()?
+            .value
+            .as_ref()?;
+        Some(match value {
+            Value::StringValue(s) => s.clone(),
+            Value::IntValue(i) => i.to_string(),
+            Value::BoolValue(b) => b.to_string(),
+            Value::DoubleValue(d) => d.to_string(),
+            other => format!("{other:?}"),
+        })
+    }
+
+    /// Whether the span's status is an error.
+    pub fn is_error(&self) -> bool {
+        self.span.status.as_ref().is_some_and(|s| s.code == 2)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Listens until dropped.
+pub struct Collector {
+    pub url: String,
+    spans: Arc<Mutex<Vec<Received>>>,
+    requests: Arc<Mutex<usize>>,
+}
+
+impl Collector {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a collector");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(0));
+        let (kept, counted) = (Arc::clone(&spans), Arc::clone(&requests));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (kept, counted) = (Arc::clone(&kept), Arc::clone(&counted));
+                std::thread::spawn(move || serve(stream, &kept, &counted));
+            }
+        });
+        Self {
+            url,
+            spans,
+            requests,
+        }
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<Received> {
+        self.spans.lock().expect("spans").clone()
+    }
+
+    /// How many export requests arrived.
+    pub fn requests(&self) -> usize {
+        *self.requests.lock().expect("requests")
+    }
+
+    /// The spans of trace `trace_id` once at least `n` spans arrived (or
+    /// after 20 s, whatever arrived).
+    pub fn wait_for(&self, trace_id: &str, n: usize) -> Vec<Received> {
+        let start = Instant::now();
+        loop {
+            let spans: Vec<Received> = self
+                .spans()
+                .into_iter()
+                .filter(|s| s.trace_id() == trace_id)
+                .collect();
+            if spans.len() >= n || start.elapsed() > Duration::from_secs(20) {
+                return spans;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Answer the requests of one connection (HTTP/1.1, keep-alive).
+fn serve(stream: TcpStream, spans: &Mutex<Vec<Received>>, requests: &Mutex<usize>) {
+    let mut writer = stream.try_clone().expect("clone the stream");
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if line.starts_with("POST /v1/traces")
+            && let Ok(request) = ExportTraceServiceRequest::decode(body.as_slice())
+        {
+            let mut kept = spans.lock().expect("spans");
+            for resource in request.resource_spans {
+                let service = resource
+                    .resource
+                    .iter()
+                    .flat_map(|r| &r.attributes)
+                    .find(|kv| kv.key == "service.name")
+                    .and_then(|kv| kv.value.as_ref())
+                    .and_then(|v| v.value.as_ref())
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_default();
+                for scope in resource.scope_spans {
+                    for span in scope.spans {
+                        kept.push(Received {
+                            span,
+                            service: service.clone(),
+                        });
+                    }
+                }
+            }
+            *requests.lock().expect("requests") += 1;
+        }
+        let answer =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+        if writer.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
