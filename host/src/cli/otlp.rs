@@ -14,14 +14,20 @@ const CLI_EXPORT_TIMEOUT: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, clap::Args)]
 pub(super) struct OtlpArgs {
-    /// Send each run's trace to this OTLP/HTTP collector once the run ends
-    /// (its base URL, e.g. `http://127.0.0.1:4318`). Default: the
-    /// standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`).
+    /// Send each run's trace (and, from `serve`, the metrics) to this
+    /// OTLP/HTTP collector (its base URL, e.g. `http://127.0.0.1:4318`).
+    /// Default: the standard `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+    /// `..._TRACES_ENDPOINT`, `..._METRICS_ENDPOINT`).
     #[arg(long, value_name = "URL")]
     otlp: Option<String>,
 }
 
 impl OtlpArgs {
+    /// The URL `--otlp` gave.
+    pub fn url(&self) -> Option<&str> {
+        self.otlp.as_deref()
+    }
+
     pub fn exporter(&self) -> Result<Option<TraceExporter>, CliError> {
         TraceExporter::configured(self.otlp.as_deref()).map_err(|error| CliError(error.into()))
     }

@@ -64,7 +64,7 @@ pub(super) fn run(home: &Home, args: &ServeArgs) -> Result<u8, CliError> {
         clock: clock()?,
         runtime: load::runtime(home)?,
         registry: load::registry(home),
-        traces: args.otlp.exporter()?,
+        otlp: args.otlp.url().map(str::to_string),
     };
     let tokio = super::tokio_runtime()?;
     tokio.block_on(async {
@@ -116,6 +116,11 @@ fn report(startup: &crate::service::Startup, args: &ServeArgs) {
     }
     if let Some(endpoint) = &startup.traces_to {
         println!("wfhost serve: sending runs' traces to {endpoint}");
+    }
+    if let Some(endpoint) = &startup.metrics_to {
+        println!(
+            "wfhost serve: pushing metrics to {endpoint} (every OTEL_METRIC_EXPORT_INTERVAL ms, default 60000)"
+        );
     }
     if !startup.has_tokens {
         eprintln!(

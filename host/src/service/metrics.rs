@@ -7,7 +7,7 @@
 //! events as they happen (replayed ones are not counted again).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -16,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Metric, Registry};
 
+use super::otlp::{Buckets, OtlpMetrics};
 use crate::engine::{Event, Observer, RunStatus};
 use crate::store::{RunStore, StoreError};
 use crate::workflow::Plan;
@@ -72,16 +73,25 @@ pub struct Metrics {
     trace_exports: Family<ResultLabels, Counter>,
     runs_queued: Gauge,
     runs_waiting: Gauge,
+    /// The same, pushed to a collector (`serve --otlp`).
+    otlp: OnceLock<OtlpMetrics>,
+}
+
+/// The histograms' bucket bounds: attempts' seconds from 1 ms to about
+/// 4.4 hours; fuel from 1,000 to about 4·10^12 units.
+pub fn buckets() -> Buckets {
+    Buckets {
+        seconds: exponential_buckets(0.001, 4.0, 12).collect(),
+        fuel: exponential_buckets(1_000.0, 8.0, 14).collect(),
+    }
 }
 
 fn seconds() -> Histogram {
-    // 1 ms to about 4.4 hours.
-    Histogram::new(exponential_buckets(0.001, 4.0, 12))
+    Histogram::new(buckets().seconds)
 }
 
 fn fuel() -> Histogram {
-    // 1,000 to about 4·10^12 units.
-    Histogram::new(exponential_buckets(1_000.0, 8.0, 14))
+    Histogram::new(buckets().fuel)
 }
 
 /// `metric`, registered in `registry` under `name` (a clone shares its
@@ -162,6 +172,7 @@ impl Default for Metrics {
                 Gauge::default(),
             ),
             registry: r,
+            otlp: OnceLock::new(),
         }
     }
 }
@@ -176,12 +187,28 @@ fn count_for(family: &Family<WorkflowLabels, Counter>, workflow: &str) {
 }
 
 impl Metrics {
+    /// Push everything counted from now on to a collector as well.
+    pub fn push_over_otlp(&self, otlp: OtlpMetrics) {
+        let _ = self.otlp.set(otlp);
+    }
+
+    /// The collector metrics are pushed to, if any.
+    pub fn otlp(&self) -> Option<&OtlpMetrics> {
+        self.otlp.get()
+    }
+
     pub fn run_started(&self, workflow: &str) {
         count_for(&self.runs_started, workflow);
+        if let Some(otlp) = self.otlp() {
+            otlp.run_started(workflow);
+        }
     }
 
     pub fn tick_missed(&self, workflow: &str) {
         count_for(&self.ticks_missed, workflow);
+        if let Some(otlp) = self.otlp() {
+            otlp.tick_missed(workflow);
+        }
     }
 
     pub fn webhook_rejected(&self, reason: &str) {
@@ -190,18 +217,28 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .inc();
+        if let Some(otlp) = self.otlp() {
+            otlp.webhook_rejected(reason);
+        }
     }
 
     pub fn lease_lost(&self) {
         self.lease_losses.inc();
+        if let Some(otlp) = self.otlp() {
+            otlp.lease_lost();
+        }
     }
 
     /// Traces sent and sends that failed in one export pass.
     pub fn traces_exported(&self, sent: usize, failed: usize) {
+        let (sent, failed) = (sent as u64, failed as u64);
         for (result, n) in [("sent", sent), ("failed", failed)] {
             self.trace_exports
                 .get_or_create(&ResultLabels { result })
-                .inc_by(n as u64);
+                .inc_by(n);
+        }
+        if let Some(otlp) = self.otlp() {
+            otlp.traces_exported(sent, failed);
         }
     }
 
@@ -285,15 +322,28 @@ impl Observer for RunMetrics {
                     .step_fuel
                     .get_or_create(labels)
                     .observe(*fuel as f64);
-                if let Event::StepFailed { failure, .. } = event {
+                let failure = match event {
+                    Event::StepFailed { failure, .. } => Some(failure.kind.as_str()),
+                    _ => None,
+                };
+                if let Some(kind) = failure {
                     metrics
                         .step_failures
                         .get_or_create(&FailureLabels {
                             module: labels.module.clone(),
                             action: labels.action.clone(),
-                            kind: failure.kind.to_string(),
+                            kind: kind.to_string(),
                         })
                         .inc();
+                }
+                if let Some(otlp) = metrics.otlp() {
+                    otlp.attempt(
+                        &labels.module,
+                        &labels.action,
+                        duration_ms / 1000.0,
+                        *fuel,
+                        failure,
+                    );
                 }
             }
             Event::RunFinished { status, .. } => {
@@ -304,6 +354,9 @@ impl Observer for RunMetrics {
                         status: status.to_string(),
                     })
                     .inc();
+                if let Some(otlp) = self.metrics.otlp() {
+                    otlp.run_ended(&self.workflow, status.as_str());
+                }
             }
             _ => {}
         }

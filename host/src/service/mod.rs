@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::RunStatus;
 use crate::registry::Registry;
 use crate::sandbox::Runtime;
 use crate::store::{self, Durability, StoreError};
@@ -32,7 +33,7 @@ use self::api::ApiState;
 use self::clock::Clock;
 use self::library::{Change, Library};
 use self::metrics::Metrics;
-use self::otlp::TraceExporter;
+use self::otlp::{OtlpMetrics, TraceExporter};
 use self::resume::ResumeRequest;
 use self::runner::Runner;
 use self::scheduler::Scheduler;
@@ -70,8 +71,9 @@ pub struct ServeConfig {
     pub clock: Clock,
     pub runtime: Runtime,
     pub registry: Registry,
-    /// Where runs' traces go (`--otlp`, `OTEL_EXPORTER_OTLP_*`), if anywhere.
-    pub traces: Option<TraceExporter>,
+    /// `--otlp URL`: the OTLP collector runs' traces and the metrics go to
+    /// (otherwise the `OTEL_EXPORTER_OTLP_*` variables say, if anything).
+    pub otlp: Option<String>,
 }
 
 /// Why the server could not start.
@@ -88,6 +90,8 @@ pub enum ServeError {
     Http(std::io::Error),
     #[error("cannot look for runs to adopt: {0}")]
     Orphans(runner::RunnerError),
+    #[error(transparent)]
+    Otlp(#[from] otlp::ExporterError),
 }
 
 /// A server ready to serve: workflows loaded, orphaned runs adopted.
@@ -113,6 +117,8 @@ pub struct Startup {
     pub has_tokens: bool,
     /// Where runs' traces are sent (the OTLP endpoint), if anywhere.
     pub traces_to: Option<String>,
+    /// Where metrics are pushed, if anywhere.
+    pub metrics_to: Option<String>,
 }
 
 impl Service {
@@ -137,6 +143,7 @@ impl Service {
             .map_err(|error| ServeError::Http(std::io::Error::other(error)))??;
         let has_tokens = !store.tokens()?.is_empty();
         let store = SharedStore::new(store);
+        let traces = TraceExporter::configured(config.otlp.as_deref())?;
         let (database, durability) = (config.database.clone(), config.durability);
         let journals = tokio::task::spawn_blocking(move || store::open(&database, durability))
             .await
@@ -150,8 +157,19 @@ impl Service {
                 journals,
                 config.max_runs,
             )?
-            .exporting_traces(config.traces.is_some()),
+            .exporting_traces(traces.is_some()),
         );
+        let counted = store.clone();
+        let gauges: otlp::Gauges = Arc::new(move || {
+            let store = counted.lock();
+            let queued = store.count_runs(RunStatus::Queued).ok()?;
+            Some((queued, store.count_runs(RunStatus::Waiting).ok()?))
+        });
+        if let Some(pushed) =
+            OtlpMetrics::configured(config.otlp.as_deref(), metrics::buckets(), &gauges)?
+        {
+            runner.metrics().push_over_otlp(pushed);
+        }
         let schedules = library
             .list()
             .iter()
@@ -162,7 +180,8 @@ impl Service {
             changes,
             schedules,
             has_tokens,
-            traces_to: config.traces.as_ref().map(|t| t.endpoint().to_string()),
+            traces_to: traces.as_ref().map(|t| t.endpoint().to_string()),
+            metrics_to: runner.metrics().otlp().map(|m| m.endpoint().to_string()),
             ..Startup::default()
         };
         for run in runner.orphans().await.map_err(ServeError::Orphans)? {
@@ -187,7 +206,7 @@ impl Service {
                 state,
                 grace: config.grace,
                 clock: config.clock,
-                traces: config.traces.map(Arc::new),
+                traces: traces.map(Arc::new),
             },
             startup,
         ))
@@ -281,6 +300,12 @@ async fn export_pass(
     match traces.export_due(store, timeout).await {
         Ok(exported) => {
             metrics.traces_exported(exported.runs, exported.failed.len());
+            for (run, why) in &exported.failed {
+                tracing::warn!(
+                    "the trace of run {run} was not sent to {}: {why}; it stays due (sent again with backoff)",
+                    traces.endpoint()
+                );
+            }
             exported.failed.is_empty()
         }
         Err(error) => {

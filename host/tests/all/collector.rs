@@ -6,7 +6,10 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
@@ -32,29 +35,41 @@ impl Received {
 
     /// A string or integer attribute, as text.
     pub fn attribute(&self, key: &str) -> Option<String> {
-        use opentelemetry_proto::tonic::common::v1::any_value::Value;
-        let value = self
-            .span
-            .attributes
-            .iter()
-            .find(|kv| kv.key == key)?
-            .value
-            .as_ref()?
-            .value
-            .as_ref()?;
-        Some(match value {
-            Value::StringValue(s) => s.clone(),
-            Value::IntValue(i) => i.to_string(),
-            Value::BoolValue(b) => b.to_string(),
-            Value::DoubleValue(d) => d.to_string(),
-            other => format!("{other:?}"),
-        })
+        attribute(&self.span.attributes, key)
     }
 
     /// Whether the span's status is an error.
     pub fn is_error(&self) -> bool {
         self.span.status.as_ref().is_some_and(|s| s.code == 2)
     }
+}
+
+/// Attribute `key` of `attributes`, as text.
+fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let value = attributes
+        .iter()
+        .find(|kv| kv.key == key)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()?;
+    Some(match value {
+        Value::StringValue(s) => s.clone(),
+        Value::IntValue(i) => i.to_string(),
+        Value::BoolValue(b) => b.to_string(),
+        Value::DoubleValue(d) => d.to_string(),
+        other => format!("{other:?}"),
+    })
+}
+
+/// One data point of a pushed metric: a sum's or gauge's value, a
+/// histogram's count.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub metric: String,
+    pub attributes: Vec<KeyValue>,
+    pub value: f64,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -65,6 +80,7 @@ fn hex(bytes: &[u8]) -> String {
 pub struct Collector {
     pub url: String,
     spans: Arc<Mutex<Vec<Received>>>,
+    points: Arc<Mutex<Vec<Point>>>,
     requests: Arc<Mutex<usize>>,
 }
 
@@ -73,19 +89,41 @@ impl Collector {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a collector");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let spans = Arc::new(Mutex::new(Vec::new()));
+        let points = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(Mutex::new(0));
-        let (kept, counted) = (Arc::clone(&spans), Arc::clone(&requests));
+        let kept = Kept {
+            spans: Arc::clone(&spans),
+            points: Arc::clone(&points),
+            requests: Arc::clone(&requests),
+        };
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (kept, counted) = (Arc::clone(&kept), Arc::clone(&counted));
-                std::thread::spawn(move || serve(stream, &kept, &counted));
+                let kept = kept.clone();
+                std::thread::spawn(move || serve(stream, &kept));
             }
         });
         Self {
             url,
             spans,
+            points,
             requests,
         }
+    }
+
+    /// The newest value pushed for `metric` with these attributes.
+    pub fn metric(&self, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.points
+            .lock()
+            .expect("points")
+            .iter()
+            .rev()
+            .find(|p| {
+                p.metric == metric
+                    && labels
+                        .iter()
+                        .all(|(k, v)| attribute(&p.attributes, k).as_deref() == Some(*v))
+            })
+            .map(|p| p.value)
     }
 
     /// Every span received so far.
@@ -93,7 +131,7 @@ impl Collector {
         self.spans.lock().expect("spans").clone()
     }
 
-    /// How many export requests arrived.
+    /// How many trace export requests arrived.
     pub fn requests(&self) -> usize {
         *self.requests.lock().expect("requests")
     }
@@ -116,8 +154,15 @@ impl Collector {
     }
 }
 
+#[derive(Clone)]
+struct Kept {
+    spans: Arc<Mutex<Vec<Received>>>,
+    points: Arc<Mutex<Vec<Point>>>,
+    requests: Arc<Mutex<usize>>,
+}
+
 /// Answer the requests of one connection (HTTP/1.1, keep-alive).
-fn serve(stream: TcpStream, spans: &Mutex<Vec<Received>>, requests: &Mutex<usize>) {
+fn serve(stream: TcpStream, kept: &Kept) {
     let mut writer = stream.try_clone().expect("clone the stream");
     let mut reader = BufReader::new(stream);
     loop {
@@ -148,7 +193,7 @@ fn serve(stream: TcpStream, spans: &Mutex<Vec<Received>>, requests: &Mutex<usize
         if line.starts_with("POST /v1/traces")
             && let Ok(request) = ExportTraceServiceRequest::decode(body.as_slice())
         {
-            let mut kept = spans.lock().expect("spans");
+            let mut spans = kept.spans.lock().expect("spans");
             for resource in request.resource_spans {
                 let service = resource
                     .resource
@@ -161,14 +206,54 @@ fn serve(stream: TcpStream, spans: &Mutex<Vec<Received>>, requests: &Mutex<usize
                     .unwrap_or_default();
                 for scope in resource.scope_spans {
                     for span in scope.spans {
-                        kept.push(Received {
+                        spans.push(Received {
                             span,
                             service: service.clone(),
                         });
                     }
                 }
             }
-            *requests.lock().expect("requests") += 1;
+            *kept.requests.lock().expect("requests") += 1;
+        }
+        if line.starts_with("POST /v1/metrics")
+            && let Ok(request) = ExportMetricsServiceRequest::decode(body.as_slice())
+        {
+            let mut points = kept.points.lock().expect("points");
+            for metric in request
+                .resource_metrics
+                .into_iter()
+                .flat_map(|r| r.scope_metrics)
+                .flat_map(|s| s.metrics)
+            {
+                let number = |value: Option<number_data_point::Value>| match value {
+                    Some(number_data_point::Value::AsDouble(d)) => d,
+                    Some(number_data_point::Value::AsInt(i)) => i as f64,
+                    None => f64::NAN,
+                };
+                let found: Vec<(Vec<KeyValue>, f64)> = match metric.data {
+                    Some(metric::Data::Sum(sum)) => sum
+                        .data_points
+                        .into_iter()
+                        .map(|p| (p.attributes, number(p.value)))
+                        .collect(),
+                    Some(metric::Data::Gauge(gauge)) => gauge
+                        .data_points
+                        .into_iter()
+                        .map(|p| (p.attributes, number(p.value)))
+                        .collect(),
+                    Some(metric::Data::Histogram(histogram)) => histogram
+                        .data_points
+                        .into_iter()
+                        .map(|p| (p.attributes, p.count as f64))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                points.extend(found.into_iter().map(|(attributes, value)| Point {
+                    metric: metric.name.clone(),
+                    attributes,
+                    value,
+                }));
+            }
         }
         let answer =
             "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{children_of, repo, shared_cache, wfhost, write};
+use crate::common::{children_of, repo, shared_cache, until, wfhost, write};
 
 /// A `wfhost serve` child on a free loopback port.
 struct Server {
@@ -1749,6 +1749,105 @@ fn metrics_count_what_the_journal_holds_and_parse_as_prometheus_text() {
             Some(0.0)
         ),
         "{text}"
+    );
+}
+
+#[test]
+fn a_collector_that_is_down_leaves_runs_alone_and_the_failed_sends_are_counted() {
+    let (_dir, home, workflows, alice) = setup("hello.yaml", HELLO);
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", listener.local_addr().expect("address"))
+    };
+    let server = Server::start(&home, &workflows, &["--otlp", &down]);
+    let id = start(&server, &alice, "hello", &json!({}));
+    let run = wait_for(&server, &alice, &id, "an end", ended);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let failed = until("a failed send is counted", || {
+        let (_, text) = call("GET", &server.url("/metrics"), Some(&alice), None);
+        let text = text.as_str().unwrap_or_default().to_string();
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .expect("Prometheus text");
+        sample(
+            &scrape,
+            "wfhost_trace_exports_total",
+            &[("result", "failed")],
+        )
+        .filter(|n| *n >= 1.0)
+    });
+    assert!(failed >= 1.0);
+}
+
+#[test]
+fn metrics_pushed_over_otlp_are_the_ones_scraped() {
+    let (_dir, home, workflows, alice) = setup("counted.yaml", COUNTED);
+    write(&workflows, "hello.yaml", HELLO);
+    let collector = crate::collector::Collector::start();
+    let server = Server::start_with(
+        &home,
+        &workflows,
+        &["--otlp", &collector.url],
+        &[("OTEL_METRIC_EXPORT_INTERVAL", "200")],
+    );
+    let pushing = format!("pushing metrics to {}/v1/metrics", collector.url);
+    assert!(
+        server.banner.iter().any(|line| line.contains(&pushing)),
+        "{:?}",
+        server.banner
+    );
+    for workflow in ["counted", "counted", "hello"] {
+        let id = start(&server, &alice, workflow, &json!({}));
+        wait_for(&server, &alice, &id, "an end", ended);
+    }
+    let (_, text) = call("GET", &server.url("/metrics"), Some(&alice), None);
+    let text = text.as_str().expect("text").to_string();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text");
+    // (name pushed, name scraped, labels)
+    type Labels<'a> = &'a [(&'a str, &'a str)];
+    let fail = [("module", "system"), ("action", "fail")];
+    let pairs: [(&str, &str, Labels<'_>); 6] = [
+        (
+            "wfhost_runs_started",
+            "wfhost_runs_started_total",
+            &[("workflow", "counted")],
+        ),
+        (
+            "wfhost_runs_started",
+            "wfhost_runs_started_total",
+            &[("workflow", "hello")],
+        ),
+        (
+            "wfhost_runs_ended",
+            "wfhost_runs_ended_total",
+            &[("workflow", "counted"), ("status", "succeeded")],
+        ),
+        (
+            "wfhost_step_failures",
+            "wfhost_step_failures_total",
+            &[("module", "system"), ("action", "fail"), ("kind", "error")],
+        ),
+        (
+            "wfhost_step_duration_seconds",
+            "wfhost_step_duration_seconds_count",
+            &fail,
+        ),
+        ("wfhost_runs_waiting", "wfhost_runs_waiting", &[]),
+    ];
+    for (pushed, scraped, labels) in pairs {
+        let want = sample(&scrape, scraped, labels)
+            .or_else(|| sample(&scrape, pushed, labels))
+            .unwrap_or_else(|| panic!("{scraped} {labels:?} in {text}"));
+        let got = until(&format!("{pushed} {labels:?} is pushed as {want}"), || {
+            collector
+                .metric(pushed, labels)
+                .filter(|got| (got - want).abs() < f64::EPSILON)
+        });
+        assert_eq!(got, want);
+    }
+    assert_eq!(
+        collector.metric("wfhost_runs_started", &[("workflow", "counted")]),
+        Some(2.0)
     );
 }
 

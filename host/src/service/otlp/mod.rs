@@ -1,4 +1,5 @@
-//! OTLP export. Runs' traces: A run started by a process that exports
+//! OTLP export: `serve`'s metrics ([`OtlpMetrics`], pushed periodically)
+//! and runs' traces: A run started by a process that exports
 //! traces (`--otlp URL`, or `OTEL_EXPORTER_OTLP_ENDPOINT` /
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is recorded as due; once it has
 //! ended, an exporter claims it in the store, builds its whole trace from
@@ -14,13 +15,33 @@
 //! `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT` / `OTEL_EXPORTER_OTLP_ENDPOINT`;
 //! `OTEL_SDK_DISABLED=true` turns it off.
 
+mod client;
+mod metrics;
 mod spans;
 mod traces;
 
 use opentelemetry_sdk::Resource;
 
+pub use self::metrics::{Buckets, Gauges, OtlpMetrics};
 pub use self::spans::trace_spans;
-pub use self::traces::{Exported, ExporterError, TraceExporter};
+pub use self::traces::{Exported, TraceExporter};
+
+/// Why an exporter cannot be built as configured.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot export to {endpoint}: {reason}; fix --otlp or the OTEL_EXPORTER_OTLP_* variables")]
+pub struct ExporterError {
+    endpoint: String,
+    reason: String,
+}
+
+impl ExporterError {
+    fn new(endpoint: &str, reason: impl std::fmt::Display) -> Self {
+        Self {
+            endpoint: endpoint.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+}
 
 /// A variable of the environment, when set and not blank.
 fn from_env(name: &str) -> Option<String> {

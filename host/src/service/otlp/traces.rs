@@ -5,25 +5,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_otlp::{RetryPolicy, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::SpanExporter as _;
 
+use super::ExporterError;
 use super::trace_spans;
 use crate::service::shared_store::SharedStore;
 use crate::store::StoreError;
 
 /// How many due traces one pass sends at most.
 const PASS_LIMIT: usize = 64;
-
-/// Why traces cannot be exported as configured.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "cannot export traces to {endpoint}: {reason}; fix --otlp or the OTEL_EXPORTER_OTLP_* variables"
-)]
-pub struct ExporterError {
-    endpoint: String,
-    reason: String,
-}
 
 /// Sends runs' traces to an OTLP/HTTP collector.
 #[derive(Debug)]
@@ -54,12 +45,12 @@ impl TraceExporter {
         };
         let mut exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            // The journal is the queue: a trace not taken stays due and the
+            // next pass sends it, so one send is one request.
+            .with_retry_policy(RetryPolicy::disabled())
             .with_endpoint(endpoint.clone())
             .build()
-            .map_err(|error| ExporterError {
-                endpoint: endpoint.clone(),
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| ExporterError::new(&endpoint, error))?;
         exporter.set_resource(&super::resource());
         Ok(Some(Self {
             exporter,
@@ -133,7 +124,7 @@ impl TraceExporter {
                     self.failed.fetch_add(1, Ordering::Relaxed);
                     let back = run.clone();
                     store.with(move |store| store.release_trace(&back)).await?;
-                    tracing::warn!(run = %run, endpoint = %self.endpoint, "trace not exported: {why}");
+                    tracing::debug!(run = %run, endpoint = %self.endpoint, "trace not exported: {why}");
                     exported.failed.push((run, why));
                     // The collector is down or slow: the rest wait for the next pass.
                     break;
