@@ -179,9 +179,15 @@ impl<T: FromNode> FromNode for Vec<T> {
         let NodeKind::Seq(items) = &node.kind else {
             return reader.expected(node, "a list");
         };
-        // Read every item so each problem is reported, then drop the bad ones.
-        let items: Vec<Option<T>> = items.iter().map(|n| T::from_node(n, reader)).collect();
-        Some(items.into_iter().flatten().collect())
+        // Read every item so each problem is reported; keep the good ones
+        // (in place: a step is over a kilobyte, a workflow may have 25,000).
+        let mut read = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(value) = T::from_node(item, reader) {
+                read.push(value);
+            }
+        }
+        Some(read)
     }
 }
 

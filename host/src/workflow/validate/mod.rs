@@ -184,12 +184,14 @@ pub fn validate(
             Some((name.clone(), checker.templates_in(&value.value, place)?))
         })
         .collect();
-    let steps: Vec<Option<PlannedStep>> = workflow
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(index, step)| checker.check_step(index, step))
-        .collect();
+    // Every step checked, each problem reported; the planned ones kept in
+    // place (a plan exists only when every step was planned).
+    let mut steps: Vec<PlannedStep> = Vec::with_capacity(workflow.steps.len());
+    for (index, step) in workflow.steps.iter().enumerate() {
+        if let Some(planned) = checker.check_step(index, step) {
+            steps.push(planned);
+        }
+    }
     let on_failure = workflow
         .on_failure
         .as_ref()
@@ -212,7 +214,6 @@ pub fn validate(
             diagnostics: diagnostics.sorted(),
         };
     }
-    let mut steps: Vec<PlannedStep> = steps.into_iter().flatten().collect();
     let handlers: Vec<StepIndex> = on_failure.iter().chain(&finally).copied().collect();
     let roots = routing::check_graph(workflow, &mut steps, &handlers, &mut diagnostics);
     vars::check_parallel_writers(workflow, &steps, &roots, &mut diagnostics);
