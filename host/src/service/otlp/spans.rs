@@ -25,17 +25,25 @@ use crate::diagnostics::Source;
 use crate::engine::{AttemptKey, Event, RunStatus, StepStatus, child_key, idempotency_key};
 use crate::store::{RunRecord, RunStore, StoreError};
 
-/// Every span of the trace of run `root` and its sub-workflows' runs.
+/// The most spans one trace is sent with (about 3 MB of OTLP): a run of
+/// more attempts keeps every run's span and its earliest attempts, and
+/// its root span says how many were left out (`wfhost.spans.dropped`).
+pub const MAX_SPANS: usize = 10_000;
+
+/// Every span of the trace of run `root` and its sub-workflows' runs (at
+/// most [`MAX_SPANS`]).
 pub fn trace_spans(store: &dyn RunStore, root: &str) -> Result<Vec<SpanData>, StoreError> {
     let scope = InstrumentationScope::builder("wfhost")
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();
     let mut spans = Vec::new();
+    let mut runs = Vec::new();
     // Parents before children: a child's root span needs its parent's
     // attempt span.
     let mut pending = vec![(store.run(root)?, None)];
     while let Some((run, parent)) = pending.pop() {
         let built = RunSpans::new(store, &run, parent, &scope)?.build(store)?;
+        runs.push(built.root);
         for child in store.children(&run.id)? {
             let parent = child
                 .idempotency_key
@@ -47,7 +55,29 @@ pub fn trace_spans(store: &dyn RunStore, root: &str) -> Result<Vec<SpanData>, St
         }
         spans.extend(built.spans);
     }
-    Ok(spans)
+    Ok(within(spans, &runs, MAX_SPANS))
+}
+
+/// `spans` cut to `cap`: every run's span (`runs`, the first the trace's
+/// root) and the earliest others; the trace's root counts what was left out.
+fn within(mut spans: Vec<SpanData>, runs: &[SpanId], cap: usize) -> Vec<SpanData> {
+    if spans.len() <= cap {
+        return spans;
+    }
+    let dropped = spans.len() - cap.max(runs.len());
+    let is_run = |span: &SpanData| runs.contains(&span.span_context.span_id());
+    spans.sort_by_key(|span| (!is_run(span), span.start_time));
+    spans.truncate(cap.max(runs.len()));
+    if let Some(root) = spans
+        .iter_mut()
+        .find(|span| Some(&span.span_context.span_id()) == runs.first())
+    {
+        root.attributes.push(KeyValue::new(
+            "wfhost.spans.dropped",
+            i64::try_from(dropped).unwrap_or(i64::MAX),
+        ));
+    }
+    spans
 }
 
 /// The span id of `seed` (a run, an attempt): never zero.
@@ -566,4 +596,63 @@ fn error_message(error: &Value) -> String {
         .get("message")
         .and_then(Value::as_str)
         .map_or_else(|| error.to_string(), str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(id: u8, start: f64) -> SpanData {
+        let scope = InstrumentationScope::builder("test").build();
+        let mut bytes = [0; 8];
+        bytes[7] = id;
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from_bytes([1; 16]),
+                SpanId::from_bytes(bytes),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Internal,
+            name: Cow::Borrowed("s"),
+            start_time: time(start),
+            end_time: time(start),
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: scope,
+        }
+    }
+
+    #[test]
+    fn a_trace_over_the_cap_keeps_every_run_and_the_earliest_attempts() {
+        // Two runs (ids 1 and 9, the child's starting late) and seven attempts.
+        let spans: Vec<SpanData> = [(1, 0.0), (2, 1.0), (3, 2.0), (4, 3.0), (5, 4.0)]
+            .into_iter()
+            .chain([(6, 5.0), (7, 6.0), (8, 7.0), (9, 8.0)])
+            .map(|(id, at)| span(id, at))
+            .collect();
+        let runs = [
+            spans[0].span_context.span_id(),
+            spans[8].span_context.span_id(),
+        ];
+        let kept = within(spans.clone(), &runs, 4);
+        let ids: Vec<u8> = kept
+            .iter()
+            .map(|s| s.span_context.span_id().to_bytes()[7])
+            .collect();
+        assert_eq!(ids, [1, 9, 2, 3]);
+        let dropped = kept[0]
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "wfhost.spans.dropped")
+            .map(|kv| kv.value.to_string());
+        assert_eq!(dropped.as_deref(), Some("5"));
+        assert_eq!(within(spans, &runs, 9).len(), 9, "at the cap: all kept");
+    }
 }
