@@ -142,8 +142,8 @@ struct RunSpans<'a> {
     open: HashMap<AttemptKey, usize>,
     /// Waits begun and not ended.
     waiting: HashMap<AttemptKey, usize>,
-    /// Parallel groups started and not finished: their span.
-    groups: HashMap<String, SpanId>,
+    /// Parallel groups started and not finished: their span and its index.
+    groups: HashMap<String, (SpanId, usize)>,
     /// How often each attempt started (a crash makes it start again).
     starts: HashMap<AttemptKey, u32>,
     /// The last attempt that failed and will be retried, by step and item.
@@ -256,8 +256,8 @@ impl<'a> RunSpans<'a> {
                     }
                 }
                 Event::StepFinished { step, status, .. } => {
-                    if let Some(group) = self.groups.remove(&step) {
-                        self.end_group(group, at, status);
+                    if let Some((_, index)) = self.groups.remove(&step) {
+                        self.end_group(index, at, status);
                     }
                 }
                 Event::StepSkipped { step, reason } => self.skipped(&step, &reason, at),
@@ -340,7 +340,7 @@ impl<'a> RunSpans<'a> {
             .get(step)
             .and_then(|info| info.group.as_ref())
             .and_then(|group| self.groups.get(group))
-            .copied()
+            .map(|(id, _)| *id)
             .unwrap_or(self.root)
     }
 
@@ -398,7 +398,7 @@ impl<'a> RunSpans<'a> {
             attributes,
         );
         if is_group {
-            self.groups.insert(key.step.clone(), id);
+            self.groups.insert(key.step.clone(), (id, self.spans.len()));
         } else {
             self.child_parents.insert(child_key(&step_key, &key), id);
         }
@@ -446,14 +446,7 @@ impl<'a> RunSpans<'a> {
         Some(index)
     }
 
-    fn end_group(&mut self, group: SpanId, at: f64, status: StepStatus) {
-        let Some(index) = self
-            .spans
-            .iter()
-            .rposition(|span| span.span_context.span_id() == group)
-        else {
-            return;
-        };
+    fn end_group(&mut self, index: usize, at: f64, status: StepStatus) {
         self.open.retain(|_, open| *open != index);
         let span = &mut self.spans[index];
         span.end_time = time(at);
