@@ -134,10 +134,16 @@ pub(super) fn record_event(
     match event {
         Event::StepStarted { key, .. } => {
             if data.is_some() {
+                // An upsert, not `INSERT OR REPLACE` (a delete and an insert
+                // of the row and its index entries).
                 tx.prepare_cached(
-                    "INSERT OR REPLACE INTO attempts
+                    "INSERT INTO attempts
                        (run_id, step, visit, item, iteration, attempt, seq, started_seq, status, fuel, memory_peak, duration_ms, result, complete)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'running', 0, 0, 0, 'null', 0)")?
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'running', 0, 0, 0, 'null', 0)
+                     ON CONFLICT (run_id, step, visit, item, iteration, attempt) DO UPDATE SET
+                       seq = excluded.seq, started_seq = excluded.started_seq, status = 'running',
+                       kind = NULL, fuel = 0, memory_peak = 0, duration_ms = 0,
+                       result = 'null', complete = 0")?
                 .execute(params![run_id, key.step, key.visit, item_column(key), key.iteration, key.attempt, seq])?;
             }
             tx.prepare_cached(
