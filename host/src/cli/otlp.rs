@@ -47,6 +47,12 @@ pub(super) fn export_after_run(
     });
     match exported {
         Ok(exported) => {
+            for (run, why) in exported.refused {
+                eprintln!(
+                    "warning: the collector at {} refused the trace of run {run} ({why}); it is not sent again",
+                    traces.endpoint()
+                );
+            }
             for (run, why) in exported.failed {
                 eprintln!(
                     "warning: the trace of run {run} was not sent to {}: {why}; it stays due, and the next `wfhost run`, `resume` or `serve` with OTLP set sends it",

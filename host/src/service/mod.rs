@@ -299,7 +299,16 @@ async fn export_pass(
 ) -> bool {
     match traces.export_due(store, timeout).await {
         Ok(exported) => {
-            metrics.traces_exported(exported.runs, exported.failed.len());
+            metrics.traces_exported(
+                exported.runs,
+                exported.failed.len() + exported.refused.len(),
+            );
+            for (run, why) in &exported.refused {
+                tracing::warn!(
+                    "the collector at {} refused the trace of run {run} ({why}); it is not sent again",
+                    traces.endpoint()
+                );
+            }
             for (run, why) in &exported.failed {
                 tracing::warn!(
                     "the trace of run {run} was not sent to {}: {why}; it stays due (sent again with backoff)",

@@ -86,12 +86,19 @@ pub struct Collector {
 
 impl Collector {
     pub fn start() -> Self {
+        Self::answering(200)
+    }
+
+    /// A collector that answers trace requests with `status` (keeping
+    /// their spans only when it is 200).
+    pub fn answering(status: u16) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a collector");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let spans = Arc::new(Mutex::new(Vec::new()));
         let points = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(Mutex::new(0));
         let kept = Kept {
+            status,
             spans: Arc::clone(&spans),
             points: Arc::clone(&points),
             requests: Arc::clone(&requests),
@@ -156,6 +163,7 @@ impl Collector {
 
 #[derive(Clone)]
 struct Kept {
+    status: u16,
     spans: Arc<Mutex<Vec<Received>>>,
     points: Arc<Mutex<Vec<Point>>>,
     requests: Arc<Mutex<usize>>,
@@ -190,7 +198,9 @@ fn serve(stream: TcpStream, kept: &Kept) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        if line.starts_with("POST /v1/traces")
+        let refused = kept.status != 200 && line.starts_with("POST /v1/traces");
+        if !refused
+            && line.starts_with("POST /v1/traces")
             && let Ok(request) = ExportTraceServiceRequest::decode(body.as_slice())
         {
             let mut spans = kept.spans.lock().expect("spans");
@@ -255,8 +265,10 @@ fn serve(stream: TcpStream, kept: &Kept) {
                 }));
             }
         }
-        let answer =
-            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+        let status = if refused { kept.status } else { 200 };
+        let answer = format!(
+            "HTTP/1.1 {status} Answer\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n"
+        );
         if writer.write_all(answer.as_bytes()).is_err() {
             return;
         }

@@ -311,3 +311,32 @@ steps:
     assert!(wait.span.end_time_unix_nano <= step.span.end_time_unix_nano);
     assert!(wait.span.start_time_unix_nano >= step.span.start_time_unix_nano);
 }
+
+#[test]
+fn a_trace_the_collector_refuses_for_good_is_not_sent_again() {
+    let (_dir, home, file) = setup(
+        "hello.yaml",
+        "name: hello\nsteps:\n  - { id: hi, module: system, action: echo, inputs: { message: hi } }\n",
+    );
+    let refusing = Collector::answering(413);
+    let ran = wfhost(&home, &["run", &file, "--otlp", &refusing.url]);
+    assert_eq!(ran.code, 0, "{}", ran.render());
+    let first = newest_run(&home);
+    assert!(
+        ran.stderr
+            .contains(&format!("refused the trace of run {first} (HTTP 413"))
+            && ran.stderr.contains("it is not sent again"),
+        "{}",
+        ran.render()
+    );
+    let collector = Collector::start();
+    let ran = wfhost(&home, &["run", &file, "--otlp", &collector.url]);
+    assert_eq!(ran.code, 0, "{}", ran.render());
+    let second = newest_run(&home);
+    assert_eq!(collector.wait_for(&trace_of(&home, &second), 2).len(), 2);
+    assert_eq!(
+        collector.requests(),
+        1,
+        "the refused trace is not sent again"
+    );
+}

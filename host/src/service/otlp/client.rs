@@ -1,8 +1,10 @@
-//! The HTTP client OTLP exporters send with: hyper on the server's tokio
-//! runtime, whichever thread asks. The SDK's periodic metric reader
-//! exports from a thread of its own, outside any runtime, where hyper
-//! cannot run; each request is spawned onto the runtime and awaited.
+//! The HTTP clients OTLP exporters send with. [`OnRuntime`]: hyper on the
+//! server's tokio runtime, whichever thread asks (the SDK's periodic
+//! metric reader exports from a thread of its own, outside any runtime,
+//! where hyper cannot run). [`Watched`]: hyper, remembering the last
+//! response's status (the exporter's errors carry it only as text).
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use opentelemetry_http::hyper::HyperClient;
@@ -46,6 +48,41 @@ impl HttpClient for OnRuntime {
             Err(error) => tracing::warn!("cannot push metrics to {uri}: {error}"),
             Ok(_) => {}
         }
+        sent
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Watched {
+    client: HyperClient,
+    last: Arc<Mutex<Option<u16>>>,
+}
+
+impl Watched {
+    pub(super) fn new(timeout: Duration) -> Self {
+        Self {
+            client: HyperClient::with_default_connector(timeout, None),
+            last: Arc::default(),
+        }
+    }
+
+    /// The status of the last response, forgotten once read.
+    pub(super) fn take_status(&self) -> Option<u16> {
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+#[async_trait::async_trait]
+impl HttpClient for Watched {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let sent = self.client.send_bytes(request).await;
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = sent
+            .as_ref()
+            .ok()
+            .map(|response| response.status().as_u16());
         sent
     }
 }

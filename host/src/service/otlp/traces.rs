@@ -9,9 +9,19 @@ use opentelemetry_otlp::{RetryPolicy, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::SpanExporter as _;
 
 use super::ExporterError;
+use super::client::Watched;
 use super::trace_spans;
 use crate::service::shared_store::SharedStore;
 use crate::store::StoreError;
+
+/// The longest one request may take (the caller's timeout may be shorter).
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A status that says the same request will never be taken: a client
+/// error other than a timeout or "too many requests".
+fn refused_for_good(status: u16) -> bool {
+    (400..500).contains(&status) && status != 408 && status != 429
+}
 
 /// How many due traces one pass sends at most.
 const PASS_LIMIT: usize = 64;
@@ -20,6 +30,7 @@ const PASS_LIMIT: usize = 64;
 #[derive(Debug)]
 pub struct TraceExporter {
     exporter: opentelemetry_otlp::SpanExporter,
+    client: Watched,
     endpoint: String,
     sent: AtomicU64,
     failed: AtomicU64,
@@ -33,6 +44,9 @@ pub struct Exported {
     pub spans: usize,
     /// Runs whose traces the collector did not take (still due), and why.
     pub failed: Vec<(String, String)>,
+    /// Runs whose traces the collector refused for good (a 4xx answer:
+    /// not sent again), and why.
+    pub refused: Vec<(String, String)>,
 }
 
 impl TraceExporter {
@@ -43,8 +57,10 @@ impl TraceExporter {
         let Some(endpoint) = super::endpoint(flag, "TRACES", "traces") else {
             return Ok(None);
         };
+        let client = Watched::new(SEND_TIMEOUT);
         let mut exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_http_client(client.clone())
             // The journal is the queue: a trace not taken stays due and the
             // next pass sends it, so one send is one request.
             .with_retry_policy(RetryPolicy::disabled())
@@ -54,6 +70,7 @@ impl TraceExporter {
         exporter.set_resource(&super::resource());
         Ok(Some(Self {
             exporter,
+            client,
             endpoint,
             sent: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -122,6 +139,14 @@ impl TraceExporter {
                 }
                 Err(why) => {
                     self.failed.fetch_add(1, Ordering::Relaxed);
+                    if let Some(status) = self.client.take_status().filter(|s| refused_for_good(*s))
+                    {
+                        // Sending it again would be refused again: it stays taken.
+                        let why = format!("HTTP {status}: {why}");
+                        tracing::debug!(run = %run, endpoint = %self.endpoint, "trace refused: {why}");
+                        exported.refused.push((run, why));
+                        continue;
+                    }
                     let back = run.clone();
                     store.with(move |store| store.release_trace(&back)).await?;
                     tracing::debug!(run = %run, endpoint = %self.endpoint, "trace not exported: {why}");
