@@ -38,6 +38,27 @@ pub fn is_path(reference: &str) -> bool {
         || reference.ends_with(".wat")
 }
 
+/// The name a module loaded from `reference` has (what a run pins it by):
+/// a path's file stem, or the name without its `@version`.
+pub fn name_of(reference: &str) -> Cow<'_, str> {
+    if is_path(reference) {
+        stem(Path::new(reference))
+    } else {
+        Cow::Borrowed(
+            reference
+                .split_once('@')
+                .map_or(reference, |(name, _)| name),
+        )
+    }
+}
+
+fn stem(path: &Path) -> Cow<'_, str> {
+    path.file_stem().map_or_else(
+        || Cow::Owned(path.display().to_string()),
+        |stem| stem.to_string_lossy(),
+    )
+}
+
 /// Resolve `reference`: a path (relative to `base`) or a bundled module name.
 pub fn resolve(reference: &str, base: &Path) -> Result<ModuleSource, ModuleSourceError> {
     if is_path(reference) {
@@ -99,13 +120,23 @@ pub fn from_file(path: &Path) -> Result<ModuleSource, ModuleSourceError> {
             wat_error(error.to_string())
         })?
     };
-    let name = path.file_stem().map_or_else(
-        || path.display().to_string(),
-        |stem| stem.to_string_lossy().into_owned(),
-    );
+    let name = stem(path).into_owned();
     Ok(ModuleSource {
         name,
         bytes: Cow::Owned(bytes),
         wit: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_of;
+
+    #[test]
+    fn a_reference_names_its_module_as_loading_it_does() {
+        assert_eq!(name_of("system"), "system");
+        assert_eq!(name_of("testing@1.2.0"), "testing");
+        assert_eq!(name_of("./probe.wasm"), "probe");
+        assert_eq!(name_of("../mods/checked.wat"), "checked");
+    }
 }

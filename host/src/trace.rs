@@ -44,8 +44,34 @@ pub fn parse_traceparent(header: &str) -> Option<TraceParent> {
 /// The trace of a run started with no `traceparent`: derived from its id,
 /// so every process that knows the run knows its trace.
 pub fn trace_id_of_run(run_id: &str) -> String {
-    let digest = Sha256::digest(format!("wfhost-trace:{run_id}").as_bytes());
-    hex::encode(&digest[..16])
+    hex::encode(derived::<16>("trace", run_id))
+}
+
+/// A new run's trace id and the caller's span: the `traceparent`'s, or
+/// the run's own trace with no parent.
+pub fn trace_of_new_run(run_id: &str, parent: Option<TraceParent>) -> (String, Option<String>) {
+    match parent {
+        Some(parent) => (parent.trace_id, Some(parent.span_id)),
+        None => (trace_id_of_run(run_id), None),
+    }
+}
+
+/// A span id derived from `seed` (a run, an attempt): the same for the
+/// same seed, never all zero.
+pub fn span_id_of(seed: &str) -> [u8; 8] {
+    let mut id = derived::<8>("span", seed);
+    if id == [0; 8] {
+        id[7] = 1;
+    }
+    id
+}
+
+/// The first `N` bytes of the sha256 of `seed` in `domain`.
+fn derived<const N: usize>(domain: &str, seed: &str) -> [u8; N] {
+    let digest = Sha256::digest(format!("wfhost-{domain}:{seed}").as_bytes());
+    let mut bytes = [0; N];
+    bytes.copy_from_slice(&digest[..N]);
+    bytes
 }
 
 #[cfg(test)]

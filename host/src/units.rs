@@ -17,6 +17,11 @@ pub fn now_seconds() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// The time `seconds` after the Unix epoch (the journal's times).
+pub fn system_time(seconds: f64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0))
+}
+
 /// Seconds since the Unix epoch as RFC 3339 (UTC), rounded to the
 /// millisecond shown so that [`parse_rfc3339`] reads back the same time:
 /// how the API, `logs --json`, `token list` and the journal show times.

@@ -154,7 +154,7 @@ pub(super) fn drive(drive: Drive) -> Result<u8, CliError> {
         print!("{}", report::summary(&summary));
     }
     if let Some(traces) = &drive.traces {
-        super::otlp::export_after_run(traces, &drive.database, drive.durability);
+        super::otlp::export_after_run(traces, &tokio, &drive.database, drive.durability);
     }
     Ok(match summary.status {
         RunStatus::Succeeded => SUCCESS,

@@ -1,5 +1,6 @@
-//! `--otlp URL` on `run`, `resume` and `serve`: where runs' traces go
-//! (`service::traces`), and the export after a run driven from the CLI.
+//! `--otlp URL` on `run`, `resume` and `serve`: where runs' traces (and
+//! `serve`'s metrics) go (`service::otlp`), and the export after a run
+//! driven from the CLI.
 
 use std::time::Duration;
 
@@ -38,12 +39,12 @@ impl OtlpArgs {
 /// most; what it did not take stays due, and the user is told.
 pub(super) fn export_after_run(
     traces: &TraceExporter,
+    tokio: &tokio::runtime::Runtime,
     database: &std::path::Path,
     durability: Durability,
 ) {
-    let exported = super::tokio_runtime().map_err(|e| e.0).and_then(|tokio| {
-        let store = SharedStore::new(store::open(database, durability)?);
-        Ok(tokio.block_on(traces.export_due(&store, CLI_EXPORT_TIMEOUT))?)
+    let exported = store::open(database, durability).and_then(|store| {
+        tokio.block_on(traces.export_due(&SharedStore::new(store), CLI_EXPORT_TIMEOUT))
     });
     match exported {
         Ok(exported) => {

@@ -71,14 +71,13 @@ pub(super) fn run(home: &Home, args: &RunArgs) -> Result<u8, CliError> {
     let slot_key =
         runner::slot_key(&plan, &inputs).map_err(|problem| CliError(anyhow::anyhow!(problem)))?;
     // `TRACEPARENT` (as CI systems set it) makes the run part of that trace.
-    let (trace_id, trace_parent) = match std::env::var("TRACEPARENT")
-        .ok()
-        .as_deref()
-        .and_then(crate::trace::parse_traceparent)
-    {
-        Some(parent) => (parent.trace_id, Some(parent.span_id)),
-        None => (crate::trace::trace_id_of_run(&run_id), None),
-    };
+    let (trace_id, trace_parent) = crate::trace::trace_of_new_run(
+        &run_id,
+        std::env::var("TRACEPARENT")
+            .ok()
+            .as_deref()
+            .and_then(crate::trace::parse_traceparent),
+    );
     let mut store = store::open(&home.database(), args.durability)?;
     let admission = store.create_run(
         &NewRun {

@@ -85,3 +85,21 @@ impl Trigger {
         serde_json::to_value(self).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::TriggerKind;
+
+    #[test]
+    fn a_kind_reads_as_templates_and_the_store_see_it() {
+        for kind in [
+            TriggerKind::Cli,
+            TriggerKind::Api,
+            TriggerKind::Cron,
+            TriggerKind::Webhook,
+            TriggerKind::Workflow,
+        ] {
+            assert_eq!(serde_json::to_value(kind).ok(), Some(kind.as_str().into()));
+        }
+    }
+}

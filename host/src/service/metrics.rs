@@ -7,7 +7,7 @@
 //! events as they happen (replayed ones are not counted again).
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -74,7 +74,7 @@ pub struct Metrics {
     runs_queued: Gauge,
     runs_waiting: Gauge,
     /// The same, pushed to a collector (`serve --otlp`).
-    otlp: OnceLock<OtlpMetrics>,
+    otlp: Option<OtlpMetrics>,
 }
 
 /// The histograms' bucket bounds: attempts' seconds from 1 ms to about
@@ -101,8 +101,9 @@ fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str
     metric
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// The metrics `/metrics` shows, pushed to a collector too when `otlp`.
+    pub fn new(otlp: Option<OtlpMetrics>) -> Self {
         let mut r = Registry::default();
         Self {
             runs_started: registered(
@@ -172,7 +173,7 @@ impl Default for Metrics {
                 Gauge::default(),
             ),
             registry: r,
-            otlp: OnceLock::new(),
+            otlp,
         }
     }
 }
@@ -187,14 +188,9 @@ fn count_for(family: &Family<WorkflowLabels, Counter>, workflow: &str) {
 }
 
 impl Metrics {
-    /// Push everything counted from now on to a collector as well.
-    pub fn push_over_otlp(&self, otlp: OtlpMetrics) {
-        let _ = self.otlp.set(otlp);
-    }
-
     /// The collector metrics are pushed to, if any.
     pub fn otlp(&self) -> Option<&OtlpMetrics> {
-        self.otlp.get()
+        self.otlp.as_ref()
     }
 
     pub fn run_started(&self, workflow: &str) {

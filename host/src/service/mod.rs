@@ -148,6 +148,10 @@ impl Service {
         let journals = tokio::task::spawn_blocking(move || store::open(&database, durability))
             .await
             .map_err(|error| ServeError::Http(std::io::Error::other(error)))??;
+        let counted = store.clone();
+        let gauges: otlp::Gauges =
+            Arc::new(move |status: RunStatus| counted.lock().count_runs(status).ok());
+        let pushed = OtlpMetrics::configured(config.otlp.as_deref(), metrics::buckets(), &gauges)?;
         let runner = Arc::new(
             Runner::new(
                 config.database,
@@ -156,20 +160,10 @@ impl Service {
                 store.clone(),
                 journals,
                 config.max_runs,
+                Metrics::new(pushed),
             )?
             .exporting_traces(traces.is_some()),
         );
-        let counted = store.clone();
-        let gauges: otlp::Gauges = Arc::new(move || {
-            let store = counted.lock();
-            let queued = store.count_runs(RunStatus::Queued).ok()?;
-            Some((queued, store.count_runs(RunStatus::Waiting).ok()?))
-        });
-        if let Some(pushed) =
-            OtlpMetrics::configured(config.otlp.as_deref(), metrics::buckets(), &gauges)?
-        {
-            runner.metrics().push_over_otlp(pushed);
-        }
         let schedules = library
             .list()
             .iter()

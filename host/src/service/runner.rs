@@ -129,11 +129,12 @@ impl Runner {
         store: SharedStore,
         journals: Box<dyn RunStore>,
         max_runs: Option<usize>,
+        metrics: Metrics,
     ) -> Result<Self, StoreError> {
         let journals = Arc::new(JournalHub::start(journals)?);
         let owner = Owner::this_process();
         let breakers: Arc<dyn engine::Breakers> = Arc::new(StoreBreakers::new(store.clone()));
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(metrics);
         Ok(Self {
             children: Arc::new(
                 ChildRunner::new(
@@ -214,10 +215,7 @@ impl Runner {
         let record = Arc::clone(&workflow);
         let trigger = request.trigger;
         let recorded_trigger = trigger.clone();
-        let (trace_id, trace_parent) = match request.traceparent {
-            Some(parent) => (parent.trace_id, Some(parent.span_id)),
-            None => (crate::trace::trace_id_of_run(&run_id), None),
-        };
+        let (trace_id, trace_parent) = crate::trace::trace_of_new_run(&run_id, request.traceparent);
         let recorded_inputs = Value::Object(inputs.clone());
         let export_trace = self.export_traces;
         let id = run_id.clone();

@@ -194,26 +194,18 @@ fn a_child_run_is_found_by_its_key_names_its_parent_and_keeps_its_outputs() {
     new_run_in(&mut store, "p1", &owner, None);
     let (inputs, trigger) = (json!({}), crate::engine::Trigger::workflow("p1"));
     let child = |id: &'static str| NewRun {
-        id,
         name: "c",
         path: "c.yaml",
-        workspace: ".",
         workflow_digest: "dc",
         workflow_text: "name: c",
-        inputs: &inputs,
-        modules: &[],
         started_by: "run:p1",
         trigger: &trigger,
-        slot: None,
-        hold: false,
         idempotency_key: Some("child:p1:build[0]#1"),
         parent: Some(super::ParentRef {
             run: "p1",
             step: "build[0]",
         }),
-        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
-        trace_parent: None,
-        export_trace: false,
+        ..record(id, None, &inputs)
     };
     let Admission::Running(mut lease) = store.create_run(&child("c1"), &owner).expect("created")
     else {

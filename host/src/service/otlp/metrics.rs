@@ -14,6 +14,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 
 use super::ExporterError;
 use super::client::OnRuntime;
+use crate::engine::RunStatus;
 
 /// How long one push may take.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,8 +26,8 @@ pub struct Buckets {
     pub fuel: Vec<f64>,
 }
 
-/// Reads the gauges: (queued runs, waiting runs).
-pub type Gauges = Arc<dyn Fn() -> Option<(u64, u64)> + Send + Sync>;
+/// Reads a gauge: how many runs have a status (`None` when unknown).
+pub type Gauges = Arc<dyn Fn(RunStatus) -> Option<u64> + Send + Sync>;
 
 /// The instruments, pushed to a collector.
 #[derive(Debug)]
@@ -76,13 +77,16 @@ impl OtlpMetrics {
     ) -> Self {
         let meter = provider.meter("wfhost");
         let counter = |name: &'static str| meter.u64_counter(name).build();
-        for (name, pick) in [("wfhost_runs_queued", 0), ("wfhost_runs_waiting", 1)] {
+        for (name, status) in [
+            ("wfhost_runs_queued", RunStatus::Queued),
+            ("wfhost_runs_waiting", RunStatus::Waiting),
+        ] {
             let gauges = Arc::clone(gauges);
             meter
                 .u64_observable_gauge(name)
                 .with_callback(move |observer| {
-                    if let Some((queued, waiting)) = gauges() {
-                        observer.observe(if pick == 0 { queued } else { waiting }, &[]);
+                    if let Some(count) = gauges(status) {
+                        observer.observe(count, &[]);
                     }
                 })
                 .build();

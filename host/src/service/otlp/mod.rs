@@ -1,6 +1,6 @@
 //! OTLP export: `serve`'s metrics ([`OtlpMetrics`], pushed periodically)
-//! and runs' traces: A run started by a process that exports
-//! traces (`--otlp URL`, or `OTEL_EXPORTER_OTLP_ENDPOINT` /
+//! and runs' traces. A run started by a process that exports traces
+//! (`--otlp URL`, or `OTEL_EXPORTER_OTLP_ENDPOINT` /
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is recorded as due; once it has
 //! ended, an exporter claims it in the store, builds its whole trace from
 //! the journal ([`spans`]) and sends it in one OTLP/HTTP request. A run

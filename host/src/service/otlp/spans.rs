@@ -11,7 +11,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::trace::{
     Event as SpanEvent, SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
@@ -19,11 +18,16 @@ use opentelemetry::trace::{
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::diagnostics::Source;
-use crate::engine::{AttemptKey, Event, RunStatus, StepStatus, child_key, idempotency_key};
+use crate::engine::{
+    AttemptKey, Event, RunStatus, StepFailure, StepStatus, child_key, idempotency_key,
+};
+use crate::module_source;
+use crate::sandbox::FailureKind;
 use crate::store::{RunRecord, RunStore, StoreError};
+use crate::units::system_time as time;
+use crate::workflow::StepFailureKind;
 
 /// The most spans one trace is sent with (about 3 MB of OTLP): a run of
 /// more attempts keeps every run's span and its earliest attempts, and
@@ -80,19 +84,8 @@ fn within(mut spans: Vec<SpanData>, runs: &[SpanId], cap: usize) -> Vec<SpanData
     spans
 }
 
-/// The span id of `seed` (a run, an attempt): never zero.
 fn span_id(seed: &str) -> SpanId {
-    let digest = Sha256::digest(format!("wfhost-span:{seed}").as_bytes());
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&digest[..8]);
-    if bytes == [0; 8] {
-        bytes[7] = 1;
-    }
-    SpanId::from_bytes(bytes)
-}
-
-fn time(seconds: f64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs_f64(seconds.max(0.0))
+    SpanId::from_bytes(crate::trace::span_id_of(seed))
 }
 
 /// What the workflow says about a step: its module, action or child file,
@@ -108,6 +101,10 @@ struct StepInfo {
 
 fn step_infos(run: &RunRecord, text: &str) -> HashMap<String, StepInfo> {
     let Ok(workflow) = crate::workflow::parse(&Source::new(&run.path, text)) else {
+        tracing::warn!(
+            "run {}: its recorded workflow no longer parses; its trace's spans name no modules or groups",
+            run.id
+        );
         return HashMap::new();
     };
     let mut infos: HashMap<String, StepInfo> = HashMap::new();
@@ -142,8 +139,8 @@ struct RunSpans<'a> {
     open: HashMap<AttemptKey, usize>,
     /// Waits begun and not ended.
     waiting: HashMap<AttemptKey, usize>,
-    /// Parallel groups started and not finished: their span and its index.
-    groups: HashMap<String, (SpanId, usize)>,
+    /// Parallel groups started and not finished: their span's index.
+    groups: HashMap<String, usize>,
     /// How often each attempt started (a crash makes it start again).
     starts: HashMap<AttemptKey, u32>,
     /// The last attempt that failed and will be retried, by step and item.
@@ -203,8 +200,16 @@ impl<'a> RunSpans<'a> {
         for record in store.events(&run.id, None, 0)? {
             let at = record.at;
             last = last.max(at);
-            let Ok(event) = serde_json::from_value::<Event>(record.body) else {
-                continue;
+            let event = match serde_json::from_value::<Event>(record.body) {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::warn!(
+                        "run {}: event {} is left out of its trace: {error}",
+                        run.id,
+                        record.seq
+                    );
+                    continue;
+                }
             };
             match event {
                 Event::RunStarted { .. } => {
@@ -214,7 +219,7 @@ impl<'a> RunSpans<'a> {
                         resumes.push(SpanEvent::new("resumed", time(at), Vec::new(), 0));
                     }
                 }
-                Event::StepStarted { key, input } => self.start(key, input.is_none(), at),
+                Event::StepStarted { key, .. } => self.start(key, at),
                 Event::StepSucceeded {
                     key,
                     fuel,
@@ -231,13 +236,7 @@ impl<'a> RunSpans<'a> {
                     will_retry,
                     ..
                 } => {
-                    let index = self.end(
-                        &key,
-                        at,
-                        fuel,
-                        memory_peak_bytes,
-                        Some((failure.kind.as_str(), failure.message)),
-                    );
+                    let index = self.end(&key, at, fuel, memory_peak_bytes, Some(&failure));
                     if let (true, Some(index)) = (will_retry, index) {
                         self.retried.insert((key.step.clone(), key.item), index);
                     }
@@ -256,7 +255,7 @@ impl<'a> RunSpans<'a> {
                     }
                 }
                 Event::StepFinished { step, status, .. } => {
-                    if let Some((_, index)) = self.groups.remove(&step) {
+                    if let Some(index) = self.groups.remove(&step) {
                         self.end_group(index, at, status);
                     }
                 }
@@ -340,11 +339,10 @@ impl<'a> RunSpans<'a> {
             .get(step)
             .and_then(|info| info.group.as_ref())
             .and_then(|group| self.groups.get(group))
-            .map(|(id, _)| *id)
-            .unwrap_or(self.root)
+            .map_or(self.root, |&index| self.spans[index].span_context.span_id())
     }
 
-    fn start(&mut self, key: AttemptKey, no_input: bool, at: f64) {
+    fn start(&mut self, key: AttemptKey, at: f64) {
         if self.waiting.contains_key(&key) {
             // A wait resumed by a later process: the same attempt goes on.
             return;
@@ -376,11 +374,11 @@ impl<'a> RunSpans<'a> {
         }
         if let Some(info) = info {
             if let Some(module) = &info.module {
-                attributes.push(KeyValue::new("wfhost.module.name", module.clone()));
-                let name = module.split('@').next().unwrap_or(module);
-                if let Some(digest) = self.digests.get(module).or(self.digests.get(name)) {
+                let name = module_source::name_of(module);
+                if let Some(digest) = self.digests.get(name.as_ref()) {
                     attributes.push(KeyValue::new("wfhost.module.digest", digest.clone()));
                 }
+                attributes.push(KeyValue::new("wfhost.module.name", name.into_owned()));
             }
             if let Some(action) = &info.action {
                 attributes.push(KeyValue::new("wfhost.action", action.clone()));
@@ -389,7 +387,7 @@ impl<'a> RunSpans<'a> {
                 attributes.push(KeyValue::new("wfhost.workflow", workflow.clone()));
             }
         }
-        let is_group = no_input && info.is_some_and(|info| info.is_group);
+        let is_group = info.is_some_and(|info| info.is_group);
         let span = self.span(
             id,
             self.parent_of(&key.step),
@@ -398,7 +396,7 @@ impl<'a> RunSpans<'a> {
             attributes,
         );
         if is_group {
-            self.groups.insert(key.step.clone(), (id, self.spans.len()));
+            self.groups.insert(key.step.clone(), self.spans.len());
         } else {
             self.child_parents.insert(child_key(&step_key, &key), id);
         }
@@ -413,7 +411,7 @@ impl<'a> RunSpans<'a> {
         at: f64,
         fuel: u64,
         memory_peak_bytes: u64,
-        failure: Option<(&str, String)>,
+        failure: Option<&StepFailure>,
     ) -> Option<usize> {
         let index = self.open.remove(key)?;
         if let Some(wait) = self.waiting.remove(key) {
@@ -434,13 +432,14 @@ impl<'a> RunSpans<'a> {
                     .push(KeyValue::new("cicd.pipeline.task.run.result", "success"));
                 span.status = Status::Ok;
             }
-            Some((kind, message)) => {
+            Some(failure) => {
+                let kind = failure.kind.as_str();
                 span.attributes.extend([
-                    KeyValue::new("cicd.pipeline.task.run.result", task_result(kind)),
-                    KeyValue::new("wfhost.failure.kind", kind.to_string()),
-                    KeyValue::new("error.type", kind.to_string()),
+                    KeyValue::new("cicd.pipeline.task.run.result", task_result(failure.kind)),
+                    KeyValue::new("wfhost.failure.kind", kind),
+                    KeyValue::new("error.type", kind),
                 ]);
-                span.status = Status::error(message);
+                span.status = Status::error(failure.message.clone());
             }
         }
         Some(index)
@@ -516,10 +515,11 @@ impl<'a> RunSpans<'a> {
         for index in open {
             let span = &mut self.spans[index];
             span.end_time = time(at);
+            let interrupted = RunStatus::Interrupted.as_str();
             span.attributes.extend([
                 KeyValue::new("cicd.pipeline.task.run.result", "error"),
-                KeyValue::new("wfhost.failure.kind", "interrupted"),
-                KeyValue::new("error.type", "interrupted"),
+                KeyValue::new("wfhost.failure.kind", interrupted),
+                KeyValue::new("error.type", interrupted),
             ]);
             span.status = Status::error(
                 "interrupted: the process driving the run stopped before the attempt ended",
@@ -576,10 +576,12 @@ impl<'a> RunSpans<'a> {
 }
 
 /// `cicd.pipeline.task.run.result` of a failure kind.
-fn task_result(kind: &str) -> &'static str {
+fn task_result(kind: StepFailureKind) -> &'static str {
     match kind {
-        "timeout" | "wait-timeout" => "timeout",
-        "cancelled" => "cancellation",
+        StepFailureKind::Call(FailureKind::Timeout)
+        | StepFailureKind::WorkflowTimeout
+        | StepFailureKind::WaitTimeout => "timeout",
+        StepFailureKind::CANCELLED => "cancellation",
         _ => "failure",
     }
 }

@@ -2,7 +2,6 @@
 //! built from the journal ([`trace_spans`](super::trace_spans)), sent in
 //! one request, given back when the collector refuses.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use opentelemetry_otlp::{RetryPolicy, WithExportConfig, WithHttpConfig};
@@ -32,16 +31,13 @@ pub struct TraceExporter {
     exporter: opentelemetry_otlp::SpanExporter,
     client: Watched,
     endpoint: String,
-    sent: AtomicU64,
-    failed: AtomicU64,
 }
 
 /// What one pass did.
 #[derive(Debug, Default)]
 pub struct Exported {
-    /// Runs whose traces were sent, and their spans.
+    /// Runs whose traces were sent.
     pub runs: usize,
-    pub spans: usize,
     /// Runs whose traces the collector did not take (still due), and why.
     pub failed: Vec<(String, String)>,
     /// Runs whose traces the collector refused for good (a 4xx answer:
@@ -72,23 +68,12 @@ impl TraceExporter {
             exporter,
             client,
             endpoint,
-            sent: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
         }))
     }
 
     /// Where traces go (`http://collector:4318/v1/traces`).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
-    }
-
-    /// Traces sent, and sends the collector refused, since this process
-    /// started.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.sent.load(Ordering::Relaxed),
-            self.failed.load(Ordering::Relaxed),
-        )
     }
 
     /// Send the traces of ended runs that are due, each claimed first so
@@ -132,13 +117,10 @@ impl TraceExporter {
             };
             match sent {
                 Ok(()) => {
-                    self.sent.fetch_add(1, Ordering::Relaxed);
                     exported.runs += 1;
-                    exported.spans += count;
                     tracing::debug!(run = %run, spans = count, "trace exported");
                 }
                 Err(why) => {
-                    self.failed.fetch_add(1, Ordering::Relaxed);
                     if let Some(status) = self.client.take_status().filter(|s| refused_for_good(*s))
                     {
                         // Sending it again would be refused again: it stays taken.
