@@ -44,6 +44,34 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
+/// Milliseconds for people: `5.6ms`, `1.25s`.
+pub fn format_ms(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2}s", ms / 1000.0)
+    } else {
+        format!("{ms:.1}ms")
+    }
+}
+
+/// Fuel for people: `862`, `229.8k`, `18.1M`, `2.0G`.
+pub fn format_fuel(fuel: u64) -> String {
+    match fuel {
+        0..1_000 => fuel.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", fuel as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1}M", fuel as f64 / 1e6),
+        _ => format!("{:.1}G", fuel as f64 / 1e9),
+    }
+}
+
+/// Bytes for a table: `1.1 MiB`, `-` for none.
+pub fn format_bytes(bytes: u64) -> String {
+    if bytes == 0 {
+        "-".to_string()
+    } else {
+        bytesize::ByteSize(bytes).display().iec().to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,3 +104,4 @@ mod tests {
         }
     }
 }
+

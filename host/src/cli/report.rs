@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use crate::engine::{AttemptKey, Event, Observer, RunSummary};
-use crate::units::rfc3339;
+use crate::units::{format_bytes, format_fuel, format_ms, rfc3339};
 use crate::workflow::{StepFailureKind, wit_type};
 
 /// How many log lines, and lines of each captured stream, are shown per attempt.
@@ -285,23 +285,6 @@ fn label(key: &AttemptKey) -> String {
     text
 }
 
-fn format_ms(ms: f64) -> String {
-    if ms >= 1000.0 {
-        format!("{:.2}s", ms / 1000.0)
-    } else {
-        format!("{ms:.1}ms")
-    }
-}
-
-fn format_fuel(fuel: u64) -> String {
-    match fuel {
-        0..1_000 => fuel.to_string(),
-        1_000..1_000_000 => format!("{:.1}k", fuel as f64 / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1}M", fuel as f64 / 1e6),
-        _ => format!("{:.1}G", fuel as f64 / 1e9),
-    }
-}
-
 /// The table printed after a human-readable run.
 pub(super) fn summary(summary: &RunSummary) -> String {
     let mut out = String::new();
@@ -344,15 +327,6 @@ pub(super) fn summary(summary: &RunSummary) -> String {
         let _ = writeln!(out, "error: step `{step}` failed ({kind}): {message}");
     }
     out
-}
-
-/// Bytes for a table: `1.1MiB`, `-` for none.
-pub(super) fn format_bytes(bytes: u64) -> String {
-    if bytes == 0 {
-        "-".to_string()
-    } else {
-        bytesize::ByteSize(bytes).display().iec().to_string()
-    }
 }
 
 /// A step's output on its line: `  → "all 3 tests passed"`, cut at

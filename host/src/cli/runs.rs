@@ -271,7 +271,7 @@ pub(super) fn status(home: &Home, args: &StatusArgs) -> Result<u8, CliError> {
             step.attempts,
             step.duration_ms,
             step.fuel,
-            report::format_bytes(step.memory_peak_bytes),
+            crate::units::format_bytes(step.memory_peak_bytes),
             step.kind.as_deref().unwrap_or("-")
         );
     }

@@ -35,7 +35,8 @@ pub(super) struct ServeArgs {
     /// rest is interrupted and resumed by the next start.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::units::parse_duration)]
     grace: Duration,
-    /// Answer GET requests without a token (writes always need one).
+    /// Answer GET requests (API reads, dashboard pages) without a token;
+    /// writes always need one. Only with a loopback `--listen` address.
     #[arg(long)]
     open_reads: bool,
     /// The most runs this server starts at once; beyond, runs are recorded
@@ -49,6 +50,13 @@ pub(super) struct ServeArgs {
 }
 
 pub(super) fn run(home: &Home, args: &ServeArgs) -> Result<u8, CliError> {
+    if args.open_reads && !args.listen.ip().is_loopback() {
+        return Err(anyhow::anyhow!(
+            "--open-reads shows every run to anyone who can reach {}; it is allowed on a loopback address only (e.g. --listen 127.0.0.1:7878); create tokens for others with `wfhost token create NAME`",
+            args.listen
+        )
+        .into());
+    }
     let workspace = args
         .workspace
         .canonicalize()

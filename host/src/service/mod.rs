@@ -8,6 +8,7 @@ pub mod api;
 pub mod children;
 pub mod circuits;
 pub mod clock;
+pub mod dashboard;
 pub mod library;
 pub mod metrics;
 pub mod otlp;
@@ -235,7 +236,8 @@ impl Service {
             ))
         });
         let (close, closed) = tokio::sync::oneshot::channel::<()>();
-        let router = api::router(Arc::clone(&self.state));
+        let router =
+            api::router(Arc::clone(&self.state)).merge(dashboard::router(Arc::clone(&self.state)));
         let server = tokio::spawn(
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {

@@ -5,6 +5,7 @@
 //! and the sub-workflows it names); modules are loaded through the
 //! [`catalog`](crate::catalog) the caller passes in.
 
+pub mod diagram;
 pub mod failure_kind;
 pub mod graph;
 pub mod model;

@@ -8,6 +8,7 @@ mod cli;
 mod collector;
 mod common;
 mod conditions;
+mod dashboard;
 mod engine;
 mod escape;
 mod examples;

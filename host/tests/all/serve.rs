@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::common::{children_of, repo, shared_cache, until, wfhost, write};
 
 /// A `wfhost serve` child on a free loopback port.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     base: String,
     /// The rest of its stdout, for lines after "listening".
@@ -22,7 +22,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(home: &Path, workflows: &Path, extra: &[&str]) -> Self {
+    pub(crate) fn start(home: &Path, workflows: &Path, extra: &[&str]) -> Self {
         Self::start_with(home, workflows, extra, &[])
     }
 
@@ -70,7 +70,7 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -100,7 +100,7 @@ impl Drop for Server {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
@@ -109,7 +109,12 @@ fn agent() -> ureq::Agent {
 }
 
 /// A request's status and JSON body.
-fn call(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+pub(crate) fn call(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let agent = agent();
     let auth = token.map(|t| format!("Bearer {t}"));
     let response = match (method, body) {
@@ -156,7 +161,7 @@ fn act(
     )
 }
 
-fn token(home: &Path, name: &str) -> String {
+pub(crate) fn token(home: &Path, name: &str) -> String {
     let created = wfhost(home, &["token", "create", name]);
     assert_eq!(created.code, 0, "{}", created.render());
     let secret = created.stdout.trim_end().to_string();
@@ -171,7 +176,7 @@ fn token(home: &Path, name: &str) -> String {
 
 /// A home with token `alice` and a workflows folder holding one file:
 /// (the temporary directory to keep, home, workflows folder, token).
-fn setup(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, PathBuf, String) {
+pub(crate) fn setup(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, PathBuf, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let (home, workflows) = (dir.path().join("home"), dir.path().join("workflows"));
     write(&workflows, name, text);
@@ -182,7 +187,7 @@ fn setup(name: &str, text: &str) -> (tempfile::TempDir, PathBuf, PathBuf, String
 const HELLO: &str = "name: hello\ninputs:\n  who: { type: string, default: world }\nsteps:\n  - { id: greet, module: system, action: echo, inputs: { message: \"hello {{ inputs.who }}\" } }\n";
 
 /// Start `workflow` and return its run id.
-fn start(server: &Server, token: &str, workflow: &str, inputs: &Value) -> String {
+pub(crate) fn start(server: &Server, token: &str, workflow: &str, inputs: &Value) -> String {
     let (status, body) = call(
         "POST",
         &server.url("/v1/runs"),
@@ -194,7 +199,7 @@ fn start(server: &Server, token: &str, workflow: &str, inputs: &Value) -> String
 }
 
 /// Read with `read` until `done` holds (at most 30 s); the last reading.
-fn eventually<T: std::fmt::Debug>(
+pub(crate) fn eventually<T: std::fmt::Debug>(
     what: &str,
     mut read: impl FnMut() -> T,
     done: impl Fn(&T) -> bool,

@@ -1,6 +1,9 @@
 //! Who is asking: `Authorization: Bearer wfh_…`, looked up by its sha256
 //! digest. Every write needs a token; reads too, unless the server was
-//! started with `--open-reads`.
+//! started with `--open-reads`. A read may also present the dashboard's
+//! sign-in cookie (the page's event stream cannot send a header); writes
+//! never take the cookie here (the dashboard's forms check it with their
+//! CSRF token).
 
 use axum::http::{HeaderMap, StatusCode, header};
 
@@ -29,9 +32,26 @@ pub async fn writer(state: &ApiState, headers: &HeaderMap) -> Result<Actor, ApiE
     }
 }
 
-/// A read: a valid token, or none when reads are open.
+/// The cookie the dashboard keeps a signed-in token's secret in.
+pub const SESSION_COOKIE: &str = "wfhost_session";
+
+/// The secret in the dashboard's sign-in cookie, if the request has one.
+pub fn session_secret(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, secret)| secret.trim().to_string())
+        .filter(|secret| !secret.is_empty())
+}
+
+/// A read: a valid token (or the dashboard's cookie), or none when reads
+/// are open.
 pub async fn reader(state: &ApiState, headers: &HeaderMap) -> Result<Option<Actor>, ApiError> {
-    match presented(headers)? {
+    match presented(headers)?.or_else(|| session_secret(headers)) {
         Some(secret) => lookup(state, secret).await.map(Some),
         None if state.open_reads => Ok(None),
         None => Err(unauthorized(
@@ -54,7 +74,8 @@ fn presented(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(secret.to_string()))
 }
 
-async fn lookup(state: &ApiState, secret: String) -> Result<Actor, ApiError> {
+/// The token whose secret is `secret`.
+pub async fn lookup(state: &ApiState, secret: String) -> Result<Actor, ApiError> {
     let digest = tokens::digest(&secret);
     let name = state
         .read(move |store| store.token_named_by(&digest))

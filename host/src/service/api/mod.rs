@@ -2,15 +2,15 @@
 //! server serves at `/v1/openapi.json`. JSON in and out; errors carry a
 //! stable `kind` ([`error`]); tokens as in [`auth`].
 
-mod auth;
+pub(super) mod auth;
 mod error;
 mod events;
-mod modules;
-mod runs;
-mod schedules;
-mod signals;
+pub(super) mod modules;
+pub(super) mod runs;
+pub(super) mod schedules;
+pub(super) mod signals;
 mod webhooks;
-mod workflows;
+pub(super) mod workflows;
 
 use std::sync::Arc;
 

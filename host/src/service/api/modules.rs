@@ -19,6 +19,11 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     auth::reader(&state, &headers).await?;
+    Ok(Json(json!({ "modules": all(&state).await? })))
+}
+
+/// Every module a workflow can name, described.
+pub(crate) async fn all(state: &ApiState) -> Result<Vec<Value>, ApiError> {
     let library = Arc::clone(&state.library);
     let modules = tokio::task::spawn_blocking(move || {
         let available = catalog::available(library.registry())?;
@@ -33,7 +38,7 @@ pub async fn list(
     .await
     .map_err(|error| ApiError::internal(format!("the modules task failed: {error}")))?
     .map_err(ApiError::internal)?;
-    Ok(Json(json!({ "modules": modules })))
+    Ok(modules)
 }
 
 fn describe(catalog: &catalog::Catalog, module: &Available) -> Value {

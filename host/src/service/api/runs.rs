@@ -180,7 +180,7 @@ pub async fn show(
     Ok(Json(body))
 }
 
-fn run_json(run: &RunRecord) -> Value {
+pub(crate) fn run_json(run: &RunRecord) -> Value {
     json!({
         "id": run.id,
         "workflow": run.name,
@@ -196,7 +196,7 @@ fn run_json(run: &RunRecord) -> Value {
     })
 }
 
-fn step_json(step: &StepRecord) -> Value {
+pub(crate) fn step_json(step: &StepRecord) -> Value {
     json!({
         "id": step.step,
         "status": step.status.as_str(),

@@ -23,16 +23,21 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     auth::reader(&state, &headers).await?;
+    Ok(Json(json!({ "schedules": all(&state).await? })))
+}
+
+/// Every cron trigger of the served workflows, described.
+pub(crate) async fn all(state: &ApiState) -> Result<Vec<Value>, ApiError> {
     let mut schedules = Vec::new();
     for listed in state.library.list() {
         let Some(workflow) = listed.serving else {
             continue;
         };
         for trigger in &workflow.plan.triggers {
-            schedules.push(describe(&state, &workflow, trigger).await?);
+            schedules.push(describe(state, &workflow, trigger).await?);
         }
     }
-    Ok(Json(json!({ "schedules": schedules })))
+    Ok(schedules)
 }
 
 async fn describe(

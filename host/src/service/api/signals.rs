@@ -109,7 +109,7 @@ pub async fn answer(
 }
 
 /// Run `work` on the store, its refusals as API errors.
-async fn recorded(
+pub(crate) async fn recorded(
     state: &ApiState,
     work: impl FnOnce(&mut dyn RunStore) -> Result<SignalSent, SignalError> + Send + 'static,
 ) -> Result<SignalSent, ApiError> {

@@ -38,7 +38,7 @@ pub async fn show(
         .ok_or_else(|| ApiError::not_found(format!("no workflow `{name}` is served")))
 }
 
-fn workflow_json(listed: &Listed) -> Value {
+pub(crate) fn workflow_json(listed: &Listed) -> Value {
     let serving = listed.serving.as_ref();
     json!({
         "name": listed.name,

@@ -14,6 +14,7 @@ mod vars;
 mod waits;
 
 pub use children::{MAX_DEPTH, MAX_FILES, Nesting};
+pub use triggers::reserved_by;
 pub use waits::valid_signal_name;
 
 use std::collections::HashMap;

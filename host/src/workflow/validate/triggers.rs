@@ -20,6 +20,49 @@ const DEFAULT_CATCHUP_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// The longest webhook path.
 const MAX_PATH: usize = 200;
 
+/// Paths `wfhost serve` answers itself, and whose they are: a webhook may
+/// not take one (nor a path below one).
+const RESERVED: [(&str, &str); 6] = [
+    (
+        "/v1",
+        "`/v1` is the API's; choose another path for a webhook",
+    ),
+    (
+        "/metrics",
+        "`/metrics` is where the server's metrics are scraped; choose another path for a webhook",
+    ),
+    (
+        "/runs",
+        "`/runs` is the dashboard's; choose another path for a webhook",
+    ),
+    (
+        "/workflows",
+        "`/workflows` is the dashboard's; choose another path for a webhook",
+    ),
+    (
+        "/modules",
+        "`/modules` is the dashboard's; choose another path for a webhook",
+    ),
+    (
+        "/ui",
+        "`/ui` is the dashboard's; choose another path for a webhook",
+    ),
+];
+
+/// Why `path` cannot be a webhook's: the server answers it itself.
+pub fn reserved_by(path: &str) -> Option<&'static str> {
+    if path == "/" {
+        return Some("`/` is the dashboard's runs page; choose another path for a webhook");
+    }
+    RESERVED
+        .iter()
+        .find(|(prefix, _)| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+        .map(|(_, why)| *why)
+}
+
 impl Checker<'_> {
     /// The cron schedules and the webhooks of the workflow.
     pub(super) fn check_triggers(&mut self) -> (Vec<PlannedTrigger>, Vec<PlannedWebhook>) {
@@ -162,12 +205,8 @@ impl Checker<'_> {
         let text = &path.value;
         let problem = if !text.starts_with('/') {
             Some("a webhook path starts with `/`")
-        } else if text == "/v1" || text.starts_with("/v1/") {
-            Some("`/v1` is the API's; choose another path for a webhook")
-        } else if text == "/metrics" {
-            Some(
-                "`/metrics` is where the server's metrics are scraped; choose another path for a webhook",
-            )
+        } else if let Some(owner) = reserved_by(text) {
+            Some(owner)
         } else if text.len() > MAX_PATH {
             Some("a webhook path has at most 200 characters")
         } else if !text
