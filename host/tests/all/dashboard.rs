@@ -207,6 +207,24 @@ fn pages_need_a_sign_in_and_show_runs_their_graphs_workflows_and_modules() {
     assert!(body.contains("class=\"timeline\""));
     assert!(body.contains("<strong>step_waiting</strong>"));
 
+    // A step's panel: a page of its own, or the panel alone for the script.
+    let panel = get(
+        &server.url(&format!("/runs/{run}/steps/build")),
+        Some(&cookie),
+    );
+    assert_eq!(panel.status, 200);
+    assert!(
+        panel.body.contains("<pre>&quot;built&quot;</pre>"),
+        "{}",
+        panel.body
+    );
+    assert!(panel.body.contains("none (a sealed sandbox)"));
+    let missing = get(
+        &server.url(&format!("/runs/{run}/steps/nope")),
+        Some(&cookie),
+    );
+    assert_eq!(missing.status, 404);
+
     let unknown = get(&server.url("/runs/nosuchrun"), Some(&cookie));
     assert_eq!(unknown.status, 404);
     assert!(unknown.body.contains("nosuchrun"), "{}", unknown.body);

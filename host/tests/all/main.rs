@@ -1,6 +1,7 @@
 //! The one integration-test binary of the `wfhost` crate.
 
 mod architecture;
+mod browser;
 mod cache;
 mod children;
 mod circuits;

@@ -36,6 +36,7 @@ pub fn router(api: Arc<ApiState>) -> Router {
     Router::new()
         .route("/", get(pages::runs))
         .route("/runs/{id}", get(pages::run))
+        .route("/runs/{id}/steps/{step}", get(pages::step))
         .route("/runs/{id}/act", post(actions::act))
         .route("/runs/{id}/signal/{step}", post(actions::signal))
         .route("/workflows", get(pages::workflows))
@@ -52,7 +53,7 @@ pub fn router(api: Arc<ApiState>) -> Router {
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(templates);
 
 /// Each template's name and text.
-const SOURCES: [(&str, &str); 9] = [
+const SOURCES: [(&str, &str); 10] = [
     ("base.html", include_str!("templates/base.html")),
     ("runs.html", include_str!("templates/runs.html")),
     ("run.html", include_str!("templates/run.html")),
@@ -62,6 +63,7 @@ const SOURCES: [(&str, &str); 9] = [
     ("schedules.html", include_str!("templates/schedules.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
+    ("step.html", include_str!("templates/step.html")),
 ];
 
 fn templates() -> Environment<'static> {
@@ -98,7 +100,7 @@ fn fragment(name: &str, context: minijinja::Value) -> Result<minijinja::Value, P
 /// inside the frame every page shares (`base.html`).
 fn render(name: &str, title: &str, context: minijinja::Value) -> Result<Html<String>, PageError> {
     let section = match name {
-        "runs.html" | "run.html" => "runs",
+        "runs.html" | "run.html" | "step.html" => "runs",
         "workflows.html" | "workflow.html" => "workflows",
         "modules.html" => "modules",
         _ => "",

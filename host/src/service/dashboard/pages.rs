@@ -1,7 +1,7 @@
 //! The pages: each reads what it shows from the store and the library in
 //! one go (off the async executor) and renders one template.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -27,6 +27,10 @@ use crate::workflow::wit_type;
 const MAX_RUNS: usize = 200;
 /// The most events a run page lists (the newest).
 const MAX_EVENTS: usize = 300;
+/// The most rows the steps table of a run page has unless all are asked
+/// for (`?steps=all`): a browser lays out a 2,000-row table in about a
+/// third of a second, most of a page's budget.
+const MAX_ROWS: usize = 300;
 /// The longest text shown of one value (an input, an output, a log).
 const MAX_VALUE_CHARS: usize = 4_000;
 
@@ -108,12 +112,21 @@ struct RunRead {
 /// `/runs/{id}`: the run's graph coloured by state, its steps with what
 /// each did, a timeline of attempts, the waits it can be answered on, its
 /// events, and what may be done with it.
+#[derive(Debug, Default, Deserialize)]
+pub struct RunQuery {
+    /// `all`: every step's row, however many.
+    #[serde(default)]
+    steps: String,
+}
+
 pub async fn run(
     State(state): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(query): Query<RunQuery>,
 ) -> Result<Html<String>, PageError> {
     let viewer = session::viewer(&state, &headers, &format!("/runs/{id}")).await?;
+    let all_rows = query.steps == "all";
     let read = state
         .read(move |store| {
             let run = store.run(&id)?;
@@ -128,14 +141,15 @@ pub async fn run(
         })
         .await?;
     let plan = plan_of(&state, &read.run, read.text.as_deref()).await;
-    let page = tokio::task::spawn_blocking(move || run_page(&read, plan.as_deref(), viewer))
-        .await
-        .map_err(|error| {
-            PageError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the page task failed: {error}"),
-            )
-        })?;
+    let page =
+        tokio::task::spawn_blocking(move || run_page(&read, plan.as_deref(), viewer, all_rows))
+            .await
+            .map_err(|error| {
+                PageError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the page task failed: {error}"),
+                )
+            })?;
     page.and_then(|(title, context)| render("run.html", &title, context))
 }
 
@@ -164,6 +178,7 @@ fn run_page(
     read: &RunRead,
     plan: Option<&Plan>,
     viewer: Viewer,
+    all_rows: bool,
 ) -> Result<(String, minijinja::Value), PageError> {
     let RunRead {
         run,
@@ -173,22 +188,50 @@ fn run_page(
         ..
     } = read;
     let by_id: HashMap<&str, &StepRecord> = steps.iter().map(|s| (s.step.as_str(), s)).collect();
-    let details = step_details(events);
+    let items = item_counts(events);
     // Every step of the plan, in the file's order, with what the journal
     // says of it (a step not reached is pending).
     let ids: Vec<&str> = match plan {
         Some(plan) => plan.steps.iter().map(|s| s.id.as_str()).collect(),
         None => steps.iter().map(|s| s.step.as_str()).collect(),
     };
-    let rows: Vec<Value> = ids
+    // Past MAX_ROWS steps, the rows that matter: every step not succeeded
+    // nor pending, then the others in order, up to MAX_ROWS.
+    let settled = |id: &&str| {
+        by_id
+            .get(id)
+            .is_none_or(|s| matches!(s.status, StepStatus::Succeeded | StepStatus::Pending))
+    };
+    let shown: Vec<&str> = if all_rows || ids.len() <= MAX_ROWS {
+        ids.clone()
+    } else {
+        let unsettled = ids.iter().filter(|id| !settled(id)).count();
+        let mut room = MAX_ROWS.saturating_sub(unsettled);
+        ids.iter()
+            .filter(|id| {
+                !settled(id)
+                    || (room > 0 && {
+                        room -= 1;
+                        true
+                    })
+            })
+            .copied()
+            .collect()
+    };
+    let rows_left_out = ids.len() - shown.len();
+    let rows: Vec<Value> = shown
         .iter()
-        .map(|id| step_row(id, by_id.get(id).copied(), details.get(id), plan))
+        .map(|id| {
+            let mut row = step_row(id, by_id.get(id).copied(), plan);
+            row["items"] = json!(items.get(id).map(ItemCount::note));
+            row
+        })
         .collect();
     let state_of = |id: &str| by_id.get(id).map_or(StepStatus::Pending, |s| s.status);
     let graph = plan.and_then(|plan| {
         drawing::svg(plan, |id| NodeState {
             state: state_of(id).as_str(),
-            note: details.get(id).and_then(|d| d.items_note()),
+            note: items.get(id).map(ItemCount::note),
         })
     });
     let mut grouped: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -231,6 +274,7 @@ fn run_page(
             timeline => Serde(timeline),
             events => Serde(shown_events),
             events_left_out => events.len().saturating_sub(MAX_EVENTS),
+        rows_left_out,
             can => context! {
                 cancel => !run.status.is_ended(),
                 pause => run.status.is_active(),
@@ -240,53 +284,65 @@ fn run_page(
     ))
 }
 
-/// What the journal says of one step beyond its record: its last input,
-/// its last guest output, and how many map items started and ended.
+/// How many items of a map started and ended.
+#[derive(Debug, Default)]
+struct ItemCount {
+    started: HashSet<u64>,
+    ended: HashSet<u64>,
+}
+
+impl ItemCount {
+    fn note(&self) -> String {
+        format!("{} of {} items done", self.ended.len(), self.started.len())
+    }
+}
+
+/// The item counts of the map steps among `events`.
+fn item_counts(events: &[EventRecord]) -> HashMap<&str, ItemCount> {
+    let mut counts: HashMap<&str, ItemCount> = HashMap::new();
+    for event in events {
+        let (Some(step), Some(item)) = (
+            event.step.as_deref(),
+            event.body.get("item").and_then(Value::as_u64),
+        ) else {
+            continue;
+        };
+        let will_retry = event.body.get("will_retry") == Some(&Value::Bool(true));
+        match event.kind.as_str() {
+            "step_started" => {
+                counts.entry(step).or_default().started.insert(item);
+            }
+            "step_succeeded" | "step_failed" if !will_retry => {
+                counts.entry(step).or_default().ended.insert(item);
+            }
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// What the journal says of one step beyond its record: its last input
+/// and its last guest output.
 #[derive(Debug, Default)]
 struct StepDetail {
     input: Option<String>,
     logs: Vec<String>,
     stdout: String,
     stderr: String,
-    items: std::collections::HashSet<u64>,
-    items_ended: std::collections::HashSet<u64>,
 }
 
-impl StepDetail {
-    fn items_note(&self) -> Option<String> {
-        (!self.items.is_empty()).then(|| {
-            format!(
-                "{} of {} items done",
-                self.items_ended.len(),
-                self.items.len()
-            )
-        })
-    }
-}
-
-fn step_details(events: &[EventRecord]) -> HashMap<&str, StepDetail> {
-    let mut details: HashMap<&str, StepDetail> = HashMap::new();
+/// The details of the step whose events are `events`.
+fn step_detail(events: &[EventRecord]) -> StepDetail {
+    let mut detail = StepDetail::default();
     for event in events {
-        let Some(step) = event.step.as_deref() else {
-            continue;
-        };
-        let detail = details.entry(step).or_default();
-        let item = event.body.get("item").and_then(Value::as_u64);
+        let body = &event.body;
         match event.kind.as_str() {
             "step_started" => {
-                if let Some(input) = event.body.get("input").filter(|v| !v.is_null()) {
+                if let Some(input) = body.get("input").filter(|v| !v.is_null()) {
                     detail.input = Some(clip(&input.to_string()));
-                }
-                detail.items.extend(item);
-            }
-            "step_succeeded" | "step_failed" => {
-                let will_retry = event.body.get("will_retry") == Some(&Value::Bool(true));
-                if !will_retry {
-                    detail.items_ended.extend(item);
                 }
             }
             "step_output" => {
-                let body = &event.body;
                 detail.logs = body
                     .get("logs")
                     .and_then(Value::as_array)
@@ -298,7 +354,7 @@ fn step_details(events: &[EventRecord]) -> HashMap<&str, StepDetail> {
             _ => {}
         }
     }
-    details
+    detail
 }
 
 #[derive(Serialize)]
@@ -309,12 +365,9 @@ struct Grants {
     net: Vec<String>,
 }
 
-fn step_row(
-    id: &str,
-    record: Option<&StepRecord>,
-    detail: Option<&StepDetail>,
-    plan: Option<&Plan>,
-) -> Value {
+/// A step's row in the run's table: its record (pending when the journal
+/// has none) and what it does.
+fn step_row(id: &str, record: Option<&StepRecord>, plan: Option<&Plan>) -> Value {
     let planned = plan.and_then(|p| p.steps.iter().find(|s| s.id == id));
     let what = planned.map(|step| match &step.kind {
         StepKind::Action { module, action } => format!("{}.{action}", module.name()),
@@ -325,39 +378,95 @@ fn step_row(
             None => "timer".into(),
         },
     });
-    let grants = planned.map(|step| {
-        let p = &step.permissions;
-        Grants {
-            fs: p
-                .fs
-                .iter()
-                .map(|(path, rw)| format!("{path} ({})", if *rw { "read-write" } else { "read" }))
-                .collect(),
-            env: p.env.clone(),
-            run: p.run.clone(),
-            net: p.net.clone(),
-        }
-    });
     let mut row = match record {
         Some(record) => runs::step_json(record),
         None => json!({ "id": id, "status": "pending", "attempts": 0 }),
     };
     row["what"] = json!(what);
-    row["grants"] = json!(grants);
-    if let Some(output) = row.get("output").filter(|v| !v.is_null()) {
-        row["output"] = json!(clip(&output.to_string()));
-    }
-    if let Some(failure) = row.get("failure").filter(|v| !v.is_null()) {
-        row["failure"] = json!(clip(&failure.to_string()));
-    }
-    if let Some(detail) = detail {
-        row["input"] = json!(detail.input);
-        row["logs"] = json!(detail.logs);
-        row["stdout"] = json!(detail.stdout);
-        row["stderr"] = json!(detail.stderr);
-        row["items"] = json!(detail.items_note());
-    }
     row
+}
+
+/// A step's panel: its row with its input, output, error, guest output
+/// and grants.
+fn step_panel(row: &mut Value, detail: StepDetail, plan: Option<&Plan>, id: &str) {
+    let grants = plan
+        .and_then(|p| p.steps.iter().find(|s| s.id == id))
+        .map(|step| {
+            let p = &step.permissions;
+            Grants {
+                fs: p
+                    .fs
+                    .iter()
+                    .map(|(path, rw)| {
+                        format!("{path} ({})", if *rw { "read-write" } else { "read" })
+                    })
+                    .collect(),
+                env: p.env.clone(),
+                run: p.run.clone(),
+                net: p.net.clone(),
+            }
+        });
+    row["grants"] = json!(grants);
+    for field in ["output", "failure"] {
+        if let Some(value) = row.get(field).filter(|v| !v.is_null()) {
+            row[field] = json!(clip(&value.to_string()));
+        }
+    }
+    let StepDetail {
+        input,
+        logs,
+        stdout,
+        stderr,
+    } = detail;
+    row["input"] = json!(input);
+    row["logs"] = json!(logs);
+    row["stdout"] = json!(stdout);
+    row["stderr"] = json!(stderr);
+}
+
+/// `/runs/{id}/steps/{step}`: one step's panel — a page of its own, or (to
+/// the run page's script) the panel alone.
+pub async fn step(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path((id, step)): Path<(String, String)>,
+) -> Result<Html<String>, PageError> {
+    let viewer = session::viewer(&state, &headers, &format!("/runs/{id}/steps/{step}")).await?;
+    let (run_id, step_id) = (id.clone(), step.clone());
+    let (run, record, events, text) = state
+        .read(move |store| {
+            let run = store.run(&run_id)?;
+            let record = store
+                .steps(&run_id)?
+                .into_iter()
+                .find(|s| s.step == step_id);
+            let events = store.events(&run_id, Some(&step_id), 0)?;
+            let text = store.workflow_text(&run.workflow_digest).ok();
+            Ok((run, record, events, text))
+        })
+        .await?;
+    let plan = plan_of(&state, &run, text.as_deref()).await;
+    let plan = plan.as_deref();
+    let known = record.is_some() || plan.is_some_and(|p| p.steps.iter().any(|s| s.id == step));
+    if !known {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            format!("run {id} has no step `{step}`"),
+        ));
+    }
+    let mut row = step_row(&step, record.as_ref(), plan);
+    step_panel(&mut row, step_detail(&events), plan, &step);
+    let fragment_only = headers
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes() == b"fetch");
+    let context = context! {
+        viewer => Serde(viewer), step => Serde(row), run_id => id, fragment => fragment_only,
+    };
+    if fragment_only {
+        fragment("step.html", context).map(|panel| Html(panel.to_string()))
+    } else {
+        render("step.html", &format!("Step {step}"), context)
+    }
 }
 
 /// The steps waiting now that a person can answer here: a signal's form

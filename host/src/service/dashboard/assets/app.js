@@ -103,6 +103,37 @@ function scriptForms() {
   }
 }
 
+// A step's details open under its row, fetched the first time (a run of
+// thousands of steps does not carry them all in its page).
+function stepPanels() {
+  document.addEventListener("click", async (event) => {
+    const link = event.target.closest("a[data-panel]");
+    if (!link) return;
+    event.preventDefault();
+    const row = link.closest("tr");
+    const open = row.nextElementSibling && row.nextElementSibling.classList.contains("panel-row");
+    if (open) {
+      row.nextElementSibling.remove();
+      link.setAttribute("aria-expanded", "false");
+      return;
+    }
+    const panel = document.createElement("tr");
+    panel.className = "panel-row";
+    const cell = document.createElement("td");
+    cell.colSpan = row.children.length;
+    cell.textContent = "loading…";
+    panel.append(cell);
+    row.after(panel);
+    link.setAttribute("aria-expanded", "true");
+    try {
+      const response = await fetch(link.href, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" });
+      cell.innerHTML = await response.text();
+    } catch (failure) {
+      cell.textContent = "could not load the step: " + failure;
+    }
+  });
+}
+
 function refreshLive(region) {
   setInterval(async () => {
     if (document.hidden || region.contains(document.activeElement) && document.activeElement.tagName === "SELECT") return;
@@ -120,5 +151,6 @@ document.addEventListener("DOMContentLoaded", () => {
   const run = document.getElementById("run");
   if (run) followRun(run);
   scriptForms();
+  stepPanels();
   for (const region of document.querySelectorAll("[data-live=refresh]")) refreshLive(region);
 });
