@@ -8,8 +8,8 @@ use super::StoreError;
 use super::lease::{Lease, Owner};
 use super::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
-    EventRecord, NewRun, NewSignal, RunRecord, SignalSent, StepRecord, TickOutcome, TickRecord,
-    TokenRecord,
+    Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, RunRecord, SignalSent, StepRecord,
+    TickOutcome, TickRecord, TokenRecord,
 };
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{AttemptKey, Event, RunStatus, Signal, Stop};
@@ -141,6 +141,13 @@ pub trait RunStore: Send + std::fmt::Debug {
 
     /// The newest ticks of `schedule`, newest first.
     fn ticks(&self, schedule: &str, limit: usize) -> Result<Vec<TickRecord>, StoreError>;
+
+    /// Record a delivery to a webhook path, keeping the newest
+    /// [`MAX_DELIVERIES`](super::MAX_DELIVERIES) of that path.
+    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(), StoreError>;
+
+    /// The newest deliveries to webhook `path`, newest first.
+    fn deliveries(&self, path: &str, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError>;
 
     /// Record a write made through the API.
     fn audit(&mut self, entry: &AuditEntry<'_>) -> Result<(), StoreError>;

@@ -546,3 +546,39 @@ fn a_trace_is_due_once_its_run_ended_and_one_exporter_claims_it() {
     assert_eq!(store.traces_due(10).expect("due"), ["t1"]);
     assert!(!store.claim_trace("quiet").expect("claim"), "never due");
 }
+
+#[test]
+fn webhook_deliveries_are_kept_newest_first_and_bounded_per_path() {
+    use crate::store::{Delivery, MAX_DELIVERIES};
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let delivery = |outcome: &'static str| Delivery {
+        path: "/hooks/a",
+        workflow: "a",
+        status: if outcome == "started" { 202 } else { 401 },
+        outcome,
+        reason: (outcome != "started").then_some("bad signature"),
+        run_id: (outcome == "started").then_some("r1"),
+    };
+    for _ in 0..MAX_DELIVERIES + 5 {
+        store
+            .record_delivery(&delivery("unauthorized"))
+            .expect("recorded");
+    }
+    store
+        .record_delivery(&delivery("started"))
+        .expect("recorded");
+    let other = Delivery {
+        path: "/hooks/b",
+        ..delivery("started")
+    };
+    store.record_delivery(&other).expect("recorded");
+    let kept = store.deliveries("/hooks/a", 1000).expect("read");
+    assert_eq!(kept.len(), MAX_DELIVERIES, "bounded per path");
+    assert_eq!(kept[0].outcome, "started", "newest first");
+    assert_eq!(kept[0].run_id.as_deref(), Some("r1"));
+    assert_eq!(kept[1].reason.as_deref(), Some("bad signature"));
+    assert_eq!(kept[1].status, 401);
+    assert_eq!(store.deliveries("/hooks/b", 10).expect("read").len(), 1);
+    assert!(store.deliveries("/hooks/c", 10).expect("read").is_empty());
+}

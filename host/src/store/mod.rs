@@ -24,10 +24,14 @@ pub use journal::{Journal, JournalHub};
 pub use lease::{LEASE_TTL, Lease, Owner};
 pub use records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
-    EventRecord, NewRun, NewSignal, Parent, ParentRef, RunRecord, SignalSent, Slot, StepRecord,
-    TickOutcome, TickRecord, TokenRecord, WhenFull,
+    Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, ParentRef, RunRecord,
+    SignalSent, Slot, StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
 };
 pub use sqlite::SqliteStore;
+
+/// The most deliveries kept per webhook path (the newest): a flood of
+/// forged requests cannot grow the store.
+pub const MAX_DELIVERIES: usize = 100;
 
 /// Outputs and guest output larger than this are stored truncated (and the
 /// attempt is then not replayed on resume: it runs again).

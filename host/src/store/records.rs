@@ -222,6 +222,32 @@ impl TickOutcome {
     }
 }
 
+/// A delivery to a webhook path, as the server answered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery<'a> {
+    pub path: &'a str,
+    pub workflow: &'a str,
+    /// The HTTP status it was answered with.
+    pub status: u16,
+    /// `started`, `duplicate`, `queued`, or why it was refused (the API
+    /// error's kind: `unauthorized`, `invalid-input`, …).
+    pub outcome: &'a str,
+    /// The refusal's message.
+    pub reason: Option<&'a str>,
+    pub run_id: Option<&'a str>,
+}
+
+/// A delivery as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub at: f64,
+    pub workflow: String,
+    pub status: u16,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub run_id: Option<String>,
+}
+
 /// One tick of a schedule as recorded.
 #[derive(Debug, Clone)]
 pub struct TickRecord {

@@ -399,3 +399,40 @@ fn open_reads_are_for_loopback_only_and_webhooks_cannot_take_page_paths() {
         checked.render()
     );
 }
+
+#[test]
+fn the_workflows_page_shows_webhook_deliveries_and_why_one_was_refused() {
+    const HOOKED: &str = "name: hooked\ntriggers:\n  - webhook: /hooks/deploy\n    auth: { scheme: bearer, secret_env: HOOK_SECRET }\nsteps:\n  - { id: a, module: system, action: echo, inputs: { message: hi } }\n";
+    let (_dir, home, workflows, alice) = setup("hooked.yaml", HOOKED);
+    let server = Server::start_with(&home, &workflows, &[], &[("HOOK_SECRET", "s3cret")]);
+    let deliver = |secret: &str| {
+        let response = no_redirects()
+            .post(&server.url("/hooks/deploy"))
+            .header("Authorization", &format!("Bearer {secret}"))
+            .send_json(serde_json::json!({}))
+            .expect("answered");
+        response.status().as_u16()
+    };
+    assert_eq!(deliver("forged"), 401);
+    assert_eq!(deliver("s3cret"), 202);
+    let cookie = sign_in(&server, &alice);
+    let page = get(&server.url("/workflows"), Some(&cookie));
+    let table = &page.body[page
+        .body
+        .find("class=\"deliveries\"")
+        .expect("a deliveries table")..];
+    let started = table
+        .find(">started</span>")
+        .expect("the accepted delivery");
+    let refused = table
+        .find(">unauthorized</span>")
+        .expect("the refused delivery");
+    assert!(started < refused, "newest first: {table}");
+    assert!(table.contains("<td>401</td>"), "{table}");
+    assert!(
+        table[refused..].contains("<span class=\"error\">"),
+        "the reason: {table}"
+    );
+    let one = get(&server.url("/workflows/hooked"), Some(&cookie));
+    assert!(one.body.contains(">unauthorized</span>"), "{}", one.body);
+}

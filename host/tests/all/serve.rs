@@ -37,7 +37,12 @@ impl Server {
 
     /// With extra environment variables.
     #[allow(clippy::zombie_processes)] // `Drop` kills and waits for it
-    fn start_with(home: &Path, workflows: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with(
+        home: &Path,
+        workflows: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wfhost"));
         command.envs(env.iter().copied());
         let mut child = command

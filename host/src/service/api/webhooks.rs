@@ -3,7 +3,9 @@
 //! and `inputs` templates are evaluated over the request, and a run starts:
 //! 202 with its id; 200 with the first run's id for a repeated delivery;
 //! 401 for a bad signature (nothing starts); 413 over 1 MiB; 422 when the
-//! inputs do not fit the workflow's. Any other path is 404.
+//! inputs do not fit the workflow's. Any other path is 404. Every delivery
+//! to a served path is recorded with its answer (the newest 100 per path:
+//! the dashboard shows them, refusals with their reason).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -20,6 +22,7 @@ use super::{ApiState, read_body};
 use crate::engine::Trigger;
 use crate::service::runner::{RunnerError, StartRequest};
 use crate::service::webhook;
+use crate::store::Delivery;
 use crate::workflow::template;
 
 pub async fn receive(
@@ -29,11 +32,58 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let served = state
+        .library
+        .webhook(uri.path())
+        .map(|(w, _)| w.name.clone());
     let answer = deliver(&state, method, &uri, &headers, body).await;
     if let Err(error) = &answer {
         state.runner.metrics().webhook_rejected(error.kind);
     }
+    if let Some(workflow) = served {
+        record(&state, uri.path(), workflow, &answer).await;
+    }
     answer
+}
+
+/// Keep what a delivery to a served path was answered (a failure to keep
+/// it is logged: the delivery itself was answered).
+async fn record(
+    state: &ApiState,
+    path: &str,
+    workflow: String,
+    answer: &Result<(StatusCode, Json<Value>), ApiError>,
+) {
+    let (status, outcome, reason, run_id) = match answer {
+        Ok((status, Json(body))) => {
+            let outcome = if body["duplicate"] == true {
+                "duplicate"
+            } else if body["queued"] == true {
+                "queued"
+            } else {
+                "started"
+            };
+            let run = body["run_id"].as_str().map(str::to_string);
+            (*status, outcome, None, run)
+        }
+        Err(error) => (error.status, error.kind, Some(error.message.clone()), None),
+    };
+    let path = path.to_string();
+    let recorded = state
+        .read(move |store| {
+            store.record_delivery(&Delivery {
+                path: &path,
+                workflow: &workflow,
+                status: status.as_u16(),
+                outcome,
+                reason: reason.as_deref(),
+                run_id: run_id.as_deref(),
+            })
+        })
+        .await;
+    if let Err(error) = recorded {
+        tracing::warn!("webhook delivery not recorded: {}", error.message);
+    }
 }
 
 /// A request to a path outside `/v1`: a workflow's webhook, or 404.

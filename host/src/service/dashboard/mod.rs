@@ -53,7 +53,7 @@ pub fn router(api: Arc<ApiState>) -> Router {
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(templates);
 
 /// Each template's name and text.
-const SOURCES: [(&str, &str); 10] = [
+const SOURCES: [(&str, &str); 11] = [
     ("base.html", include_str!("templates/base.html")),
     ("runs.html", include_str!("templates/runs.html")),
     ("run.html", include_str!("templates/run.html")),
@@ -64,6 +64,7 @@ const SOURCES: [(&str, &str); 10] = [
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
     ("step.html", include_str!("templates/step.html")),
+    ("deliveries.html", include_str!("templates/deliveries.html")),
 ];
 
 fn templates() -> Environment<'static> {

@@ -525,18 +525,53 @@ pub async fn workflows(
     headers: HeaderMap,
 ) -> Result<Html<String>, PageError> {
     let viewer = session::viewer(&state, &headers, "/workflows").await?;
-    let listed: Vec<Value> = state
-        .library
-        .list()
-        .iter()
-        .map(workflows::workflow_json)
-        .collect();
+    let listed = state.library.list();
+    let deliveries = deliveries_table(&state, &listed).await?;
+    let listed: Vec<Value> = listed.iter().map(workflows::workflow_json).collect();
     let schedules = schedules::all(&state).await?;
     let schedules_table = fragment("schedules.html", context! { schedules => Serde(schedules) })?;
     render(
         "workflows.html",
         "Workflows",
-        context! { viewer => Serde(viewer), workflows => Serde(listed), schedules_table },
+        context! { viewer => Serde(viewer), workflows => Serde(listed), schedules_table, deliveries },
+    )
+}
+
+/// The most deliveries shown per webhook path.
+const DELIVERIES_SHOWN: usize = 10;
+
+/// The recent deliveries to the webhooks of `listed`, as a table.
+async fn deliveries_table(
+    state: &Arc<ApiState>,
+    listed: &[crate::service::library::Listed],
+) -> Result<minijinja::Value, PageError> {
+    let paths: Vec<String> = listed
+        .iter()
+        .filter_map(|l| l.serving.as_ref())
+        .flat_map(|w| w.plan.webhooks.iter().map(|h| h.path.clone()))
+        .collect();
+    let deliveries = state
+        .read(move |store| {
+            let mut rows = Vec::new();
+            for path in &paths {
+                for d in store.deliveries(path, DELIVERIES_SHOWN)? {
+                    rows.push(json!({
+                        "path": path,
+                        "workflow": d.workflow,
+                        "at": crate::units::rfc3339(d.at),
+                        "status": d.status,
+                        "outcome": d.outcome,
+                        "reason": d.reason,
+                        "run_id": d.run_id,
+                    }));
+                }
+            }
+            Ok(rows)
+        })
+        .await?;
+    fragment(
+        "deliveries.html",
+        context! { deliveries => Serde(deliveries) },
     )
 }
 
@@ -570,6 +605,7 @@ pub async fn workflow(
         })
     });
     let schedules_table = fragment("schedules.html", context! { schedules => Serde(schedules) })?;
+    let deliveries = deliveries_table(&state, std::slice::from_ref(&listed)).await?;
     render(
         "workflow.html",
         &name,
@@ -580,6 +616,7 @@ pub async fn workflow(
             text => listed.serving.as_ref().map(|w| w.text.clone()),
             graph => graph.map(minijinja::Value::from_safe_string),
             schedules_table,
+            deliveries,
         },
     )
 }

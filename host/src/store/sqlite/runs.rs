@@ -17,10 +17,10 @@ use crate::engine::{
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
 use crate::store::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
-    EventRecord, NewRun, NewSignal, Parent, RunRecord, SignalSent, StepRecord, TickOutcome,
-    TickRecord, TokenRecord, WhenFull,
+    Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, RunRecord, SignalSent,
+    StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
 };
-use crate::store::{RunStore, StoreError};
+use crate::store::{MAX_DELIVERIES, RunStore, StoreError};
 
 use super::traces::TRACE_DUE;
 
@@ -719,6 +719,58 @@ impl RunStore for SqliteStore {
                     run_id: row.get(2)?,
                 })
             })
+    }
+
+    fn record_delivery(&mut self, delivery: &Delivery<'_>) -> Result<(), StoreError> {
+        let at = self.now();
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(self.error("cannot record a webhook delivery"))?;
+        tx.prepare_cached(
+            "INSERT INTO webhook_deliveries (path, workflow, at, status, outcome, reason, run_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut insert| {
+            insert.execute(params![
+                delivery.path,
+                delivery.workflow,
+                at,
+                delivery.status,
+                delivery.outcome,
+                delivery.reason,
+                delivery.run_id
+            ])
+        })
+        .and_then(|_| {
+            tx.prepare_cached(
+                "DELETE FROM webhook_deliveries WHERE path = ?1 AND seq <= (
+                   SELECT seq FROM webhook_deliveries WHERE path = ?1
+                   ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            )?
+            .execute(params![delivery.path, MAX_DELIVERIES as i64])
+        })
+        .and_then(|_| tx.commit())
+        .map_err(self.error("cannot record a webhook delivery"))
+    }
+
+    fn deliveries(&self, path: &str, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.rows(
+            "cannot read webhook deliveries",
+            "SELECT at, workflow, status, outcome, reason, run_id FROM webhook_deliveries
+             WHERE path = ?1 ORDER BY seq DESC LIMIT ?2",
+            params![path, limit as i64],
+            |row| {
+                Ok(DeliveryRecord {
+                    at: row.get(0)?,
+                    workflow: row.get(1)?,
+                    status: row.get(2)?,
+                    outcome: row.get(3)?,
+                    reason: row.get(4)?,
+                    run_id: row.get(5)?,
+                })
+            },
+        )
     }
 
     fn audit(&mut self, entry: &AuditEntry<'_>) -> Result<(), StoreError> {

@@ -241,6 +241,23 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX runs_with_trace_due ON runs(trace_export) WHERE trace_export = 1;
     ",
     ),
+    // 14: the newest deliveries to each webhook path a workflow serves,
+    // accepted or refused (and why), for the dashboard.
+    Migration::Sql(
+        r"
+    CREATE TABLE webhook_deliveries (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        path TEXT NOT NULL,
+        workflow TEXT NOT NULL,
+        at REAL NOT NULL,
+        status INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        reason TEXT,
+        run_id TEXT
+    );
+    CREATE INDEX webhook_deliveries_by_path ON webhook_deliveries(path, seq);
+    ",
+    ),
 ];
 
 /// Migration 7 (see [`MIGRATIONS`]).
@@ -347,6 +364,10 @@ mod tests {
             (
                 13,
                 "ec82a14158afcab4fdd515f15ed4142d3a677237f3286356926c9288fb2ec548",
+            ),
+            (
+                14,
+                "9ec5eaf700f45d08679b6ade178ae9f7165c26068992309dcbb819d16ebe6621",
             ),
         ];
         for (number, digest) in applied {
