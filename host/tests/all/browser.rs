@@ -324,6 +324,21 @@ fn a_waiting_run_is_answered_from_its_page_and_turns_green_without_a_reload() {
             )
             .await;
         browser.screenshot("run-page").await;
+        // A node opens its step, from the keyboard too.
+        let node = browser
+            .client
+            .find(Locator::Css("g.node[data-step='ship']"))
+            .await
+            .expect("a node");
+        node.send_keys("\u{E007}").await.expect("Enter pressed");
+        let heading = browser
+            .until(
+                "the step's page opens",
+                async |_| browser.text("main h1").await,
+                |h| h.as_deref().is_some_and(|h| h.starts_with("Step ship")),
+            )
+            .await;
+        browser.check(heading.is_some(), "a step page").await;
         browser.close().await;
     });
 }

@@ -433,7 +433,7 @@ pub async fn step(
 ) -> Result<Html<String>, PageError> {
     let viewer = session::viewer(&state, &headers, &format!("/runs/{id}/steps/{step}")).await?;
     let (run_id, step_id) = (id.clone(), step.clone());
-    let (run, record, events, text) = state
+    let (run, record, events, text, children) = state
         .read(move |store| {
             let run = store.run(&run_id)?;
             let record = store
@@ -442,7 +442,21 @@ pub async fn step(
                 .find(|s| s.step == step_id);
             let events = store.events(&run_id, Some(&step_id), 0)?;
             let text = store.workflow_text(&run.workflow_digest).ok();
-            Ok((run, record, events, text))
+            // A `workflow:` step's child runs (`build`, or `build[2]` in a map).
+            let children: Vec<Value> = store
+                .children(&run_id)?
+                .iter()
+                .filter(|child| {
+                    child.parent.as_ref().is_some_and(|p| {
+                        p.step == step_id
+                            || p.step
+                                .strip_prefix(step_id.as_str())
+                                .is_some_and(|rest| rest.starts_with('['))
+                    })
+                })
+                .map(runs::run_json)
+                .collect();
+            Ok((run, record, events, text, children))
         })
         .await?;
     let plan = plan_of(&state, &run, text.as_deref()).await;
@@ -461,6 +475,7 @@ pub async fn step(
         .is_some_and(|v| v.as_bytes() == b"fetch");
     let context = context! {
         viewer => Serde(viewer), step => Serde(row), run_id => id, fragment => fragment_only,
+        children => Serde(children),
     };
     if fragment_only {
         fragment("step.html", context).map(|panel| Html(panel.to_string()))

@@ -13,7 +13,10 @@ function setBadge(element, status) {
 
 function setStep(step, status) {
   for (const node of document.querySelectorAll("g.node[data-step]")) {
-    if (node.dataset.step === step) node.dataset.state = status;
+    if (node.dataset.step === step) {
+      node.dataset.state = status;
+      if (node.hasAttribute("aria-label")) node.setAttribute("aria-label", step + ": " + status);
+    }
   }
   for (const row of document.querySelectorAll("tr[data-step]")) {
     if (row.dataset.step === step) setBadge(row.querySelector("[data-status]"), status);
@@ -134,6 +137,19 @@ function stepPanels() {
   });
 }
 
+// A graph's node opens its step (a child workflow's step lists its runs):
+// by click, or by keyboard (each node is focusable, Enter opens it).
+function graphLinks(root) {
+  for (const node of document.querySelectorAll("g.node[data-step]")) {
+    node.setAttribute("tabindex", "0");
+    node.setAttribute("role", "link");
+    node.setAttribute("aria-label", node.dataset.step + ": " + node.dataset.state);
+    const open = () => { location.href = "/runs/" + encodeURIComponent(root.dataset.run) + "/steps/" + encodeURIComponent(node.dataset.step); };
+    node.addEventListener("click", open);
+    node.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
+  }
+}
+
 function refreshLive(region) {
   setInterval(async () => {
     if (document.hidden || region.contains(document.activeElement) && document.activeElement.tagName === "SELECT") return;
@@ -149,7 +165,10 @@ function refreshLive(region) {
 
 document.addEventListener("DOMContentLoaded", () => {
   const run = document.getElementById("run");
-  if (run) followRun(run);
+  if (run) {
+    followRun(run);
+    graphLinks(run);
+  }
   scriptForms();
   stepPanels();
   for (const region of document.querySelectorAll("[data-live=refresh]")) refreshLive(region);
