@@ -67,6 +67,10 @@ function followRun(root) {
   on("run_finished", (b) => {
     setBadge(status, b.status);
     root.dataset.status = b.status;
+    // An ended run is neither cancelled nor paused any more.
+    for (const button of document.querySelectorAll(".actions button[value=cancel], .actions button[value=cancel-now], .actions button[value=pause]")) {
+      button.hidden = true;
+    }
     source.close();
   });
   for (const kind of ["step_succeeded", "step_failed", "step_retrying", "step_output", "signal_received", "route_taken", "vars_set", "run_started"]) {
