@@ -7,6 +7,14 @@ use serde_json::Value;
 use wfhost::sandbox::{CallReport, Limits, Module, Runtime};
 
 /// The repository root.
+/// Attempts of run `?1` that started (a `step_started` with an input: an
+/// action's or a wait's) and whose end was never recorded.
+pub const UNENDED_ATTEMPTS: &str = "SELECT count(*) FROM events e
+    WHERE e.run_id = ?1 AND e.kind = 'step_started' AND e.payload IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = e.run_id AND a.step = e.step
+        AND a.visit = e.body ->> '$.visit' AND a.item = coalesce(e.body ->> '$.item', -1)
+        AND a.iteration = coalesce(e.body ->> '$.iteration', 0) AND a.attempt = e.body ->> '$.attempt')";
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -597,14 +597,10 @@ fn assert_consistent(home: &Path, run: &str, context: &str) {
             );
         }
     }
-    let running: i64 = db
-        .query_row(
-            "SELECT count(*) FROM attempts WHERE run_id = ?1 AND status = 'running'",
-            [run],
-            |row| row.get(0),
-        )
+    let unended: i64 = db
+        .query_row(crate::common::UNENDED_ATTEMPTS, [run], |row| row.get(0))
         .expect("count");
-    assert_eq!(running, 0, "{context}: attempts left running");
+    assert_eq!(unended, 0, "{context}: attempts started and never ended");
     assert_journal_intact(&db, run, context);
 }
 
@@ -721,7 +717,7 @@ fn wait_for_attempt(home: &Path, run: &str, step: &str) {
     loop {
         let found: i64 = database(home)
             .query_row(
-                "SELECT count(*) FROM attempts WHERE run_id = ?1 AND step = ?2",
+                "SELECT count(*) FROM events WHERE run_id = ?1 AND step = ?2 AND kind = 'step_started'",
                 [run, step],
                 |row| row.get(0),
             )

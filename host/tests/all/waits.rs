@@ -70,13 +70,10 @@ fn wait_until_waiting(home: &Path, run: &str) {
     });
 }
 
-/// Attempts of `run` recorded as still running (none once it ended).
+/// Attempts of `run` that started and whose end was never recorded (none
+/// once it ended).
 fn running_attempts(home: &Path, run: &str) -> i64 {
-    count(
-        home,
-        "SELECT count(*) FROM attempts WHERE run_id = ?1 AND status = 'running'",
-        run,
-    )
+    count(home, crate::common::UNENDED_ATTEMPTS, run)
 }
 
 /// Send the approval signal with `data` (which must be accepted).

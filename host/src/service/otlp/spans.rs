@@ -59,7 +59,43 @@ pub fn trace_spans(store: &dyn RunStore, root: &str) -> Result<Vec<SpanData>, St
         }
         spans.extend(built.spans);
     }
+    nest(&mut spans);
     Ok(within(spans, &runs, MAX_SPANS))
+}
+
+/// Keep every span within its parent's time. The journal's times are when
+/// a batch of events was committed, so a child run created while its
+/// parent's `step_started` still waited for its commit can seem to start
+/// (by a commit) before the step that started it.
+fn nest(spans: &mut [SpanData]) {
+    let index: HashMap<SpanId, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, span)| (span.span_context.span_id(), i))
+        .collect();
+    // Parents first: a span's depth bounds the passes needed (runs nest at
+    // most 8 deep, each with groups and attempts inside).
+    for _ in 0..64 {
+        let mut moved = false;
+        for i in 0..spans.len() {
+            let Some(&parent) = index.get(&spans[i].parent_span_id) else {
+                continue;
+            };
+            let (first, last) = (spans[parent].start_time, spans[parent].end_time);
+            let last = last.max(first);
+            let span = &mut spans[i];
+            let start = span.start_time.clamp(first, last);
+            let end = span.end_time.clamp(start, last);
+            if (start, end) != (span.start_time, span.end_time) {
+                span.start_time = start;
+                span.end_time = end;
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
 }
 
 /// `spans` cut to `cap`: every run's span (`runs`, the first the trace's

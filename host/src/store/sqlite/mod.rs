@@ -47,6 +47,8 @@ pub struct SqliteStore {
     /// Seconds since the epoch: the system clock, or a test's.
     clock: fn() -> f64,
     payloads: record::Payloads,
+    /// Where the attempts in flight started.
+    starts: record::Starts,
 }
 
 impl SqliteStore {
@@ -78,6 +80,7 @@ impl SqliteStore {
             path: path.to_path_buf(),
             clock: now_seconds,
             payloads: record::Payloads::default(),
+            starts: record::Starts::default(),
         };
         store.migrate()?;
         Ok(store)

@@ -5,7 +5,7 @@
 //! digest, and every row that needs the value refers to them.
 
 use std::borrow::Cow;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use rusqlite::{Transaction, params};
@@ -103,10 +103,46 @@ impl Payloads {
     }
 }
 
+/// Where each attempt in flight started (the sequence number of its
+/// `step_started`), by run: an attempt's row is written once, when it ends,
+/// with where it started (a row at its start cost a write per step, and
+/// nothing reads an attempt that has not ended: a crash makes it run again).
+#[derive(Debug, Default)]
+pub(super) struct Starts(HashMap<String, HashMap<AttemptKey, i64>>);
+
+impl Starts {
+    fn started(&mut self, run_id: &str, key: &AttemptKey, seq: i64) {
+        match self.0.get_mut(run_id) {
+            Some(run) => {
+                run.insert(key.clone(), seq);
+            }
+            None => {
+                self.0
+                    .insert(run_id.to_string(), HashMap::from([(key.clone(), seq)]));
+            }
+        }
+    }
+
+    fn ended(&mut self, run_id: &str, key: &AttemptKey) -> Option<i64> {
+        self.0.get_mut(run_id).and_then(|run| run.remove(key))
+    }
+
+    /// Forget a run that ended, or everything after a failed transaction.
+    pub(super) fn forget(&mut self, run_id: Option<&str>) {
+        match run_id {
+            Some(run_id) => {
+                self.0.remove(run_id);
+            }
+            None => self.0.clear(),
+        }
+    }
+}
+
 /// Record `event` of run `run_id` at time `at`.
 pub(super) fn record_event(
     tx: &Transaction<'_>,
     payloads: &mut Payloads,
+    starts: &mut Starts,
     run_id: &str,
     event: &Event,
     at: f64,
@@ -133,18 +169,10 @@ pub(super) fn record_event(
     let seq = tx.last_insert_rowid();
     match event {
         Event::StepStarted { key, .. } => {
+            // An attempt of an action or a wait (they have an input; a
+            // group's start is not an attempt).
             if data.is_some() {
-                // An upsert, not `INSERT OR REPLACE` (a delete and an insert
-                // of the row and its index entries).
-                tx.prepare_cached(
-                    "INSERT INTO attempts
-                       (run_id, step, visit, item, iteration, attempt, seq, started_seq, status, fuel, memory_peak, duration_ms, result, complete)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'running', 0, 0, 0, 'null', 0)
-                     ON CONFLICT (run_id, step, visit, item, iteration, attempt) DO UPDATE SET
-                       seq = excluded.seq, started_seq = excluded.started_seq, status = 'running',
-                       kind = NULL, fuel = 0, memory_peak = 0, duration_ms = 0,
-                       result = 'null', complete = 0")?
-                .execute(params![run_id, key.step, key.visit, item_column(key), key.iteration, key.attempt, seq])?;
+                starts.started(run_id, key, seq);
             }
             tx.prepare_cached(
                 "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, seq)
@@ -165,6 +193,7 @@ pub(super) fn record_event(
             let attempt = Attempt {
                 key,
                 seq,
+                started: starts.ended(run_id, key),
                 failure: None,
                 duration_ms: *duration_ms,
                 fuel: *fuel,
@@ -184,6 +213,7 @@ pub(super) fn record_event(
             let attempt = Attempt {
                 key,
                 seq,
+                started: starts.ended(run_id, key),
                 failure: Some(failure),
                 duration_ms: *duration_ms,
                 fuel: *fuel,
@@ -241,6 +271,7 @@ pub(super) fn record_event(
             outputs,
             ..
         } => {
+            starts.forget(Some(run_id));
             tx.prepare_cached(
                 "UPDATE runs SET status = ?2, error = ?3, outputs = ?4, owner = NULL, lease_expires = NULL, requested = NULL WHERE id = ?1")?
             .execute(
@@ -284,6 +315,8 @@ struct Attempt<'a> {
     /// Where it ended (the sequence number of its `step_succeeded` or
     /// `step_failed`).
     seq: i64,
+    /// Where it started, when this process journaled its start.
+    started: Option<i64>,
     failure: Option<&'a StepFailure>,
     duration_ms: f64,
     fuel: u64,
@@ -311,10 +344,10 @@ fn record_attempt(
     let key = attempt.key;
     tx.prepare_cached(
         "INSERT INTO attempts
-           (run_id, step, visit, item, iteration, attempt, seq, status, kind, fuel, memory_peak, duration_ms, result, complete)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+           (run_id, step, visit, item, iteration, attempt, seq, status, kind, fuel, memory_peak, duration_ms, result, complete, started_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (run_id, step, visit, item, iteration, attempt) DO UPDATE SET
-           seq = excluded.seq, status = excluded.status, kind = excluded.kind, fuel = excluded.fuel,
+           seq = excluded.seq, started_seq = excluded.started_seq, status = excluded.status, kind = excluded.kind, fuel = excluded.fuel,
            memory_peak = excluded.memory_peak, duration_ms = excluded.duration_ms,
            result = excluded.result, complete = excluded.complete")?
     .execute(params![
@@ -331,7 +364,8 @@ fn record_attempt(
         attempt.memory_peak_bytes,
         attempt.duration_ms,
         result,
-        attempt.complete && whole
+        attempt.complete && whole,
+        attempt.started
     ])?;
     Ok(())
 }

@@ -444,17 +444,20 @@ impl RunStore for SqliteStore {
         let now = self.now();
         let expires_at = now + LEASE_TTL.as_secs_f64();
         let mut payloads = std::mem::take(&mut self.payloads);
+        let mut starts = std::mem::take(&mut self.starts);
         let written = self.write("cannot journal the run", |tx| {
             hold(tx, lease, expires_at)?;
             for event in events {
-                record_event(tx, &mut payloads, &lease.run_id, event, now)?;
+                record_event(tx, &mut payloads, &mut starts, &lease.run_id, event, now)?;
             }
             Ok(())
         });
         if written.is_err() {
             payloads.reset();
+            starts.forget(None);
         }
         self.payloads = payloads;
+        self.starts = starts;
         written?;
         lease.expires_at = expires_at;
         Ok(())
@@ -464,12 +467,20 @@ impl RunStore for SqliteStore {
         let now = self.now();
         let expires_at = now + LEASE_TTL.as_secs_f64();
         let mut payloads = std::mem::take(&mut self.payloads);
+        let mut starts = std::mem::take(&mut self.starts);
         let written = self.write("cannot journal the runs", |tx| {
             for batch in batches.iter_mut() {
                 tx.execute_batch("SAVEPOINT run")?;
                 let recorded = hold(tx, batch.lease, expires_at).and_then(|()| {
                     for event in batch.events {
-                        record_event(tx, &mut payloads, &batch.lease.run_id, event, now)?;
+                        record_event(
+                            tx,
+                            &mut payloads,
+                            &mut starts,
+                            &batch.lease.run_id,
+                            event,
+                            now,
+                        )?;
                     }
                     Ok(())
                 });
@@ -477,8 +488,9 @@ impl RunStore for SqliteStore {
                     Ok(()) => tx.execute_batch("RELEASE run")?,
                     Err(WriteError::Store(error)) => {
                         tx.execute_batch("ROLLBACK TO run; RELEASE run")?;
-                        // Blobs it wrote are gone with it.
+                        // Blobs it wrote, and starts it saw, are gone with it.
                         payloads.reset();
+                        starts.forget(Some(&batch.lease.run_id));
                         batch.result = Err(error);
                     }
                     Err(error) => return Err(error),
@@ -488,8 +500,10 @@ impl RunStore for SqliteStore {
         });
         if written.is_err() {
             payloads.reset();
+            starts.forget(None);
         }
         self.payloads = payloads;
+        self.starts = starts;
         written?;
         for batch in batches.iter_mut().filter(|b| b.result.is_ok()) {
             batch.lease.expires_at = expires_at;
