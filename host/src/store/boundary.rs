@@ -42,6 +42,16 @@ pub trait RunStore: Send + std::fmt::Debug {
     /// Extend `lease` by [`LEASE_TTL`](super::LEASE_TTL) from now.
     fn renew(&mut self, lease: &mut Lease) -> Result<(), StoreError>;
 
+    /// From now on this connection journals only runs it holds leases for
+    /// (and renews them, reads stops and takes signals): a backend may drop
+    /// checks those writes cannot fail. SQLite turns its foreign-key checks
+    /// off here — every journal row names a run whose lease the same
+    /// transaction has just checked — while deletions, which cascade, run on
+    /// other connections with the checks on.
+    fn journal_only(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Record `events` of the leased run, each with the state it changes,
     /// in one transaction that also checks and renews the lease.
     fn append(&mut self, lease: &mut Lease, events: &[Box<Event>]) -> Result<(), StoreError>;

@@ -67,7 +67,8 @@ pub struct JournalHub {
 
 impl JournalHub {
     /// Start the writer on `store`.
-    pub fn start(store: Box<dyn RunStore>) -> Result<Self, StoreError> {
+    pub fn start(mut store: Box<dyn RunStore>) -> Result<Self, StoreError> {
+        store.journal_only()?;
         let (sender, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("wfhost-journal".into())

@@ -440,6 +440,12 @@ impl RunStore for SqliteStore {
         Ok(())
     }
 
+    fn journal_only(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("PRAGMA foreign_keys=OFF")
+            .map_err(self.error("cannot configure the journal's connection"))
+    }
+
     fn append(&mut self, lease: &mut Lease, events: &[Box<Event>]) -> Result<(), StoreError> {
         let now = self.now();
         let expires_at = now + LEASE_TTL.as_secs_f64();
