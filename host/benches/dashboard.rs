@@ -100,7 +100,7 @@ fn main() {
         "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
             "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-dev-shm-usage", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--window-size=1300,1400", format!("--user-data-dir={}", profile.path().display()),
             ]

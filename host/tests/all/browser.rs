@@ -50,7 +50,7 @@ impl Browser {
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-dev-shm-usage",
                     "--no-first-run", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync",
                     "--window-size=1300,1400",
