@@ -250,8 +250,7 @@ async fn request(
     stop: Stop,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let actor = auth::writer(state, headers).await?;
-    let asked = state.runner.stop(&id, stop).await?;
-    state.audit(&actor.0, stop.as_str(), Some(&id), None).await;
+    let asked = stop_as(state, &actor.0, &id, stop).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "run_id": id, "requested": stop.as_str(), "owner_asked": asked })),
@@ -277,17 +276,52 @@ pub async fn resume(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let actor = auth::writer(&state, &headers).await?;
     let body: ResumeBody = json_body(body).await?;
+    resume_as(
+        &state,
+        &actor.0,
+        &id,
+        body.from.as_deref(),
+        body.allow_changed,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": id }))))
+}
+
+/// Ask run `id`'s owner to stop it as `actor` asked, recorded in the audit
+/// log: whether an owner was asked (or the change was made here).
+pub(crate) async fn stop_as(
+    state: &ApiState,
+    actor: &str,
+    id: &str,
+    stop: Stop,
+) -> Result<bool, ApiError> {
+    let asked = state.runner.stop(id, stop).await?;
+    state.audit(actor, stop.as_str(), Some(id), None).await;
+    Ok(asked)
+}
+
+/// Resume run `id` (from step `from`) as `actor` asked, recorded in the
+/// audit log.
+pub(crate) async fn resume_as(
+    state: &ApiState,
+    actor: &str,
+    id: &str,
+    from: Option<&str>,
+    allow_changed: bool,
+) -> Result<(), ApiError> {
     state
         .runner
         .resume(
             &state.library,
             ResumeRequest {
-                run: &id,
-                from: body.from.as_deref(),
-                allow_changed: body.allow_changed,
+                run: id,
+                from,
+                allow_changed,
             },
         )
         .await?;
-    state.audit(&actor.0, "resume", Some(&id), body.from).await;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "run_id": id }))))
+    state
+        .audit(actor, "resume", Some(id), from.map(str::to_string))
+        .await;
+    Ok(())
 }

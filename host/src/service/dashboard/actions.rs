@@ -20,8 +20,7 @@ use super::session::{self, cookie};
 use super::{PageError, form, pages, render};
 use crate::engine::Stop;
 use crate::service::api::auth::{self, Actor};
-use crate::service::api::{ApiError, ApiState, signals};
-use crate::service::resume::ResumeRequest;
+use crate::service::api::{ApiState, runs, signals};
 use crate::service::signal::{self, Answer};
 use crate::store::NewSignal;
 use crate::workflow::plan::StepKind;
@@ -123,26 +122,11 @@ pub async fn act(
         };
         match stop {
             Some(stop) => {
-                state.runner.stop(&id, stop).await.map_err(ApiError::from)?;
-                state.audit(&actor.0, stop.as_str(), Some(&id), None).await;
+                runs::stop_as(&state, &actor.0, &id, stop).await?;
             }
             None => {
                 let from = Some(field(&fields, "from").trim()).filter(|f| !f.is_empty());
-                state
-                    .runner
-                    .resume(
-                        &state.library,
-                        ResumeRequest {
-                            run: &id,
-                            from,
-                            allow_changed: false,
-                        },
-                    )
-                    .await
-                    .map_err(ApiError::from)?;
-                state
-                    .audit(&actor.0, "resume", Some(&id), from.map(str::to_string))
-                    .await;
+                runs::resume_as(&state, &actor.0, &id, from, false).await?;
             }
         }
         Ok(())
