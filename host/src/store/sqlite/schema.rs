@@ -258,6 +258,29 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX webhook_deliveries_by_path ON webhook_deliveries(path, seq);
     ",
     ),
+    // 15: events numbered by their rowid alone, without AUTOINCREMENT (which
+    // wrote `sqlite_sequence` again with every event: a fifth of an event's
+    // cost). A number is never reused within a run — the highest a run can
+    // reuse is one of a pruned run's — and every reader of events is
+    // scoped to one run. The table is copied once.
+    Migration::Sql(
+        r"
+    CREATE TABLE events_by_rowid (
+        seq INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        step TEXT,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        at REAL NOT NULL,
+        payload TEXT
+    );
+    INSERT INTO events_by_rowid (seq, run_id, step, kind, body, at, payload)
+        SELECT seq, run_id, step, kind, body, at, payload FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_by_rowid RENAME TO events;
+    CREATE INDEX events_by_run ON events(run_id, seq);
+    ",
+    ),
 ];
 
 /// Migration 7 (see [`MIGRATIONS`]).
@@ -368,6 +391,10 @@ mod tests {
             (
                 14,
                 "9ec5eaf700f45d08679b6ade178ae9f7165c26068992309dcbb819d16ebe6621",
+            ),
+            (
+                15,
+                "57ca178a14ce9e0885e797b5152471d0334cc4026a5a1d38769e455bd800c7e1",
             ),
         ];
         for (number, digest) in applied {
