@@ -21,6 +21,14 @@ pub enum TriggerKind {
 }
 
 impl TriggerKind {
+    pub const ALL: [TriggerKind; 5] = [
+        TriggerKind::Cli,
+        TriggerKind::Api,
+        TriggerKind::Cron,
+        TriggerKind::Webhook,
+        TriggerKind::Workflow,
+    ];
+
     /// As templates see it (`cli`, `api`, `cron`, `webhook`, `workflow`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -8,8 +8,8 @@ use super::StoreError;
 use super::lease::{Lease, Owner};
 use super::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
-    Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, RunRecord, SignalSent, StepRecord,
-    TickOutcome, TickRecord, TokenRecord,
+    Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, RunFilter, RunRecord, SignalSent,
+    StepRecord, TickOutcome, TickRecord, TokenRecord,
 };
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{AttemptKey, Event, RunStatus, Signal, Stop};
@@ -88,6 +88,10 @@ pub trait RunStore: Send + std::fmt::Debug {
 
     /// Runs, newest first, optionally with one status.
     fn runs(&self, status: Option<RunStatus>) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// The newest runs that pass `filter`, at most `filter.limit` of them:
+    /// what a page of runs shows, read without reading every run.
+    fn recent_runs(&self, filter: &RunFilter<'_>) -> Result<Vec<RunRecord>, StoreError>;
 
     /// How many runs have `status`.
     fn count_runs(&self, status: RunStatus) -> Result<u64, StoreError>;

@@ -582,3 +582,61 @@ fn webhook_deliveries_are_kept_newest_first_and_bounded_per_path() {
     assert_eq!(store.deliveries("/hooks/b", 10).expect("read").len(), 1);
     assert!(store.deliveries("/hooks/c", 10).expect("read").is_empty());
 }
+
+#[test]
+fn recent_runs_are_the_newest_that_pass_the_filter() {
+    use crate::store::RunFilter;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut store = store(&dir);
+    let owner = remote("a");
+    let inputs = json!({});
+    let api = crate::engine::Trigger::api("alice");
+    for (id, name, trigger) in [
+        ("r1", "w", &*CLI),
+        ("r2", "v", &*CLI),
+        ("r3", "w", &api),
+        ("r4", "w", &*CLI),
+    ] {
+        advance(1.0);
+        let run = NewRun {
+            name,
+            trigger,
+            ..record(id, None, &inputs)
+        };
+        store.create_run(&run, &owner).expect("created");
+    }
+    store.set_status("r4", RunStatus::Failed).expect("failed");
+    let ids = |filter: RunFilter<'_>| -> Vec<String> {
+        let runs = store.recent_runs(&filter).expect("listed");
+        runs.into_iter().map(|r| r.id).collect()
+    };
+    let all = RunFilter {
+        limit: 10,
+        ..RunFilter::default()
+    };
+    assert_eq!(ids(all), ["r4", "r3", "r2", "r1"], "newest first");
+    assert_eq!(ids(RunFilter { limit: 2, ..all }), ["r4", "r3"]);
+    assert_eq!(
+        ids(RunFilter {
+            workflow: Some("w"),
+            ..all
+        }),
+        ["r4", "r3", "r1"]
+    );
+    assert_eq!(
+        ids(RunFilter {
+            trigger: Some("api"),
+            ..all
+        }),
+        ["r3"]
+    );
+    assert_eq!(
+        ids(RunFilter {
+            status: Some(RunStatus::Running),
+            workflow: Some("w"),
+            trigger: Some("cli"),
+            ..all
+        }),
+        ["r1"]
+    );
+}

@@ -24,8 +24,8 @@ pub use journal::{Journal, JournalHub};
 pub use lease::{LEASE_TTL, Lease, Owner};
 pub use records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
-    Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, ParentRef, RunRecord,
-    SignalSent, Slot, StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
+    Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, ParentRef, RunFilter,
+    RunRecord, SignalSent, Slot, StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
 };
 pub use sqlite::SqliteStore;
 

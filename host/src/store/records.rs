@@ -222,6 +222,17 @@ impl TickOutcome {
     }
 }
 
+/// Which runs a list shows: each field narrows it when set.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFilter<'a> {
+    pub status: Option<RunStatus>,
+    /// The workflow's name.
+    pub workflow: Option<&'a str>,
+    /// What started them (`cli`, `api`, `cron`, `webhook`, `child`).
+    pub trigger: Option<&'a str>,
+    pub limit: usize,
+}
+
 /// A delivery to a webhook path, as the server answered it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery<'a> {

@@ -181,8 +181,23 @@ fn pages_need_a_sign_in_and_show_runs_their_graphs_workflows_and_modules() {
             .contains("<span class=\"badge s-waiting\">waiting</span>")
     );
     assert!(runs.body.contains("signed in as <strong>alice</strong>"));
-    let filtered = get(&server.url("/?status=failed"), Some(&cookie));
-    assert!(!filtered.body.contains(&format!("href=\"/runs/{run}\"")));
+    for (query, shown) in [
+        ("status=failed", false),
+        ("trigger=cli", false),
+        ("trigger=api&workflow=gate", true),
+        ("workflow=other", false),
+    ] {
+        let filtered = get(&server.url(&format!("/?{query}")), Some(&cookie));
+        assert_eq!(
+            filtered.body.contains(&format!("href=\"/runs/{run}\"")),
+            shown,
+            "{query}"
+        );
+    }
+    assert_eq!(
+        get(&server.url("/?trigger=nope"), Some(&cookie)).status,
+        400
+    );
 
     let page = get(&server.url(&format!("/runs/{run}")), Some(&cookie));
     assert_eq!(page.status, 200);

@@ -15,7 +15,7 @@ use super::{ApiState, auth, json_body};
 use crate::engine::{RunStatus, Stop, Trigger};
 use crate::service::resume::ResumeRequest;
 use crate::service::runner::{StartRequest, Started};
-use crate::store::{RunRecord, StepRecord};
+use crate::store::{RunFilter, RunRecord, StepRecord};
 use crate::units::rfc3339;
 
 /// The most runs one list returns.
@@ -147,19 +147,23 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let runs = state.read(move |store| store.runs(status)).await?;
     let limit = query.limit.unwrap_or(100);
     if limit > MAX_LIST {
         return Err(ApiError::bad_request(format!(
             "`limit` is at most {MAX_LIST}"
         )));
     }
-    let runs: Vec<Value> = runs
-        .iter()
-        .filter(|run| query.workflow.as_ref().is_none_or(|w| &run.name == w))
-        .take(limit)
-        .map(run_json)
-        .collect();
+    let runs = state
+        .read(move |store| {
+            store.recent_runs(&RunFilter {
+                status,
+                workflow: query.workflow.as_deref(),
+                trigger: None,
+                limit,
+            })
+        })
+        .await?;
+    let runs: Vec<Value> = runs.iter().map(run_json).collect();
     Ok(Json(json!({ "runs": runs })))
 }
 

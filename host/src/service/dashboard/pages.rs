@@ -16,9 +16,9 @@ use super::drawing::{self, NodeState};
 use super::session::{self, Viewer};
 use super::timeline::{self, Timeline};
 use super::{PageError, form, fragment, render};
-use crate::engine::{RunStatus, StepStatus};
+use crate::engine::{RunStatus, StepStatus, TriggerKind};
 use crate::service::api::{ApiState, modules, runs, schedules, workflows};
-use crate::store::{EventRecord, RunRecord, StepRecord};
+use crate::store::{EventRecord, RunFilter, RunRecord, StepRecord};
 use crate::workflow::Plan;
 use crate::workflow::plan::{PlannedSignal, StepKind};
 use crate::workflow::wit_type;
@@ -61,32 +61,49 @@ pub async fn runs(
             })
         })
         .transpose()?;
+    let trigger = (!query.trigger.is_empty())
+        .then(|| {
+            TriggerKind::ALL
+                .into_iter()
+                .find(|kind| kind.as_str() == query.trigger)
+                .ok_or_else(|| {
+                    PageError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("unknown trigger `{}`", query.trigger),
+                    )
+                })
+        })
+        .transpose()?;
+    let workflow = (!query.workflow.is_empty()).then(|| query.workflow.clone());
     let (records, counts) = state
         .read(move |store| {
             let counts = RunStatus::ALL
                 .iter()
                 .map(|s| Ok((s.as_str(), store.count_runs(*s)?)))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((store.runs(status)?, counts))
+            let filter = RunFilter {
+                status,
+                workflow: workflow.as_deref(),
+                trigger: trigger.map(TriggerKind::as_str),
+                limit: MAX_RUNS,
+            };
+            Ok((store.recent_runs(&filter)?, counts))
         })
         .await?;
-    let mut workflows: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
-    workflows.sort_unstable();
-    workflows.dedup();
-    let shown: Vec<Value> = records
-        .iter()
-        .filter(|run| query.workflow.is_empty() || run.name == query.workflow)
-        .filter(|run| query.trigger.is_empty() || run.trigger.kind.as_str() == query.trigger)
-        .take(MAX_RUNS)
-        .map(run_row)
-        .collect();
+    // The served workflows, and the one filtered by (a run of `wfhost run`
+    // may name a file the server does not serve).
+    let mut workflows: Vec<String> = state.library.list().into_iter().map(|l| l.name).collect();
+    if !query.workflow.is_empty() && !workflows.contains(&query.workflow) {
+        workflows.push(query.workflow.clone());
+    }
+    let shown: Vec<Value> = records.iter().map(run_row).collect();
     render(
         "runs.html",
         "Runs",
         context! {
             viewer => Serde(viewer), counts => Serde(counts), workflows => Serde(workflows), runs => Serde(shown),
             filter => context! { status => query.status, workflow => query.workflow, trigger => query.trigger },
-            triggers => Serde(["cli", "api", "cron", "webhook", "child"]),
+            triggers => Serde(TriggerKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()),
             statuses => Serde(RunStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
             max => MAX_RUNS,
         },

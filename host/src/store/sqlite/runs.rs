@@ -17,8 +17,8 @@ use crate::engine::{
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
 use crate::store::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
-    Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, RunRecord, SignalSent,
-    StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
+    Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, RunFilter, RunRecord,
+    SignalSent, StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
 };
 use crate::store::{MAX_DELIVERIES, RunStore, StoreError};
 
@@ -247,6 +247,25 @@ impl RunStore for SqliteStore {
         self.rows("cannot list runs", &format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id"
             ), [status.map(RunStatus::as_str)], run_from_row)
+    }
+
+    fn recent_runs(&self, filter: &RunFilter<'_>) -> Result<Vec<RunRecord>, StoreError> {
+        self.rows(
+            "cannot list runs",
+            &format!(
+                "SELECT {RUN_COLUMNS} FROM runs
+                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR name = ?2)
+                   AND (?3 IS NULL OR trigger_data ->> '$.kind' = ?3)
+                 ORDER BY created_at DESC, id LIMIT ?4"
+            ),
+            params![
+                filter.status.map(RunStatus::as_str),
+                filter.workflow,
+                filter.trigger,
+                i64::try_from(filter.limit).unwrap_or(i64::MAX)
+            ],
+            run_from_row,
+        )
     }
 
     fn steps(&self, id: &str) -> Result<Vec<StepRecord>, StoreError> {

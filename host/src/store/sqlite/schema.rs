@@ -281,6 +281,12 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX events_by_run ON events(run_id, seq);
     ",
     ),
+    // 16: runs newest first without sorting them all (a page of runs).
+    Migration::Sql(
+        r"
+    CREATE INDEX runs_by_created ON runs(created_at);
+    ",
+    ),
 ];
 
 /// Migration 7 (see [`MIGRATIONS`]).
@@ -395,6 +401,10 @@ mod tests {
             (
                 15,
                 "57ca178a14ce9e0885e797b5152471d0334cc4026a5a1d38769e455bd800c7e1",
+            ),
+            (
+                16,
+                "e2041e2b890821bdd587985b1485b9fa5a748fb4764b085fc40dd127cfed2790",
             ),
         ];
         for (number, digest) in applied {
