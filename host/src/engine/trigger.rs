@@ -21,6 +21,7 @@ pub enum TriggerKind {
 }
 
 impl TriggerKind {
+    /// Every kind, in the order they are listed.
     pub const ALL: [TriggerKind; 5] = [
         TriggerKind::Cli,
         TriggerKind::Api,
@@ -38,6 +39,10 @@ impl TriggerKind {
             TriggerKind::Webhook => "webhook",
             TriggerKind::Workflow => "workflow",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 }
 
@@ -100,14 +105,9 @@ mod tests {
 
     #[test]
     fn a_kind_reads_as_templates_and_the_store_see_it() {
-        for kind in [
-            TriggerKind::Cli,
-            TriggerKind::Api,
-            TriggerKind::Cron,
-            TriggerKind::Webhook,
-            TriggerKind::Workflow,
-        ] {
+        for kind in TriggerKind::ALL {
             assert_eq!(serde_json::to_value(kind).ok(), Some(kind.as_str().into()));
+            assert_eq!(TriggerKind::parse(kind.as_str()), Some(kind));
         }
     }
 }

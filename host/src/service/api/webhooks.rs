@@ -20,7 +20,8 @@ use super::error::ApiError;
 use super::runs::started_response;
 use super::{ApiState, read_body};
 use crate::engine::Trigger;
-use crate::service::runner::{RunnerError, StartRequest};
+use crate::service::library::Workflow;
+use crate::service::runner::{RunnerError, StartRequest, Started};
 use crate::service::webhook;
 use crate::store::Delivery;
 use crate::workflow::template;
@@ -32,43 +33,36 @@ pub async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let served = state
-        .library
-        .webhook(uri.path())
-        .map(|(w, _)| w.name.clone());
-    let answer = deliver(&state, method, &uri, &headers, body).await;
+    let path = uri.path();
+    let answer = match state.library.webhook(path) {
+        None => Err(ApiError::not_found(
+            "no such endpoint; GET /v1/openapi.json lists the API, and webhooks are the paths workflows declare",
+        )),
+        Some((workflow, index)) => {
+            let started = deliver(&state, method, path, &headers, body, &workflow, index).await;
+            record(&state, path, &workflow.name, &started).await;
+            started.and_then(|started| started_response(&started))
+        }
+    };
     if let Err(error) = &answer {
         state.runner.metrics().webhook_rejected(error.kind);
-    }
-    if let Some(workflow) = served {
-        record(&state, uri.path(), workflow, &answer).await;
     }
     answer
 }
 
-/// Keep what a delivery to a served path was answered (a failure to keep
-/// it is logged: the delivery itself was answered).
-async fn record(
-    state: &ApiState,
-    path: &str,
-    workflow: String,
-    answer: &Result<(StatusCode, Json<Value>), ApiError>,
-) {
-    let (status, outcome, reason, run_id) = match answer {
-        Ok((status, Json(body))) => {
-            let outcome = if body["duplicate"] == true {
-                "duplicate"
-            } else if body["queued"] == true {
-                "queued"
-            } else {
-                "started"
-            };
-            let run = body["run_id"].as_str().map(str::to_string);
-            (*status, outcome, None, run)
+/// Keep what a delivery to a served path came to (a failure to keep it is
+/// logged: the delivery itself was answered).
+async fn record(state: &ApiState, path: &str, workflow: &str, started: &Result<Started, ApiError>) {
+    let (status, outcome, reason, run_id) = match started {
+        Ok(Started::New(run)) => (StatusCode::ACCEPTED, "started", None, Some(run.clone())),
+        Ok(Started::Existing(run)) => (StatusCode::OK, "duplicate", None, Some(run.clone())),
+        Ok(Started::Queued(run, _)) => (StatusCode::ACCEPTED, "queued", None, Some(run.clone())),
+        Ok(Started::Cancelled(run, _)) => {
+            (StatusCode::CONFLICT, "cancelled", None, Some(run.clone()))
         }
         Err(error) => (error.status, error.kind, Some(error.message.clone()), None),
     };
-    let path = path.to_string();
+    let (path, workflow) = (path.to_string(), workflow.to_string());
     let recorded = state
         .read(move |store| {
             store.record_delivery(&Delivery {
@@ -86,20 +80,17 @@ async fn record(
     }
 }
 
-/// A request to a path outside `/v1`: a workflow's webhook, or 404.
+/// A request to webhook `index` of `workflow` (at `path`): the run it
+/// started (or found, or queued), or why not.
 async fn deliver(
     state: &Arc<ApiState>,
     method: Method,
-    uri: &Uri,
+    path: &str,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let path = uri.path();
-    let Some((workflow, index)) = state.library.webhook(path) else {
-        return Err(ApiError::not_found(
-            "no such endpoint; GET /v1/openapi.json lists the API, and webhooks are the paths workflows declare",
-        ));
-    };
+    workflow: &Arc<Workflow>,
+    index: usize,
+) -> Result<Started, ApiError> {
     if method != Method::POST {
         return Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -173,10 +164,10 @@ async fn deliver(
     };
     let started_by = format!("webhook:{path}");
     let key = dedupe.map(|key| format!("webhook:{path}:{key}"));
-    let started = state
+    state
         .runner
         .start(StartRequest {
-            workflow: Arc::clone(&workflow),
+            workflow: Arc::clone(workflow),
             inputs,
             started_by: &started_by,
             trigger: Trigger::webhook(path),
@@ -187,6 +178,5 @@ async fn deliver(
         .map_err(|error| match error {
             RunnerError::Inputs(_) => ApiError::invalid_input(format!("webhook {path}: {error}")),
             other => other.into(),
-        })?;
-    started_response(&started)
+        })
 }

@@ -63,15 +63,12 @@ pub async fn runs(
         .transpose()?;
     let trigger = (!query.trigger.is_empty())
         .then(|| {
-            TriggerKind::ALL
-                .into_iter()
-                .find(|kind| kind.as_str() == query.trigger)
-                .ok_or_else(|| {
-                    PageError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("unknown trigger `{}`", query.trigger),
-                    )
-                })
+            TriggerKind::parse(&query.trigger).ok_or_else(|| {
+                PageError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown trigger `{}`", query.trigger),
+                )
+            })
         })
         .transpose()?;
     let workflow = (!query.workflow.is_empty()).then(|| query.workflow.clone());
