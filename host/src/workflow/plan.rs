@@ -124,6 +124,11 @@ pub struct PlannedTrigger {
 }
 
 impl Plan {
+    /// The step with id `id`.
+    pub fn step(&self, id: &str) -> Option<&PlannedStep> {
+        self.by_id.get(id).map(|&index| &self.steps[index])
+    }
+
     /// (module name, sha256) of every module the plan uses, and (`workflow
     /// PATH`, sha256) of every sub-workflow file with their modules, sorted:
     /// what a run is pinned to. A child's are taken from its

@@ -173,9 +173,7 @@ async fn send(
             )
         })?;
     let signal = plan
-        .steps
-        .iter()
-        .find(|s| s.id == step)
+        .step(step)
         .and_then(|s| match &s.kind {
             StepKind::Wait(wait) => wait.signal.as_ref(),
             _ => None,

@@ -72,7 +72,7 @@ pub fn svg(plan: &Plan, state_of: impl Fn(&str) -> NodeState) -> Option<String> 
             ))
         })
         .collect();
-    let index_of = |id: &str| plan.steps.iter().position(|s| s.id == id);
+    let index_of = |id: &str| plan.by_id.get(id).copied();
     for edge in edges(plan) {
         let (Some(from), Some(to)) = (index_of(edge.from), index_of(edge.to)) else {
             continue;
@@ -112,7 +112,7 @@ pub fn drawable(plan: &Plan) -> bool {
     if plan.steps.is_empty() || plan.steps.len() > MAX_DRAWN {
         return false;
     }
-    let index_of = |id: &str| plan.steps.iter().position(|s| s.id == id).unwrap_or(0);
+    let index_of = |id: &str| plan.by_id.get(id).copied().unwrap_or(0);
     let span: usize = edges(plan)
         .iter()
         .map(|edge| {

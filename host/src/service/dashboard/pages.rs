@@ -217,7 +217,7 @@ fn run_page(
             .is_none_or(|s| matches!(s.status, StepStatus::Succeeded | StepStatus::Pending))
     };
     let shown: Vec<&str> = if all_rows || ids.len() <= MAX_ROWS {
-        ids.clone()
+        ids.to_vec()
     } else {
         let unsettled = ids.iter().filter(|id| !settled(id)).count();
         let mut room = MAX_ROWS.saturating_sub(unsettled);
@@ -382,7 +382,7 @@ struct Grants {
 /// A step's row in the run's table: its record (pending when the journal
 /// has none) and what it does.
 fn step_row(id: &str, record: Option<&StepRecord>, plan: Option<&Plan>) -> Value {
-    let planned = plan.and_then(|p| p.steps.iter().find(|s| s.id == id));
+    let planned = plan.and_then(|p| p.step(id));
     let what = planned.map(|step| match &step.kind {
         StepKind::Action { module, action } => format!("{}.{action}", module.name()),
         StepKind::Parallel { .. } => "parallel group".into(),
@@ -403,23 +403,19 @@ fn step_row(id: &str, record: Option<&StepRecord>, plan: Option<&Plan>) -> Value
 /// A step's panel: its row with its input, output, error, guest output
 /// and grants.
 fn step_panel(row: &mut Value, detail: StepDetail, plan: Option<&Plan>, id: &str) {
-    let grants = plan
-        .and_then(|p| p.steps.iter().find(|s| s.id == id))
-        .map(|step| {
-            let p = &step.permissions;
-            Grants {
-                fs: p
-                    .fs
-                    .iter()
-                    .map(|(path, rw)| {
-                        format!("{path} ({})", if *rw { "read-write" } else { "read" })
-                    })
-                    .collect(),
-                env: p.env.clone(),
-                run: p.run.clone(),
-                net: p.net.clone(),
-            }
-        });
+    let grants = plan.and_then(|p| p.step(id)).map(|step| {
+        let p = &step.permissions;
+        Grants {
+            fs: p
+                .fs
+                .iter()
+                .map(|(path, rw)| format!("{path} ({})", if *rw { "read-write" } else { "read" }))
+                .collect(),
+            env: p.env.clone(),
+            run: p.run.clone(),
+            net: p.net.clone(),
+        }
+    });
     row["grants"] = json!(grants);
     for field in ["output", "failure"] {
         if let Some(value) = row.get(field).filter(|v| !v.is_null()) {
@@ -475,7 +471,7 @@ pub async fn step(
         .await?;
     let plan = plan_of(&state, &run, text.as_deref()).await;
     let plan = plan.as_deref();
-    let known = record.is_some() || plan.is_some_and(|p| p.steps.iter().any(|s| s.id == step));
+    let known = record.is_some() || plan.is_some_and(|p| p.step(&step).is_some());
     if !known {
         return Err(PageError::new(
             StatusCode::NOT_FOUND,
@@ -505,7 +501,7 @@ fn waits_of(plan: &Plan, steps: &[StepRecord], signed_in: bool) -> Vec<Value> {
         .iter()
         .filter(|record| record.status == StepStatus::Waiting)
         .filter_map(|record| {
-            let step = plan.steps.iter().find(|s| s.id == record.step)?;
+            let step = plan.step(&record.step)?;
             let StepKind::Wait(wait) = &step.kind else {
                 return None;
             };
