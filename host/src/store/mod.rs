@@ -14,6 +14,8 @@ mod boundary;
 mod journal;
 mod lease;
 mod payload;
+mod policy;
+mod recording;
 mod records;
 mod sqlite;
 

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, WriteError};
 use crate::store::StoreError;
+use crate::store::policy::{BreakerState, breaker_admission};
 use crate::store::records::{CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule};
 
 impl SqliteStore {
@@ -17,13 +18,13 @@ impl SqliteStore {
         // Most calls find their breaker closed: a read, no write lock.
         let seen = breaker_state(&self.conn, rule.key)
             .map_err(self.error("cannot read a circuit breaker"))?;
-        if let Some(decided) = admission(seen, now, rule) {
+        if let Some(decided) = breaker_admission(seen, now, rule) {
             return Ok(decided);
         }
         // It may be time for a probe: decided again under the write lock,
         // so that of the processes asking at once only one probes.
         self.write("cannot take a circuit breaker's probe", |tx| {
-            if let Some(decided) = admission(breaker_state(tx, rule.key)?, now, rule) {
+            if let Some(decided) = breaker_admission(breaker_state(tx, rule.key)?, now, rule) {
                 return Ok(decided);
             }
             tx.execute(
@@ -128,9 +129,6 @@ impl SqliteStore {
     }
 }
 
-/// A breaker's `opened_at`, `open_until` and `probe_at`, if it has a row.
-type BreakerState = Option<(Option<f64>, Option<f64>, Option<f64>)>;
-
 fn breaker_state(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<BreakerState> {
     conn.query_row(
         "SELECT opened_at, open_until, probe_at FROM circuits WHERE key = ?1",
@@ -138,26 +136,6 @@ fn breaker_state(conn: &rusqlite::Connection, key: &str) -> rusqlite::Result<Bre
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )
     .optional()
-}
-
-/// What a call finds at `now`: closed, or open until some time; `None`
-/// when the call may be the probe.
-fn admission(state: BreakerState, now: f64, rule: &CircuitRule<'_>) -> Option<CircuitAdmission> {
-    let Some((Some(_), open_until, probe_at)) = state else {
-        return Some(CircuitAdmission::Closed);
-    };
-    let open_until = open_until.unwrap_or(now);
-    if now < open_until {
-        return Some(CircuitAdmission::Open { until: open_until });
-    }
-    // One probe at a time; a probe whose caller vanished is given up after
-    // another `open_for`.
-    match probe_at {
-        Some(since) if now < since + rule.open_for_seconds => Some(CircuitAdmission::Open {
-            until: since + rule.open_for_seconds,
-        }),
-        _ => None,
-    }
 }
 
 fn open_breaker(

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use super::recording::Recorder;
 use super::{Durability, StoreError, now_seconds};
 
 /// How long a writer waits for another process's write to finish.
@@ -46,9 +47,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Seconds since the epoch: the system clock, or a test's.
     clock: fn() -> f64,
-    payloads: record::Payloads,
-    /// Where the attempts in flight started.
-    starts: record::Starts,
+    /// What the journal's writes remember between transactions.
+    recorder: Recorder,
 }
 
 impl SqliteStore {
@@ -79,8 +79,7 @@ impl SqliteStore {
             conn,
             path: path.to_path_buf(),
             clock: now_seconds,
-            payloads: record::Payloads::default(),
-            starts: record::Starts::default(),
+            recorder: Recorder::default(),
         };
         store.migrate()?;
         Ok(store)

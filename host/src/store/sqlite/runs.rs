@@ -8,17 +8,18 @@ use std::sync::Arc;
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde_json::Value;
 
-use super::record::record_event;
+use super::record::Writes;
 use super::{SqliteStore, WriteError};
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{
     AttemptKey, AttemptResult, Event, RunStatus, Signal, StepFailure, StepStatus, Stop,
 };
 use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
+use crate::store::policy::{self, SlotDecision};
 use crate::store::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
     Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, RunFilter, RunRecord,
-    SignalSent, StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
+    SignalSent, StepRecord, TickOutcome, TickRecord, TokenRecord,
 };
 use crate::store::{MAX_DELIVERIES, RunStore, StoreError};
 
@@ -102,25 +103,7 @@ impl RunStore for SqliteStore {
                 }
             }
             let admission = admission(tx, run, &lease)?;
-            let (status, owner_id, error) = match &admission {
-                Admission::Running(_) => ("running", Some(owner.id()), None),
-                Admission::Queued { .. } => ("queued", None, None),
-                Admission::Cancelled { held_by } => (
-                    "cancelled",
-                    None,
-                    Some(
-                        serde_json::json!({
-                            "kind": "concurrency-limit",
-                            "message": format!(
-                                "every slot of `{}` was taken (by {}); on_limit: cancel-newest",
-                                run.slot.map_or("", |s| s.key),
-                                held_by.join(", ")
-                            ),
-                        })
-                        .to_string(),
-                    ),
-                ),
-            };
+            let (status, owner_id, error) = policy::admitted_as(run, &admission, owner.id());
             tx.execute(
                 "INSERT OR IGNORE INTO workflows (digest, name, text) VALUES (?1, ?2, ?3)",
                 params![run.workflow_digest, run.name, run.workflow_text],
@@ -468,21 +451,18 @@ impl RunStore for SqliteStore {
     fn append(&mut self, lease: &mut Lease, events: &[Box<Event>]) -> Result<(), StoreError> {
         let now = self.now();
         let expires_at = now + LEASE_TTL.as_secs_f64();
-        let mut payloads = std::mem::take(&mut self.payloads);
-        let mut starts = std::mem::take(&mut self.starts);
+        let mut recorder = std::mem::take(&mut self.recorder);
         let written = self.write("cannot journal the run", |tx| {
             hold(tx, lease, expires_at)?;
             for event in events {
-                record_event(tx, &mut payloads, &mut starts, &lease.run_id, event, now)?;
+                recorder.record(&mut Writes(tx), &lease.run_id, event, now)?;
             }
             Ok(())
         });
         if written.is_err() {
-            payloads.reset();
-            starts.forget(None);
+            recorder.forget(None);
         }
-        self.payloads = payloads;
-        self.starts = starts;
+        self.recorder = recorder;
         written?;
         lease.expires_at = expires_at;
         Ok(())
@@ -491,21 +471,13 @@ impl RunStore for SqliteStore {
     fn append_many(&mut self, batches: &mut [Batch<'_>]) -> Result<(), StoreError> {
         let now = self.now();
         let expires_at = now + LEASE_TTL.as_secs_f64();
-        let mut payloads = std::mem::take(&mut self.payloads);
-        let mut starts = std::mem::take(&mut self.starts);
+        let mut recorder = std::mem::take(&mut self.recorder);
         let written = self.write("cannot journal the runs", |tx| {
             for batch in batches.iter_mut() {
                 tx.execute_batch("SAVEPOINT run")?;
                 let recorded = hold(tx, batch.lease, expires_at).and_then(|()| {
                     for event in batch.events {
-                        record_event(
-                            tx,
-                            &mut payloads,
-                            &mut starts,
-                            &batch.lease.run_id,
-                            event,
-                            now,
-                        )?;
+                        recorder.record(&mut Writes(tx), &batch.lease.run_id, event, now)?;
                     }
                     Ok(())
                 });
@@ -514,8 +486,7 @@ impl RunStore for SqliteStore {
                     Err(WriteError::Store(error)) => {
                         tx.execute_batch("ROLLBACK TO run; RELEASE run")?;
                         // Blobs it wrote, and starts it saw, are gone with it.
-                        payloads.reset();
-                        starts.forget(Some(&batch.lease.run_id));
+                        recorder.forget(Some(&batch.lease.run_id));
                         batch.result = Err(error);
                     }
                     Err(error) => return Err(error),
@@ -524,11 +495,9 @@ impl RunStore for SqliteStore {
             Ok(())
         });
         if written.is_err() {
-            payloads.reset();
-            starts.forget(None);
+            recorder.forget(None);
         }
-        self.payloads = payloads;
-        self.starts = starts;
+        self.recorder = recorder;
         written?;
         for batch in batches.iter_mut().filter(|b| b.result.is_ok()) {
             batch.lease.expires_at = expires_at;
@@ -552,12 +521,7 @@ impl RunStore for SqliteStore {
 
     fn request(&mut self, id: &str, stop: Stop) -> Result<bool, StoreError> {
         let run = self.run(id)?;
-        // A second cancel of a run still cancelling skips its `finally` steps.
-        let stop = if stop == Stop::Cancel && run.requested == Some(Stop::Cancel) {
-            Stop::CancelNow
-        } else {
-            stop
-        };
+        let stop = policy::escalate(stop, run.requested);
         if run.is_driven() {
             self.conn
                 .execute(
@@ -567,29 +531,9 @@ impl RunStore for SqliteStore {
                 .map_err(self.error("cannot record the request"))?;
             return Ok(true);
         }
-        let what = stop.as_str();
-        match (stop, run.status) {
-            (_, status) if status.is_ended() => Err(StoreError::Refused(format!(
-                "run {id} has already ended ({status}); nothing to {what}"
-            ))),
-            (Stop::Pause | Stop::Detach | Stop::Drain | Stop::Interrupt, status)
-                if status.is_active() =>
-            {
-                Err(StoreError::Refused(format!(
-                    "no process is driving run {id} any more (it crashed or was killed); `wfhost resume {id}` continues it"
-                )))
-            }
-            (Stop::Pause | Stop::Detach | Stop::Drain | Stop::Interrupt, _) => {
-                Err(StoreError::Refused(format!(
-                    "run {id} is not running ({}); `wfhost resume {id}` continues it",
-                    run.status
-                )))
-            }
-            (Stop::Cancel | Stop::CancelNow, _) => {
-                self.set_status(id, RunStatus::Cancelled)?;
-                Ok(false)
-            }
-        }
+        policy::stop_unowned(id, stop, run.status)?;
+        self.set_status(id, RunStatus::Cancelled)?;
+        Ok(false)
     }
 
     fn requested(&self, id: &str) -> Result<Option<Stop>, StoreError> {
@@ -901,43 +845,30 @@ fn admission(
     run: &NewRun<'_>,
     lease: &Lease,
 ) -> Result<Admission, WriteError> {
-    if run.hold {
-        let held_by = match run.slot {
-            Some(slot) => holders(tx, slot.key)?,
-            None => Vec::new(),
-        };
-        return Ok(Admission::Queued { held_by });
-    }
-    let Some(slot) = run.slot else {
-        return Ok(Admission::Running(lease.clone()));
+    let (held_by, queued) = match run.slot {
+        Some(slot) if !run.hold => (
+            holders(tx, slot.key)?,
+            tx.query_row(
+                "SELECT count(*) FROM runs WHERE concurrency_key = ?1 AND status = 'queued'",
+                [slot.key],
+                |row| row.get(0),
+            )?,
+        ),
+        Some(slot) => (holders(tx, slot.key)?, 0),
+        None => (Vec::new(), 0),
     };
-    let held_by = holders(tx, slot.key)?;
-    let queued: u32 = tx.query_row(
-        "SELECT count(*) FROM runs WHERE concurrency_key = ?1 AND status = 'queued'",
-        [slot.key],
-        |row| row.get(0),
-    )?;
-    if queued == 0 && held_by.len() < slot.limit as usize {
-        return Ok(Admission::Running(lease.clone()));
-    }
-    match slot.when_full {
-        WhenFull::CancelNewest => Ok(Admission::Cancelled { held_by }),
-        WhenFull::Queue | WhenFull::CancelRunning if queued >= slot.max_queued => {
-            Err(StoreError::Refused(format!(
-                "{queued} runs of `{}` are queued already (max_queued: {}); try again later",
-                slot.key, slot.max_queued
-            ))
-            .into())
-        }
-        WhenFull::Queue => Ok(Admission::Queued { held_by }),
-        WhenFull::CancelRunning => {
-            for holder in &held_by {
-                tx.execute(
-                    "UPDATE runs SET requested = 'cancel' WHERE id = ?1 AND status IN ('running', 'waiting')",
-                    [holder],
-                )?;
+    match policy::admission(run, lease, held_by, queued)? {
+        SlotDecision::Admitted(admission) => Ok(admission),
+        SlotDecision::CancelHolders(admission) => {
+            if let Admission::Queued { held_by } = &admission {
+                for holder in held_by {
+                    tx.execute(
+                        "UPDATE runs SET requested = 'cancel' WHERE id = ?1 AND status IN ('running', 'waiting')",
+                        [holder],
+                    )?;
+                }
             }
-            Ok(Admission::Queued { held_by })
+            Ok(admission)
         }
     }
 }

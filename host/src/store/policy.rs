@@ -1,0 +1,136 @@
+//! The decisions a store makes the same way whatever keeps its rows: how a
+//! stop asked of a run escalates, what a stop asked of a run nobody drives
+//! does, whether a new run takes a concurrency slot, and what a circuit
+//! breaker answers a call. Each backend reads what they need in its
+//! transaction and writes what they decide.
+
+use super::StoreError;
+use super::lease::Lease;
+use super::records::{Admission, CircuitAdmission, CircuitRule, NewRun, WhenFull};
+use crate::engine::{RunStatus, Stop};
+
+/// The stop to record when `asked` comes while `already` is recorded: a
+/// second cancel of a run still cancelling skips its `finally` steps.
+pub(super) fn escalate(asked: Stop, already: Option<Stop>) -> Stop {
+    if asked == Stop::Cancel && already == Some(Stop::Cancel) {
+        Stop::CancelNow
+    } else {
+        asked
+    }
+}
+
+/// A stop asked of run `id`, in `status`, that no process drives: `Ok`
+/// when it is cancelled here and now, else why nothing can be done.
+pub(super) fn stop_unowned(id: &str, stop: Stop, status: RunStatus) -> Result<(), StoreError> {
+    let what = stop.as_str();
+    match (stop, status) {
+        (_, status) if status.is_ended() => Err(StoreError::Refused(format!(
+            "run {id} has already ended ({status}); nothing to {what}"
+        ))),
+        (Stop::Pause | Stop::Detach | Stop::Drain | Stop::Interrupt, status)
+            if status.is_active() =>
+        {
+            Err(StoreError::Refused(format!(
+                "no process is driving run {id} any more (it crashed or was killed); `wfhost resume {id}` continues it"
+            )))
+        }
+        (Stop::Pause | Stop::Detach | Stop::Drain | Stop::Interrupt, _) => {
+            Err(StoreError::Refused(format!(
+                "run {id} is not running ({status}); `wfhost resume {id}` continues it"
+            )))
+        }
+        (Stop::Cancel | Stop::CancelNow, _) => Ok(()),
+    }
+}
+
+/// What a new run's slot says, given the runs holding its key's slots and
+/// how many queue for them.
+#[derive(Debug)]
+pub(super) enum SlotDecision {
+    Admitted(Admission),
+    /// Queued, and the holders are to be asked to cancel (`cancel-running`).
+    CancelHolders(Admission),
+}
+
+pub(super) fn admission(
+    run: &NewRun<'_>,
+    lease: &Lease,
+    held_by: Vec<String>,
+    queued: u32,
+) -> Result<SlotDecision, StoreError> {
+    let decided = |admission| Ok(SlotDecision::Admitted(admission));
+    if run.hold {
+        return decided(Admission::Queued { held_by });
+    }
+    let Some(slot) = run.slot else {
+        return decided(Admission::Running(lease.clone()));
+    };
+    if queued == 0 && held_by.len() < slot.limit as usize {
+        return decided(Admission::Running(lease.clone()));
+    }
+    match slot.when_full {
+        WhenFull::CancelNewest => decided(Admission::Cancelled { held_by }),
+        WhenFull::Queue | WhenFull::CancelRunning if queued >= slot.max_queued => {
+            Err(StoreError::Refused(format!(
+                "{queued} runs of `{}` are queued already (max_queued: {}); try again later",
+                slot.key, slot.max_queued
+            )))
+        }
+        WhenFull::Queue => decided(Admission::Queued { held_by }),
+        WhenFull::CancelRunning => Ok(SlotDecision::CancelHolders(Admission::Queued { held_by })),
+    }
+}
+
+/// How a new run is recorded for its admission: status, owner and error.
+pub(super) fn admitted_as<'a>(
+    run: &NewRun<'_>,
+    admission: &Admission,
+    owner: &'a str,
+) -> (&'static str, Option<&'a str>, Option<String>) {
+    match admission {
+        Admission::Running(_) => ("running", Some(owner), None),
+        Admission::Queued { .. } => ("queued", None, None),
+        Admission::Cancelled { held_by } => (
+            "cancelled",
+            None,
+            Some(
+                serde_json::json!({
+                    "kind": "concurrency-limit",
+                    "message": format!(
+                        "every slot of `{}` was taken (by {}); on_limit: cancel-newest",
+                        run.slot.map_or("", |s| s.key),
+                        held_by.join(", ")
+                    ),
+                })
+                .to_string(),
+            ),
+        ),
+    }
+}
+
+/// A breaker's `opened_at`, `open_until` and `probe_at`, if it has a row.
+pub(super) type BreakerState = Option<(Option<f64>, Option<f64>, Option<f64>)>;
+
+/// What a call finds at `now`: closed, or open until some time; `None`
+/// when the call may be the probe.
+pub(super) fn breaker_admission(
+    state: BreakerState,
+    now: f64,
+    rule: &CircuitRule<'_>,
+) -> Option<CircuitAdmission> {
+    let Some((Some(_), open_until, probe_at)) = state else {
+        return Some(CircuitAdmission::Closed);
+    };
+    let open_until = open_until.unwrap_or(now);
+    if now < open_until {
+        return Some(CircuitAdmission::Open { until: open_until });
+    }
+    // One probe at a time; a probe whose caller vanished is given up after
+    // another `open_for`.
+    match probe_at {
+        Some(since) if now < since + rule.open_for_seconds => Some(CircuitAdmission::Open {
+            until: since + rule.open_for_seconds,
+        }),
+        _ => None,
+    }
+}
