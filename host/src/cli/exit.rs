@@ -36,7 +36,10 @@ impl CliError {
         let environment = self.0.chain().any(|cause| {
             matches!(
                 cause.downcast_ref::<crate::store::StoreError>(),
-                Some(crate::store::StoreError::Sqlite { .. })
+                Some(
+                    crate::store::StoreError::Sqlite { .. }
+                        | crate::store::StoreError::Postgres { .. }
+                )
             ) || cause.is::<crate::sandbox::RuntimeError>()
                 || cause.is::<EnvironmentError>()
         });

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{
-    Admission, LEASE_TTL, NewRun, Owner, RunStore, Slot, SqliteStore, StoreError, WhenFull,
+    Admission, LEASE_TTL, NewRun, Owner, PostgresStore, RunStore, Slot, SqliteStore, StoreError,
+    WhenFull,
 };
 use crate::engine::{AttemptKey, Event, RunStatus, Stop};
 
@@ -23,12 +24,80 @@ fn advance(seconds: f64) {
     NOW.with(|now| now.set(now.get() + seconds));
 }
 
-fn store(dir: &tempfile::TempDir) -> SqliteStore {
-    let mut store =
-        SqliteStore::open(&dir.path().join("wfhost.db"), super::Durability::Normal).expect("open");
-    store.set_clock(clock);
-    store
+/// A backend under test: the store, and what the tests read beside it.
+trait Backend: RunStore {
+    fn set_clock(&mut self, clock: fn() -> f64);
+    /// The one number `sql` (the same in both dialects) selects.
+    fn scalar(&self, sql: &str) -> i64;
 }
+
+impl Backend for SqliteStore {
+    fn set_clock(&mut self, clock: fn() -> f64) {
+        SqliteStore::set_clock(self, clock);
+    }
+
+    fn scalar(&self, sql: &str) -> i64 {
+        self.conn().query_row(sql, [], |row| row.get(0)).expect(sql)
+    }
+}
+
+impl Backend for PostgresStore {
+    fn set_clock(&mut self, clock: fn() -> f64) {
+        PostgresStore::set_clock(self, clock);
+    }
+
+    fn scalar(&self, sql: &str) -> i64 {
+        self.scalar(sql)
+    }
+}
+
+/// Every contract test, run on SQLite (a fresh file) and on PostgreSQL (a
+/// fresh schema of the private test server).
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    let dir = tempfile::tempdir().expect("dir");
+                    let mut store =
+                        super::SqliteStore::open(&dir.path().join("wfhost.db"), super::super::Durability::Normal)
+                            .expect("open");
+                    super::Backend::set_clock(&mut store, super::clock);
+                    super::$name(&mut store);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    let url = crate::store::postgres::test_server::database();
+                    let mut store = super::PostgresStore::open(&url, super::super::Durability::Normal)
+                        .expect("open");
+                    super::Backend::set_clock(&mut store, super::clock);
+                    super::$name(&mut store);
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    a_live_lease_keeps_others_out_and_an_expired_one_is_taken_over,
+    an_owner_of_this_machine_that_is_gone_is_not_waited_for,
+    the_end_of_a_run_releases_its_lease,
+    a_child_run_is_found_by_its_key_names_its_parent_and_keeps_its_outputs,
+    requests_reach_the_owner_and_a_second_cancel_goes_further,
+    a_value_is_stored_once_and_reads_back_whole,
+    a_full_slot_queues_runs_in_order_and_frees_when_its_run_ends,
+    cancel_newest_records_the_newcomer_cancelled_and_cancel_running_asks_the_holder,
+    one_transaction_for_many_runs_leaves_out_a_run_whose_lease_was_lost,
+    a_breaker_counts_failures_in_its_window_lets_one_probe_through_and_closes_on_success,
+    a_trace_is_due_once_its_run_ended_and_one_exporter_claims_it,
+    webhook_deliveries_are_kept_newest_first_and_bounded_per_path,
+    recent_runs_are_the_newest_that_pass_the_filter,
+);
 
 fn new_run(store: &mut dyn RunStore, owner: &Owner) -> super::Lease {
     new_run_in(store, "r1", owner, None)
@@ -92,12 +161,9 @@ fn remote(name: &str) -> Owner {
     Owner::from_id(format!("{name}.example:1:1"))
 }
 
-#[test]
-fn a_live_lease_keeps_others_out_and_an_expired_one_is_taken_over() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
+fn a_live_lease_keeps_others_out_and_an_expired_one_is_taken_over(store: &mut dyn Backend) {
     let (a, b) = (remote("a"), remote("b"));
-    let mut lease_a = new_run(&mut store, &a);
+    let mut lease_a = new_run(store, &a);
     assert_eq!(lease_a.epoch, 1);
     let refused = store.claim("r1", &b, &[]);
     assert!(
@@ -136,10 +202,7 @@ fn a_live_lease_keeps_others_out_and_an_expired_one_is_taken_over() {
     );
 }
 
-#[test]
-fn an_owner_of_this_machine_that_is_gone_is_not_waited_for() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
+fn an_owner_of_this_machine_that_is_gone_is_not_waited_for(store: &mut dyn Backend) {
     let mut child = std::process::Command::new("true").spawn().expect("spawn");
     let pid = child.id();
     child.wait().expect("wait");
@@ -150,18 +213,15 @@ fn an_owner_of_this_machine_that_is_gone_is_not_waited_for() {
         .unwrap_or_default()
         .to_string();
     let gone = Owner::from_id(format!("{host}:{pid}:1"));
-    new_run(&mut store, &gone);
+    new_run(store, &gone);
     let lease = store
         .claim("r1", &Owner::this_process(), &[])
         .expect("taken over at once");
     assert_eq!(lease.epoch, 2);
 }
 
-#[test]
-fn the_end_of_a_run_releases_its_lease() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
-    let mut lease = new_run(&mut store, &remote("a"));
+fn the_end_of_a_run_releases_its_lease(store: &mut dyn Backend) {
+    let mut lease = new_run(store, &remote("a"));
     let finished = Box::new(Event::RunFinished {
         run_id: "r1".into(),
         status: RunStatus::Paused,
@@ -186,12 +246,9 @@ fn the_end_of_a_run_releases_its_lease() {
     ));
 }
 
-#[test]
-fn a_child_run_is_found_by_its_key_names_its_parent_and_keeps_its_outputs() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
+fn a_child_run_is_found_by_its_key_names_its_parent_and_keeps_its_outputs(store: &mut dyn Backend) {
     let owner = remote("a");
-    new_run_in(&mut store, "p1", &owner, None);
+    new_run_in(store, "p1", &owner, None);
     let (inputs, trigger) = (json!({}), crate::engine::Trigger::workflow("p1"));
     let child = |id: &'static str| NewRun {
         name: "c",
@@ -238,13 +295,10 @@ fn a_child_run_is_found_by_its_key_names_its_parent_and_keeps_its_outputs() {
     assert!(store.children("c1").expect("none").is_empty());
 }
 
-#[test]
-fn requests_reach_the_owner_and_a_second_cancel_goes_further() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
+fn requests_reach_the_owner_and_a_second_cancel_goes_further(store: &mut dyn Backend) {
     // A live owner is this process (is_driven reads the system clock).
     store.set_clock(super::now_seconds);
-    new_run(&mut store, &Owner::this_process());
+    new_run(store, &Owner::this_process());
     assert_eq!(store.requested("r1").expect("read"), None);
     assert_eq!(store.request("r1", Stop::Cancel).ok(), Some(true));
     assert_eq!(store.requested("r1").expect("read"), Some(Stop::Cancel));
@@ -252,12 +306,9 @@ fn requests_reach_the_owner_and_a_second_cancel_goes_further() {
     assert_eq!(store.requested("r1").expect("read"), Some(Stop::CancelNow));
 }
 
-#[test]
-fn a_value_is_stored_once_and_reads_back_whole() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
+fn a_value_is_stored_once_and_reads_back_whole(store: &mut dyn Backend) {
     store.set_clock(super::now_seconds);
-    let mut lease = new_run(&mut store, &Owner::this_process());
+    let mut lease = new_run(store, &Owner::this_process());
     let big = "v".repeat(100_000);
     let output = Arc::new(json!(big));
     let key = AttemptKey::first("s");
@@ -285,27 +336,20 @@ fn a_value_is_stored_once_and_reads_back_whole() {
         }),
     ];
     store.append(&mut lease, &events).expect("append");
-    let (blobs, bytes): (i64, i64) = store
-        .conn()
-        .query_row("SELECT count(*), sum(length(body)) FROM blobs", [], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .expect("blobs");
+    let (blobs, bytes) = (
+        store.scalar("SELECT count(*) FROM blobs"),
+        store.scalar("SELECT CAST(sum(length(body)) AS BIGINT) FROM blobs"),
+    );
     assert_eq!(
         (blobs, bytes),
         (1, 100_000),
         "100 KB kept once, in input, output and end"
     );
-    let elsewhere: i64 = store
-        .conn()
-        .query_row(
-            "SELECT (SELECT sum(length(body) + coalesce(length(payload), 0)) FROM events)
-                  + (SELECT sum(length(result)) FROM attempts)
-                  + (SELECT sum(coalesce(length(output), 0)) FROM steps)",
-            [],
-            |row| row.get(0),
-        )
-        .expect("sizes");
+    let elsewhere = store.scalar(
+        "SELECT CAST((SELECT sum(length(body) + coalesce(length(payload), 0)) FROM events)
+              + (SELECT sum(length(result)) FROM attempts)
+              + (SELECT sum(coalesce(length(output), 0)) FROM steps) AS BIGINT)",
+    );
     assert!(
         elsewhere < 2_000,
         "the rest refers to it: {elsewhere} bytes"
@@ -327,10 +371,7 @@ fn a_value_is_stored_once_and_reads_back_whole() {
     // Pruning the run takes its blobs with it.
     store.set_status("r1", RunStatus::Succeeded).expect("ended");
     assert_eq!(store.prune(f64::MAX).expect("pruned"), 1);
-    let blobs: i64 = store
-        .conn()
-        .query_row("SELECT count(*) FROM blobs", [], |row| row.get(0))
-        .expect("count");
+    let blobs = store.scalar("SELECT count(*) FROM blobs");
     assert_eq!(blobs, 0);
 }
 
@@ -343,25 +384,22 @@ fn slot(when_full: WhenFull) -> Option<Slot<'static>> {
     })
 }
 
-#[test]
-fn a_full_slot_queues_runs_in_order_and_frees_when_its_run_ends() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
+fn a_full_slot_queues_runs_in_order_and_frees_when_its_run_ends(store: &mut dyn Backend) {
     let owner = remote("a");
     let queue = slot(WhenFull::Queue);
-    let first = new_run_in(&mut store, "r1", &owner, queue).running();
+    let first = new_run_in(store, "r1", &owner, queue).running();
     assert!(first.is_some(), "a free slot: running");
-    let second = new_run_in(&mut store, "r2", &owner, queue);
+    let second = new_run_in(store, "r2", &owner, queue);
     assert!(
         matches!(&second, Admission::Queued { held_by } if held_by == &["r1"]),
         "{second:?}"
     );
     assert!(matches!(
-        new_run_in(&mut store, "r3", &owner, queue),
+        new_run_in(store, "r3", &owner, queue),
         Admission::Queued { .. }
     ));
     // The queue is bounded.
-    let refused = try_new_run(&mut store, "r4", &owner, queue);
+    let refused = try_new_run(store, "r4", &owner, queue);
     assert!(matches!(refused, Err(StoreError::Refused(m)) if m.contains("max_queued")));
     assert_eq!(store.run("r2").expect("r2").status, RunStatus::Queued);
     assert_eq!(
@@ -384,25 +422,20 @@ fn a_full_slot_queues_runs_in_order_and_frees_when_its_run_ends() {
     assert_eq!(admitted.run_id, "r2");
     assert_eq!(store.slot_holders("deploy-prod").expect("holders"), ["r2"]);
     // A run without a slot is never held back.
-    assert!(
-        new_run_in(&mut store, "free", &owner, None)
-            .running()
-            .is_some()
-    );
+    assert!(new_run_in(store, "free", &owner, None).running().is_some());
 }
 
-#[test]
-fn cancel_newest_records_the_newcomer_cancelled_and_cancel_running_asks_the_holder() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
+fn cancel_newest_records_the_newcomer_cancelled_and_cancel_running_asks_the_holder(
+    store: &mut dyn Backend,
+) {
     let owner = remote("a");
-    new_run_in(&mut store, "r1", &owner, slot(WhenFull::CancelNewest))
+    new_run_in(store, "r1", &owner, slot(WhenFull::CancelNewest))
         .running()
         .expect("running");
-    let newest = new_run_in(&mut store, "r2", &owner, slot(WhenFull::CancelNewest));
+    let newest = new_run_in(store, "r2", &owner, slot(WhenFull::CancelNewest));
     assert!(matches!(newest, Admission::Cancelled { .. }), "{newest:?}");
     assert_eq!(store.run("r2").expect("r2").status, RunStatus::Cancelled);
-    let queued = new_run_in(&mut store, "r3", &owner, slot(WhenFull::CancelRunning));
+    let queued = new_run_in(store, "r3", &owner, slot(WhenFull::CancelRunning));
     assert!(matches!(queued, Admission::Queued { .. }), "{queued:?}");
     assert_eq!(
         store.requested("r1").expect("requested"),
@@ -412,13 +445,10 @@ fn cancel_newest_records_the_newcomer_cancelled_and_cancel_running_asks_the_hold
 
 /// Several runs' events in one transaction: a run whose lease was lost is
 /// left out with its error, the others are recorded.
-#[test]
-fn one_transaction_for_many_runs_leaves_out_a_run_whose_lease_was_lost() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
+fn one_transaction_for_many_runs_leaves_out_a_run_whose_lease_was_lost(store: &mut dyn Backend) {
     let (a, b) = (remote("a"), remote("b"));
-    let mut lost = new_run(&mut store, &a);
-    let mut kept = new_run_in(&mut store, "r2", &a, None)
+    let mut lost = new_run(store, &a);
+    let mut kept = new_run_in(store, "r2", &a, None)
         .running()
         .expect("no slot needed");
     advance(LEASE_TTL.as_secs_f64() + 1.0);
@@ -451,11 +481,10 @@ fn one_transaction_for_many_runs_leaves_out_a_run_whose_lease_was_lost() {
     assert!(kept_renewed > clock(), "the kept run's lease was renewed");
 }
 
-#[test]
-fn a_breaker_counts_failures_in_its_window_lets_one_probe_through_and_closes_on_success() {
+fn a_breaker_counts_failures_in_its_window_lets_one_probe_through_and_closes_on_success(
+    store: &mut dyn Backend,
+) {
     use super::{CallVerdict, CircuitAdmission, CircuitRule};
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
     let rule = CircuitRule {
         key: "m.a",
         failures: 2,
@@ -463,58 +492,55 @@ fn a_breaker_counts_failures_in_its_window_lets_one_probe_through_and_closes_on_
         open_for_seconds: 30.0,
     };
     let failed = CallVerdict::Failed("error: boom".into());
-    let admit = |store: &mut SqliteStore| store.admit_call(&rule).expect("admit");
+    let admit = |store: &mut dyn Backend| store.admit_call(&rule).expect("admit");
     store.record_call(&rule, false, &failed).expect("record");
     // The first failure left the window before the second came.
     advance(61.0);
     store.record_call(&rule, false, &failed).expect("record");
-    assert_eq!(admit(&mut store), CircuitAdmission::Closed);
+    assert_eq!(admit(store), CircuitAdmission::Closed);
     // Cancelled calls do not count.
     store
         .record_call(&rule, false, &CallVerdict::Neutral)
         .expect("record");
-    assert_eq!(admit(&mut store), CircuitAdmission::Closed);
+    assert_eq!(admit(store), CircuitAdmission::Closed);
     store.record_call(&rule, false, &failed).expect("record");
     let opened = clock();
     assert_eq!(
-        admit(&mut store),
+        admit(store),
         CircuitAdmission::Open {
             until: opened + 30.0
         }
     );
     advance(30.0);
-    assert_eq!(admit(&mut store), CircuitAdmission::Probe);
+    assert_eq!(admit(store), CircuitAdmission::Probe);
     // While the probe is out, others fail fast.
-    assert!(matches!(admit(&mut store), CircuitAdmission::Open { .. }));
+    assert!(matches!(admit(store), CircuitAdmission::Open { .. }));
     store.record_call(&rule, true, &failed).expect("record");
-    assert!(matches!(admit(&mut store), CircuitAdmission::Open { .. }));
+    assert!(matches!(admit(store), CircuitAdmission::Open { .. }));
     advance(30.0);
-    assert_eq!(admit(&mut store), CircuitAdmission::Probe);
+    assert_eq!(admit(store), CircuitAdmission::Probe);
     store
         .record_call(&rule, true, &CallVerdict::Succeeded)
         .expect("record");
-    assert_eq!(admit(&mut store), CircuitAdmission::Closed);
+    assert_eq!(admit(store), CircuitAdmission::Closed);
     assert!(store.circuits().expect("list").is_empty());
     // A probe whose caller vanished is given up after another `open_for`.
     store.record_call(&rule, false, &failed).expect("record");
     store.record_call(&rule, false, &failed).expect("record");
     advance(30.0);
-    assert_eq!(admit(&mut store), CircuitAdmission::Probe);
+    assert_eq!(admit(store), CircuitAdmission::Probe);
     advance(30.0);
-    assert_eq!(admit(&mut store), CircuitAdmission::Probe);
+    assert_eq!(admit(store), CircuitAdmission::Probe);
     let listed = store.circuits().expect("list");
     assert_eq!(listed.len(), 1);
     assert!(listed[0].is_open());
     assert_eq!(listed[0].last_error.as_deref(), Some("error: boom"));
     assert!(store.reset_circuit("m.a").expect("reset"));
     assert!(!store.reset_circuit("m.a").expect("reset"));
-    assert_eq!(admit(&mut store), CircuitAdmission::Closed);
+    assert_eq!(admit(store), CircuitAdmission::Closed);
 }
 
-#[test]
-fn a_trace_is_due_once_its_run_ended_and_one_exporter_claims_it() {
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
+fn a_trace_is_due_once_its_run_ended_and_one_exporter_claims_it(store: &mut dyn Backend) {
     let owner = remote("a");
     let inputs = json!({});
     let mut traced = record("t1", None, &inputs);
@@ -522,7 +548,7 @@ fn a_trace_is_due_once_its_run_ended_and_one_exporter_claims_it() {
     let Admission::Running(mut lease) = store.create_run(&traced, &owner).expect("created") else {
         panic!("no slot needed");
     };
-    new_run_in(&mut store, "quiet", &owner, None);
+    new_run_in(store, "quiet", &owner, None);
     assert!(
         store.traces_due(10).expect("due").is_empty(),
         "not ended yet"
@@ -547,11 +573,8 @@ fn a_trace_is_due_once_its_run_ended_and_one_exporter_claims_it() {
     assert!(!store.claim_trace("quiet").expect("claim"), "never due");
 }
 
-#[test]
-fn webhook_deliveries_are_kept_newest_first_and_bounded_per_path() {
+fn webhook_deliveries_are_kept_newest_first_and_bounded_per_path(store: &mut dyn Backend) {
     use crate::store::{Delivery, MAX_DELIVERIES};
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
     let delivery = |outcome: &'static str| Delivery {
         path: "/hooks/a",
         workflow: "a",
@@ -583,11 +606,8 @@ fn webhook_deliveries_are_kept_newest_first_and_bounded_per_path() {
     assert!(store.deliveries("/hooks/c", 10).expect("read").is_empty());
 }
 
-#[test]
-fn recent_runs_are_the_newest_that_pass_the_filter() {
+fn recent_runs_are_the_newest_that_pass_the_filter(store: &mut dyn Backend) {
     use crate::store::RunFilter;
-    let dir = tempfile::tempdir().expect("dir");
-    let mut store = store(&dir);
     let owner = remote("a");
     let inputs = json!({});
     let api = crate::engine::Trigger::api("alice");

@@ -15,6 +15,7 @@ mod journal;
 mod lease;
 mod payload;
 mod policy;
+mod postgres;
 mod recording;
 mod records;
 mod sqlite;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 pub use boundary::RunStore;
 pub use journal::{Journal, JournalHub};
 pub use lease::{LEASE_TTL, Lease, Owner};
+pub use postgres::PostgresStore;
 pub use records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
     Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, ParentRef, RunFilter,
@@ -59,6 +61,12 @@ pub enum StoreError {
         action: &'static str,
         source: rusqlite::Error,
     },
+    #[error("the PostgreSQL store {target}: {action}")]
+    Postgres {
+        target: String,
+        action: &'static str,
+        source: ::postgres::Error,
+    },
     #[error("no run `{0}`; `wfhost list` shows the runs")]
     UnknownRun(String),
     /// The run was taken over: this owner's lease expired and another
@@ -73,6 +81,20 @@ pub enum StoreError {
     DuplicateKey { run: String },
     #[error("{0}")]
     Refused(String),
+}
+
+/// What can go wrong inside a backend's write transaction: the database's
+/// error, or a refusal the store decided on (which rolls it back).
+#[derive(Debug)]
+pub(crate) enum WriteError<E> {
+    Sql(E),
+    Store(StoreError),
+}
+
+impl<E> From<StoreError> for WriteError<E> {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
 }
 
 /// Open the store at `path` (creating and migrating it).

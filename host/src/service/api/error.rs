@@ -61,7 +61,7 @@ impl From<StoreError> for ApiError {
                 Self::conflict(error.to_string())
             }
             StoreError::DuplicateKey { .. } => Self::conflict(error.to_string()),
-            StoreError::Sqlite { .. } => {
+            StoreError::Sqlite { .. } | StoreError::Postgres { .. } => {
                 tracing::error!("{error}");
                 Self::internal(error.to_string())
             }

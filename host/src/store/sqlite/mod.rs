@@ -22,21 +22,11 @@ use super::{Durability, StoreError, now_seconds};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What can go wrong inside [`SqliteStore::write`].
-#[derive(Debug)]
-pub(crate) enum WriteError {
-    Sql(rusqlite::Error),
-    Store(StoreError),
-}
+pub(crate) type WriteError = crate::store::WriteError<rusqlite::Error>;
 
 impl From<rusqlite::Error> for WriteError {
     fn from(error: rusqlite::Error) -> Self {
         Self::Sql(error)
-    }
-}
-
-impl From<StoreError> for WriteError {
-    fn from(error: StoreError) -> Self {
-        Self::Store(error)
     }
 }
 

@@ -1,0 +1,335 @@
+//! The PostgreSQL backend (`--db postgres://…`): the store every process
+//! of a deployment shares when runs outgrow one machine; the only code
+//! that touches PostgreSQL. Writes are transactions; the few decisions
+//! SQLite serialises with its single writer (a concurrency key's slots, a
+//! breaker's probe, signal numbering) take a lock for the transaction
+//! here. Times are the writer's clock, as with SQLite, so every machine's
+//! clock must be kept (NTP) within a fraction of a lease.
+
+mod circuits;
+mod record;
+mod runs;
+mod schema;
+#[cfg(test)]
+pub(crate) mod test_server;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
+
+use super::recording::Recorder;
+use super::{Durability, StoreError, now_seconds};
+
+/// What can go wrong inside [`PostgresStore::write`].
+pub(crate) type WriteError = crate::store::WriteError<postgres::Error>;
+
+impl From<postgres::Error> for WriteError {
+    fn from(error: postgres::Error) -> Self {
+        Self::Sql(error)
+    }
+}
+
+/// The parameters of a statement.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Statements prepared once per connection, by their text.
+type Prepared = HashMap<&'static str, Statement>;
+
+/// A connection to a PostgreSQL database.
+pub struct PostgresStore {
+    client: RefCell<Client>,
+    prepared: RefCell<Prepared>,
+    /// The database as errors name it: the URL without its password.
+    target: String,
+    /// Seconds since the epoch: the system clock, or a test's.
+    clock: fn() -> f64,
+    /// What the journal's writes remember between transactions.
+    recorder: Recorder,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The advisory-lock space of wfhost's transaction locks (the first key
+/// of `pg_advisory_xact_lock(int, int)`).
+const LOCK_SPACE: i32 = 0x7766_686f; // "wfho"
+
+impl PostgresStore {
+    /// Connect to the database `url` names (a `postgres://` URL or
+    /// `key=value` pairs) and migrate its schema.
+    pub fn open(url: &str, durability: Durability) -> Result<Self, StoreError> {
+        let target = redacted(url);
+        let fail = |action: &'static str| {
+            let target = target.clone();
+            move |source| StoreError::Postgres {
+                target: target.clone(),
+                action,
+                source,
+            }
+        };
+        let mut config = postgres::Config::from_str(url).map_err(fail("cannot read its URL"))?;
+        if config.get_application_name().is_none() {
+            config.application_name("wfhost");
+        }
+        let mut client = config.connect(NoTls).map_err(fail(
+            "cannot connect (is the server running, and the URL right?)",
+        ))?;
+        // `normal`: a commit is durable once the server flushes its log, a
+        // fraction of a second later; a crash of the server may lose the
+        // last commits, never corrupt. `full`: every commit waits for it.
+        let synchronous = match durability {
+            Durability::Normal => "off",
+            Durability::Full => "on",
+        };
+        client
+            .batch_execute(&format!("SET synchronous_commit = {synchronous}"))
+            .map_err(fail("cannot configure the session"))?;
+        let store = Self {
+            client: RefCell::new(client),
+            prepared: RefCell::new(HashMap::new()),
+            target,
+            clock: now_seconds,
+            recorder: Recorder::default(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Read time from `clock` (seconds since the epoch) instead of the
+    /// system clock: lease expiry without waiting, in tests.
+    #[cfg(test)]
+    pub(crate) fn set_clock(&mut self, clock: fn() -> f64) {
+        self.clock = clock;
+    }
+
+    /// The one number `sql` selects, for tests that look at the rows.
+    #[cfg(test)]
+    pub(crate) fn scalar(&self, sql: &str) -> i64 {
+        self.client
+            .borrow_mut()
+            .query_one(sql, &[])
+            .expect(sql)
+            .get(0)
+    }
+
+    fn now(&self) -> f64 {
+        (self.clock)()
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let latest = i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX);
+        let target = self.target.clone();
+        self.write("cannot migrate its schema", |tx| {
+            // One process migrates; the others wait for it and find it done.
+            tx.lock("schema")?;
+            tx.tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS wfhost_schema (version BIGINT NOT NULL);
+                 INSERT INTO wfhost_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM wfhost_schema);",
+            )?;
+            let version: i64 = tx
+                .tx
+                .query_one("SELECT version FROM wfhost_schema", &[])?
+                .get(0);
+            if version > latest {
+                return Err(StoreError::Refused(format!(
+                    "{target} was written by a newer wfhost (schema {version}, this one knows {latest}); upgrade wfhost"
+                ))
+                .into());
+            }
+            for migration in &schema::MIGRATIONS[usize::try_from(version).unwrap_or(0)..] {
+                tx.tx.batch_execute(migration)?;
+            }
+            tx.tx
+                .execute("UPDATE wfhost_schema SET version = $1", &[&latest])?;
+            Ok(())
+        })
+    }
+
+    /// The rows `sql` gives for `params`.
+    fn rows(
+        &self,
+        action: &'static str,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, StoreError> {
+        let mut client = self.client.borrow_mut();
+        let mut prepared = self.prepared.borrow_mut();
+        prepare(&mut prepared, sql, |sql| client.prepare(sql))
+            .and_then(|statement| client.query(&statement, params))
+            .map_err(self.error(action))
+    }
+
+    /// The row `sql` gives for `params`, if any.
+    fn row(
+        &self,
+        action: &'static str,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.rows(action, sql, params)?.into_iter().next())
+    }
+
+    /// Run `sql` for `params` on its own; how many rows it changed.
+    fn execute(
+        &self,
+        action: &'static str,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<u64, StoreError> {
+        let mut client = self.client.borrow_mut();
+        let mut prepared = self.prepared.borrow_mut();
+        prepare(&mut prepared, sql, |sql| client.prepare(sql))
+            .and_then(|statement| client.execute(&statement, params))
+            .map_err(self.error(action))
+    }
+
+    /// Run `work` in one transaction and commit it.
+    fn write<T>(
+        &self,
+        action: &'static str,
+        work: impl FnOnce(&mut Tx<'_>) -> Result<T, WriteError>,
+    ) -> Result<T, StoreError> {
+        let fail = self.error(action);
+        let mut client = self.client.borrow_mut();
+        let mut prepared = self.prepared.borrow_mut();
+        let mut tx = Tx {
+            tx: client.transaction().map_err(&fail)?,
+            prepared: &mut prepared,
+        };
+        let value = work(&mut tx).map_err(|error| match error {
+            WriteError::Sql(source) => fail(source),
+            WriteError::Store(error) => error,
+        })?;
+        tx.tx.commit().map_err(fail)?;
+        Ok(value)
+    }
+
+    fn error(&self, action: &'static str) -> impl Fn(postgres::Error) -> StoreError + '_ {
+        move |source| StoreError::Postgres {
+            target: self.target.clone(),
+            action,
+            source,
+        }
+    }
+
+    /// A stored value back, its blobs read from the database.
+    fn decode(&self, text: &str) -> serde_json::Value {
+        crate::store::payload::decode(text, &mut |digest| {
+            self.row(
+                "cannot read a stored value",
+                "SELECT body FROM blobs WHERE digest = $1",
+                &[&digest.as_bytes().as_slice()],
+            )
+            .ok()
+            .flatten()
+            .map(|row| row.get(0))
+        })
+    }
+}
+
+/// `sql` prepared on this connection (once).
+fn prepare(
+    prepared: &mut Prepared,
+    sql: &'static str,
+    prepare: impl FnOnce(&str) -> Result<Statement, postgres::Error>,
+) -> Result<Statement, postgres::Error> {
+    if let Some(statement) = prepared.get(sql) {
+        return Ok(statement.clone());
+    }
+    let statement = prepare(sql)?;
+    prepared.insert(sql, statement.clone());
+    Ok(statement)
+}
+
+/// A write transaction, with the connection's prepared statements.
+pub(super) struct Tx<'a> {
+    tx: postgres::Transaction<'a>,
+    prepared: &'a mut Prepared,
+}
+
+impl Tx<'_> {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        let tx = &mut self.tx;
+        prepare(self.prepared, sql, |sql| tx.prepare(sql))
+    }
+
+    fn rows(&mut self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query(&statement, params)
+    }
+
+    fn row(
+        &mut self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query_opt(&statement, params)
+    }
+
+    fn execute(&mut self, sql: &'static str, params: Params<'_>) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.execute(&statement, params)
+    }
+
+    /// Hold the transaction lock named `name` until the transaction ends:
+    /// what the same name decides is decided by one process at a time.
+    fn lock(&mut self, name: &str) -> Result<(), postgres::Error> {
+        self.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&LOCK_SPACE, &name],
+        )
+        .map(drop)
+    }
+}
+
+/// `url` without its password, for messages.
+fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) => {
+                let user = user.split(':').next().unwrap_or(user);
+                format!("{scheme}://{user}@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url
+            .split_whitespace()
+            .filter(|pair| !pair.starts_with("password="))
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+/// A count or measure as a BIGINT column keeps it.
+fn big(value: impl TryInto<i64>) -> i64 {
+    value.try_into().unwrap_or(i64::MAX)
+}
+
+/// A BIGINT column read back as an unsigned count or measure.
+fn unsigned<T: TryFrom<i64> + Default>(value: i64) -> T {
+    T::try_from(value).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_are_named_without_their_password() {
+        assert_eq!(
+            super::redacted("postgres://wf:secret@db:5432/runs"),
+            "postgres://wf@db:5432/runs"
+        );
+        assert_eq!(
+            super::redacted("host=db user=wf password=secret"),
+            "host=db user=wf"
+        );
+    }
+}

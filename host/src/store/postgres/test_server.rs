@@ -1,0 +1,192 @@
+//! A private PostgreSQL server for the tests: `initdb` into a folder of
+//! the temporary directory, `postgres` listening on 127.0.0.1 on a free
+//! port, started once per test process and killed with it (its parent-
+//! death signal), each test given a schema of its own. As root (CI), the
+//! server runs as `nobody`, as PostgreSQL requires. The binaries come from
+//! `WFHOST_TEST_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`
+//! (Debian's `postgresql` package, which `.ci/toolchains` installs), else
+//! `PATH`. Shared by the library's tests and the integration tests.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The user the server runs as when the tests run as root.
+const NOBODY: u32 = 65534;
+
+/// The server's superuser (trusted on loopback: a private server).
+const USER: &str = "wfhost";
+
+struct Server {
+    port: u16,
+}
+
+static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+static SCHEMAS: AtomicUsize = AtomicUsize::new(0);
+
+/// The URL of a new, empty schema of the test server (started on first
+/// use): what `--db` takes. Panics, saying what to install, when no
+/// PostgreSQL is found.
+pub fn database() -> String {
+    let server = match SERVER.get_or_init(start) {
+        Ok(server) => server,
+        Err(error) => panic!("the test PostgreSQL server: {error}"),
+    };
+    let schema = format!(
+        "t{}_{}",
+        std::process::id(),
+        SCHEMAS.fetch_add(1, Ordering::Relaxed)
+    );
+    let base = format!("postgres://{USER}@127.0.0.1:{}/postgres", server.port);
+    let mut client = postgres::Client::connect(&base, postgres::NoTls)
+        .unwrap_or_else(|error| panic!("the test PostgreSQL server at {base}: {error}"));
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .expect("a schema of the test server");
+    format!("{base}?options=-c%20search_path%3D{schema}")
+}
+
+fn binaries() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("WFHOST_TEST_PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
+        .filter(|bin| bin.join("postgres").is_file())
+        .collect();
+    debian.sort_by_key(|bin| {
+        bin.parent()
+            .and_then(Path::file_name)
+            .and_then(|v| v.to_str()?.parse::<u32>().ok())
+    });
+    if let Some(newest) = debian.pop() {
+        return Ok(newest);
+    }
+    which::which("postgres")
+        .ok()
+        .and_then(|path| path.parent().map(Path::to_path_buf))
+        .ok_or_else(|| {
+            "no PostgreSQL found: install Debian's `postgresql` package (`bash .ci/toolchains` does) or set WFHOST_TEST_PG_BIN to the folder holding `initdb` and `postgres`".to_string()
+        })
+}
+
+/// `program` of `bin`, run as `nobody` when this process is root, and
+/// killed when the thread that starts it ends.
+fn command(bin: &Path, program: &str, as_nobody: bool) -> Command {
+    let mut command = Command::new("setpriv");
+    if as_nobody {
+        command.args([
+            format!("--reuid={NOBODY}"),
+            format!("--regid={NOBODY}"),
+            "--clear-groups".to_string(),
+        ]);
+    }
+    command
+        .args(["--pdeathsig", "KILL", "--"])
+        .arg(bin.join(program));
+    command
+}
+
+fn start() -> Result<Server, String> {
+    let bin = binaries()?;
+    let as_nobody = rustix::process::geteuid().is_root();
+    let root = std::env::temp_dir().join("wfhost-test-postgres");
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    forget_stale(&root);
+    let data = root.join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+    if as_nobody {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755));
+        std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY))
+            .map_err(|e| format!("{}: {e}", data.display()))?;
+    }
+    let initdb = command(&bin, "initdb", as_nobody)
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            USER,
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ])
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start initdb of {}: {e}", bin.display()))?;
+    if !initdb.status.success() {
+        return Err(format!(
+            "initdb failed: {}",
+            String::from_utf8_lossy(&initdb.stderr)
+        ));
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let mut server = command(&bin, "postgres", as_nobody);
+    server
+        .arg("-D")
+        .arg(&data)
+        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", data.display()))
+        .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+        .args(["-c", "max_connections=300", "-c", "shared_buffers=32MB"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // Started from a thread that never ends: the server's parent-death
+    // signal fires when the thread that started it ends, not the process.
+    let (started, outcome) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("test-postgres".into())
+        .spawn(move || {
+            let child = server.spawn();
+            let failed = child.is_err();
+            let _ = started.send(child.map(drop).map_err(|e| e.to_string()));
+            if !failed {
+                loop {
+                    std::thread::park();
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    outcome
+        .recv()
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot start postgres: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = format!("postgres://{USER}@127.0.0.1:{port}/postgres");
+    loop {
+        match postgres::Client::connect(&url, postgres::NoTls) {
+            Ok(_) => return Ok(Server { port }),
+            Err(error) if Instant::now() > deadline => {
+                return Err(format!("it did not accept connections at {url}: {error}"));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// Remove the data folders of test processes that have ended.
+fn forget_stale(root: &Path) {
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let gone = entry
+            .file_name()
+            .to_str()
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if gone {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
