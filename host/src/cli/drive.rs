@@ -38,7 +38,7 @@ pub(super) struct Drive {
     pub lease: Lease,
     /// The database, opened again for sub-workflows' runs when the plan
     /// has `workflow:` steps.
-    pub database: std::path::PathBuf,
+    pub database: store::Location,
     pub durability: Durability,
     /// The W3C trace the run belongs to (printed with `--json`).
     pub trace_id: String,

@@ -53,8 +53,18 @@ pub struct Cli {
     #[arg(long, global = true, env = "WFHOST_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
 
+    /// Where runs are kept: a SQLite file (default: `wfhost.db` in the
+    /// home) or a PostgreSQL database every process shares
+    /// (`postgres://USER@HOST/DB`).
+    #[arg(long, global = true, env = "WFHOST_DB", value_name = "FILE|URL", value_parser = parse_location)]
+    db: Option<crate::store::Location>,
+
     #[command(subcommand)]
     command: Command,
+}
+
+fn parse_location(text: &str) -> Result<crate::store::Location, std::convert::Infallible> {
+    Ok(crate::store::Location::parse(text))
 }
 
 #[derive(Debug, Subcommand)]
@@ -124,7 +134,7 @@ pub fn main() -> ExitCode {
     quiet_on_closed_pipe();
     init_tracing();
     let cli = Cli::parse();
-    let home = crate::home::Home::resolve(cli.home, cli.cache_dir);
+    let home = crate::home::Home::resolve(cli.home, cli.cache_dir, cli.db);
     let result = match cli.command {
         Command::Run(args) => run::run(&home, &args),
         Command::New(args) => new::run(&home, &args),

@@ -40,7 +40,7 @@ impl OtlpArgs {
 pub(super) fn export_after_run(
     traces: &TraceExporter,
     tokio: &tokio::runtime::Runtime,
-    database: &std::path::Path,
+    database: &store::Location,
     durability: Durability,
 ) {
     let exported = store::open(database, durability).and_then(|store| {

@@ -58,7 +58,7 @@ const CLOSE_CONNECTIONS: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub struct ServeConfig {
     pub workflows: PathBuf,
-    pub database: PathBuf,
+    pub database: store::Location,
     pub durability: Durability,
     /// The root workspace-relative grants resolve against.
     pub workspace: PathBuf,

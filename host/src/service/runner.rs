@@ -92,7 +92,7 @@ pub enum RunnerError {
 /// The runs this process drives.
 #[derive(Debug)]
 pub struct Runner {
-    database: PathBuf,
+    database: store::Location,
     durability: Durability,
     /// The root workspace-relative grants resolve against.
     workspace: PathBuf,
@@ -123,7 +123,7 @@ pub struct Runner {
 impl Runner {
     /// A runner journaling into `journals` (a connection of its own).
     pub fn new(
-        database: PathBuf,
+        database: store::Location,
         durability: Durability,
         workspace: PathBuf,
         store: SharedStore,

@@ -13,6 +13,7 @@
 mod boundary;
 mod journal;
 mod lease;
+mod location;
 mod payload;
 mod policy;
 mod postgres;
@@ -20,11 +21,12 @@ mod recording;
 mod records;
 mod sqlite;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use boundary::RunStore;
 pub use journal::{Journal, JournalHub};
 pub use lease::{LEASE_TTL, Lease, Owner};
+pub use location::Location;
 pub use postgres::PostgresStore;
 pub use records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
@@ -65,7 +67,7 @@ pub enum StoreError {
     Postgres {
         target: String,
         action: &'static str,
-        source: ::postgres::Error,
+        source: tokio_postgres::Error,
     },
     #[error("no run `{0}`; `wfhost list` shows the runs")]
     UnknownRun(String),
@@ -97,9 +99,12 @@ impl<E> From<StoreError> for WriteError<E> {
     }
 }
 
-/// Open the store at `path` (creating and migrating it).
-pub fn open(path: &Path, durability: Durability) -> Result<Box<dyn RunStore>, StoreError> {
-    Ok(Box::new(SqliteStore::open(path, durability)?))
+/// Open the store at `location` (creating and migrating it).
+pub fn open(location: &Location, durability: Durability) -> Result<Box<dyn RunStore>, StoreError> {
+    Ok(match location {
+        Location::Sqlite(path) => Box::new(SqliteStore::open(path, durability)?),
+        Location::Postgres(url) => Box::new(PostgresStore::open(url, durability)?),
+    })
 }
 
 pub use crate::units::now_seconds;

@@ -17,17 +17,19 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use futures_executor::block_on;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Row, Statement};
+
 
 use super::recording::Recorder;
 use super::{Durability, StoreError, now_seconds};
 
 /// What can go wrong inside [`PostgresStore::write`].
-pub(crate) type WriteError = crate::store::WriteError<postgres::Error>;
+pub(crate) type WriteError = crate::store::WriteError<tokio_postgres::Error>;
 
-impl From<postgres::Error> for WriteError {
-    fn from(error: postgres::Error) -> Self {
+impl From<tokio_postgres::Error> for WriteError {
+    fn from(error: tokio_postgres::Error) -> Self {
         Self::Sql(error)
     }
 }
@@ -75,13 +77,13 @@ impl PostgresStore {
                 source,
             }
         };
-        let mut config = postgres::Config::from_str(url).map_err(fail("cannot read its URL"))?;
+        let mut config =
+            tokio_postgres::Config::from_str(url).map_err(fail("cannot read its URL"))?;
         if config.get_application_name().is_none() {
             config.application_name("wfhost");
         }
-        let mut client = config.connect(NoTls).map_err(fail(
-            "cannot connect (is the server running, and the URL right?)",
-        ))?;
+        let client = connect(config, &target)?
+            .map_err(fail("cannot connect (is the server running, and the URL right?)"))?;
         // `normal`: a commit is durable once the server flushes its log, a
         // fraction of a second later; a crash of the server may lose the
         // last commits, never corrupt. `full`: every commit waits for it.
@@ -89,8 +91,7 @@ impl PostgresStore {
             Durability::Normal => "off",
             Durability::Full => "on",
         };
-        client
-            .batch_execute(&format!("SET synchronous_commit = {synchronous}"))
+        block_on(client.batch_execute(&format!("SET synchronous_commit = {synchronous}")))
             .map_err(fail("cannot configure the session"))?;
         let store = Self {
             client: RefCell::new(client),
@@ -113,9 +114,7 @@ impl PostgresStore {
     /// The one number `sql` selects, for tests that look at the rows.
     #[cfg(test)]
     pub(crate) fn scalar(&self, sql: &str) -> i64 {
-        self.client
-            .borrow_mut()
-            .query_one(sql, &[])
+        block_on(self.client.borrow().query_one(sql, &[]))
             .expect(sql)
             .get(0)
     }
@@ -130,14 +129,13 @@ impl PostgresStore {
         self.write("cannot migrate its schema", |tx| {
             // One process migrates; the others wait for it and find it done.
             tx.lock("schema")?;
-            tx.tx.batch_execute(
+            tx.batch(
                 "CREATE TABLE IF NOT EXISTS wfhost_schema (version BIGINT NOT NULL);
                  INSERT INTO wfhost_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM wfhost_schema);",
             )?;
             let version: i64 = tx
-                .tx
-                .query_one("SELECT version FROM wfhost_schema", &[])?
-                .get(0);
+                .row("SELECT version FROM wfhost_schema", &[])?
+                .map_or(0, |row| row.get(0));
             if version > latest {
                 return Err(StoreError::Refused(format!(
                     "{target} was written by a newer wfhost (schema {version}, this one knows {latest}); upgrade wfhost"
@@ -145,10 +143,9 @@ impl PostgresStore {
                 .into());
             }
             for migration in &schema::MIGRATIONS[usize::try_from(version).unwrap_or(0)..] {
-                tx.tx.batch_execute(migration)?;
+                tx.batch(migration)?;
             }
-            tx.tx
-                .execute("UPDATE wfhost_schema SET version = $1", &[&latest])?;
+            tx.execute("UPDATE wfhost_schema SET version = $1", &[&latest])?;
             Ok(())
         })
     }
@@ -160,10 +157,10 @@ impl PostgresStore {
         sql: &'static str,
         params: Params<'_>,
     ) -> Result<Vec<Row>, StoreError> {
-        let mut client = self.client.borrow_mut();
+        let client = self.client.borrow();
         let mut prepared = self.prepared.borrow_mut();
-        prepare(&mut prepared, sql, |sql| client.prepare(sql))
-            .and_then(|statement| client.query(&statement, params))
+        prepare(&mut prepared, sql, |sql| block_on(client.prepare(sql)))
+            .and_then(|statement| block_on(client.query(&statement, params)))
             .map_err(self.error(action))
     }
 
@@ -184,10 +181,10 @@ impl PostgresStore {
         sql: &'static str,
         params: Params<'_>,
     ) -> Result<u64, StoreError> {
-        let mut client = self.client.borrow_mut();
+        let client = self.client.borrow();
         let mut prepared = self.prepared.borrow_mut();
-        prepare(&mut prepared, sql, |sql| client.prepare(sql))
-            .and_then(|statement| client.execute(&statement, params))
+        prepare(&mut prepared, sql, |sql| block_on(client.prepare(sql)))
+            .and_then(|statement| block_on(client.execute(&statement, params)))
             .map_err(self.error(action))
     }
 
@@ -201,18 +198,18 @@ impl PostgresStore {
         let mut client = self.client.borrow_mut();
         let mut prepared = self.prepared.borrow_mut();
         let mut tx = Tx {
-            tx: client.transaction().map_err(&fail)?,
+            tx: block_on(client.transaction()).map_err(&fail)?,
             prepared: &mut prepared,
         };
         let value = work(&mut tx).map_err(|error| match error {
             WriteError::Sql(source) => fail(source),
             WriteError::Store(error) => error,
         })?;
-        tx.tx.commit().map_err(fail)?;
+        block_on(tx.tx.commit()).map_err(fail)?;
         Ok(value)
     }
 
-    fn error(&self, action: &'static str) -> impl Fn(postgres::Error) -> StoreError + '_ {
+    fn error(&self, action: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
         move |source| StoreError::Postgres {
             target: self.target.clone(),
             action,
@@ -239,8 +236,8 @@ impl PostgresStore {
 fn prepare(
     prepared: &mut Prepared,
     sql: &'static str,
-    prepare: impl FnOnce(&str) -> Result<Statement, postgres::Error>,
-) -> Result<Statement, postgres::Error> {
+    prepare: impl FnOnce(&str) -> Result<Statement, tokio_postgres::Error>,
+) -> Result<Statement, tokio_postgres::Error> {
     if let Some(statement) = prepared.get(sql) {
         return Ok(statement.clone());
     }
@@ -251,38 +248,51 @@ fn prepare(
 
 /// A write transaction, with the connection's prepared statements.
 pub(super) struct Tx<'a> {
-    tx: postgres::Transaction<'a>,
+    tx: tokio_postgres::Transaction<'a>,
     prepared: &'a mut Prepared,
 }
 
 impl Tx<'_> {
-    fn statement(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
-        let tx = &mut self.tx;
-        prepare(self.prepared, sql, |sql| tx.prepare(sql))
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        let tx = &self.tx;
+        prepare(self.prepared, sql, |sql| block_on(tx.prepare(sql)))
     }
 
-    fn rows(&mut self, sql: &'static str, params: Params<'_>) -> Result<Vec<Row>, postgres::Error> {
+    fn rows(
+        &mut self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let statement = self.statement(sql)?;
-        self.tx.query(&statement, params)
+        block_on(self.tx.query(&statement, params))
     }
 
     fn row(
         &mut self,
         sql: &'static str,
         params: Params<'_>,
-    ) -> Result<Option<Row>, postgres::Error> {
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
         let statement = self.statement(sql)?;
-        self.tx.query_opt(&statement, params)
+        block_on(self.tx.query_opt(&statement, params))
     }
 
-    fn execute(&mut self, sql: &'static str, params: Params<'_>) -> Result<u64, postgres::Error> {
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<u64, tokio_postgres::Error> {
         let statement = self.statement(sql)?;
-        self.tx.execute(&statement, params)
+        block_on(self.tx.execute(&statement, params))
+    }
+
+    /// Run `sql` (statements without parameters) as it is.
+    fn batch(&mut self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        block_on(self.tx.batch_execute(sql))
     }
 
     /// Hold the transaction lock named `name` until the transaction ends:
     /// what the same name decides is decided by one process at a time.
-    fn lock(&mut self, name: &str) -> Result<(), postgres::Error> {
+    fn lock(&mut self, name: &str) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "SELECT pg_advisory_xact_lock($1, hashtext($2))",
             &[&LOCK_SPACE, &name],
@@ -291,8 +301,48 @@ impl Tx<'_> {
     }
 }
 
+/// A connection made from `config`, driven by a thread of its own (which
+/// ends when the client is dropped); its calls are awaited by
+/// [`block_on`] wherever they are made, inside an async runtime or not.
+fn connect(
+    config: tokio_postgres::Config,
+    target: &str,
+) -> Result<Result<Client, tokio_postgres::Error>, StoreError> {
+    let (sent, received) = std::sync::mpsc::channel();
+    let refused = |error: std::io::Error| {
+        StoreError::Refused(format!(
+            "cannot start the connection to {target}: {error}"
+        ))
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(refused)?;
+    std::thread::Builder::new()
+        .name("wfhost-postgres".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match config.connect(NoTls).await {
+                    Ok((client, connection)) => {
+                        let _ = sent.send(Ok(client));
+                        if let Err(error) = connection.await {
+                            tracing::warn!("the PostgreSQL connection ended: {error}");
+                        }
+                    }
+                    Err(error) => {
+                        let _ = sent.send(Err(error));
+                    }
+                }
+            });
+        })
+        .map_err(refused)?;
+    received.recv().map_err(|_| {
+        StoreError::Refused(format!("the connection to {target} ended before it was made"))
+    })
+}
+
 /// `url` without its password, for messages.
-fn redacted(url: &str) -> String {
+pub(super) fn redacted(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => match rest.split_once('@') {
             Some((user, host)) => {

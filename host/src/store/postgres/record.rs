@@ -10,9 +10,9 @@ use crate::sandbox::Digest;
 use crate::store::recording::{AttemptRow, EventRow, Rows, StepRow};
 
 impl Rows for Tx<'_> {
-    type Error = postgres::Error;
+    type Error = tokio_postgres::Error;
 
-    fn blob(&mut self, run_id: &str, digest: &Digest, body: &str) -> Result<(), postgres::Error> {
+    fn blob(&mut self, run_id: &str, digest: &Digest, body: &str) -> Result<(), tokio_postgres::Error> {
         let digest = digest.as_bytes().as_slice();
         self.execute(
             "INSERT INTO blobs (digest, body) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -25,7 +25,7 @@ impl Rows for Tx<'_> {
         Ok(())
     }
 
-    fn event(&mut self, row: &EventRow<'_>) -> Result<i64, postgres::Error> {
+    fn event(&mut self, row: &EventRow<'_>) -> Result<i64, tokio_postgres::Error> {
         let inserted = self.row(
             "INSERT INTO events (run_id, step, kind, body, at, payload) VALUES ($1, $2, $3, $4, $5, $6)
              RETURNING seq",
@@ -34,7 +34,7 @@ impl Rows for Tx<'_> {
         Ok(inserted.map_or(0, |r| r.get(0)))
     }
 
-    fn step_started(&mut self, run_id: &str, step: &str, seq: i64) -> Result<(), postgres::Error> {
+    fn step_started(&mut self, run_id: &str, step: &str, seq: i64) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, seq)
              VALUES ($1, $2, 'running', 0, 0, 0, $3)
@@ -44,7 +44,7 @@ impl Rows for Tx<'_> {
         .map(drop)
     }
 
-    fn attempt(&mut self, run_id: &str, attempt: &AttemptRow<'_>) -> Result<(), postgres::Error> {
+    fn attempt(&mut self, run_id: &str, attempt: &AttemptRow<'_>) -> Result<(), tokio_postgres::Error> {
         let key = attempt.key;
         self.execute(
             "INSERT INTO attempts
@@ -75,7 +75,7 @@ impl Rows for Tx<'_> {
         .map(drop)
     }
 
-    fn step_finished(&mut self, run_id: &str, step: &StepRow<'_>) -> Result<(), postgres::Error> {
+    fn step_finished(&mut self, run_id: &str, step: &StepRow<'_>) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, kind, output, failure, seq, memory_peak)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -100,7 +100,7 @@ impl Rows for Tx<'_> {
         .map(drop)
     }
 
-    fn step_skipped(&mut self, run_id: &str, step: &str, seq: i64) -> Result<(), postgres::Error> {
+    fn step_skipped(&mut self, run_id: &str, step: &str, seq: i64) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, seq)
              VALUES ($1, $2, 'skipped', 0, 0, 0, $3)
@@ -110,7 +110,7 @@ impl Rows for Tx<'_> {
         .map(drop)
     }
 
-    fn step_waiting(&mut self, run_id: &str, step: &str) -> Result<(), postgres::Error> {
+    fn step_waiting(&mut self, run_id: &str, step: &str) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "UPDATE steps SET status = 'waiting' WHERE run_id = $1 AND step = $2",
             &[&run_id, &step],
@@ -118,7 +118,7 @@ impl Rows for Tx<'_> {
         .map(drop)
     }
 
-    fn run_status(&mut self, run_id: &str, status: RunStatus) -> Result<(), postgres::Error> {
+    fn run_status(&mut self, run_id: &str, status: RunStatus) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "UPDATE runs SET status = $2 WHERE id = $1",
             &[&run_id, &status.as_str()],
@@ -132,7 +132,7 @@ impl Rows for Tx<'_> {
         status: RunStatus,
         error: Option<&Value>,
         outputs: Option<&Value>,
-    ) -> Result<(), postgres::Error> {
+    ) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "UPDATE runs SET status = $2, error = $3, outputs = $4, owner = NULL, lease_expires = NULL, requested = NULL WHERE id = $1",
             &[
@@ -151,7 +151,7 @@ impl Rows for Tx<'_> {
         signal: i64,
         step: &str,
         at: f64,
-    ) -> Result<(), postgres::Error> {
+    ) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "UPDATE signals SET taken_by = $3, taken_at = $4 WHERE run_id = $1 AND seq = $2",
             &[&run_id, &signal, &step, &at],

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use postgres::Row;
+use tokio_postgres::Row;
 use serde_json::Value;
 
 use super::{PostgresStore, Tx, WriteError, big, unsigned};
@@ -468,7 +468,7 @@ impl RunStore for PostgresStore {
         let mut recorder = std::mem::take(&mut self.recorder);
         let written = self.write("cannot journal the runs", |tx| {
             for batch in batches.iter_mut() {
-                tx.tx.batch_execute("SAVEPOINT run")?;
+                tx.batch("SAVEPOINT run")?;
                 let recorded = hold(tx, batch.lease, expires_at).and_then(|()| {
                     for event in batch.events {
                         recorder.record(tx, &batch.lease.run_id, event, now)?;
@@ -476,10 +476,9 @@ impl RunStore for PostgresStore {
                     Ok(())
                 });
                 match recorded {
-                    Ok(()) => tx.tx.batch_execute("RELEASE SAVEPOINT run")?,
+                    Ok(()) => tx.batch("RELEASE SAVEPOINT run")?,
                     Err(WriteError::Store(error)) => {
-                        tx.tx
-                            .batch_execute("ROLLBACK TO SAVEPOINT run; RELEASE SAVEPOINT run")?;
+                        tx.batch("ROLLBACK TO SAVEPOINT run; RELEASE SAVEPOINT run")?;
                         // Blobs it wrote, and starts it saw, are gone with it.
                         recorder.forget(Some(&batch.lease.run_id));
                         batch.result = Err(error);
@@ -767,8 +766,7 @@ impl RunStore for PostgresStore {
         self.write("cannot record the signal", |tx| {
             // Signals are numbered in the order they commit (a reader that
             // saw number n never misses a later commit with a smaller one).
-            tx.tx
-                .batch_execute("LOCK TABLE signals IN SHARE ROW EXCLUSIVE MODE")?;
+            tx.batch("LOCK TABLE signals IN SHARE ROW EXCLUSIVE MODE")?;
             let status: String = tx
                 .row("SELECT status FROM runs WHERE id = $1", &[&signal.run_id])?
                 .ok_or_else(|| StoreError::UnknownRun(signal.run_id.to_string()))?
@@ -926,7 +924,7 @@ impl PostgresStore {
 const HOLDERS: &str = "SELECT id FROM runs WHERE concurrency_key = $1 AND status IN ('running', 'waiting') ORDER BY created_at, ordinal";
 
 /// The runs holding slots of `key`, oldest first.
-fn holders(tx: &mut Tx<'_>, key: &str) -> Result<Vec<String>, postgres::Error> {
+fn holders(tx: &mut Tx<'_>, key: &str) -> Result<Vec<String>, tokio_postgres::Error> {
     Ok(tx
         .rows(HOLDERS, &[&key])?
         .iter()
@@ -979,7 +977,7 @@ fn record_modules(
     tx: &mut Tx<'_>,
     run_id: &str,
     modules: &[(String, String)],
-) -> Result<(), postgres::Error> {
+) -> Result<(), tokio_postgres::Error> {
     for (reference, digest) in modules {
         tx.execute(
             "INSERT INTO run_modules (run_id, reference, digest) VALUES ($1, $2, $3)

@@ -22,6 +22,7 @@ const USER: &str = "wfhost";
 
 struct Server {
     port: u16,
+    bin: PathBuf,
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
@@ -40,13 +41,24 @@ pub fn database() -> String {
         std::process::id(),
         SCHEMAS.fetch_add(1, Ordering::Relaxed)
     );
-    let base = format!("postgres://{USER}@127.0.0.1:{}/postgres", server.port);
-    let mut client = postgres::Client::connect(&base, postgres::NoTls)
-        .unwrap_or_else(|error| panic!("the test PostgreSQL server at {base}: {error}"));
-    client
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .expect("a schema of the test server");
-    format!("{base}?options=-c%20search_path%3D{schema}")
+        let created = psql(&server.bin, server.port, &format!("CREATE SCHEMA {schema}"))
+        .unwrap_or_else(|error| panic!("a schema of the test PostgreSQL server: {error}"));
+    assert!(created, "a schema of the test PostgreSQL server");
+    format!(
+        "postgres://{USER}@127.0.0.1:{}/postgres?options=-c%20search_path%3D{schema}",
+        server.port
+    )
+}
+
+/// Run `sql` with `psql` on the server at `port`; whether it succeeded.
+fn psql(bin: &Path, port: u16, sql: &str) -> Result<bool, String> {
+    let output = Command::new(bin.join("psql"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", USER])
+        .args(["-d", "postgres", "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start psql of {}: {e}", bin.display()))?;
+    Ok(output.status.success())
 }
 
 fn binaries() -> Result<PathBuf, String> {
@@ -165,15 +177,16 @@ fn start() -> Result<Server, String> {
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot start postgres: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(60);
-    let url = format!("postgres://{USER}@127.0.0.1:{port}/postgres");
-    loop {
-        match postgres::Client::connect(&url, postgres::NoTls) {
-            Ok(_) => return Ok(Server { port }),
-            Err(error) if Instant::now() > deadline => {
-                return Err(format!("it did not accept connections at {url}: {error}"));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        loop {
+        if psql(&bin, port, "SELECT 1")? {
+            return Ok(Server { port, bin });
         }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "it did not accept connections on 127.0.0.1:{port} within a minute"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
