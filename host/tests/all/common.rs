@@ -106,8 +106,114 @@ fn wfhost_command(home: &Path, args: &[&str]) -> Command {
         .args(args)
         .current_dir(repo())
         .env("WFHOST_HOME", home)
-        .env_remove("WFHOST_LOG");
+        .env_remove("WFHOST_LOG")
+        .env_remove("WFHOST_DB");
+    if let Ok(url) = std::fs::read_to_string(home.join(DB_MARKER)) {
+        command.env("WFHOST_DB", url);
+    }
     command
+}
+
+/// The file in a test's home naming the PostgreSQL schema its runs are
+/// kept in (given to `wfhost` as `WFHOST_DB`); a home without it keeps
+/// them in its SQLite file.
+const DB_MARKER: &str = ".test-db";
+
+/// Where a test's home keeps its runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// A fresh schema of the private test server.
+    Postgres,
+}
+
+impl Backend {
+    /// `dir/home`, keeping its runs on this backend.
+    pub fn home(self, dir: &Path) -> PathBuf {
+        let home = dir.join("home");
+        std::fs::create_dir_all(&home).expect("the home");
+        if self == Self::Postgres {
+            std::fs::write(home.join(DB_MARKER), crate::test_server::database())
+                .expect("the home's database");
+        }
+        home
+    }
+
+    /// The backend `home` keeps its runs on.
+    pub fn of(home: &Path) -> Self {
+        if home.join(DB_MARKER).exists() {
+            Self::Postgres
+        } else {
+            Self::Sqlite
+        }
+    }
+}
+
+/// The rows `sql` selects from the store of `home`, each column as text
+/// (NULL as empty); `?1`, `?2`, … stand for `params`, quoted.
+pub fn stored(home: &Path, sql: &str, params: &[&str]) -> Vec<Vec<String>> {
+    try_stored(home, sql, params).unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
+/// [`stored`], or why the query failed (no tables before the first run).
+pub fn try_stored(home: &Path, sql: &str, params: &[&str]) -> Result<Vec<Vec<String>>, String> {
+    let mut sql = sql.to_string();
+    for (index, param) in params.iter().enumerate().rev() {
+        sql = sql.replace(
+            &format!("?{}", index + 1),
+            &format!("'{}'", param.replace('\'', "''")),
+        );
+    }
+    match std::fs::read_to_string(home.join(DB_MARKER)) {
+        Ok(url) => crate::test_server::try_rows(&url, &sql),
+        Err(_) => {
+            let db =
+                rusqlite::Connection::open(home.join("wfhost.db")).map_err(|e| e.to_string())?;
+            let mut statement = db.prepare(&sql).map_err(|e| e.to_string())?;
+            let width = statement.column_count();
+            statement
+                .query_map([], |row| {
+                    (0..width)
+                        .map(|i| {
+                            Ok(match row.get_ref(i)? {
+                                rusqlite::types::ValueRef::Null => String::new(),
+                                rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                                rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                                rusqlite::types::ValueRef::Text(t) => {
+                                    String::from_utf8_lossy(t).into_owned()
+                                }
+                                rusqlite::types::ValueRef::Blob(b) => hex::encode(b),
+                            })
+                        })
+                        .collect()
+                })
+                .and_then(Iterator::collect)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// The one number `sql` counts in the store of `home`.
+pub fn stored_count(home: &Path, sql: &str, params: &[&str]) -> i64 {
+    stored(home, sql, params)
+        .first()
+        .and_then(|row| row.first())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Attempts of `run` that started and never ended, in the store of `home`.
+pub fn unended_attempts(home: &Path, run: &str) -> i64 {
+    let sql = match Backend::of(home) {
+        Backend::Sqlite => UNENDED_ATTEMPTS.to_string(),
+        Backend::Postgres => UNENDED_ATTEMPTS
+            .replace("e.body ->> '$.", "(e.body::jsonb ->> '")
+            .replace("visit'", "visit')::bigint")
+            .replace("item'", "item')::bigint")
+            .replace("iteration'", "iteration')::bigint")
+            .replace("attempt'", "attempt')::bigint"),
+    };
+    stored_count(home, &sql, &[run])
 }
 
 fn finish(mut command: Command) -> Run {

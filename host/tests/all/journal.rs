@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{guest, json, newest_run, repo, spawn, try_newest_run, wfhost, write};
+use crate::common::{
+    Backend, guest, json, newest_run, repo, spawn, stored, stored_count, try_newest_run,
+    try_stored, unended_attempts, wfhost, write,
+};
 
 /// A workflow of short steps: sleeps between deterministic echoes, a map,
 /// a retried step and a template chain, so a kill lands in every phase.
@@ -54,20 +57,16 @@ fn steps(home: &Path, run: &str) -> Vec<(String, String, Value)> {
         .collect()
 }
 
-fn database(home: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(home.join("wfhost.db")).expect("open the database")
-}
-
 /// `step_finished` events per step: a step recorded twice shows as 2.
 fn finished_counts(home: &Path, run: &str) -> Vec<(String, i64)> {
-    let db = database(home);
-    let mut statement = db
-        .prepare("SELECT step, count(*) FROM events WHERE run_id = ?1 AND kind = 'step_finished' GROUP BY step ORDER BY step")
-        .expect("query");
-    statement
-        .query_map([run], |row| Ok((row.get(0)?, row.get(1)?)))
-        .and_then(Iterator::collect)
-        .expect("rows")
+    stored(
+        home,
+        "SELECT step, count(*) FROM events WHERE run_id = ?1 AND kind = 'step_finished' GROUP BY step ORDER BY step",
+        &[run],
+    )
+    .into_iter()
+    .map(|row| (row[0].clone(), row[1].parse().expect("a count")))
+    .collect()
 }
 
 /// Deterministic steps only (sleeps return the time they slept).
@@ -92,8 +91,7 @@ fn comparable(steps: Vec<(String, String, Value)>) -> Vec<(String, String, Value
 /// end the result equals an uninterrupted run's and every step's recorded
 /// state agrees with its events. `WFHOST_CRASH_KILLS` sets the number of
 /// kills per durability (default 15: CI runs 30 in all).
-#[test]
-fn crash_loop_never_loses_or_repeats_a_step() {
+fn crash_loop_never_loses_or_repeats_a_step(backend: Backend) {
     let kills: usize = std::env::var("WFHOST_CRASH_KILLS")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -115,7 +113,7 @@ fn crash_loop_never_loses_or_repeats_a_step() {
     let file = write(dir.path(), "steady.yaml", &text);
     let file = file.to_str().expect("UTF-8");
 
-    let reference_home = dir.path().join("reference");
+    let reference_home = backend.home(&dir.path().join("reference"));
     let reference = wfhost(&reference_home, &["run", file]);
     assert_eq!(reference.code, 0, "{}", reference.render());
     let reference = comparable(steps(&reference_home, &newest_run(&reference_home)));
@@ -123,7 +121,7 @@ fn crash_loop_never_loses_or_repeats_a_step() {
     fastrand::seed(7);
     let mut report = Vec::new();
     for durability in ["normal", "full"] {
-        let home = dir.path().join(format!("crash-{durability}"));
+        let home = backend.home(&dir.path().join(format!("crash-{durability}")));
         let started = Instant::now();
         let mut done = 0;
         let mut runs = 0;
@@ -177,13 +175,11 @@ fn crash_loop_never_loses_or_repeats_a_step() {
 fn recorded_run(home: &Path, nth: usize) -> String {
     let started = Instant::now();
     loop {
-        if home.join("wfhost.db").exists() {
-            let ids: Vec<String> = database(home)
-                .prepare("SELECT id FROM runs ORDER BY created_at")
-                .and_then(|mut query| query.query_map([], |row| row.get(0))?.collect())
+        if Backend::of(home) == Backend::Postgres || home.join("wfhost.db").exists() {
+            let ids = try_stored(home, "SELECT id FROM runs ORDER BY created_at", &[])
                 .unwrap_or_default();
             if let Some(id) = ids.get(nth - 1) {
-                return id.clone();
+                return id[0].clone();
             }
         }
         assert!(
@@ -205,36 +201,43 @@ fn check_after_kill(home: &Path, run: &str, reference: &[(String, String, Value)
             );
         }
     }
-    assert_journal_intact(&database(home), run, context);
+    assert_journal_intact(home, run, context);
 }
 
 /// No attempt's result is recorded twice, and the database is intact.
-fn assert_journal_intact(db: &rusqlite::Connection, run: &str, context: &str) {
-    let twice: i64 = db
-        .query_row(
-            "SELECT count(*) FROM (SELECT json_extract(body, '$.step') s, json_extract(body, '$.visit') v,
-                    json_extract(body, '$.item') i, json_extract(body, '$.iteration') it,
-                    json_extract(body, '$.attempt') a, count(*) n
+fn assert_journal_intact(home: &Path, run: &str, context: &str) {
+    let backend = Backend::of(home);
+    let field = |name: &str| match backend {
+        Backend::Sqlite => format!("json_extract(body, '$.{name}')"),
+        Backend::Postgres => format!("(body::jsonb ->> '{name}')"),
+    };
+    let twice = stored_count(
+        home,
+        &format!(
+            "SELECT count(*) FROM (SELECT {} s, {} v, {} i, {} it, {} a, count(*) n
                FROM events WHERE run_id = ?1 AND kind IN ('step_succeeded', 'step_failed')
-               GROUP BY s, v, i, it, a HAVING n > 1)",
-            [run],
-            |row| row.get(0),
-        )
-        .expect("count");
+               GROUP BY 1, 2, 3, 4, 5 HAVING count(*) > 1) twice",
+            field("step"),
+            field("visit"),
+            field("item"),
+            field("iteration"),
+            field("attempt")
+        ),
+        &[run],
+    );
     assert_eq!(
         twice, 0,
         "{context}: an attempt's result was recorded twice"
     );
-    let check: String = db
-        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
-        .expect("integrity check");
-    assert_eq!(check, "ok", "{context}");
+    if backend == Backend::Sqlite {
+        let check = stored(home, "PRAGMA integrity_check", &[]);
+        assert_eq!(check, [["ok"]], "{context}");
+    }
 }
 
-#[test]
-fn resume_from_a_step_keeps_what_came_before() {
-    let home = tempfile::tempdir().expect("temp dir");
-    let home = home.path();
+fn resume_from_a_step_keeps_what_came_before(backend: Backend) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = &backend.home(dir.path());
     assert_eq!(wfhost(home, &["run", "workflows/hello.yaml"]).code, 0);
     let run = newest_run(home);
     let resumed = wfhost(home, &["resume", &run]);
@@ -272,10 +275,9 @@ fn resume_from_a_step_keeps_what_came_before() {
     );
 }
 
-#[test]
-fn a_run_is_pinned_to_its_definition_and_modules() {
+fn a_run_is_pinned_to_its_definition_and_modules(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
+    let home = backend.home(dir.path());
     let text = "name: pinned\nsteps:\n  - { id: one, module: system, action: echo, inputs: { message: one }, onSuccess: two }\n  - { id: two, module: system, action: fail, inputs: { code: x, message: broken } }\n";
     let file = write(dir.path(), "pinned.yaml", text);
     let file_arg = file.to_str().expect("UTF-8");
@@ -368,10 +370,9 @@ fn slow_run(home: &Path, dir: &Path) -> (Child, String) {
     }
 }
 
-#[test]
-fn pause_then_resume_and_cancel() {
+fn pause_then_resume_and_cancel(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
+    let home = backend.home(dir.path());
     let (child, run) = slow_run(&home, dir.path());
     let second = wfhost(&home, &["resume", &run]);
     assert_eq!(second.code, 2, "{}", second.render());
@@ -410,10 +411,9 @@ fn pause_then_resume_and_cancel() {
     assert_eq!(again.code, 2, "{}", again.render());
 }
 
-#[test]
-fn concurrent_runs_share_one_database() {
+fn concurrent_runs_share_one_database(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
+    let home = backend.home(dir.path());
     let steps: String = (0..30)
         .map(|i| format!("  - {{ id: s{i}, module: system, action: echo, inputs: {{ message: \"{i}\" }}{} }}\n", if i < 29 { format!(", onSuccess: s{}", i + 1) } else { String::new() }))
         .collect();
@@ -482,10 +482,9 @@ fn a_huge_output_is_stored_truncated() {
     );
 }
 
-#[test]
-fn ctrl_c_leaves_the_run_resumable() {
+fn ctrl_c_leaves_the_run_resumable(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
+    let home = backend.home(dir.path());
     let (child, run) = slow_run(&home, dir.path());
     // Wait until the first step runs: the driver is past its setup.
     while json(&home, &["status", &run, "--json"])["steps"]
@@ -565,24 +564,25 @@ steps:
 /// attempt is left `running` in an ended run, and no attempt's result was
 /// recorded twice.
 fn assert_consistent(home: &Path, run: &str, context: &str) {
-    let db = database(home);
-    let mut rows = db
-        .prepare(
-            "SELECT s.step, s.status, s.attempts,
-                    (SELECT e.body FROM events e WHERE e.run_id = s.run_id AND e.step = s.step
-                       AND e.kind IN ('step_finished', 'step_skipped') ORDER BY e.seq DESC LIMIT 1)
-             FROM steps s WHERE s.run_id = ?1",
-        )
-        .expect("query");
-    let steps: Vec<(String, String, i64, Option<String>)> = rows
-        .query_map([run], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })
-        .and_then(Iterator::collect)
-        .expect("rows");
+    let steps = stored(
+        home,
+        "SELECT s.step, s.status, s.attempts,
+                (SELECT e.body FROM events e WHERE e.run_id = s.run_id AND e.step = s.step
+                   AND e.kind IN ('step_finished', 'step_skipped') ORDER BY e.seq DESC LIMIT 1)
+         FROM steps s WHERE s.run_id = ?1",
+        &[run],
+    );
     assert!(!steps.is_empty(), "{context}: no steps recorded");
-    for (step, status, attempts, end) in steps {
-        let end: Value = serde_json::from_str(end.as_deref().unwrap_or("null")).expect("JSON");
+    for row in steps {
+        let [step, status, attempts, end] = &row[..] else {
+            panic!("{context}: a step row {row:?}");
+        };
+        let attempts: i64 = attempts.parse().expect("attempts");
+        let end: Value = if end.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(end).expect("JSON")
+        };
         assert!(
             !end.is_null(),
             "{context}: step `{step}` is `{status}` with no recorded end"
@@ -597,11 +597,12 @@ fn assert_consistent(home: &Path, run: &str, context: &str) {
             );
         }
     }
-    let unended: i64 = db
-        .query_row(crate::common::UNENDED_ATTEMPTS, [run], |row| row.get(0))
-        .expect("count");
-    assert_eq!(unended, 0, "{context}: attempts started and never ended");
-    assert_journal_intact(&db, run, context);
+    assert_eq!(
+        unended_attempts(home, run),
+        0,
+        "{context}: attempts started and never ended"
+    );
+    assert_journal_intact(home, run, context);
 }
 
 /// Run `args` with the journal killing its process after `commits` commits.
@@ -613,12 +614,11 @@ fn run_crashing(home: &Path, args: &[&str], commits: usize) -> crate::common::Ru
     )
 }
 
-#[test]
-fn a_crash_between_any_two_commits_resumes_to_a_consistent_journal() {
+fn a_crash_between_any_two_commits_resumes_to_a_consistent_journal(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = write(dir.path(), "cycling.yaml", CYCLING);
     let file = file.to_str().expect("UTF-8");
-    let reference_home = dir.path().join("reference");
+    let reference_home = backend.home(&dir.path().join("reference"));
     let reference = wfhost(&reference_home, &["run", file]);
     assert_eq!(reference.code, 0, "{}", reference.render());
     let reference_run = newest_run(&reference_home);
@@ -628,7 +628,7 @@ fn a_crash_between_any_two_commits_resumes_to_a_consistent_journal() {
 
     let mut crashes = 0;
     for commits in 1.. {
-        let home = dir.path().join(format!("crash-{commits}"));
+        let home = backend.home(&dir.path().join(format!("crash-{commits}")));
         let first = run_crashing(&home, &["run", file], commits);
         if first.code == 0 {
             // The run ended before its journal reached this many commits.
@@ -669,10 +669,9 @@ fn a_crash_between_any_two_commits_resumes_to_a_consistent_journal() {
 /// Requests are read on time however busy the run is: a step that loops
 /// every 40 ms (an event every few milliseconds) is paused within a few
 /// iterations, not after all 300.
-#[test]
-fn pause_takes_effect_while_a_run_is_busy() {
+fn pause_takes_effect_while_a_run_is_busy(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
+    let home = backend.home(dir.path());
     let file = write(
         dir.path(),
         "busy.yaml",
@@ -681,13 +680,11 @@ fn pause_takes_effect_while_a_run_is_busy() {
     let mut child = spawn(&home, &["run", file.to_str().expect("UTF-8")]);
     let run = recorded_run(&home, 1);
     let iterations = |home: &Path| -> i64 {
-        database(home)
-            .query_row(
-                "SELECT count(*) FROM attempts WHERE run_id = ?1 AND status = 'succeeded'",
-                [&run],
-                |row| row.get(0),
-            )
-            .unwrap_or(0)
+        stored_count(
+            home,
+            "SELECT count(*) FROM attempts WHERE run_id = ?1 AND status = 'succeeded'",
+            &[&run],
+        )
     };
     let started = Instant::now();
     while iterations(&home) < 3 {
@@ -715,13 +712,11 @@ fn pause_takes_effect_while_a_run_is_busy() {
 fn wait_for_attempt(home: &Path, run: &str, step: &str) {
     let started = Instant::now();
     loop {
-        let found: i64 = database(home)
-            .query_row(
-                "SELECT count(*) FROM events WHERE run_id = ?1 AND step = ?2 AND kind = 'step_started'",
-                [run, step],
-                |row| row.get(0),
-            )
-            .unwrap_or(0);
+        let found = stored_count(
+            home,
+            "SELECT count(*) FROM events WHERE run_id = ?1 AND step = ?2 AND kind = 'step_started'",
+            &[run, step],
+        );
         if found > 0 {
             return;
         }
@@ -735,25 +730,27 @@ fn wait_for_attempt(home: &Path, run: &str, step: &str) {
 
 /// (status, attempts, duration_ms, fuel) of each step, by id.
 fn step_rows(home: &Path, run: &str) -> std::collections::HashMap<String, (String, i64, f64, i64)> {
-    database(home)
-        .prepare("SELECT step, status, attempts, duration_ms, fuel FROM steps WHERE run_id = ?1")
-        .and_then(|mut query| {
-            query
-                .query_map([run], |row| {
-                    Ok((
-                        row.get(0)?,
-                        (row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?),
-                    ))
-                })?
-                .collect()
-        })
-        .expect("steps")
+    stored(
+        home,
+        "SELECT step, status, attempts, duration_ms, fuel FROM steps WHERE run_id = ?1",
+        &[run],
+    )
+    .into_iter()
+    .map(|row| {
+        let number = |i: usize| row[i].parse::<f64>().expect("a number");
+        #[allow(clippy::cast_possible_truncation)] // counts and fuel
+        let whole = |i: usize| number(i) as i64;
+        (
+            row[0].clone(),
+            (row[1].clone(), whole(2), number(3), whole(4)),
+        )
+    })
+    .collect()
 }
 
-#[test]
-fn cancel_records_what_it_stopped_runs_finally_and_is_not_resumed() {
+fn cancel_records_what_it_stopped_runs_finally_and_is_not_resumed(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
+    let home = backend.home(dir.path());
     let spin = crate::common::fixture("hostile/spin.wat");
     let file = write(
         dir.path(),
@@ -799,10 +796,9 @@ fn cancel_records_what_it_stopped_runs_finally_and_is_not_resumed() {
     );
 }
 
-#[test]
-fn a_second_cancel_stops_the_finally_steps_too() {
+fn a_second_cancel_stops_the_finally_steps_too(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
+    let home = backend.home(dir.path());
     let file = write(
         dir.path(),
         "cancel-twice.yaml",
@@ -826,3 +822,38 @@ fn a_second_cancel_stops_the_finally_steps_too() {
     );
     assert_consistent(&home, &run, "cancelled twice");
 }
+
+/// Every journal test above, on SQLite and on PostgreSQL.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(crate::common::Backend::Sqlite);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(crate::common::Backend::Postgres);
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    crash_loop_never_loses_or_repeats_a_step,
+    resume_from_a_step_keeps_what_came_before,
+    a_run_is_pinned_to_its_definition_and_modules,
+    pause_then_resume_and_cancel,
+    concurrent_runs_share_one_database,
+    ctrl_c_leaves_the_run_resumable,
+    a_crash_between_any_two_commits_resumes_to_a_consistent_journal,
+    pause_takes_effect_while_a_run_is_busy,
+    cancel_records_what_it_stopped_runs_finally_and_is_not_resumed,
+    a_second_cancel_stops_the_finally_steps_too,
+);

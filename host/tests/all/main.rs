@@ -20,6 +20,8 @@ mod journal;
 mod modules;
 mod sandbox;
 mod serve;
+#[path = "../../src/store/postgres/test_server.rs"]
+mod test_server;
 mod traces;
 mod values;
 mod waits;

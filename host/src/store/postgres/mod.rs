@@ -21,7 +21,6 @@ use futures_executor::block_on;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Statement};
 
-
 use super::recording::Recorder;
 use super::{Durability, StoreError, now_seconds};
 
@@ -82,8 +81,9 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("wfhost");
         }
-        let client = connect(config, &target)?
-            .map_err(fail("cannot connect (is the server running, and the URL right?)"))?;
+        let client = connect(config, &target)?.map_err(fail(
+            "cannot connect (is the server running, and the URL right?)",
+        ))?;
         // `normal`: a commit is durable once the server flushes its log, a
         // fraction of a second later; a crash of the server may lose the
         // last commits, never corrupt. `full`: every commit waits for it.
@@ -310,9 +310,7 @@ fn connect(
 ) -> Result<Result<Client, tokio_postgres::Error>, StoreError> {
     let (sent, received) = std::sync::mpsc::channel();
     let refused = |error: std::io::Error| {
-        StoreError::Refused(format!(
-            "cannot start the connection to {target}: {error}"
-        ))
+        StoreError::Refused(format!("cannot start the connection to {target}: {error}"))
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -337,7 +335,9 @@ fn connect(
         })
         .map_err(refused)?;
     received.recv().map_err(|_| {
-        StoreError::Refused(format!("the connection to {target} ended before it was made"))
+        StoreError::Refused(format!(
+            "the connection to {target} ended before it was made"
+        ))
     })
 }
 

@@ -12,7 +12,12 @@ use crate::store::recording::{AttemptRow, EventRow, Rows, StepRow};
 impl Rows for Tx<'_> {
     type Error = tokio_postgres::Error;
 
-    fn blob(&mut self, run_id: &str, digest: &Digest, body: &str) -> Result<(), tokio_postgres::Error> {
+    fn blob(
+        &mut self,
+        run_id: &str,
+        digest: &Digest,
+        body: &str,
+    ) -> Result<(), tokio_postgres::Error> {
         let digest = digest.as_bytes().as_slice();
         self.execute(
             "INSERT INTO blobs (digest, body) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -34,7 +39,12 @@ impl Rows for Tx<'_> {
         Ok(inserted.map_or(0, |r| r.get(0)))
     }
 
-    fn step_started(&mut self, run_id: &str, step: &str, seq: i64) -> Result<(), tokio_postgres::Error> {
+    fn step_started(
+        &mut self,
+        run_id: &str,
+        step: &str,
+        seq: i64,
+    ) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, seq)
              VALUES ($1, $2, 'running', 0, 0, 0, $3)
@@ -44,7 +54,11 @@ impl Rows for Tx<'_> {
         .map(drop)
     }
 
-    fn attempt(&mut self, run_id: &str, attempt: &AttemptRow<'_>) -> Result<(), tokio_postgres::Error> {
+    fn attempt(
+        &mut self,
+        run_id: &str,
+        attempt: &AttemptRow<'_>,
+    ) -> Result<(), tokio_postgres::Error> {
         let key = attempt.key;
         self.execute(
             "INSERT INTO attempts
@@ -75,7 +89,11 @@ impl Rows for Tx<'_> {
         .map(drop)
     }
 
-    fn step_finished(&mut self, run_id: &str, step: &StepRow<'_>) -> Result<(), tokio_postgres::Error> {
+    fn step_finished(
+        &mut self,
+        run_id: &str,
+        step: &StepRow<'_>,
+    ) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, kind, output, failure, seq, memory_peak)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -100,7 +118,12 @@ impl Rows for Tx<'_> {
         .map(drop)
     }
 
-    fn step_skipped(&mut self, run_id: &str, step: &str, seq: i64) -> Result<(), tokio_postgres::Error> {
+    fn step_skipped(
+        &mut self,
+        run_id: &str,
+        step: &str,
+        seq: i64,
+    ) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "INSERT INTO steps (run_id, step, status, attempts, duration_ms, fuel, seq)
              VALUES ($1, $2, 'skipped', 0, 0, 0, $3)

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio_postgres::Row;
 use serde_json::Value;
+use tokio_postgres::Row;
 
 use super::{PostgresStore, Tx, WriteError, big, unsigned};
 use crate::engine::resume::RecordedAttempt;

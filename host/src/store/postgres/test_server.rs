@@ -6,6 +6,7 @@
 //! `WFHOST_TEST_PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`
 //! (Debian's `postgresql` package, which `.ci/toolchains` installs), else
 //! `PATH`. Shared by the library's tests and the integration tests.
+#![allow(dead_code)] // each of the two uses a part
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -41,13 +42,40 @@ pub fn database() -> String {
         std::process::id(),
         SCHEMAS.fetch_add(1, Ordering::Relaxed)
     );
-        let created = psql(&server.bin, server.port, &format!("CREATE SCHEMA {schema}"))
+    let created = psql(&server.bin, server.port, &format!("CREATE SCHEMA {schema}"))
         .unwrap_or_else(|error| panic!("a schema of the test PostgreSQL server: {error}"));
     assert!(created, "a schema of the test PostgreSQL server");
     format!(
         "postgres://{USER}@127.0.0.1:{}/postgres?options=-c%20search_path%3D{schema}",
         server.port
     )
+}
+
+/// The rows `sql` selects from the database (and schema) `url` names,
+/// each column as text (NULL as empty): for tests that look at the rows.
+pub fn rows(url: &str, sql: &str) -> Vec<Vec<String>> {
+    try_rows(url, sql).unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
+/// [`rows`], or what `psql` said when the query failed.
+pub fn try_rows(url: &str, sql: &str) -> Result<Vec<Vec<String>>, String> {
+    let server = match SERVER.get_or_init(start) {
+        Ok(server) => server,
+        Err(error) => panic!("the test PostgreSQL server: {error}"),
+    };
+    let output = Command::new(server.bin.join("psql"))
+        .arg(url)
+        .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-F", "\u{1f}", "-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .expect("psql runs");
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| line.split('\u{1f}').map(str::to_string).collect())
+        .collect())
 }
 
 /// Run `sql` with `psql` on the server at `port`; whether it succeeded.
@@ -177,7 +205,7 @@ fn start() -> Result<Server, String> {
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot start postgres: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+    loop {
         if psql(&bin, port, "SELECT 1")? {
             return Ok(Server { port, bin });
         }
