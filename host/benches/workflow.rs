@@ -239,7 +239,8 @@ fn durable(tokio: &tokio::runtime::Runtime, plan: &Arc<Plan>, durability: Durabi
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("wfhost.db");
         let run_id = format!("r{round}");
-        let mut store = store::open(&path, durability).expect("store");
+        let mut store =
+            store::open(&store::Location::Sqlite(path.clone()), durability).expect("store");
         let lease = store
             .create_run(
                 &NewRun {

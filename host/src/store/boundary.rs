@@ -54,7 +54,16 @@ pub trait RunStore: Send + std::fmt::Debug {
 
     /// Record `events` of the leased run, each with the state it changes,
     /// in one transaction that also checks and renews the lease.
-    fn append(&mut self, lease: &mut Lease, events: &[Box<Event>]) -> Result<(), StoreError>;
+    fn append(&mut self, lease: &mut Lease, events: &[Box<Event>]) -> Result<(), StoreError> {
+        let mut batches = [Batch {
+            lease,
+            events,
+            result: Ok(()),
+        }];
+        self.append_many(&mut batches)?;
+        let [batch] = batches;
+        batch.result
+    }
 
     /// [`append`](Self::append) for several runs in one transaction: each
     /// batch checks and renews its own lease, and one refused (its lease

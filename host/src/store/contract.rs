@@ -51,6 +51,40 @@ impl Backend for PostgresStore {
     }
 }
 
+/// Both backends keep the same tables with the same columns (PostgreSQL
+/// adds `runs.ordinal`, its stand-in for SQLite's rowid, and its
+/// migration counter): a column added to one and not the other fails here.
+#[test]
+fn both_backends_have_the_same_tables_and_columns() {
+    let dir = tempfile::tempdir().expect("dir");
+    let sqlite =
+        SqliteStore::open(&dir.path().join("wfhost.db"), super::Durability::Normal).expect("open");
+    let mut sqlite_columns: Vec<String> = sqlite
+        .conn()
+        .prepare(
+            "SELECT m.name || '.' || c.name FROM sqlite_master m JOIN pragma_table_info(m.name) c
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+        )
+        .and_then(|mut query| query.query_map([], |row| row.get(0))?.collect())
+        .expect("SQLite's columns");
+    let postgres = PostgresStore::open(
+        &super::postgres::test_server::database(),
+        super::Durability::Normal,
+    )
+    .expect("open");
+    let mut postgres_columns: Vec<String> = postgres
+        .texts(
+            "SELECT table_name || '.' || column_name FROM information_schema.columns
+             WHERE table_schema = current_schema()",
+        )
+        .into_iter()
+        .filter(|column| column != "runs.ordinal" && !column.starts_with("wfhost_schema."))
+        .collect();
+    sqlite_columns.sort();
+    postgres_columns.sort();
+    assert_eq!(sqlite_columns, postgres_columns);
+}
+
 /// Every contract test, run on SQLite (a fresh file) and on PostgreSQL (a
 /// fresh schema of the private test server).
 macro_rules! on_every_backend {

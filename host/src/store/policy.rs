@@ -5,7 +5,7 @@
 //! transaction and writes what they decide.
 
 use super::StoreError;
-use super::lease::Lease;
+use super::lease::{LEASE_TTL, Lease, Owner, is_live};
 use super::records::{Admission, CircuitAdmission, CircuitRule, NewRun, WhenFull};
 use crate::engine::{RunStatus, Stop};
 
@@ -133,4 +133,26 @@ pub(super) fn breaker_admission(
         }),
         _ => None,
     }
+}
+
+/// The lease `owner` takes of run `id`, held by `held_by` until `expires`
+/// at epoch `epoch`: refused while another owner's lease is live.
+pub(super) fn take_over(
+    id: &str,
+    owner: &Owner,
+    (held_by, expires, epoch): (Option<String>, Option<f64>, i64),
+    now: f64,
+) -> Result<Lease, StoreError> {
+    if held_by.as_deref() != Some(owner.id()) && is_live(held_by.as_deref(), expires, now) {
+        let by = Owner::from_id(held_by.unwrap_or_default());
+        return Err(StoreError::Refused(format!(
+            "run {id} is being driven by {by}; wait for it, or `wfhost pause {id}` it first"
+        )));
+    }
+    Ok(Lease {
+        run_id: id.to_string(),
+        owner: owner.clone(),
+        epoch: epoch + 1,
+        expires_at: now + LEASE_TTL.as_secs_f64(),
+    })
 }

@@ -11,13 +11,22 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{VALUE_CAP_BYTES, capped_json, payload};
+use super::lease::Lease;
+use super::records::Batch;
+use super::{VALUE_CAP_BYTES, WriteError, capped_json, payload};
 use crate::engine::{AttemptKey, Event, RunStatus, StepFailure, StepStatus};
 use crate::sandbox::Digest;
 
-/// The writes of one backend's transaction that recording an event makes.
+/// The writes of one backend's transaction that journaling makes.
 pub(super) trait Rows {
     type Error;
+
+    /// Check that `lease` still holds its run and push its expiry to
+    /// `expires_at`: the fence every write of a run's journal passes first.
+    fn hold(&mut self, lease: &Lease, expires_at: f64) -> Result<(), WriteError<Self::Error>>;
+
+    /// Begin, release or roll back to the savepoint of one run's batch.
+    fn savepoint(&mut self, step: Savepoint) -> Result<(), Self::Error>;
 
     /// Keep blob `digest` (once) and note that run `run_id` refers to it.
     fn blob(&mut self, run_id: &str, digest: &Digest, body: &str) -> Result<(), Self::Error>;
@@ -60,6 +69,15 @@ pub(super) trait Rows {
         step: &str,
         at: f64,
     ) -> Result<(), Self::Error>;
+}
+
+/// The savepoint around one run's batch in a transaction journaling many.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Savepoint {
+    Begin,
+    Release,
+    /// Roll back to it and release it.
+    RollBack,
 }
 
 /// An event's row.
@@ -244,8 +262,46 @@ impl Recorder {
         }
     }
 
+    /// Journal `batches` (each a run's events under its lease) through
+    /// `rows`, in the caller's transaction: each batch checks and renews
+    /// its lease (to `expires_at`), and one refused (its lease lost) is
+    /// rolled back to its savepoint, its error in its `result`, without
+    /// the others failing.
+    pub fn append<R: Rows>(
+        &mut self,
+        rows: &mut R,
+        batches: &mut [Batch<'_>],
+        now: f64,
+        expires_at: f64,
+    ) -> Result<(), WriteError<R::Error>> {
+        for batch in batches.iter_mut() {
+            rows.savepoint(Savepoint::Begin).map_err(WriteError::Sql)?;
+            let recorded = rows.hold(batch.lease, expires_at).and_then(|()| {
+                for event in batch.events {
+                    self.record(rows, &batch.lease.run_id, event, now)
+                        .map_err(WriteError::Sql)?;
+                }
+                Ok(())
+            });
+            match recorded {
+                Ok(()) => rows
+                    .savepoint(Savepoint::Release)
+                    .map_err(WriteError::Sql)?,
+                Err(WriteError::Store(error)) => {
+                    rows.savepoint(Savepoint::RollBack)
+                        .map_err(WriteError::Sql)?;
+                    // Blobs it wrote, and starts it saw, are gone with it.
+                    self.forget(Some(&batch.lease.run_id));
+                    batch.result = Err(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
     /// Record `event` of run `run_id` at time `at` through `rows`.
-    pub fn record<R: Rows>(
+    fn record<R: Rows>(
         &mut self,
         rows: &mut R,
         run_id: &str,

@@ -315,6 +315,15 @@ pub struct Batch<'a> {
     pub result: Result<(), super::StoreError>,
 }
 
+impl Batch<'_> {
+    /// The leases of the batches that were recorded now last until `expires_at`.
+    pub(crate) fn renewed(batches: &mut [Self], expires_at: f64) {
+        for batch in batches.iter_mut().filter(|b| b.result.is_ok()) {
+            batch.lease.expires_at = expires_at;
+        }
+    }
+}
+
 /// A circuit breaker's rule, as a guarded call's step states it.
 #[derive(Debug, Clone, Copy)]
 pub struct CircuitRule<'a> {

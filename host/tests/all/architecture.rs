@@ -1,5 +1,6 @@
 //! ARCHITECTURE.md's invariants, checked by reading the sources so they
-//! cannot rot: only `sandbox` touches wasmtime, only `store` touches SQLite,
+//! cannot rot: only `sandbox` touches wasmtime, only `store` touches SQLite
+//! (and only `store/postgres` PostgreSQL),
 //! only `cli` prints or exits, and neither the top-level modules of
 //! `host/src` nor the files of `sandbox/` import one another in a circle.
 
@@ -85,6 +86,18 @@ fn only_the_store_touches_sqlite() {
     assert!(
         found.is_empty(),
         "rusqlite outside store/:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn only_the_postgres_backend_touches_postgresql() {
+    let found = used_outside(&["tokio_postgres"], |path| {
+        path.starts_with("store/postgres/") || path == "store/mod.rs"
+    });
+    assert!(
+        found.is_empty(),
+        "tokio_postgres outside store/postgres/:\n{}",
         found.join("\n")
     );
 }

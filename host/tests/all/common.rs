@@ -106,12 +106,28 @@ fn wfhost_command(home: &Path, args: &[&str]) -> Command {
         .args(args)
         .current_dir(repo())
         .env("WFHOST_HOME", home)
-        .env_remove("WFHOST_LOG")
-        .env_remove("WFHOST_DB");
-    if let Ok(url) = std::fs::read_to_string(home.join(DB_MARKER)) {
-        command.env("WFHOST_DB", url);
-    }
+        .env_remove("WFHOST_LOG");
+    use_store_of(&mut command, home);
     command
+}
+
+/// Give `command` the store `home` keeps its runs in.
+pub fn use_store_of(command: &mut Command, home: &Path) {
+    match std::fs::read_to_string(home.join(DB_MARKER)) {
+        Ok(url) => command.env("WFHOST_DB", url),
+        Err(_) => command.env_remove("WFHOST_DB"),
+    };
+}
+
+/// `dir/name`, a home of its own that keeps its runs where `home` does
+/// (another machine's home sharing one PostgreSQL database).
+pub fn home_sharing_store(home: &Path, dir: &Path, name: &str) -> PathBuf {
+    let other = dir.join(name);
+    std::fs::create_dir_all(&other).expect("the home");
+    if let Ok(url) = std::fs::read_to_string(home.join(DB_MARKER)) {
+        std::fs::write(other.join(DB_MARKER), url).expect("the home's database");
+    }
+    other
 }
 
 /// The file in a test's home naming the PostgreSQL schema its runs are

@@ -18,6 +18,7 @@ mod grants;
 mod hostile;
 mod journal;
 mod modules;
+mod postgres;
 mod sandbox;
 mod serve;
 #[path = "../../src/store/postgres/test_server.rs"]

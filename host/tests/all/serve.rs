@@ -45,7 +45,7 @@ impl Server {
     ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wfhost"));
         command.envs(env.iter().copied());
-        let mut child = command
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--workflows"])
             .arg(workflows)
             .args(extra)
@@ -54,9 +54,9 @@ impl Server {
             .env("WFHOST_CACHE_DIR", shared_cache())
             .env_remove("WFHOST_LOG")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("wfhost serve starts");
+            .stderr(Stdio::null());
+        crate::common::use_store_of(&mut command, home);
+        let mut child = command.spawn().expect("wfhost serve starts");
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut banner = Vec::new();
         loop {
@@ -224,7 +224,7 @@ pub(crate) fn eventually<T: std::fmt::Debug>(
 }
 
 /// Poll run `id` until `done` holds for it.
-fn wait_for(
+pub(crate) fn wait_for(
     server: &Server,
     token: &str,
     id: &str,
@@ -247,7 +247,7 @@ fn wait_for(
     )
 }
 
-fn ended(run: &Value) -> bool {
+pub(crate) fn ended(run: &Value) -> bool {
     !matches!(
         run["status"].as_str(),
         Some("running" | "waiting" | "queued")
@@ -534,7 +534,7 @@ fn runs_are_cancelled_paused_and_resumed_over_http() {
     );
 }
 
-const APPROVAL: &str = r#"
+pub(crate) const APPROVAL: &str = r#"
 name: approval
 steps:
   - id: approve

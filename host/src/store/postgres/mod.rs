@@ -119,6 +119,16 @@ impl PostgresStore {
             .get(0)
     }
 
+    /// The text of every row's first column `sql` selects, for tests.
+    #[cfg(test)]
+    pub(crate) fn texts(&self, sql: &str) -> Vec<String> {
+        block_on(self.client.borrow().query(sql, &[]))
+            .expect(sql)
+            .iter()
+            .map(|row| row.get(0))
+            .collect()
+    }
+
     fn now(&self) -> f64 {
         (self.clock)()
     }

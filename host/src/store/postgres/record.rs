@@ -4,13 +4,26 @@
 
 use serde_json::Value;
 
-use super::{Tx, big};
+use super::{Tx, WriteError, big};
 use crate::engine::RunStatus;
 use crate::sandbox::Digest;
-use crate::store::recording::{AttemptRow, EventRow, Rows, StepRow};
+use crate::store::Lease;
+use crate::store::recording::{AttemptRow, EventRow, Rows, Savepoint, StepRow};
 
 impl Rows for Tx<'_> {
     type Error = tokio_postgres::Error;
+
+    fn hold(&mut self, lease: &Lease, expires_at: f64) -> Result<(), WriteError> {
+        super::runs::hold(self, lease, expires_at)
+    }
+
+    fn savepoint(&mut self, step: Savepoint) -> Result<(), tokio_postgres::Error> {
+        self.batch(match step {
+            Savepoint::Begin => "SAVEPOINT run",
+            Savepoint::Release => "RELEASE SAVEPOINT run",
+            Savepoint::RollBack => "ROLLBACK TO SAVEPOINT run; RELEASE SAVEPOINT run",
+        })
+    }
 
     fn blob(
         &mut self,

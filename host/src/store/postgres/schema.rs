@@ -171,3 +171,22 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX webhook_deliveries_by_path ON webhook_deliveries(path, seq);
     ",
 ];
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    /// A migration some database has applied is never edited: append one.
+    #[test]
+    fn applied_migrations_are_never_edited() {
+        let applied = ["1d6d7dc512bae7963526a20ac41da149b1ac749771c0ff333bec263426cd9a99"];
+        for (number, digest) in applied.iter().enumerate() {
+            assert_eq!(
+                hex::encode(Sha256::digest(super::MIGRATIONS[number])),
+                *digest,
+                "migration {} was edited; append a new one instead",
+                number + 1
+            );
+        }
+    }
+}

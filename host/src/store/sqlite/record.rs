@@ -5,15 +5,29 @@
 use rusqlite::{Transaction, params};
 use serde_json::Value;
 
+use super::WriteError;
 use crate::engine::RunStatus;
 use crate::sandbox::Digest;
-use crate::store::recording::{AttemptRow, EventRow, Rows, StepRow};
+use crate::store::Lease;
+use crate::store::recording::{AttemptRow, EventRow, Rows, Savepoint, StepRow};
 
 /// The journal's writes into one SQLite transaction.
 pub(super) struct Writes<'a, 'c>(pub &'a Transaction<'c>);
 
 impl Rows for Writes<'_, '_> {
     type Error = rusqlite::Error;
+
+    fn hold(&mut self, lease: &Lease, expires_at: f64) -> Result<(), WriteError> {
+        super::runs::hold(self.0, lease, expires_at)
+    }
+
+    fn savepoint(&mut self, step: Savepoint) -> rusqlite::Result<()> {
+        self.0.execute_batch(match step {
+            Savepoint::Begin => "SAVEPOINT run",
+            Savepoint::Release => "RELEASE run",
+            Savepoint::RollBack => "ROLLBACK TO run; RELEASE run",
+        })
+    }
 
     fn blob(&mut self, run_id: &str, digest: &Digest, body: &str) -> rusqlite::Result<()> {
         self.0

@@ -14,7 +14,7 @@ use crate::engine::resume::RecordedAttempt;
 use crate::engine::{
     AttemptKey, AttemptResult, Event, RunStatus, Signal, StepFailure, StepStatus, Stop,
 };
-use crate::store::lease::{LEASE_TTL, Lease, Owner, is_live};
+use crate::store::lease::{LEASE_TTL, Lease, Owner};
 use crate::store::policy::{self, SlotDecision};
 use crate::store::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
@@ -400,7 +400,7 @@ impl RunStore for SqliteStore {
     ) -> Result<Lease, StoreError> {
         let now = self.now();
         self.write("cannot claim the run", |tx| {
-            let (held_by, expires, epoch): (Option<String>, Option<f64>, i64) = tx
+                        let held = tx
                 .query_row(
                     "SELECT owner, lease_expires, lease_epoch FROM runs WHERE id = ?1",
                     [id],
@@ -408,20 +408,7 @@ impl RunStore for SqliteStore {
                 )
                 .optional()?
                 .ok_or_else(|| StoreError::UnknownRun(id.to_string()))?;
-            if held_by.as_deref() != Some(owner.id()) && is_live(held_by.as_deref(), expires, now)
-            {
-                let by = Owner::from_id(held_by.unwrap_or_default());
-                return Err(StoreError::Refused(format!(
-                    "run {id} is being driven by {by}; wait for it, or `wfhost pause {id}` it first"
-                ))
-                .into());
-            }
-            let lease = Lease {
-                run_id: id.to_string(),
-                owner: owner.clone(),
-                epoch: epoch + 1,
-                expires_at: now + LEASE_TTL.as_secs_f64(),
-            };
+            let lease = policy::take_over(id, owner, held, now)?;
             tx.execute(
                 "UPDATE runs SET status = 'running', owner = ?2, lease_epoch = ?3, lease_expires = ?4,
                    requested = NULL, error = NULL, updated_at = ?5 WHERE id = ?1",
@@ -448,60 +435,19 @@ impl RunStore for SqliteStore {
             .map_err(self.error("cannot configure the journal's connection"))
     }
 
-    fn append(&mut self, lease: &mut Lease, events: &[Box<Event>]) -> Result<(), StoreError> {
-        let now = self.now();
-        let expires_at = now + LEASE_TTL.as_secs_f64();
-        let mut recorder = std::mem::take(&mut self.recorder);
-        let written = self.write("cannot journal the run", |tx| {
-            hold(tx, lease, expires_at)?;
-            for event in events {
-                recorder.record(&mut Writes(tx), &lease.run_id, event, now)?;
-            }
-            Ok(())
-        });
-        if written.is_err() {
-            recorder.forget(None);
-        }
-        self.recorder = recorder;
-        written?;
-        lease.expires_at = expires_at;
-        Ok(())
-    }
-
     fn append_many(&mut self, batches: &mut [Batch<'_>]) -> Result<(), StoreError> {
         let now = self.now();
         let expires_at = now + LEASE_TTL.as_secs_f64();
         let mut recorder = std::mem::take(&mut self.recorder);
         let written = self.write("cannot journal the runs", |tx| {
-            for batch in batches.iter_mut() {
-                tx.execute_batch("SAVEPOINT run")?;
-                let recorded = hold(tx, batch.lease, expires_at).and_then(|()| {
-                    for event in batch.events {
-                        recorder.record(&mut Writes(tx), &batch.lease.run_id, event, now)?;
-                    }
-                    Ok(())
-                });
-                match recorded {
-                    Ok(()) => tx.execute_batch("RELEASE run")?,
-                    Err(WriteError::Store(error)) => {
-                        tx.execute_batch("ROLLBACK TO run; RELEASE run")?;
-                        // Blobs it wrote, and starts it saw, are gone with it.
-                        recorder.forget(Some(&batch.lease.run_id));
-                        batch.result = Err(error);
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-            Ok(())
+            recorder.append(&mut Writes(tx), batches, now, expires_at)
         });
         if written.is_err() {
             recorder.forget(None);
         }
         self.recorder = recorder;
         written?;
-        for batch in batches.iter_mut().filter(|b| b.result.is_ok()) {
-            batch.lease.expires_at = expires_at;
-        }
+        Batch::renewed(batches, expires_at);
         Ok(())
     }
 
@@ -890,7 +836,7 @@ fn record_modules(
 
 /// Check that `lease` still holds its run and push its expiry to
 /// `expires_at`: the fence every write of a run's journal passes first.
-fn hold(tx: &Transaction<'_>, lease: &Lease, expires_at: f64) -> Result<(), WriteError> {
+pub(super) fn hold(tx: &Transaction<'_>, lease: &Lease, expires_at: f64) -> Result<(), WriteError> {
     let held = tx
         .prepare_cached(
             "UPDATE runs SET lease_expires = ?4, updated_at = ?5
