@@ -25,6 +25,7 @@ mod screen;
 mod serve;
 mod token;
 mod validate;
+mod worker;
 mod workflow_file;
 
 use std::io::IsTerminal;
@@ -59,8 +60,23 @@ pub struct Cli {
     #[arg(long, global = true, env = "WFHOST_DB", value_name = "FILE|URL", value_parser = parse_location)]
     db: Option<crate::store::Location>,
 
+    /// How long a run's driver may go silent (paused, partitioned, killed on
+    /// another machine) before another process takes the run over; renewed
+    /// every third of it. Shorter takes over sooner and writes more often.
+    #[arg(long, global = true, env = "WFHOST_LEASE", value_name = "DURATION", value_parser = parse_lease)]
+    lease: Option<std::time::Duration>,
+
     #[command(subcommand)]
     command: Command,
+}
+
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let lease = crate::units::parse_duration(text)?;
+    if !(std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(3600)).contains(&lease)
+    {
+        return Err(format!("a lease of {text} is outside 1s..1h"));
+    }
+    Ok(lease)
 }
 
 fn parse_location(text: &str) -> Result<crate::store::Location, std::convert::Infallible> {
@@ -97,6 +113,9 @@ enum Command {
     /// Serve the workflows of a folder: the HTTP API and any number of runs
     /// at once, until SIGTERM or Ctrl-C.
     Serve(serve::ServeArgs),
+    /// Drive the runs servers record in a shared database (`--db`): queued
+    /// runs, and runs whose driver went silent past its lease.
+    Worker(worker::WorkerArgs),
     /// List the cron schedules of a folder's workflows: next fire times and
     /// what recent ticks did.
     Schedules(schedules::SchedulesArgs),
@@ -135,6 +154,9 @@ pub fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let home = crate::home::Home::resolve(cli.home, cli.cache_dir, cli.db);
+    if let Some(lease) = cli.lease {
+        crate::store::set_lease_ttl(lease);
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(&home, &args),
         Command::New(args) => new::run(&home, &args),
@@ -151,6 +173,7 @@ pub fn main() -> ExitCode {
         Command::Prune(args) => control::prune(&home, &args),
         Command::Circuit(command) => circuit::run(&home, &command),
         Command::Serve(args) => serve::run(&home, &args),
+        Command::Worker(args) => worker::run(&home, &args),
         Command::Schedules(args) => schedules::run(&home, &args),
         Command::Token(command) => token::run(&home, &command),
         Command::Graph(args) => graph::run(&home, &args),

@@ -47,6 +47,11 @@ pub(super) struct ServeArgs {
     durability: Durability,
     #[command(flatten)]
     otlp: super::otlp::OtlpArgs,
+    /// Drive no runs here: serve the API, the dashboard, cron and webhooks,
+    /// and record every run queued for the `wfhost worker` processes that
+    /// share the database (`--db`).
+    #[arg(long)]
+    no_worker: bool,
 }
 
 pub(super) fn run(home: &Home, args: &ServeArgs) -> Result<u8, CliError> {
@@ -73,6 +78,7 @@ pub(super) fn run(home: &Home, args: &ServeArgs) -> Result<u8, CliError> {
         runtime: load::runtime(home)?,
         registry: load::registry(home),
         otlp: args.otlp.url().map(str::to_string),
+        no_worker: args.no_worker,
     };
     let tokio = super::tokio_runtime()?;
     tokio.block_on(async {
@@ -152,7 +158,7 @@ fn clock() -> Result<Clock, CliError> {
 }
 
 /// SIGTERM or SIGINT (Ctrl-C).
-async fn stop_signal() {
+pub(super) async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -130,6 +130,18 @@ impl Library {
         })
     }
 
+    /// A library serving no folder: it plans the workflow text runs
+    /// recorded (`wfhost worker`). Never [`reload`](Self::reload) it.
+    pub fn for_recorded_runs(runtime: Runtime, registry: Registry) -> Self {
+        Self {
+            dir: PathBuf::new(),
+            modules: Catalog::new(runtime.clone()).with_registry(registry.clone()),
+            runtime,
+            registry,
+            files: RwLock::default(),
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -19,6 +19,7 @@ pub mod shared_store;
 pub mod signal;
 pub mod tokens;
 pub mod webhook;
+pub mod worker;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -75,6 +76,9 @@ pub struct ServeConfig {
     /// `--otlp URL`: the OTLP collector runs' traces and the metrics go to
     /// (otherwise the `OTEL_EXPORTER_OTLP_*` variables say, if anything).
     pub otlp: Option<String>,
+    /// `--no-worker`: drive no runs here; record them queued for the
+    /// `wfhost worker` processes sharing the database.
+    pub no_worker: bool,
 }
 
 /// Why the server could not start.
@@ -153,18 +157,20 @@ impl Service {
         let gauges: otlp::Gauges =
             Arc::new(move |status: RunStatus| counted.lock().count_runs(status).ok());
         let pushed = OtlpMetrics::configured(config.otlp.as_deref(), metrics::buckets(), &gauges)?;
-        let runner = Arc::new(
-            Runner::new(
-                config.database,
-                config.durability,
-                config.workspace,
-                store.clone(),
-                journals,
-                config.max_runs,
-                Metrics::new(pushed),
-            )?
-            .exporting_traces(traces.is_some()),
-        );
+        let mut runner = Runner::new(
+            config.database,
+            config.durability,
+            config.workspace,
+            store.clone(),
+            journals,
+            config.max_runs,
+            Metrics::new(pushed),
+        )?
+        .exporting_traces(traces.is_some());
+        if config.no_worker {
+            runner = runner.handing_runs_to_workers();
+        }
+        let runner = Arc::new(runner);
         let schedules = library
             .list()
             .iter()
@@ -179,7 +185,12 @@ impl Service {
             metrics_to: runner.metrics().otlp().map(|m| m.endpoint().to_string()),
             ..Startup::default()
         };
-        for run in runner.orphans().await.map_err(ServeError::Orphans)? {
+        let orphans = if runner.drives() {
+            runner.orphans().await.map_err(ServeError::Orphans)?
+        } else {
+            Vec::new()
+        };
+        for run in orphans {
             let request = ResumeRequest {
                 run: &run,
                 from: None,
@@ -225,9 +236,11 @@ impl Service {
             )
             .run_forever(),
         );
-        let admitting = tokio::spawn(
-            Arc::clone(&self.state.runner).admit_forever(Arc::clone(&self.state.library)),
-        );
+        let admitting = self.state.runner.drives().then(|| {
+            tokio::spawn(
+                Arc::clone(&self.state.runner).admit_forever(Arc::clone(&self.state.library)),
+            )
+        });
         let exporting = self.traces.clone().map(|traces| {
             tokio::spawn(export_forever(
                 traces,
@@ -247,7 +260,9 @@ impl Service {
         );
         shutdown.await;
         scheduling.abort();
-        admitting.abort();
+        if let Some(admitting) = admitting {
+            admitting.abort();
+        }
         tracing::info!("stopping: no new runs; running steps get {:?}", self.grace);
         self.state.runner.shut_down(self.grace).await;
         reloading.abort();

@@ -118,6 +118,9 @@ pub struct Runner {
     closing: AtomicBool,
     /// Runs started here are recorded with their traces due for export.
     export_traces: bool,
+    /// Whether this process drives runs (`serve --no-worker` does not: it
+    /// records them queued for `wfhost worker` processes).
+    drives: bool,
 }
 
 impl Runner {
@@ -160,7 +163,21 @@ impl Runner {
             queued: Notify::new(),
             closing: AtomicBool::new(false),
             export_traces: false,
+            drives: true,
         })
+    }
+
+    /// Drive no run here: record new runs queued, for workers to take, and
+    /// hand runs asked to resume to them (`serve --no-worker`).
+    #[must_use]
+    pub fn handing_runs_to_workers(mut self) -> Self {
+        self.drives = false;
+        self
+    }
+
+    /// Whether this process drives runs (not `serve --no-worker`).
+    pub fn drives(&self) -> bool {
+        self.drives
     }
 
     /// Record the runs this runner starts as due for trace export.
@@ -204,8 +221,9 @@ impl Runner {
             slot_key(&workflow.plan, &inputs).map_err(|p| RunnerError::Inputs(vec![p]))?;
         let run_id = engine::new_run_id();
         // At `--max-runs`, the run is recorded queued; one ending admits it.
-        let permit = self.permit();
-        let hold = self.capacity.is_some() && permit.is_none();
+        // Without a worker here, every run is queued for the workers.
+        let permit = self.drives.then(|| self.permit()).flatten();
+        let hold = !self.drives || (self.capacity.is_some() && permit.is_none());
         let owner = self.owner.clone();
         let workspace = self.workspace.clone();
         let (started_by, key) = (
@@ -281,6 +299,48 @@ impl Runner {
     /// Continue recorded run `request.run` in this process, planning its
     /// workflow file with `library`'s modules.
     pub async fn resume(
+        self: &Arc<Self>,
+        library: &Arc<Library>,
+        request: ResumeRequest<'_>,
+    ) -> Result<(), RunnerError> {
+        if !self.drives {
+            return self.hand_over(request).await;
+        }
+        self.resume_with(library, request).await
+    }
+
+    /// Leave a run asked to resume to the workers (`serve --no-worker`): a
+    /// paused, failed or interrupted run nobody drives is marked
+    /// `interrupted`, which a worker adopts.
+    async fn hand_over(&self, request: ResumeRequest<'_>) -> Result<(), RunnerError> {
+        if request.from.is_some() || request.allow_changed {
+            return Err(RunnerError::Store(StoreError::Refused(
+                "this server drives no runs (--no-worker): resume from a step, or with changes allowed, with `wfhost resume` where the workflow's files are".to_string(),
+            )));
+        }
+        let id = request.run.to_string();
+        self.store
+            .with(move |store| {
+                let run = store.run(&id)?;
+                if run.is_driven()
+                    || !matches!(
+                        run.status,
+                        RunStatus::Paused | RunStatus::Failed | RunStatus::Interrupted
+                    )
+                {
+                    return Err(StoreError::Refused(format!(
+                        "run {id} is {}{}; only a paused, failed or interrupted run is resumed",
+                        run.status,
+                        if run.is_driven() { " and driven" } else { "" }
+                    )));
+                }
+                store.set_status(&id, RunStatus::Interrupted)
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn resume_with(
         self: &Arc<Self>,
         library: &Arc<Library>,
         request: ResumeRequest<'_>,
@@ -394,8 +454,9 @@ impl Runner {
         }
     }
 
-    /// Admit the oldest queued run of each key while its key has a free
-    /// slot (only a queue's head can be admitted: first in, first started).
+    /// Admit queued runs, oldest first, while their key has a free slot
+    /// (only a queue's head can be admitted: first in, first started; a
+    /// queue whose head must wait is left for the next pass).
     async fn admit_queued(self: &Arc<Self>, library: &Arc<Library>) -> Result<(), RunnerError> {
         let owner = self.owner.clone();
         // Under `--max-runs`, as many as there are free places.
@@ -417,17 +478,24 @@ impl Runner {
             .with(move |store| {
                 let mut queued = store.runs(Some(RunStatus::Queued))?;
                 queued.reverse();
-                let mut keys = std::collections::HashSet::new();
+                // A key whose queue head must wait: the rest of its queue waits too.
+                let mut waiting = std::collections::HashSet::new();
                 let mut admitted = Vec::new();
                 for run in queued {
                     if admitted.len() >= room {
                         break;
                     }
-                    if !keys.insert(run.concurrency_key.clone()) {
+                    if waiting.contains(&run.concurrency_key) {
                         continue;
                     }
-                    if let Some(lease) = store.admit(&run.id, &owner)? {
-                        admitted.push((run, lease));
+                    match store.admit(&run.id, &owner) {
+                        Ok(Some(lease)) => admitted.push((run, lease)),
+                        Ok(None) => {
+                            waiting.insert(run.concurrency_key.clone());
+                        }
+                        // Another process admitted it first.
+                        Err(StoreError::Refused(_)) => {}
+                        Err(error) => return Err(error),
                     }
                 }
                 Ok(admitted)
@@ -528,11 +596,14 @@ impl Runner {
     /// with Ctrl-C in `wfhost run`: they wait for `wfhost resume`).
     pub async fn orphans(&self) -> Result<Vec<String>, RunnerError> {
         let orphans = self.store.with(|store| {
-            let mut orphans: Vec<String> = store
-                .runs(None)?
+            let mut orphans: Vec<String> = [RunStatus::Running, RunStatus::Waiting]
                 .into_iter()
+                .map(|status| store.runs(Some(status)))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
                 // A child run continues with its parent.
-                .filter(|run| run.status.is_active() && !run.is_driven() && run.parent.is_none())
+                .filter(|run| !run.is_driven() && run.parent.is_none())
                 .map(|run| run.id)
                 .collect();
             orphans.extend(

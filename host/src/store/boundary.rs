@@ -39,7 +39,7 @@ pub trait RunStore: Send + std::fmt::Debug {
         modules: &[(String, String)],
     ) -> Result<Lease, StoreError>;
 
-    /// Extend `lease` by [`LEASE_TTL`](super::LEASE_TTL) from now.
+    /// Extend `lease` by [`lease_ttl`](super::lease_ttl) from now.
     fn renew(&mut self, lease: &mut Lease) -> Result<(), StoreError>;
 
     /// From now on this connection journals only runs it holds leases for

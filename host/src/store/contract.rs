@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::{
-    Admission, LEASE_TTL, NewRun, Owner, PostgresStore, RunStore, Slot, SqliteStore, StoreError,
-    WhenFull,
+    Admission, NewRun, Owner, PostgresStore, RunStore, Slot, SqliteStore, StoreError, WhenFull,
+    lease_ttl,
 };
 use crate::engine::{AttemptKey, Event, RunStatus, Stop};
 
@@ -205,14 +205,14 @@ fn a_live_lease_keeps_others_out_and_an_expired_one_is_taken_over(store: &mut dy
         "{refused:?}"
     );
     // Appending renews: the lease outlives its first term.
-    advance(LEASE_TTL.as_secs_f64() * 0.8);
+    advance(lease_ttl().as_secs_f64() * 0.8);
     store
         .append(&mut lease_a, &[started("s")])
         .expect("a appends");
-    advance(LEASE_TTL.as_secs_f64() * 0.8);
+    advance(lease_ttl().as_secs_f64() * 0.8);
     assert!(store.claim("r1", &b, &[]).is_err(), "renewed by the append");
     // Then a goes silent and its lease expires.
-    advance(LEASE_TTL.as_secs_f64() + 1.0);
+    advance(lease_ttl().as_secs_f64() + 1.0);
     let mut lease_b = store.claim("r1", &b, &[]).expect("b takes over");
     assert_eq!(lease_b.epoch, 2);
     // a's writes are fenced off and write nothing.
@@ -485,7 +485,7 @@ fn one_transaction_for_many_runs_leaves_out_a_run_whose_lease_was_lost(store: &m
     let mut kept = new_run_in(store, "r2", &a, None)
         .running()
         .expect("no slot needed");
-    advance(LEASE_TTL.as_secs_f64() + 1.0);
+    advance(lease_ttl().as_secs_f64() + 1.0);
     let _taken = store.claim("r1", &b, &[]).expect("b takes r1 over");
     let kept_renewed = {
         let (first, second) = ([started("s")], [started("t"), started("u")]);

@@ -4,12 +4,26 @@
 //! this machine that no longer exists (a `wfhost run` killed with SIGKILL
 //! leaves nothing to wait for).
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
-/// How long a lease lasts without renewal. The journal renews it with every
-/// commit and, when idle, after a third of this.
-pub const LEASE_TTL: Duration = Duration::from_secs(15);
+/// How long a lease lasts without renewal unless `--lease` says otherwise.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
+
+static LEASE_TTL: OnceLock<Duration> = OnceLock::new();
+
+/// How long a lease lasts without renewal: how long an owner may go silent
+/// (paused, partitioned, killed on another machine) before another process
+/// takes its run over. The journal renews it with every commit and, when
+/// idle, after a third of this.
+pub fn lease_ttl() -> Duration {
+    LEASE_TTL.get().copied().unwrap_or(DEFAULT_LEASE_TTL)
+}
+
+/// Set this process's lease length (`--lease`), once, before any lease.
+pub fn set_lease_ttl(ttl: Duration) {
+    let _ = LEASE_TTL.set(ttl);
+}
 
 /// Who drives a run: `host:pid:start`, the process's start time telling a
 /// reused pid from the process that took the lease.
@@ -102,7 +116,7 @@ pub struct Lease {
 impl Lease {
     /// Whether it should be renewed at `now` (a third of its time is gone).
     pub fn due(&self, now: f64) -> bool {
-        self.expires_at - now < LEASE_TTL.as_secs_f64() * 2.0 / 3.0
+        self.expires_at - now < lease_ttl().as_secs_f64() * 2.0 / 3.0
     }
 }
 

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 pub use boundary::RunStore;
 pub use journal::{Journal, JournalHub};
-pub use lease::{LEASE_TTL, Lease, Owner};
+pub use lease::{DEFAULT_LEASE_TTL, Lease, Owner, lease_ttl, set_lease_ttl};
 pub use location::Location;
 pub use postgres::PostgresStore;
 pub use records::{

@@ -5,7 +5,7 @@
 //! transaction and writes what they decide.
 
 use super::StoreError;
-use super::lease::{LEASE_TTL, Lease, Owner, is_live};
+use super::lease::{Lease, Owner, is_live, lease_ttl};
 use super::records::{Admission, CircuitAdmission, CircuitRule, NewRun, WhenFull};
 use crate::engine::{RunStatus, Stop};
 
@@ -153,6 +153,6 @@ pub(super) fn take_over(
         run_id: id.to_string(),
         owner: owner.clone(),
         epoch: epoch + 1,
-        expires_at: now + LEASE_TTL.as_secs_f64(),
+        expires_at: now + lease_ttl().as_secs_f64(),
     })
 }

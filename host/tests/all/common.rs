@@ -119,6 +119,14 @@ pub fn use_store_of(command: &mut Command, home: &Path) {
     };
 }
 
+/// `dir/home`, keeping its runs in the PostgreSQL database `url` names.
+pub fn home_on(dir: &Path, url: &str) -> PathBuf {
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).expect("the home");
+    std::fs::write(home.join(DB_MARKER), url).expect("the home's database");
+    home
+}
+
 /// `dir/name`, a home of its own that keeps its runs where `home` does
 /// (another machine's home sharing one PostgreSQL database).
 pub fn home_sharing_store(home: &Path, dir: &Path, name: &str) -> PathBuf {
@@ -146,13 +154,14 @@ pub enum Backend {
 impl Backend {
     /// `dir/home`, keeping its runs on this backend.
     pub fn home(self, dir: &Path) -> PathBuf {
-        let home = dir.join("home");
-        std::fs::create_dir_all(&home).expect("the home");
-        if self == Self::Postgres {
-            std::fs::write(home.join(DB_MARKER), crate::test_server::database())
-                .expect("the home's database");
+        match self {
+            Self::Sqlite => {
+                let home = dir.join("home");
+                std::fs::create_dir_all(&home).expect("the home");
+                home
+            }
+            Self::Postgres => home_on(dir, &crate::test_server::database()),
         }
-        home
     }
 
     /// The backend `home` keeps its runs on.
@@ -255,6 +264,19 @@ pub fn spawn(home: &Path, args: &[&str]) -> Child {
         .env("WFHOST_CACHE_DIR", shared_cache())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .spawn()
+        .expect("wfhost starts")
+}
+
+/// Start `wfhost` with `args` in the background, its stderr written to
+/// `log` with its diagnostics at `WFHOST_LOG=info` (stdout dropped).
+pub fn spawn_logged(home: &Path, args: &[&str], log: &Path) -> Child {
+    let file = std::fs::File::create(log).expect("the log file");
+    wfhost_command(home, args)
+        .env("WFHOST_CACHE_DIR", shared_cache())
+        .env("WFHOST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(file)
         .spawn()
         .expect("wfhost starts")
 }

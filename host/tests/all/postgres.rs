@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, home_sharing_store, json, newest_run, spawn, stored, stored_count, try_stored, wfhost,
-    write,
+    Backend, home_on, home_sharing_store, json, newest_run, spawn, spawn_logged, stored,
+    stored_count, try_stored, wfhost, write,
 };
 use crate::serve::{APPROVAL, Server, ended, start, token, wait_for};
 
@@ -124,4 +124,300 @@ fn a_run_killed_in_one_home_is_resumed_from_another() {
         .map(|step| &step["output"])
         .collect();
     assert_eq!(outputs.last(), Some(&&json!("done")), "{status}");
+}
+
+/// Workflow `name`: `count` steps `s1`, `s2`, … in a row, each sleeping
+/// `milliseconds`.
+fn sleeps(name: &str, count: usize, milliseconds: u64) -> String {
+    let steps: String = (1..=count)
+        .map(|i| {
+            let next = if i < count { format!(", onSuccess: s{}", i + 1) } else { String::new() };
+            format!("  - {{ id: s{i}, module: system, action: sleep, inputs: {{ milliseconds: {milliseconds} }}{next} }}\n")
+        })
+        .collect();
+    format!("name: {name}\nsteps:\n{steps}")
+}
+
+/// The runs (still running) process `pid` drives, by the owner ids leases
+/// record (`host:pid:start`).
+fn driven_by(home: &std::path::Path, pid: u32) -> i64 {
+    stored_count(
+        home,
+        &format!("SELECT count(*) FROM runs WHERE owner LIKE '%:{pid}:%' AND status = 'running'"),
+        &[],
+    )
+}
+
+/// Wait until process `pid` drives a run; panics after 30 s.
+fn until_driving(home: &std::path::Path, pid: u32) {
+    let started = Instant::now();
+    while driven_by(home, pid) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "worker {pid} never drove a run"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How long until no run is left to process `pid` (each taken over by
+/// another worker, or ended); panics after 30 s.
+fn taken_from(home: &std::path::Path, pid: u32) -> Duration {
+    let started = Instant::now();
+    while driven_by(home, pid) > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the runs of worker {pid} were never taken over: {:?}",
+            stored(
+                home,
+                &format!(
+                    "SELECT id, name, status, owner, lease_expires, lease_epoch FROM runs WHERE owner LIKE '%:{pid}:%'"
+                ),
+                &[]
+            )
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    started.elapsed()
+}
+
+/// Worker processes, killed (and their logs shown, when a check failed)
+/// when dropped.
+struct Workers {
+    children: Vec<std::process::Child>,
+    logs: Vec<std::path::PathBuf>,
+}
+
+impl Workers {
+    fn start(home: &std::path::Path, dir: &std::path::Path, count: usize, lease: &str) -> Self {
+        let logs: Vec<_> = (0..count)
+            .map(|i| dir.join(format!("worker-{i}.log")))
+            .collect();
+        let children = logs
+            .iter()
+            .enumerate()
+            .map(|(i, log)| {
+                let home = home_sharing_store(home, dir, &format!("worker-{i}"));
+                spawn_logged(&home, &["worker", "--slots", "4", "--lease", lease], log)
+            })
+            .collect();
+        Self { children, logs }
+    }
+
+    fn pid(&self, index: usize) -> u32 {
+        self.children[index].id()
+    }
+
+    fn log(&self, index: usize) -> String {
+        std::fs::read_to_string(&self.logs[index]).unwrap_or_default()
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            // A stopped process is killed all the same.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            #[allow(clippy::print_stderr)] // what the workers said, for the failure
+            for index in 0..self.logs.len() {
+                eprintln!("worker {index} said:\n{}", self.log(index));
+            }
+        }
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -{name} {pid}");
+}
+
+/// `serve --no-worker` queues every run; three workers take them. One is
+/// killed with SIGKILL mid-run and another stopped (SIGSTOP) past its
+/// lease: their runs are taken over within the lease and a second, every
+/// run ends succeeded with each attempt's result and each step's end
+/// recorded once, and the stopped worker, woken, records nothing more.
+#[test]
+fn workers_take_the_runs_a_server_queues_and_take_over_from_a_lost_one() {
+    const LEASE: Duration = Duration::from_secs(2);
+    let lease = format!("{}s", LEASE.as_secs());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = Backend::Postgres.home(dir.path());
+    let workflows = dir.path().join("workflows");
+    write(&workflows, "five.yaml", &sleeps("five", 5, 100));
+    write(
+        &workflows,
+        "map.yaml",
+        "name: map\nsteps:\n  - { id: each, module: system, action: echo, inputs: { message: \"item {{ item }}\" }, foreach: \"{{ range(200) | list }}\", concurrency: 16 }\n",
+    );
+    let alice = token(&home, "alice");
+    let server = Server::start(&home, &workflows, &["--no-worker", "--lease", &lease]);
+    let mut workers = Workers::start(&home, dir.path(), 3, &lease);
+    let mut ids: Vec<String> = (0..120)
+        .map(|_| start(&server, &alice, "five", &json!({})))
+        .collect();
+    ids.push(start(&server, &alice, "map", &json!({})));
+
+    let (killed, stopped) = (workers.pid(0), workers.pid(1));
+    until_driving(&home, killed);
+    signal(killed, "KILL");
+    let after_kill = taken_from(&home, killed);
+    until_driving(&home, stopped);
+    signal(stopped, "STOP");
+    let after_stop = taken_from(&home, stopped);
+    signal(stopped, "CONT");
+
+    let started = Instant::now();
+    while stored_count(
+        &home,
+        "SELECT count(*) FROM runs WHERE status NOT IN ('succeeded', 'failed', 'cancelled')",
+        &[],
+    ) > 0
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the runs never ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(server);
+    for index in 1..3 {
+        signal(workers.pid(index), "TERM");
+        let stopped = workers.children[index].wait().expect("the worker stops");
+        assert!(stopped.success(), "worker {index}: {stopped:?}");
+    }
+    #[allow(clippy::print_stderr)] // the figures, shown with --nocapture
+    {
+        eprintln!(
+            "workers: {} runs; taken over {after_kill:.2?} after SIGKILL, {after_stop:.2?} after SIGSTOP (lease {LEASE:?})",
+            ids.len()
+        );
+    }
+    assert!(
+        after_kill <= LEASE + Duration::from_secs(1),
+        "{after_kill:?}"
+    );
+    assert!(
+        after_stop <= LEASE + Duration::from_secs(1),
+        "{after_stop:?}"
+    );
+
+    let statuses = stored(
+        &home,
+        "SELECT status, count(*) FROM runs GROUP BY status",
+        &[],
+    );
+    let unsuccessful = stored(
+        &home,
+        "SELECT id, name, status, error, lease_epoch FROM runs WHERE status != 'succeeded'",
+        &[],
+    );
+    assert_eq!(
+        statuses,
+        [["succeeded".to_string(), ids.len().to_string()]],
+        "{unsuccessful:?}"
+    );
+    let twice = stored_count(
+        &home,
+        "SELECT count(*) FROM (SELECT run_id, body::jsonb ->> 'step', body::jsonb ->> 'visit',
+                  body::jsonb ->> 'item', body::jsonb ->> 'iteration', body::jsonb ->> 'attempt'
+           FROM events WHERE kind IN ('step_succeeded', 'step_failed')
+           GROUP BY 1, 2, 3, 4, 5, 6 HAVING count(*) > 1) twice",
+        &[],
+    );
+    assert_eq!(twice, 0, "an attempt's result was recorded twice");
+    let ends_twice = stored_count(
+        &home,
+        "SELECT count(*) FROM (SELECT run_id, step FROM events WHERE kind = 'step_finished'
+           GROUP BY 1, 2 HAVING count(*) > 1) twice",
+        &[],
+    );
+    assert_eq!(ends_twice, 0, "a step's end was recorded twice");
+    let taken_over = stored_count(
+        &home,
+        "SELECT count(*) FROM runs WHERE lease_epoch > 2",
+        &[],
+    );
+    assert!(taken_over >= 2, "{taken_over} runs taken over");
+    let woken = workers.log(1);
+    assert!(
+        woken.contains("no longer driven by this process"),
+        "the stopped worker, woken: {woken}"
+    );
+}
+
+/// The database restarts (a fast shutdown: every session ended) while a
+/// worker drives a run: the server and the worker connect again, the
+/// worker takes the run over once its lease expired, and it ends
+/// succeeded with each step recorded once.
+#[test]
+fn a_run_completes_when_the_database_restarts_under_it() {
+    let mut database = crate::test_server::PrivateServer::start("restart");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = home_on(dir.path(), &database.url());
+    let workflows = dir.path().join("workflows");
+    write(&workflows, "slow.yaml", &sleeps("slow", 6, 300));
+    let alice = token(&home, "alice");
+    let server = Server::start(&home, &workflows, &["--no-worker", "--lease", "2s"]);
+    let workers = Workers::start(&home, dir.path(), 1, "2s");
+    let id = start(&server, &alice, "slow", &json!({}));
+    let started = Instant::now();
+    while try_stored(&home, "SELECT 1 FROM attempts WHERE run_id = ?1", &[&id])
+        .map_or(0, |rows| rows.len())
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the run never got going"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    database.restart();
+    let restarted = Instant::now();
+    let status = |home: &std::path::Path| {
+        try_stored(home, "SELECT status FROM runs WHERE id = ?1", &[&id])
+            .ok()
+            .and_then(|rows| rows.into_iter().next())
+            .map(|mut row| row.remove(0))
+    };
+    while status(&home).as_deref() != Some("succeeded") {
+        assert!(
+            restarted.elapsed() < Duration::from_secs(60),
+            "the run never ended after the restart: {:?}",
+            status(&home)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ends_twice = stored_count(
+        &home,
+        "SELECT count(*) FROM (SELECT step FROM events WHERE run_id = ?1 AND kind = 'step_finished'
+           GROUP BY step HAVING count(*) > 1) twice",
+        &[&id],
+    );
+    assert_eq!(ends_twice, 0, "a step's end was recorded twice");
+    let ended = stored_count(
+        &home,
+        "SELECT count(*) FROM steps WHERE run_id = ?1 AND status = 'succeeded'",
+        &[&id],
+    );
+    assert_eq!(ended, 6);
+    let epoch = stored_count(&home, "SELECT lease_epoch FROM runs WHERE id = ?1", &[&id]);
+    #[allow(clippy::print_stderr)] // the figure, shown with --nocapture
+    {
+        eprintln!(
+            "restart: the run ended {:.2?} after the database restarted (lease epoch {epoch}: {})",
+            restarted.elapsed(),
+            if epoch > 2 {
+                "taken over"
+            } else {
+                "its worker went on"
+            }
+        );
+    }
+    drop(workers);
 }

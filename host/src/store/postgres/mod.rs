@@ -42,6 +42,9 @@ type Prepared = HashMap<&'static str, Statement>;
 /// A connection to a PostgreSQL database.
 pub struct PostgresStore {
     client: RefCell<Client>,
+    /// What a new connection is made from (after one is lost, too).
+    config: tokio_postgres::Config,
+    durability: Durability,
     prepared: RefCell<Prepared>,
     /// The database as errors name it: the URL without its password.
     target: String,
@@ -81,20 +84,11 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("wfhost");
         }
-        let client = connect(config, &target)?.map_err(fail(
-            "cannot connect (is the server running, and the URL right?)",
-        ))?;
-        // `normal`: a commit is durable once the server flushes its log, a
-        // fraction of a second later; a crash of the server may lose the
-        // last commits, never corrupt. `full`: every commit waits for it.
-        let synchronous = match durability {
-            Durability::Normal => "off",
-            Durability::Full => "on",
-        };
-        block_on(client.batch_execute(&format!("SET synchronous_commit = {synchronous}")))
-            .map_err(fail("cannot configure the session"))?;
+        let client = session(&config, durability, &target)?;
         let store = Self {
             client: RefCell::new(client),
+            config,
+            durability,
             prepared: RefCell::new(HashMap::new()),
             target,
             clock: now_seconds,
@@ -167,7 +161,7 @@ impl PostgresStore {
         sql: &'static str,
         params: Params<'_>,
     ) -> Result<Vec<Row>, StoreError> {
-        let client = self.client.borrow();
+        let client = self.client()?;
         let mut prepared = self.prepared.borrow_mut();
         prepare(&mut prepared, sql, |sql| block_on(client.prepare(sql)))
             .and_then(|statement| block_on(client.query(&statement, params)))
@@ -191,7 +185,7 @@ impl PostgresStore {
         sql: &'static str,
         params: Params<'_>,
     ) -> Result<u64, StoreError> {
-        let client = self.client.borrow();
+        let client = self.client()?;
         let mut prepared = self.prepared.borrow_mut();
         prepare(&mut prepared, sql, |sql| block_on(client.prepare(sql)))
             .and_then(|statement| block_on(client.execute(&statement, params)))
@@ -205,6 +199,7 @@ impl PostgresStore {
         work: impl FnOnce(&mut Tx<'_>) -> Result<T, WriteError>,
     ) -> Result<T, StoreError> {
         let fail = self.error(action);
+        drop(self.client()?);
         let mut client = self.client.borrow_mut();
         let mut prepared = self.prepared.borrow_mut();
         let mut tx = Tx {
@@ -217,6 +212,19 @@ impl PostgresStore {
         })?;
         block_on(tx.tx.commit()).map_err(fail)?;
         Ok(value)
+    }
+
+    /// The connection, made again first when it was lost (the server
+    /// restarted, or ended a session stalled in a transaction): what was
+    /// being written when it was lost failed, and the next write goes on.
+    fn client(&self) -> Result<std::cell::Ref<'_, Client>, StoreError> {
+        if self.client.borrow().is_closed() {
+            let fresh = session(&self.config, self.durability, &self.target)?;
+            tracing::warn!("the connection to {} was lost; made a new one", self.target);
+            *self.client.borrow_mut() = fresh;
+            self.prepared.borrow_mut().clear();
+        }
+        Ok(self.client.borrow())
     }
 
     fn error(&self, action: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
@@ -309,6 +317,45 @@ impl Tx<'_> {
         )
         .map(drop)
     }
+}
+
+/// A connection made from `config`, with wfhost's session settings:
+/// - `synchronous_commit` by `durability`: `normal` (off) has a commit
+///   durable once the server flushes its log, a fraction of a second
+///   later (a crash of the server may lose the last commits, never corrupt
+///   them); `full` (on) waits for the flush;
+/// - `idle_in_transaction_session_timeout`, half a lease: a process stopped
+///   in the middle of a transaction (paused, swapped out) loses it, and the
+///   locks it held, before its lease expires, so the run it held is taken
+///   over on time rather than waiting for it;
+/// - `lock_timeout`, a lease: no statement waits longer for a lock.
+fn session(
+    config: &tokio_postgres::Config,
+    durability: Durability,
+    target: &str,
+) -> Result<Client, StoreError> {
+    let fail = |action: &'static str| {
+        move |source| StoreError::Postgres {
+            target: target.to_string(),
+            action,
+            source,
+        }
+    };
+    let client = connect(config.clone(), target)?.map_err(fail(
+        "cannot connect (is the server running, and the URL right?)",
+    ))?;
+    let synchronous = match durability {
+        Durability::Normal => "off",
+        Durability::Full => "on",
+    };
+    let lease = super::lease_ttl().as_millis();
+    block_on(client.batch_execute(&format!(
+        "SET synchronous_commit = {synchronous}; SET client_min_messages = warning;
+         SET idle_in_transaction_session_timeout = {}; SET lock_timeout = {lease}",
+        lease / 2
+    )))
+    .map_err(fail("cannot configure the session"))?;
+    Ok(client)
 }
 
 /// A connection made from `config`, driven by a thread of its own (which

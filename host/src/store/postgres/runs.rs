@@ -14,7 +14,7 @@ use crate::engine::resume::RecordedAttempt;
 use crate::engine::{
     AttemptKey, AttemptResult, Event, RunStatus, Signal, StepFailure, StepStatus, Stop,
 };
-use crate::store::lease::{LEASE_TTL, Lease, Owner};
+use crate::store::lease::{Lease, Owner, lease_ttl};
 use crate::store::policy::{self, SlotDecision};
 use crate::store::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
@@ -82,7 +82,7 @@ impl RunStore for PostgresStore {
             run_id: run.id.to_string(),
             owner: owner.clone(),
             epoch: 1,
-            expires_at: at + LEASE_TTL.as_secs_f64(),
+            expires_at: at + lease_ttl().as_secs_f64(),
         };
         self.write("cannot record the new run", |tx| {
             if let Some(key) = run.idempotency_key {
@@ -135,12 +135,18 @@ impl RunStore for PostgresStore {
     fn admit(&mut self, id: &str, owner: &Owner) -> Result<Option<Lease>, StoreError> {
         let now = self.now();
         self.write("cannot start the queued run", |tx| {
-            let row = tx
-                .row(
-                    "SELECT status, concurrency_key, concurrency_limit, lease_epoch FROM runs WHERE id = $1",
-                    &[&id],
-                )?
-                .ok_or_else(|| StoreError::UnknownRun(id.to_string()))?;
+                        // A run another process is admitting is skipped, not waited for.
+            let Some(row) = tx.row(
+                "SELECT status, concurrency_key, concurrency_limit, lease_epoch FROM runs WHERE id = $1
+                 FOR UPDATE SKIP LOCKED",
+                &[&id],
+            )?
+            else {
+                return match tx.row("SELECT 1 FROM runs WHERE id = $1", &[&id])? {
+                    Some(_) => Ok(None),
+                    None => Err(StoreError::UnknownRun(id.to_string()).into()),
+                };
+            };
             let (status, key, limit, epoch): (String, Option<String>, Option<i64>, i64) =
                 (row.get(0), row.get(1), row.get(2), row.get(3));
             if status != "queued" {
@@ -149,13 +155,17 @@ impl RunStore for PostgresStore {
                 ))
                 .into());
             }
-            tx.lock(&slot_lock(key.as_deref()))?;
+                        // A key's slots are counted by one process at a time.
+            if let Some(key) = &key {
+                tx.lock(&slot_lock(Some(key)))?;
+            }
             // First in its queue (its key's, or the runs without a key that
-            // a server held back), and its key's slot free.
+            // a server held back) of those no other process is admitting,
+            // and its key's slot free.
             let first: Option<String> = tx
                 .row(
                     "SELECT id FROM runs WHERE concurrency_key IS NOT DISTINCT FROM $1 AND status = 'queued'
-                     ORDER BY created_at, ordinal LIMIT 1",
+                     ORDER BY created_at, ordinal LIMIT 1 FOR UPDATE SKIP LOCKED",
                     &[&key],
                 )?
                 .map(|row| row.get(0));
@@ -171,7 +181,7 @@ impl RunStore for PostgresStore {
                 run_id: id.to_string(),
                 owner: owner.clone(),
                 epoch: epoch + 1,
-                expires_at: now + LEASE_TTL.as_secs_f64(),
+                expires_at: now + lease_ttl().as_secs_f64(),
             };
             tx.execute(
                 "UPDATE runs SET status = 'running', owner = $2, lease_epoch = $3, lease_expires = $4, updated_at = $5 WHERE id = $1",
@@ -420,7 +430,7 @@ impl RunStore for PostgresStore {
     }
 
     fn renew(&mut self, lease: &mut Lease) -> Result<(), StoreError> {
-        let expires_at = self.now() + LEASE_TTL.as_secs_f64();
+        let expires_at = self.now() + lease_ttl().as_secs_f64();
         self.write("cannot renew the run's lease", |tx| {
             hold(tx, lease, expires_at)
         })?;
@@ -430,7 +440,7 @@ impl RunStore for PostgresStore {
 
     fn append_many(&mut self, batches: &mut [Batch<'_>]) -> Result<(), StoreError> {
         let now = self.now();
-        let expires_at = now + LEASE_TTL.as_secs_f64();
+        let expires_at = now + lease_ttl().as_secs_f64();
         let mut recorder = std::mem::take(&mut self.recorder);
         let written = self.write("cannot journal the runs", |tx| {
             recorder.append(tx, batches, now, expires_at)
@@ -944,7 +954,7 @@ pub(super) fn hold(tx: &mut Tx<'_>, lease: &Lease, expires_at: f64) -> Result<()
             &lease.owner.id(),
             &lease.epoch,
             &expires_at,
-            &(expires_at - LEASE_TTL.as_secs_f64()),
+            &(expires_at - lease_ttl().as_secs_f64()),
         ],
     )?;
     if held == 1 {

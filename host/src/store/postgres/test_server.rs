@@ -59,11 +59,7 @@ pub fn rows(url: &str, sql: &str) -> Vec<Vec<String>> {
 
 /// [`rows`], or what `psql` said when the query failed.
 pub fn try_rows(url: &str, sql: &str) -> Result<Vec<Vec<String>>, String> {
-    let server = match SERVER.get_or_init(start) {
-        Ok(server) => server,
-        Err(error) => panic!("the test PostgreSQL server: {error}"),
-    };
-    let output = Command::new(server.bin.join("psql"))
+    let output = Command::new(binaries()?.join("psql"))
         .arg(url)
         .args(["-v", "ON_ERROR_STOP=1", "-qAt", "-F", "\u{1f}", "-c", sql])
         .stdin(Stdio::null())
@@ -133,57 +129,102 @@ fn command(bin: &Path, program: &str, as_nobody: bool) -> Command {
     command
 }
 
-fn start() -> Result<Server, String> {
-    let bin = binaries()?;
-    let as_nobody = rustix::process::geteuid().is_root();
-    let root = std::env::temp_dir().join("wfhost-test-postgres");
-    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
-    forget_stale(&root);
-    let data = root.join(std::process::id().to_string());
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-    if as_nobody {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755));
-        std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY))
-            .map_err(|e| format!("{}: {e}", data.display()))?;
+/// A data folder `initdb` made, and how to start a server on it.
+struct Cluster {
+    bin: PathBuf,
+    data: PathBuf,
+    as_nobody: bool,
+}
+
+impl Cluster {
+    /// A new cluster in `<temp>/wfhost-test-postgres/<pid><suffix>`.
+    fn init(suffix: &str) -> Result<Self, String> {
+        let bin = binaries()?;
+        let as_nobody = rustix::process::geteuid().is_root();
+        let root = std::env::temp_dir().join("wfhost-test-postgres");
+        std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+        forget_stale(&root);
+        let data = root.join(format!("{}{suffix}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
+        if as_nobody {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755));
+            std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY))
+                .map_err(|e| format!("{}: {e}", data.display()))?;
+        }
+        let initdb = command(&bin, "initdb", as_nobody)
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-U",
+                USER,
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ])
+            .stdout(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot start initdb of {}: {e}", bin.display()))?;
+        if !initdb.status.success() {
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&initdb.stderr)
+            ));
+        }
+        Ok(Self {
+            bin,
+            data,
+            as_nobody,
+        })
     }
-    let initdb = command(&bin, "initdb", as_nobody)
-        .arg("-D")
-        .arg(&data)
-        .args([
-            "-U",
-            USER,
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ])
-        .stdout(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot start initdb of {}: {e}", bin.display()))?;
-    if !initdb.status.success() {
-        return Err(format!(
-            "initdb failed: {}",
-            String::from_utf8_lossy(&initdb.stderr)
-        ));
+
+    /// The server on this cluster, listening on 127.0.0.1:`port`.
+    fn postgres(&self, port: u16) -> Command {
+        let mut server = command(&self.bin, "postgres", self.as_nobody);
+        server
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", self.data.display()))
+            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            .args(["-c", "max_connections=300", "-c", "shared_buffers=32MB"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        server
     }
-    let port = TcpListener::bind("127.0.0.1:0")
+
+    /// Wait until the server on `port` answers.
+    fn ready(&self, port: u16) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if psql(&self.bin, port, "SELECT 1")? {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "it did not accept connections on 127.0.0.1:{port} within a minute"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    Ok(TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map_err(|e| format!("no free port: {e}"))?
-        .port();
-    let mut server = command(&bin, "postgres", as_nobody);
-    server
-        .arg("-D")
-        .arg(&data)
-        .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
-        .arg("-c")
-        .arg(format!("unix_socket_directories={}", data.display()))
-        .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
-        .args(["-c", "max_connections=300", "-c", "shared_buffers=32MB"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .port())
+}
+
+fn start() -> Result<Server, String> {
+    let cluster = Cluster::init("")?;
+    let port = free_port()?;
+    let mut server = cluster.postgres(port);
     // Started from a thread that never ends: the server's parent-death
     // signal fires when the thread that started it ends, not the process.
     let (started, outcome) = std::sync::mpsc::channel();
@@ -204,17 +245,67 @@ fn start() -> Result<Server, String> {
         .recv()
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("cannot start postgres: {e}"))?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if psql(&bin, port, "SELECT 1")? {
-            return Ok(Server { port, bin });
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "it did not accept connections on 127.0.0.1:{port} within a minute"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    cluster.ready(port)?;
+    Ok(Server {
+        port,
+        bin: cluster.bin,
+    })
+}
+
+/// A server of one test's own, which it may restart; stopped when dropped
+/// (and killed if the test's thread ends first).
+pub struct PrivateServer {
+    cluster: Cluster,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl PrivateServer {
+    pub fn start(name: &str) -> Self {
+        let started = Cluster::init(&format!("-{name}")).and_then(|cluster| {
+            let port = free_port()?;
+            let child = cluster
+                .postgres(port)
+                .spawn()
+                .map_err(|e| format!("cannot start postgres: {e}"))?;
+            cluster.ready(port)?;
+            Ok(Self {
+                cluster,
+                port,
+                child,
+            })
+        });
+        started.unwrap_or_else(|error| panic!("a private PostgreSQL server: {error}"))
+    }
+
+    /// What `--db` takes.
+    pub fn url(&self) -> String {
+        format!("postgres://{USER}@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stop the server (a fast shutdown: every session is ended), start it
+    /// again on the same data and port, and wait until it answers.
+    pub fn restart(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        self.child = self
+            .cluster
+            .postgres(self.port)
+            .spawn()
+            .expect("postgres starts again");
+        self.cluster
+            .ready(self.port)
+            .unwrap_or_else(|error| panic!("the restarted server: {error}"));
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.cluster.data);
     }
 }
 
@@ -224,7 +315,7 @@ fn forget_stale(root: &Path) {
         let gone = entry
             .file_name()
             .to_str()
-            .and_then(|pid| pid.parse::<u32>().ok())
+            .and_then(|name| name.split('-').next()?.parse::<u32>().ok())
             .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
         if gone {
             let _ = std::fs::remove_dir_all(entry.path());

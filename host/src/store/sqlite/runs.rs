@@ -14,7 +14,7 @@ use crate::engine::resume::RecordedAttempt;
 use crate::engine::{
     AttemptKey, AttemptResult, Event, RunStatus, Signal, StepFailure, StepStatus, Stop,
 };
-use crate::store::lease::{LEASE_TTL, Lease, Owner};
+use crate::store::lease::{Lease, Owner, lease_ttl};
 use crate::store::policy::{self, SlotDecision};
 use crate::store::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
@@ -87,7 +87,7 @@ impl RunStore for SqliteStore {
             run_id: run.id.to_string(),
             owner: owner.clone(),
             epoch: 1,
-            expires_at: at + LEASE_TTL.as_secs_f64(),
+            expires_at: at + lease_ttl().as_secs_f64(),
         };
         self.write("cannot record the new run", |tx| {
             if let Some(key) = run.idempotency_key {
@@ -179,7 +179,7 @@ impl RunStore for SqliteStore {
                 run_id: id.to_string(),
                 owner: owner.clone(),
                 epoch: epoch + 1,
-                expires_at: now + LEASE_TTL.as_secs_f64(),
+                expires_at: now + lease_ttl().as_secs_f64(),
             };
             tx.execute(
                 "UPDATE runs SET status = 'running', owner = ?2, lease_epoch = ?3, lease_expires = ?4, updated_at = ?5 WHERE id = ?1",
@@ -420,7 +420,7 @@ impl RunStore for SqliteStore {
     }
 
     fn renew(&mut self, lease: &mut Lease) -> Result<(), StoreError> {
-        let expires_at = self.now() + LEASE_TTL.as_secs_f64();
+        let expires_at = self.now() + lease_ttl().as_secs_f64();
         self.write("cannot renew the run's lease", |tx| {
             hold(tx, lease, expires_at)?;
             Ok(())
@@ -437,7 +437,7 @@ impl RunStore for SqliteStore {
 
     fn append_many(&mut self, batches: &mut [Batch<'_>]) -> Result<(), StoreError> {
         let now = self.now();
-        let expires_at = now + LEASE_TTL.as_secs_f64();
+        let expires_at = now + lease_ttl().as_secs_f64();
         let mut recorder = std::mem::take(&mut self.recorder);
         let written = self.write("cannot journal the runs", |tx| {
             recorder.append(&mut Writes(tx), batches, now, expires_at)
@@ -847,7 +847,7 @@ pub(super) fn hold(tx: &Transaction<'_>, lease: &Lease, expires_at: f64) -> Resu
             lease.owner.id(),
             lease.epoch,
             expires_at,
-            expires_at - LEASE_TTL.as_secs_f64()
+            expires_at - lease_ttl().as_secs_f64()
         ])?;
     if held == 1 {
         return Ok(());

@@ -1,0 +1,134 @@
+//! `wfhost worker`: a process that drives the runs others record, sharing
+//! one database with any number of servers and workers — the runs a
+//! `serve --no-worker` queues, queued runs whose concurrency slot freed,
+//! and runs whose driver went silent past its lease (taken over and
+//! continued by replay). It serves no HTTP and fires no schedules.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::ServeError;
+use super::library::Library;
+use super::metrics::Metrics;
+use super::resume::{PrepareError, ResumeRequest};
+use super::runner::{Runner, RunnerError};
+use super::shared_store::SharedStore;
+use crate::registry::Registry;
+use crate::sandbox::Runtime;
+use crate::store::{self, Durability, StoreError};
+
+/// How often a worker looks for runs whose driver went silent. Queued runs
+/// are looked for as often, and at once when one of its own runs ends.
+const ADOPT_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a run this worker could not continue (its workflow no longer
+/// plans here, say) is left alone before it is tried again.
+const RETRY_REFUSED: Duration = Duration::from_secs(60);
+
+/// How `wfhost worker` was asked to run.
+#[derive(Debug)]
+pub struct WorkerConfig {
+    pub database: store::Location,
+    pub durability: Durability,
+    /// The root workspace-relative grants resolve against.
+    pub workspace: PathBuf,
+    /// `--slots`: the most runs this worker drives at once.
+    pub slots: Option<usize>,
+    /// How long running steps get to finish when the worker stops.
+    pub grace: Duration,
+    pub runtime: Runtime,
+    pub registry: Registry,
+}
+
+/// A worker ready to take runs.
+#[derive(Debug)]
+pub struct Worker {
+    runner: Arc<Runner>,
+    library: Arc<Library>,
+    grace: Duration,
+    /// Runs that could not be continued here, and when that was found.
+    refused: HashMap<String, Instant>,
+}
+
+impl Worker {
+    /// Open the store (twice: the journal writes on a connection of its own).
+    pub async fn start(config: WorkerConfig) -> Result<Self, ServeError> {
+        let open = |config: &WorkerConfig| {
+            let (database, durability) = (config.database.clone(), config.durability);
+            tokio::task::spawn_blocking(move || store::open(&database, durability))
+        };
+        let joined = |error| ServeError::Http(std::io::Error::other(error));
+        let store = open(&config).await.map_err(joined)??;
+        let journals = open(&config).await.map_err(joined)??;
+        let runner = Runner::new(
+            config.database,
+            config.durability,
+            config.workspace,
+            SharedStore::new(store),
+            journals,
+            config.slots,
+            Metrics::new(None),
+        )?;
+        Ok(Self {
+            runner: Arc::new(runner),
+            library: Arc::new(Library::for_recorded_runs(config.runtime, config.registry)),
+            grace: config.grace,
+            refused: HashMap::new(),
+        })
+    }
+
+    /// Take runs until `shutdown` completes; then take no more, let
+    /// running steps finish within the grace period, and interrupt the
+    /// rest, which another worker (or this one's next start) continues.
+    pub async fn work(mut self, shutdown: impl Future<Output = ()>) {
+        let admitting =
+            tokio::spawn(Arc::clone(&self.runner).admit_forever(Arc::clone(&self.library)));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(ADOPT_EVERY) => self.adopt_orphans().await,
+            }
+        }
+        admitting.abort();
+        tracing::info!("stopping: no new runs; running steps get {:?}", self.grace);
+        self.runner.shut_down(self.grace).await;
+    }
+
+    /// Take over the runs whose driver is gone. Like a resume, a run taken
+    /// over is not held back by `--slots` (its steps continue at once);
+    /// queued runs wait for room.
+    async fn adopt_orphans(&mut self) {
+        let orphans = match self.runner.orphans().await {
+            Ok(orphans) => orphans,
+            Err(error) => {
+                tracing::warn!("cannot look for runs to take over: {error}");
+                return;
+            }
+        };
+        self.refused.retain(|_, at| at.elapsed() < RETRY_REFUSED);
+        for run in orphans {
+            if self.refused.contains_key(&run) {
+                continue;
+            }
+            let request = ResumeRequest {
+                run: &run,
+                from: None,
+                allow_changed: false,
+            };
+            match self.runner.resume(&self.library, request).await {
+                Ok(()) => tracing::info!("took over run {run}: its driver went silent"),
+                // Another process took it first.
+                Err(RunnerError::Resume(
+                    PrepareError::Driven { .. } | PrepareError::Store(StoreError::Refused(_)),
+                )) => {}
+                Err(error) => {
+                    tracing::warn!("run {run} cannot be continued by this worker: {error}");
+                    self.refused.insert(run, Instant::now());
+                }
+            }
+        }
+    }
+}
