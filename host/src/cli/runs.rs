@@ -59,7 +59,14 @@ fn shown_status(store: &dyn RunStore, run: &RunRecord) -> String {
             let holders = store.slot_holders(key).unwrap_or_default();
             format!("queued ({key} held by {})", holders.join(", "))
         }
-        (RunStatus::Queued, None) => "queued (until a server has room under its --max-runs)".into(),
+        (RunStatus::Queued, None) => {
+            let since = store::now_seconds() - store::lease_ttl().as_secs_f64();
+            match store.workers(since).map(|w| w.len()).unwrap_or(0) {
+                0 => "queued (no `wfhost worker` is running: start one, or a server takes it once it has room under its --max-runs)".into(),
+                1 => "queued (for the worker that is running)".into(),
+                workers => format!("queued (for one of the {workers} workers running)"),
+            }
+        }
         (status, _) if status.is_active() && !run.is_driven() => {
             format!("{status} (driver gone: resume it)")
         }

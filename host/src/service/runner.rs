@@ -175,6 +175,16 @@ impl Runner {
         self
     }
 
+    /// Who this runner's leases name.
+    pub fn owner(&self) -> &Owner {
+        &self.owner
+    }
+
+    /// The runner's own connection to the store.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
     /// Whether this process drives runs (not `serve --no-worker`).
     pub fn drives(&self) -> bool {
         self.drives

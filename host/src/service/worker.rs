@@ -48,6 +48,8 @@ pub struct Worker {
     runner: Arc<Runner>,
     library: Arc<Library>,
     grace: Duration,
+    /// `--slots`, as the store shows it.
+    slots: u32,
     /// Runs that could not be continued here, and when that was found.
     refused: HashMap<String, Instant>,
 }
@@ -75,6 +77,9 @@ impl Worker {
             runner: Arc::new(runner),
             library: Arc::new(Library::for_recorded_runs(config.runtime, config.registry)),
             grace: config.grace,
+            slots: config
+                .slots
+                .map_or(u32::MAX, |slots| u32::try_from(slots).unwrap_or(u32::MAX)),
             refused: HashMap::new(),
         })
     }
@@ -86,7 +91,14 @@ impl Worker {
         let admitting =
             tokio::spawn(Arc::clone(&self.runner).admit_forever(Arc::clone(&self.library)));
         tokio::pin!(shutdown);
+        let mut seen: Option<Instant> = None;
         loop {
+            // Said to be alive every third of a lease (`wfhost status` of
+            // a run queued for workers says when none is).
+            if seen.is_none_or(|at| at.elapsed() >= store::lease_ttl() / 3) {
+                seen = Some(Instant::now());
+                self.say_seen().await;
+            }
             tokio::select! {
                 () = &mut shutdown => break,
                 () = tokio::time::sleep(ADOPT_EVERY) => self.adopt_orphans().await,
@@ -95,6 +107,27 @@ impl Worker {
         admitting.abort();
         tracing::info!("stopping: no new runs; running steps get {:?}", self.grace);
         self.runner.shut_down(self.grace).await;
+        let owner = self.runner.owner().clone();
+        if let Err(error) = self
+            .runner
+            .store()
+            .with(move |store| store.worker_gone(&owner))
+            .await
+        {
+            tracing::warn!("cannot record that this worker stopped: {error}");
+        }
+    }
+
+    async fn say_seen(&self) {
+        let (owner, slots) = (self.runner.owner().clone(), self.slots);
+        if let Err(error) = self
+            .runner
+            .store()
+            .with(move |store| store.worker_seen(&owner, slots))
+            .await
+        {
+            tracing::warn!("cannot record that this worker is alive: {error}");
+        }
     }
 
     /// Take over the runs whose driver is gone. Like a resume, a run taken

@@ -9,7 +9,7 @@ use super::lease::{Lease, Owner};
 use super::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
     Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, RunFilter, RunRecord, SignalSent,
-    StepRecord, TickOutcome, TickRecord, TokenRecord,
+    StepRecord, TickOutcome, TickRecord, TokenRecord, WorkerRecord,
 };
 use crate::engine::resume::RecordedAttempt;
 use crate::engine::{AttemptKey, Event, RunStatus, Signal, Stop};
@@ -171,6 +171,15 @@ pub trait RunStore: Send + std::fmt::Debug {
 
     /// The newest deliveries to webhook `path`, newest first.
     fn deliveries(&self, path: &str, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// Worker `owner`, driving up to `slots` runs, is alive now.
+    fn worker_seen(&mut self, owner: &Owner, slots: u32) -> Result<(), StoreError>;
+
+    /// Worker `owner` stopped.
+    fn worker_gone(&mut self, owner: &Owner) -> Result<(), StoreError>;
+
+    /// The workers seen at or after `since` (seconds since the epoch).
+    fn workers(&self, since: f64) -> Result<Vec<WorkerRecord>, StoreError>;
 
     /// Record a write made through the API.
     fn audit(&mut self, entry: &AuditEntry<'_>) -> Result<(), StoreError>;

@@ -118,6 +118,7 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    workers_are_seen_with_their_slots_and_forgotten_when_they_stop,
     a_live_lease_keeps_others_out_and_an_expired_one_is_taken_over,
     an_owner_of_this_machine_that_is_gone_is_not_waited_for,
     the_end_of_a_run_releases_its_lease,
@@ -693,4 +694,33 @@ fn recent_runs_are_the_newest_that_pass_the_filter(store: &mut dyn Backend) {
         }),
         ["r1"]
     );
+}
+
+fn workers_are_seen_with_their_slots_and_forgotten_when_they_stop(store: &mut dyn Backend) {
+    let (a, b) = (remote("a"), remote("b"));
+    let first = clock();
+    store.worker_seen(&a, 4).expect("a seen");
+    advance(10.0);
+    store.worker_seen(&b, 8).expect("b seen");
+    let recent = store.workers(clock() - 5.0).expect("workers");
+    assert_eq!(
+        recent
+            .iter()
+            .map(|w| (w.id.as_str(), w.slots))
+            .collect::<Vec<_>>(),
+        [(b.id(), 8)]
+    );
+    // Seen again: still the worker that started then.
+    store.worker_seen(&a, 4).expect("a seen again");
+    let all = store.workers(0.0).expect("workers");
+    assert_eq!(all.len(), 2);
+    assert_eq!((all[0].started_at, all[0].seen_at), (first, clock()));
+    store.worker_gone(&b).expect("b gone");
+    let left: Vec<String> = store
+        .workers(0.0)
+        .expect("workers")
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(left, [a.id().to_string()]);
 }

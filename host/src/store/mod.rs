@@ -32,6 +32,7 @@ pub use records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
     Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, ParentRef, RunFilter,
     RunRecord, SignalSent, Slot, StepRecord, TickOutcome, TickRecord, TokenRecord, WhenFull,
+    WorkerRecord,
 };
 pub use sqlite::SqliteStore;
 

@@ -276,6 +276,17 @@ pub struct TokenRecord {
     pub created_at: f64,
 }
 
+/// A `wfhost worker` as the store last saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerRecord {
+    /// Its owner id (`host:pid:start`).
+    pub id: String,
+    pub slots: u32,
+    /// Seconds since the epoch.
+    pub started_at: f64,
+    pub seen_at: f64,
+}
+
 /// One write made through the API: who, what, on which run.
 #[derive(Debug, Clone)]
 pub struct AuditEntry<'a> {

@@ -19,7 +19,7 @@ use crate::store::policy::{self, SlotDecision};
 use crate::store::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
     Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, RunFilter, RunRecord,
-    SignalSent, StepRecord, TickOutcome, TickRecord, TokenRecord,
+    SignalSent, StepRecord, TickOutcome, TickRecord, TokenRecord, WorkerRecord,
 };
 use crate::store::{MAX_DELIVERIES, RunStore, StoreError};
 
@@ -696,6 +696,43 @@ impl RunStore for PostgresStore {
                 outcome: row.get(3),
                 reason: row.get(4),
                 run_id: row.get(5),
+            })
+            .collect())
+    }
+
+    fn worker_seen(&mut self, owner: &Owner, slots: u32) -> Result<(), StoreError> {
+        let now = self.now();
+        self.execute(
+            "cannot record the worker",
+            "INSERT INTO workers (id, slots, started_at, seen_at) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (id) DO UPDATE SET slots = excluded.slots, seen_at = excluded.seen_at",
+            &[&owner.id(), &i64::from(slots), &now],
+        )
+        .map(drop)
+    }
+
+    fn worker_gone(&mut self, owner: &Owner) -> Result<(), StoreError> {
+        self.execute(
+            "cannot record the worker's end",
+            "DELETE FROM workers WHERE id = $1",
+            &[&owner.id()],
+        )
+        .map(drop)
+    }
+
+    fn workers(&self, since: f64) -> Result<Vec<WorkerRecord>, StoreError> {
+        Ok(self
+            .rows(
+                "cannot read the workers",
+                "SELECT id, slots, started_at, seen_at FROM workers WHERE seen_at >= $1 ORDER BY id",
+                &[&since],
+            )?
+            .iter()
+            .map(|row| WorkerRecord {
+                id: row.get(0),
+                slots: unsigned(row.get(1)),
+                started_at: row.get(2),
+                seen_at: row.get(3),
             })
             .collect())
     }

@@ -170,6 +170,16 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webhook_deliveries_by_path ON webhook_deliveries(path, seq);
     ",
+    // 2: SQLite's 17: the `wfhost worker` processes, as each last said it
+    // was alive.
+    r"
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        slots BIGINT NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        seen_at DOUBLE PRECISION NOT NULL
+    );
+    ",
 ];
 
 #[cfg(test)]
@@ -179,7 +189,10 @@ mod tests {
     /// A migration some database has applied is never edited: append one.
     #[test]
     fn applied_migrations_are_never_edited() {
-        let applied = ["1d6d7dc512bae7963526a20ac41da149b1ac749771c0ff333bec263426cd9a99"];
+        let applied = [
+            "1d6d7dc512bae7963526a20ac41da149b1ac749771c0ff333bec263426cd9a99",
+            "ba5023c8428919c21cc32a30a51f5be8e559bd3a43fa9454cca0072399431aa7",
+        ];
         for (number, digest) in applied.iter().enumerate() {
             assert_eq!(
                 hex::encode(Sha256::digest(super::MIGRATIONS[number])),

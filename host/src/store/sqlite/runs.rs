@@ -19,7 +19,7 @@ use crate::store::policy::{self, SlotDecision};
 use crate::store::records::{
     Admission, AuditEntry, Batch, CallVerdict, CircuitAdmission, CircuitRecord, CircuitRule,
     Delivery, DeliveryRecord, EventRecord, NewRun, NewSignal, Parent, RunFilter, RunRecord,
-    SignalSent, StepRecord, TickOutcome, TickRecord, TokenRecord,
+    SignalSent, StepRecord, TickOutcome, TickRecord, TokenRecord, WorkerRecord,
 };
 use crate::store::{MAX_DELIVERIES, RunStore, StoreError};
 
@@ -697,6 +697,41 @@ impl RunStore for SqliteStore {
                     outcome: row.get(3)?,
                     reason: row.get(4)?,
                     run_id: row.get(5)?,
+                })
+            },
+        )
+    }
+
+    fn worker_seen(&mut self, owner: &Owner, slots: u32) -> Result<(), StoreError> {
+        let now = self.now();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO workers (id, slots, started_at, seen_at) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (id) DO UPDATE SET slots = excluded.slots, seen_at = excluded.seen_at",
+            )
+            .and_then(|mut upsert| upsert.execute(params![owner.id(), slots, now]))
+            .map(drop)
+            .map_err(self.error("cannot record the worker"))
+    }
+
+    fn worker_gone(&mut self, owner: &Owner) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM workers WHERE id = ?1", [owner.id()])
+            .map(drop)
+            .map_err(self.error("cannot record the worker's end"))
+    }
+
+    fn workers(&self, since: f64) -> Result<Vec<WorkerRecord>, StoreError> {
+        self.rows(
+            "cannot read the workers",
+            "SELECT id, slots, started_at, seen_at FROM workers WHERE seen_at >= ?1 ORDER BY id",
+            [since],
+            |row| {
+                Ok(WorkerRecord {
+                    id: row.get(0)?,
+                    slots: row.get(1)?,
+                    started_at: row.get(2)?,
+                    seen_at: row.get(3)?,
                 })
             },
         )

@@ -287,6 +287,17 @@ pub const MIGRATIONS: &[Migration] = &[
     CREATE INDEX runs_by_created ON runs(created_at);
     ",
     ),
+    // 17: the `wfhost worker` processes, as each last said it was alive.
+    Migration::Sql(
+        r"
+    CREATE TABLE workers (
+        id TEXT PRIMARY KEY,
+        slots INTEGER NOT NULL,
+        started_at REAL NOT NULL,
+        seen_at REAL NOT NULL
+    );
+    ",
+    ),
 ];
 
 /// Migration 7 (see [`MIGRATIONS`]).
@@ -405,6 +416,10 @@ mod tests {
             (
                 16,
                 "e2041e2b890821bdd587985b1485b9fa5a748fb4764b085fc40dd127cfed2790",
+            ),
+            (
+                17,
+                "56db7e56b5e76a5be4534a31200aa81a7ca06010a52569f257fd0c3c669a1a44",
             ),
         ];
         for (number, digest) in applied {
