@@ -26,6 +26,11 @@ pub(super) struct WorkerArgs {
     /// rest is interrupted, and another worker continues it.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = crate::units::parse_duration)]
     grace: Duration,
+    /// How often to look for queued runs and for runs whose driver went
+    /// silent, besides being woken by the database (PostgreSQL notifies
+    /// workers when a run is queued or ends).
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = crate::units::parse_duration)]
+    poll: Duration,
     #[arg(long, value_enum, default_value = "normal")]
     durability: Durability,
 }
@@ -42,6 +47,7 @@ pub(super) fn run(home: &Home, args: &WorkerArgs) -> Result<u8, CliError> {
         workspace,
         slots: Some(args.slots as usize),
         grace: args.grace,
+        poll: args.poll,
         runtime: load::runtime(home)?,
         registry: load::registry(home),
     };

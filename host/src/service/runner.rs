@@ -121,6 +121,8 @@ pub struct Runner {
     /// Whether this process drives runs (`serve --no-worker` does not: it
     /// records them queued for `wfhost worker` processes).
     drives: bool,
+    /// How often queued runs are looked for besides being woken.
+    poll: Duration,
 }
 
 impl Runner {
@@ -164,7 +166,21 @@ impl Runner {
             closing: AtomicBool::new(false),
             export_traces: false,
             drives: true,
+            poll: Duration::from_millis(250),
         })
+    }
+
+    /// Look for queued runs every `poll` besides being woken (`wake`).
+    #[must_use]
+    pub fn polling(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Look for queued runs now: one may have become admissible in another
+    /// process.
+    pub fn wake(&self) {
+        self.queued.notify_one();
     }
 
     /// Drive no run here: record new runs queued, for workers to take, and
@@ -451,8 +467,9 @@ impl Runner {
     }
 
     /// Start queued runs whose slot has freed, oldest first, in this
-    /// process: forever, woken when a run is queued or ends here (and
-    /// every 250 ms, for runs that end in other processes).
+    /// process: forever, woken when a run is queued or ends here, or by
+    /// [`wake`](Self::wake) (and every `poll`, for runs that end in other
+    /// processes).
     pub async fn admit_forever(self: Arc<Self>, library: Arc<Library>) {
         loop {
             if !self.is_closing()
@@ -460,7 +477,7 @@ impl Runner {
             {
                 tracing::warn!("cannot start queued runs: {error}");
             }
-            let _ = tokio::time::timeout(Duration::from_millis(250), self.queued.notified()).await;
+            let _ = tokio::time::timeout(self.poll, self.queued.notified()).await;
         }
     }
 

@@ -19,10 +19,6 @@ use crate::registry::Registry;
 use crate::sandbox::Runtime;
 use crate::store::{self, Durability, StoreError};
 
-/// How often a worker looks for runs whose driver went silent. Queued runs
-/// are looked for as often, and at once when one of its own runs ends.
-const ADOPT_EVERY: Duration = Duration::from_millis(250);
-
 /// How long a run this worker could not continue (its workflow no longer
 /// plans here, say) is left alone before it is tried again.
 const RETRY_REFUSED: Duration = Duration::from_secs(60);
@@ -38,6 +34,9 @@ pub struct WorkerConfig {
     pub slots: Option<usize>,
     /// How long running steps get to finish when the worker stops.
     pub grace: Duration,
+    /// How often queued runs and runs whose driver went silent are looked
+    /// for besides being woken by the store (PostgreSQL's `NOTIFY`).
+    pub poll: Duration,
     pub runtime: Runtime,
     pub registry: Registry,
 }
@@ -52,6 +51,9 @@ pub struct Worker {
     slots: u32,
     /// Runs that could not be continued here, and when that was found.
     refused: HashMap<String, Instant>,
+    poll: Duration,
+    /// Notified when the store says work may be ready.
+    woken: Arc<tokio::sync::Notify>,
 }
 
 impl Worker {
@@ -64,23 +66,47 @@ impl Worker {
         let joined = |error| ServeError::Http(std::io::Error::other(error));
         let store = open(&config).await.map_err(joined)??;
         let journals = open(&config).await.map_err(joined)??;
-        let runner = Runner::new(
-            config.database,
-            config.durability,
-            config.workspace,
-            SharedStore::new(store),
-            journals,
-            config.slots,
-            Metrics::new(None),
-        )?;
+        let runner = Arc::new(
+            Runner::new(
+                config.database,
+                config.durability,
+                config.workspace,
+                SharedStore::new(store),
+                journals,
+                config.slots,
+                Metrics::new(None),
+            )?
+            .polling(config.poll),
+        );
+        let woken = Arc::new(tokio::sync::Notify::new());
+        let (wake, wakes) = std::sync::mpsc::channel();
+        if runner
+            .store()
+            .with(move |store| store.listen_for_work(wake))
+            .await?
+        {
+            let (runner, woken) = (Arc::clone(&runner), Arc::clone(&woken));
+            // Ends when the store's connections are gone.
+            std::thread::Builder::new()
+                .name("wfhost-work-wakes".into())
+                .spawn(move || {
+                    for () in wakes {
+                        runner.wake();
+                        woken.notify_one();
+                    }
+                })
+                .map_err(ServeError::Http)?;
+        }
         Ok(Self {
-            runner: Arc::new(runner),
+            runner,
             library: Arc::new(Library::for_recorded_runs(config.runtime, config.registry)),
             grace: config.grace,
             slots: config
                 .slots
                 .map_or(u32::MAX, |slots| u32::try_from(slots).unwrap_or(u32::MAX)),
             refused: HashMap::new(),
+            poll: config.poll,
+            woken,
         })
     }
 
@@ -99,9 +125,11 @@ impl Worker {
                 seen = Some(Instant::now());
                 self.say_seen().await;
             }
+            let woken = Arc::clone(&self.woken);
             tokio::select! {
                 () = &mut shutdown => break,
-                () = tokio::time::sleep(ADOPT_EVERY) => self.adopt_orphans().await,
+                () = tokio::time::sleep(self.poll) => self.adopt_orphans().await,
+                () = woken.notified() => self.adopt_orphans().await,
             }
         }
         admitting.abort();

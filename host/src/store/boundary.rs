@@ -172,6 +172,14 @@ pub trait RunStore: Send + std::fmt::Debug {
     /// The newest deliveries to webhook `path`, newest first.
     fn deliveries(&self, path: &str, limit: usize) -> Result<Vec<DeliveryRecord>, StoreError>;
 
+    /// Send on `wake` whenever another process may have made work ready (a
+    /// run queued, ended or handed to the workers); `false` when this
+    /// backend cannot push that (polling alone finds the work).
+    fn listen_for_work(&mut self, wake: std::sync::mpsc::Sender<()>) -> Result<bool, StoreError> {
+        let _ = wake;
+        Ok(false)
+    }
+
     /// Worker `owner`, driving up to `slots` runs, is alive now.
     fn worker_seen(&mut self, owner: &Owner, slots: u32) -> Result<(), StoreError>;
 

@@ -462,3 +462,40 @@ fn a_run_queued_while_no_worker_runs_says_so_and_the_first_worker_takes_it() {
     assert!(stopped.success(), "{stopped:?}\n{}", workers.log(0));
     assert_eq!(stored_count(&home, "SELECT count(*) FROM workers", &[]), 0);
 }
+
+/// A worker that polls only once a minute still takes a queued run at once:
+/// the database notifies it (`LISTEN`/`NOTIFY`) when a run is queued.
+#[test]
+fn a_queued_run_wakes_a_worker_that_polls_rarely() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = Backend::Postgres.home(dir.path());
+    let workflows = dir.path().join("workflows");
+    write(&workflows, "one.yaml", &sleeps("one", 1, 10));
+    let alice = token(&home, "alice");
+    let server = Server::start(&home, &workflows, &["--no-worker"]);
+    let worker_home = home_sharing_store(&home, dir.path(), "worker");
+    let log = dir.path().join("worker.log");
+    let mut worker = spawn_logged(&worker_home, &["worker", "--poll", "60s"], &log);
+    // Listening once it says it is alive.
+    let started = Instant::now();
+    while try_stored(&home, "SELECT 1 FROM workers", &[]).map_or(true, |rows| rows.is_empty()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the worker never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..3 {
+        let queued = Instant::now();
+        let id = start(&server, &alice, "one", &json!({}));
+        let run = wait_for(&server, &alice, &id, "an end", ended);
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert!(
+            queued.elapsed() < Duration::from_secs(20),
+            "taken {:?} after it was queued: not woken",
+            queued.elapsed()
+        );
+    }
+    let _ = worker.kill();
+    let _ = worker.wait();
+}

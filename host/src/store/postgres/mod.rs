@@ -16,10 +16,11 @@ pub(crate) mod test_server;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_executor::block_on;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Row, Statement};
 
 use super::recording::Recorder;
 use super::{Durability, StoreError, now_seconds};
@@ -45,6 +46,8 @@ pub struct PostgresStore {
     /// What a new connection is made from (after one is lost, too).
     config: tokio_postgres::Config,
     durability: Durability,
+    /// Who is woken by notifications of work, once someone asked.
+    wake: Wake,
     prepared: RefCell<Prepared>,
     /// The database as errors name it: the URL without its password.
     target: String,
@@ -84,11 +87,13 @@ impl PostgresStore {
         if config.get_application_name().is_none() {
             config.application_name("wfhost");
         }
-        let client = session(&config, durability, &target)?;
+        let wake = Wake::default();
+        let client = session(&config, durability, &target, &wake)?;
         let store = Self {
             client: RefCell::new(client),
             config,
             durability,
+            wake,
             prepared: RefCell::new(HashMap::new()),
             target,
             clock: now_seconds,
@@ -103,6 +108,17 @@ impl PostgresStore {
     #[cfg(test)]
     pub(crate) fn set_clock(&mut self, clock: fn() -> f64) {
         self.clock = clock;
+    }
+
+    /// Wake `wake`'s receiver whenever another process may have made work
+    /// ready (`LISTEN`, on this connection and any made after it).
+    pub(super) fn listen_for_work(
+        &mut self,
+        wake: std::sync::mpsc::Sender<()>,
+    ) -> Result<(), StoreError> {
+        *self.wake.lock().unwrap_or_else(PoisonError::into_inner) = Some(wake);
+        block_on(self.client()?.batch_execute(&format!("LISTEN {WORK}")))
+            .map_err(self.error("cannot listen for work"))
     }
 
     /// The one number `sql` selects, for tests that look at the rows.
@@ -219,7 +235,7 @@ impl PostgresStore {
     /// being written when it was lost failed, and the next write goes on.
     fn client(&self) -> Result<std::cell::Ref<'_, Client>, StoreError> {
         if self.client.borrow().is_closed() {
-            let fresh = session(&self.config, self.durability, &self.target)?;
+            let fresh = session(&self.config, self.durability, &self.target, &self.wake)?;
             tracing::warn!("the connection to {} was lost; made a new one", self.target);
             *self.client.borrow_mut() = fresh;
             self.prepared.borrow_mut().clear();
@@ -308,6 +324,13 @@ impl Tx<'_> {
         block_on(self.tx.batch_execute(sql))
     }
 
+    /// Tell the processes listening that work may be ready, when this
+    /// transaction commits.
+    fn notify_work(&mut self) -> Result<(), tokio_postgres::Error> {
+        self.execute("SELECT pg_notify('wfhost_work', '')", &[])
+            .map(drop)
+    }
+
     /// Hold the transaction lock named `name` until the transaction ends:
     /// what the same name decides is decided by one process at a time.
     fn lock(&mut self, name: &str) -> Result<(), tokio_postgres::Error> {
@@ -318,6 +341,14 @@ impl Tx<'_> {
         .map(drop)
     }
 }
+
+/// Where a connection passes on the notifications it gets (`LISTEN`): set
+/// once a caller asks to be woken, and kept for the connections made after
+/// one was lost.
+type Wake = Arc<Mutex<Option<std::sync::mpsc::Sender<()>>>>;
+
+/// The channel `NOTIFY`ed when another process may have made work ready.
+const WORK: &str = "wfhost_work";
 
 /// A connection made from `config`, with wfhost's session settings:
 /// - `synchronous_commit` by `durability`: `normal` (off) has a commit
@@ -333,6 +364,7 @@ fn session(
     config: &tokio_postgres::Config,
     durability: Durability,
     target: &str,
+    wake: &Wake,
 ) -> Result<Client, StoreError> {
     let fail = |action: &'static str| {
         move |source| StoreError::Postgres {
@@ -341,7 +373,7 @@ fn session(
             source,
         }
     };
-    let client = connect(config.clone(), target)?.map_err(fail(
+    let client = connect(config.clone(), target, Arc::clone(wake))?.map_err(fail(
         "cannot connect (is the server running, and the URL right?)",
     ))?;
     let synchronous = match durability {
@@ -355,6 +387,14 @@ fn session(
         lease / 2
     )))
     .map_err(fail("cannot configure the session"))?;
+    let listening = wake
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .is_some();
+    if listening {
+        block_on(client.batch_execute(&format!("LISTEN {WORK}")))
+            .map_err(fail("cannot listen for work"))?;
+    }
     Ok(client)
 }
 
@@ -364,6 +404,7 @@ fn session(
 fn connect(
     config: tokio_postgres::Config,
     target: &str,
+    wake: Wake,
 ) -> Result<Result<Client, tokio_postgres::Error>, StoreError> {
     let (sent, received) = std::sync::mpsc::channel();
     let refused = |error: std::io::Error| {
@@ -378,10 +419,25 @@ fn connect(
         .spawn(move || {
             runtime.block_on(async move {
                 match config.connect(NoTls).await {
-                    Ok((client, connection)) => {
+                    Ok((client, mut connection)) => {
                         let _ = sent.send(Ok(client));
-                        if let Err(error) = connection.await {
-                            tracing::warn!("the PostgreSQL connection ended: {error}");
+                        // Driving the connection, passing on notifications.
+                        loop {
+                            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                                Some(Ok(AsyncMessage::Notification(_))) => {
+                                    if let Some(wake) =
+                                        wake.lock().unwrap_or_else(PoisonError::into_inner).as_ref()
+                                    {
+                                        let _ = wake.send(());
+                                    }
+                                }
+                                Some(Ok(_)) => {}
+                                Some(Err(error)) => {
+                                    tracing::warn!("the PostgreSQL connection ended: {error}");
+                                    break;
+                                }
+                                None => break,
+                            }
                         }
                     }
                     Err(error) => {

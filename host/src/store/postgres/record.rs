@@ -177,8 +177,9 @@ impl Rows for Tx<'_> {
                 &error.map(Value::to_string),
                 &outputs.map(Value::to_string),
             ],
-        )
-        .map(drop)
+        )?;
+        // Its concurrency slot is free, or its driver has room.
+        self.notify_work()
     }
 
     fn signal_taken(

@@ -128,6 +128,9 @@ impl RunStore for PostgresStore {
                 ],
             )?;
             record_modules(tx, run.id, run.modules)?;
+            if matches!(admission, Admission::Queued { .. }) {
+                tx.notify_work()?;
+            }
             Ok(admission)
         })
     }
@@ -507,12 +510,19 @@ impl RunStore for PostgresStore {
 
     fn set_status(&mut self, id: &str, status: RunStatus) -> Result<(), StoreError> {
         let now = self.now();
-        self.execute(
-            "cannot update the run",
-            "UPDATE runs SET status = $2, owner = NULL, lease_expires = NULL, requested = NULL, updated_at = $3 WHERE id = $1",
-            &[&id, &status.as_str(), &now],
-        )
-        .map(drop)
+        self.write("cannot update the run", |tx| {
+            tx.execute(
+                "UPDATE runs SET status = $2, owner = NULL, lease_expires = NULL, requested = NULL, updated_at = $3 WHERE id = $1",
+                &[&id, &status.as_str(), &now],
+            )?;
+            // A run handed to the workers, or a slot freed.
+            tx.notify_work()?;
+            Ok(())
+        })
+    }
+
+    fn listen_for_work(&mut self, wake: std::sync::mpsc::Sender<()>) -> Result<bool, StoreError> {
+        PostgresStore::listen_for_work(self, wake).map(|()| true)
     }
 
     fn prune(&mut self, cutoff: f64) -> Result<usize, StoreError> {
