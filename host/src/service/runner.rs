@@ -512,7 +512,11 @@ impl Runner {
                     if admitted.len() >= room {
                         break;
                     }
-                    if waiting.contains(&run.concurrency_key) {
+                    // A run `wfhost run` queued is admitted by that process,
+                    // which waits for it (`cli` or `cli:USER`).
+                    if waiting.contains(&run.concurrency_key)
+                        || run.started_by.split(':').next() == Some("cli")
+                    {
                         continue;
                     }
                     match store.admit(&run.id, &owner) {
