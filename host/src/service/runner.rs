@@ -534,18 +534,34 @@ impl Runner {
             .await?;
         for (run, lease) in admitted {
             let id = run.id.clone();
+            let mut fence = lease.clone();
             if let Err(error) = self
                 .start_admitted(library, run, lease, permits.pop())
                 .await
             {
                 tracing::error!("run {id} got its slot but cannot start: {error}");
-                let failed = id.clone();
-                if let Err(error) = self
+                // Recorded under its lease: a run another process took over
+                // meanwhile (this one was paused past the lease) is left alone.
+                let ended = Box::new(engine::Event::RunFinished {
+                    run_id: id.clone(),
+                    status: RunStatus::Failed,
+                    duration_ms: 0.0,
+                    error: Some(serde_json::json!({
+                        "kind": "start-failed",
+                        "message": format!("it got its concurrency slot but could not start: {error}"),
+                    })),
+                    outputs: None,
+                });
+                match self
                     .store
-                    .with(move |store| store.set_status(&failed, RunStatus::Failed))
+                    .with(move |store| store.append(&mut fence, &[ended]))
                     .await
                 {
-                    tracing::error!("run {id}: cannot record it failed: {error}");
+                    Ok(()) => {}
+                    Err(StoreError::LeaseLost { .. }) => {
+                        tracing::warn!("run {id}: another process took it over meanwhile");
+                    }
+                    Err(error) => tracing::error!("run {id}: cannot record it failed: {error}"),
                 }
             }
         }
@@ -626,30 +642,9 @@ impl Runner {
     /// and runs a server left `interrupted` (not those a person stopped
     /// with Ctrl-C in `wfhost run`: they wait for `wfhost resume`).
     pub async fn orphans(&self) -> Result<Vec<String>, RunnerError> {
-        let orphans = self.store.with(|store| {
-            let mut orphans: Vec<String> = [RunStatus::Running, RunStatus::Waiting]
-                .into_iter()
-                .map(|status| store.runs(Some(status)))
-                .collect::<Result<Vec<_>, _>>()?
-                .into_iter()
-                .flatten()
-                // A child run continues with its parent.
-                .filter(|run| !run.is_driven() && run.parent.is_none())
-                .map(|run| run.id)
-                .collect();
-            orphans.extend(
-                store
-                    .runs(Some(RunStatus::Interrupted))?
-                    .into_iter()
-                    // `cli` (older runs) or `cli:USER`: a person's Ctrl-C.
-                    .filter(|run| {
-                        run.started_by.split(':').next() != Some("cli") && run.parent.is_none()
-                    })
-                    .map(|run| run.id),
-            );
-            Ok(orphans)
-        });
-        Ok(orphans.await?)
+        // A child run continues with its parent; a run a person stopped
+        // with Ctrl-C in `wfhost run` waits for `wfhost resume`.
+        Ok(self.store.with(|store| store.orphans()).await?)
     }
 
     /// Take no new runs; let running steps finish for up to `grace`, then

@@ -180,6 +180,13 @@ pub trait RunStore: Send + std::fmt::Debug {
         Ok(false)
     }
 
+    /// The top-level runs another process should continue, oldest first:
+    /// `running` or `waiting` runs no live lease holds (it expired, or its
+    /// owner is a process of this machine that is gone), and `interrupted`
+    /// runs not stopped by a person at the command line. Read without
+    /// reading the runs live leases hold.
+    fn orphans(&self) -> Result<Vec<String>, StoreError>;
+
     /// Worker `owner`, driving up to `slots` runs, is alive now.
     fn worker_seen(&mut self, owner: &Owner, slots: u32) -> Result<(), StoreError>;
 

@@ -118,6 +118,7 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    runs_whose_driver_went_silent_are_orphans_and_the_others_are_not,
     workers_are_seen_with_their_slots_and_forgotten_when_they_stop,
     a_live_lease_keeps_others_out_and_an_expired_one_is_taken_over,
     an_owner_of_this_machine_that_is_gone_is_not_waited_for,
@@ -723,4 +724,43 @@ fn workers_are_seen_with_their_slots_and_forgotten_when_they_stop(store: &mut dy
         .map(|w| w.id)
         .collect();
     assert_eq!(left, [a.id().to_string()]);
+}
+
+fn runs_whose_driver_went_silent_are_orphans_and_the_others_are_not(store: &mut dyn Backend) {
+    let inputs = json!({});
+    let create = |store: &mut dyn Backend, id: &str, owner: &Owner, started_by: &str| {
+        let mut run = record(id, None, &inputs);
+        run.started_by = started_by;
+        store
+            .create_run(&run, owner)
+            .expect("created")
+            .running()
+            .expect("no slot needed")
+    };
+    let mut live = create(store, "live", &remote("a"), "api:alice");
+    create(store, "silent", &remote("b"), "api:alice");
+    create(store, "handed-over", &remote("c"), "api:alice");
+    create(store, "ctrl-c", &remote("d"), "cli:ada");
+    let mut parent = create(store, "parent", &remote("e"), "api:alice");
+    let mut child = record("child", None, &inputs);
+    child.parent = Some(super::ParentRef {
+        run: "parent",
+        step: "s",
+    });
+    store.create_run(&child, &remote("e")).expect("child");
+    store
+        .set_status("handed-over", RunStatus::Interrupted)
+        .expect("interrupted");
+    store
+        .set_status("ctrl-c", RunStatus::Interrupted)
+        .expect("interrupted");
+    assert_eq!(store.orphans().expect("orphans"), ["handed-over"]);
+    // Past the leases, but `live` and `parent` renewed theirs: the child
+    // continues with its parent, whatever its own lease says.
+    advance(lease_ttl().as_secs_f64() + 1.0);
+    store.renew(&mut live).expect("renewed");
+    store.renew(&mut parent).expect("renewed");
+    let mut orphans = store.orphans().expect("orphans");
+    orphans.sort();
+    assert_eq!(orphans, ["handed-over", "silent"]);
 }

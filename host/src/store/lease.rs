@@ -74,6 +74,11 @@ impl Owner {
     }
 }
 
+/// A `LIKE` pattern matching the owner ids of this machine's processes.
+pub(crate) fn local_owners() -> String {
+    format!("{}:%", *HOST)
+}
+
 /// (process id, start time) of an owner id of this machine.
 fn local_process(id: &str) -> Option<(u32, &str)> {
     let mut parts = id.rsplitn(3, ':');

@@ -156,3 +156,25 @@ pub(super) fn take_over(
         expires_at: now + lease_ttl().as_secs_f64(),
     })
 }
+
+/// The query for [`RunStore::orphans`](super::RunStore::orphans)'
+/// candidates, the same for both backends: `$1` the time now, `$2` a
+/// `LIKE` pattern of this machine's owner ids; (id, status, owner, lease
+/// expiry), oldest first.
+macro_rules! orphan_candidates {
+    () => {
+        "SELECT id, status, owner, lease_expires FROM runs WHERE parent_run IS NULL AND (
+            (status IN ('running', 'waiting')
+               AND (owner IS NULL OR lease_expires IS NULL OR lease_expires <= $1 OR owner LIKE $2))
+            OR (status = 'interrupted' AND started_by != 'cli' AND started_by NOT LIKE 'cli:%'))
+         ORDER BY created_at"
+    };
+}
+pub(super) use orphan_candidates;
+
+/// Whether a candidate (`status`, held by `owner` until `expires`) is an
+/// orphan at `now`: an interrupted run is; an active one when no live lease
+/// holds it.
+pub(super) fn orphaned(status: &str, owner: Option<&str>, expires: Option<f64>, now: f64) -> bool {
+    status == "interrupted" || !is_live(owner, expires, now)
+}

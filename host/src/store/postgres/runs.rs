@@ -710,6 +710,20 @@ impl RunStore for PostgresStore {
             .collect())
     }
 
+    fn orphans(&self) -> Result<Vec<String>, StoreError> {
+        let now = self.now();
+        Ok(self
+            .rows(
+                "cannot look for runs to take over",
+                policy::orphan_candidates!(),
+                &[&now, &crate::store::lease::local_owners()],
+            )?
+            .iter()
+            .filter(|row| policy::orphaned(row.get(1), row.get(2), row.get(3), now))
+            .map(|row| row.get(0))
+            .collect())
+    }
+
     fn worker_seen(&mut self, owner: &Owner, slots: u32) -> Result<(), StoreError> {
         let now = self.now();
         self.execute(

@@ -702,6 +702,23 @@ impl RunStore for SqliteStore {
         )
     }
 
+    fn orphans(&self) -> Result<Vec<String>, StoreError> {
+        let now = self.now();
+        let candidates: Vec<(String, String, Option<String>, Option<f64>)> = self.rows(
+            "cannot look for runs to take over",
+            policy::orphan_candidates!(),
+            params![now, crate::store::lease::local_owners()],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )?;
+        Ok(candidates
+            .into_iter()
+            .filter(|(_, status, owner, expires)| {
+                policy::orphaned(status, owner.as_deref(), *expires, now)
+            })
+            .map(|(id, ..)| id)
+            .collect())
+    }
+
     fn worker_seen(&mut self, owner: &Owner, slots: u32) -> Result<(), StoreError> {
         let now = self.now();
         self.conn
