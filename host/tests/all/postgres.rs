@@ -259,7 +259,7 @@ fn workers_take_the_runs_a_server_queues_and_take_over_from_a_lost_one() {
     let alice = token(&home, "alice");
     let server = Server::start(&home, &workflows, &["--no-worker", "--lease", &lease]);
     let mut workers = Workers::start(&home, dir.path(), 3, &lease);
-    let mut ids: Vec<String> = (0..120)
+    let mut ids: Vec<String> = (0..300)
         .map(|_| start(&server, &alice, "five", &json!({})))
         .collect();
     ids.push(start(&server, &alice, "map", &json!({})));
@@ -500,4 +500,47 @@ fn a_queued_run_wakes_a_worker_that_polls_rarely() {
     }
     let _ = worker.kill();
     let _ = worker.wait();
+}
+
+/// Paused and resumed over the API of a server that drives no runs: the
+/// worker pauses it, the server hands the resumed run back to the workers,
+/// and a worker finishes it; resuming from a step is refused there.
+#[test]
+fn a_run_paused_and_resumed_through_a_server_without_workers_is_finished_by_a_worker() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = Backend::Postgres.home(dir.path());
+    let workflows = dir.path().join("workflows");
+    write(&workflows, "slow.yaml", &sleeps("slow", 5, 300));
+    let alice = token(&home, "alice");
+    let server = Server::start(&home, &workflows, &["--no-worker"]);
+    let workers = Workers::start(&home, dir.path(), 1, "15s");
+    let id = start(&server, &alice, "slow", &json!({}));
+    until_driving(&home, workers.pid(0));
+    let act = |what: &str, body: &serde_json::Value| {
+        crate::serve::call(
+            "POST",
+            &server.url(&format!("/v1/runs/{id}/{what}")),
+            Some(&alice),
+            Some(body),
+        )
+    };
+    let (status, body) = act("pause", &json!({}));
+    assert!(status < 300, "{status} {body}");
+    wait_for(&server, &alice, &id, "paused", |run| {
+        run["status"] == "paused"
+    });
+    let (status, body) = act("resume", &json!({ "from": "s2" }));
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = act("resume", &json!({}));
+    assert_eq!(status, 202, "{body}");
+    // Handed over (`interrupted`, nobody driving it), then a worker's.
+    wait_for(&server, &alice, &id, "succeeded", |run| {
+        run["status"] == "succeeded"
+    });
+    let ends = stored_count(
+        &home,
+        "SELECT count(*) FROM events WHERE run_id = ?1 AND kind = 'step_finished'",
+        &[&id],
+    );
+    assert_eq!(ends, 5, "each step's end recorded once");
 }
