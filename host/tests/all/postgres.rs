@@ -516,7 +516,7 @@ fn a_run_paused_and_resumed_through_a_server_without_workers_is_finished_by_a_wo
     let workers = Workers::start(&home, dir.path(), 1, "15s");
     let id = start(&server, &alice, "slow", &json!({}));
     until_driving(&home, workers.pid(0));
-    let act = |what: &str, body: &serde_json::Value| {
+    let act = |what: &str, body: &Value| {
         crate::serve::call(
             "POST",
             &server.url(&format!("/v1/runs/{id}/{what}")),
