@@ -19,7 +19,7 @@ use super::circuits::StoreBreakers;
 use super::library::{Library, Workflow};
 use super::metrics::Metrics;
 use super::resume::{self, PrepareError, ResumeRequest};
-use super::shared_store::SharedStore;
+use super::shared_store::{SharedStore, Spares};
 use crate::engine::{self, Control, Replay, RunOptions, RunStatus, Stop, Trigger, inputs};
 use crate::sandbox::Grants;
 use crate::store::{
@@ -92,8 +92,8 @@ pub enum RunnerError {
 /// The runs this process drives.
 #[derive(Debug)]
 pub struct Runner {
-    database: store::Location,
-    durability: Durability,
+    /// Connections for claiming runs while their workflows are planned.
+    spares: Spares,
     /// The root workspace-relative grants resolve against.
     workspace: PathBuf,
     owner: Owner,
@@ -155,8 +155,8 @@ impl Runner {
             metrics,
             journals,
             capacity: max_runs.map(|n| Arc::new(Semaphore::new(n))),
-            database,
-            durability,
+            spares: Spares::new(database, durability),
+
             workspace,
             owner,
             store,
@@ -374,8 +374,7 @@ impl Runner {
         if self.closing.load(Ordering::SeqCst) {
             return Err(RunnerError::ShuttingDown);
         }
-        let (database, durability, owner) =
-            (self.database.clone(), self.durability, self.owner.clone());
+        let (spares, owner) = (self.spares.clone(), self.owner.clone());
         let (run, from, allow_changed) = (
             request.run.to_string(),
             request.from.map(str::to_string),
@@ -383,17 +382,18 @@ impl Runner {
         );
         let library = Arc::clone(library);
         let (prepared, grants) = blocking(move || {
-            let mut store = store::open(&database, durability)?;
             let request = ResumeRequest {
                 run: &run,
                 from: from.as_deref(),
                 allow_changed,
             };
-            let prepared = resume::prepare(store.as_mut(), request, &owner, |source| {
-                library
-                    .plan_source(source)
-                    .map(Arc::new)
-                    .map_err(|problems| PrepareError::Plan(problems.into()))
+            let prepared = spares.with(|store| {
+                resume::prepare(store, request, &owner, |source| {
+                    library
+                        .plan_source(source)
+                        .map(Arc::new)
+                        .map_err(|problems| PrepareError::Plan(problems.into()))
+                })
             })?;
             let grants = grants(&prepared.plan, &prepared.workspace, &run)?;
             Ok((prepared, grants))
@@ -577,15 +577,10 @@ impl Runner {
         lease: Lease,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(), RunnerError> {
-        let (database, durability, workspace) = (
-            self.database.clone(),
-            self.durability,
-            run.workspace.clone(),
-        );
+        let (spares, workspace) = (self.spares.clone(), run.workspace.clone());
         let library = Arc::clone(library);
         let record = run.clone();
         let (plan, grants) = blocking(move || {
-            let store = store::open(&database, durability)?;
             let serving = library.list().into_iter().find_map(|listed| {
                 listed
                     .serving
@@ -594,7 +589,7 @@ impl Runner {
             let plan = match serving {
                 Some(workflow) => Arc::clone(&workflow.plan),
                 None => {
-                    let text = store.workflow_text(&record.workflow_digest)?;
+                    let text = spares.with(|store| store.workflow_text(&record.workflow_digest))?;
                     let source = crate::diagnostics::Source::new(&record.path, text);
                     Arc::new(library.plan_source(&source).map_err(|problems| {
                         RunnerError::Resume(PrepareError::Plan(problems.into()))

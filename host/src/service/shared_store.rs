@@ -1,9 +1,9 @@
 //! One store connection shared by the API and the scheduler, used off the
-//! async executor.
+//! async executor; and spare connections for longer work.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::store::{RunStore, StoreError};
+use crate::store::{self, Durability, RunStore, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct SharedStore(Arc<Mutex<Box<dyn RunStore>>>);
@@ -30,5 +30,54 @@ impl SharedStore {
         })
         .await
         .map_err(|error| StoreError::Refused(format!("the store task failed: {error}")))?
+    }
+}
+
+/// Connections for longer work off the executor (claiming a run while its
+/// workflow is planned), so the shared one stays free for the API: each
+/// taken from those kept, or opened, and kept again after work that
+/// succeeded (at most [`MAX_SPARE`]). A worker admitting runs does not
+/// connect once per run.
+#[derive(Debug, Clone)]
+pub struct Spares {
+    database: store::Location,
+    durability: Durability,
+    idle: Arc<Mutex<Vec<Box<dyn RunStore>>>>,
+}
+
+/// The most spare connections kept idle.
+const MAX_SPARE: usize = 4;
+
+impl Spares {
+    pub fn new(database: store::Location, durability: Durability) -> Self {
+        Self {
+            database,
+            durability,
+            idle: Arc::default(),
+        }
+    }
+
+    /// Run `work` on a spare connection, on this thread (off the executor).
+    pub fn with<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&mut dyn RunStore) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let kept = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut store = match kept {
+            Some(store) => store,
+            None => store::open(&self.database, self.durability)?,
+        };
+        let result = work(store.as_mut());
+        if result.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            if idle.len() < MAX_SPARE {
+                idle.push(store);
+            }
+        }
+        result
     }
 }
