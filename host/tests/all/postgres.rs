@@ -438,16 +438,32 @@ fn a_run_completes_when_the_database_restarts_under_it() {
     drop(workers);
 }
 
+/// A PostgreSQL home with token `alice` and `serve --no-worker` serving
+/// workflow `name` of `count` steps sleeping `milliseconds` each: (the
+/// temporary directory to keep, home, token, server).
+fn serving_for_workers(
+    name: &str,
+    count: usize,
+    milliseconds: u64,
+) -> (tempfile::TempDir, std::path::PathBuf, String, Server) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = Backend::Postgres.home(dir.path());
+    let workflows = dir.path().join("workflows");
+    write(
+        &workflows,
+        &format!("{name}.yaml"),
+        &sleeps(name, count, milliseconds),
+    );
+    let alice = token(&home, "alice");
+    let server = Server::start(&home, &workflows, &["--no-worker"]);
+    (dir, home, alice, server)
+}
+
 /// A run queued for workers while none runs says so in `status`; the
 /// first worker to start takes it, and a worker that stops is forgotten.
 #[test]
 fn a_run_queued_while_no_worker_runs_says_so_and_the_first_worker_takes_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let home = Backend::Postgres.home(dir.path());
-    let workflows = dir.path().join("workflows");
-    write(&workflows, "one.yaml", &sleeps("one", 1, 10));
-    let alice = token(&home, "alice");
-    let server = Server::start(&home, &workflows, &["--no-worker"]);
+    let (dir, home, alice, server) = serving_for_workers("one", 1, 10);
     let id = start(&server, &alice, "one", &json!({}));
     let shown = wfhost(&home, &["status", &id]);
     assert!(
@@ -469,12 +485,7 @@ fn a_run_queued_while_no_worker_runs_says_so_and_the_first_worker_takes_it() {
 /// the database notifies it (`LISTEN`/`NOTIFY`) when a run is queued.
 #[test]
 fn a_queued_run_wakes_a_worker_that_polls_rarely() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let home = Backend::Postgres.home(dir.path());
-    let workflows = dir.path().join("workflows");
-    write(&workflows, "one.yaml", &sleeps("one", 1, 10));
-    let alice = token(&home, "alice");
-    let server = Server::start(&home, &workflows, &["--no-worker"]);
+    let (dir, home, alice, server) = serving_for_workers("one", 1, 10);
     let worker_home = home_sharing_store(&home, dir.path(), "worker");
     let log = dir.path().join("worker.log");
     let mut worker = spawn_logged(&worker_home, &["worker", "--poll", "60s"], &log);
@@ -507,12 +518,7 @@ fn a_queued_run_wakes_a_worker_that_polls_rarely() {
 /// and a worker finishes it; resuming from a step is refused there.
 #[test]
 fn a_run_paused_and_resumed_through_a_server_without_workers_is_finished_by_a_worker() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let home = Backend::Postgres.home(dir.path());
-    let workflows = dir.path().join("workflows");
-    write(&workflows, "slow.yaml", &sleeps("slow", 5, 300));
-    let alice = token(&home, "alice");
-    let server = Server::start(&home, &workflows, &["--no-worker"]);
+    let (dir, home, alice, server) = serving_for_workers("slow", 5, 300);
     let workers = Workers::start(&home, dir.path(), 1, "15s");
     let id = start(&server, &alice, "slow", &json!({}));
     until_driving(&home, workers.pid(0));
