@@ -156,7 +156,6 @@ impl Runner {
             journals,
             capacity: max_runs.map(|n| Arc::new(Semaphore::new(n))),
             spares: Spares::new(database, durability),
-
             workspace,
             owner,
             store,
@@ -336,28 +335,27 @@ impl Runner {
     }
 
     /// Leave a run asked to resume to the workers (`serve --no-worker`): a
-    /// paused, failed or interrupted run nobody drives is marked
-    /// `interrupted`, which a worker adopts.
+    /// paused or interrupted run nobody drives is marked `interrupted`, which
+    /// a worker adopts and continues as a resume would (both replay the
+    /// same). Anything else a resume does differently — rerunning a failed
+    /// or cancelled run's failed steps, from a step, with changes allowed —
+    /// is refused, saying where it can be done.
     async fn hand_over(&self, request: ResumeRequest<'_>) -> Result<(), RunnerError> {
-        if request.from.is_some() || request.allow_changed {
-            return Err(RunnerError::Store(StoreError::Refused(
-                "this server drives no runs (--no-worker): resume from a step, or with changes allowed, with `wfhost resume` where the workflow's files are".to_string(),
-            )));
-        }
         let id = request.run.to_string();
+        let plain = request.from.is_none() && !request.allow_changed;
         self.store
             .with(move |store| {
                 let run = store.run(&id)?;
-                if run.is_driven()
-                    || !matches!(
-                        run.status,
-                        RunStatus::Paused | RunStatus::Failed | RunStatus::Interrupted
-                    )
-                {
+                if run.is_driven() {
                     return Err(StoreError::Refused(format!(
-                        "run {id} is {}{}; only a paused, failed or interrupted run is resumed",
-                        run.status,
-                        if run.is_driven() { " and driven" } else { "" }
+                        "run {id} is being driven by {}; pause it first",
+                        run.driver()
+                    )));
+                }
+                if !plain || !matches!(run.status, RunStatus::Paused | RunStatus::Interrupted) {
+                    return Err(StoreError::Refused(format!(
+                        "this server drives no runs (--no-worker) and hands workers only paused or interrupted runs to continue; run {id} is {}: resume it with `wfhost resume {id}` (with `--from STEP` or `--allow-changed` as needed) where the workflow's files are",
+                        run.status
                     )));
                 }
                 store.set_status(&id, RunStatus::Interrupted)
@@ -640,6 +638,29 @@ impl Runner {
         // A child run continues with its parent; a run a person stopped
         // with Ctrl-C in `wfhost run` waits for `wfhost resume`.
         Ok(self.store.with(|store| store.orphans()).await?)
+    }
+
+    /// Take over the [`orphans`](Self::orphans) `skip` does not rule out,
+    /// each by resume: every run tried, with what came of it.
+    pub async fn adopt_orphans(
+        self: &Arc<Self>,
+        library: &Arc<Library>,
+        skip: impl Fn(&str) -> bool,
+    ) -> Result<Vec<(String, Result<(), RunnerError>)>, RunnerError> {
+        let mut tried = Vec::new();
+        for run in self.orphans().await? {
+            if skip(&run) {
+                continue;
+            }
+            let request = ResumeRequest {
+                run: &run,
+                from: None,
+                allow_changed: false,
+            };
+            let adopted = self.resume(library, request).await;
+            tried.push((run, adopted));
+        }
+        Ok(tried)
     }
 
     /// Take no new runs; let running steps finish for up to `grace`, then

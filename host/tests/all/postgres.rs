@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::common::{
-    Backend, home_on, home_sharing_store, json, newest_run, spawn, spawn_logged, stored,
-    stored_count, try_stored, wfhost, write,
+    Backend, home_on, home_sharing_store, json, newest_run, run_status, spawn, spawn_logged,
+    stored, stored_count, try_stored, wfhost, write,
 };
 use crate::serve::{APPROVAL, Server, ended, start, token, wait_for};
 
@@ -549,4 +549,41 @@ fn a_run_paused_and_resumed_through_a_server_without_workers_is_finished_by_a_wo
         &[&id],
     );
     assert_eq!(ends, 5, "each step's end recorded once");
+    // A failed run is not handed over: resuming it reruns its failed steps,
+    // which `wfhost resume` does, not a worker continuing it.
+    write(
+        &dir.path().join("workflows"),
+        "broken.yaml",
+        "name: broken\nsteps:\n  - { id: fail, module: system, action: fail, inputs: { code: x, message: broken } }\n",
+    );
+    let (_, started) = crate::serve::eventually(
+        "the new file served",
+        || {
+            crate::serve::call(
+                "POST",
+                &server.url("/v1/runs"),
+                Some(&alice),
+                Some(&json!({ "workflow": "broken" })),
+            )
+        },
+        |(status, _)| *status == 202,
+    );
+    let broken = started["run_id"].as_str().expect("a run id").to_string();
+    wait_for(&server, &alice, &broken, "failed", |run| {
+        run["status"] == "failed"
+    });
+    let (status, body) = crate::serve::call(
+        "POST",
+        &server.url(&format!("/v1/runs/{broken}/resume")),
+        Some(&alice),
+        Some(&json!({})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("wfhost resume {broken}"))),
+        "{body}"
+    );
+    assert_eq!(run_status(&home, &broken)["status"], "failed");
 }
