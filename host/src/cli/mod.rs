@@ -57,7 +57,7 @@ pub struct Cli {
     /// Where runs are kept: a SQLite file (default: `wfhost.db` in the
     /// home) or a PostgreSQL database every process shares
     /// (`postgres://USER@HOST/DB`).
-    #[arg(long, global = true, env = "WFHOST_DB", value_name = "FILE|URL", value_parser = parse_location)]
+    #[arg(long, global = true, env = "WFHOST_DB", value_name = "FILE|URL")]
     db: Option<crate::store::Location>,
 
     /// How long a run's driver may go silent (paused, partitioned, killed on
@@ -77,10 +77,6 @@ fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("a lease of {text} is outside 1s..1h"));
     }
     Ok(lease)
-}
-
-fn parse_location(text: &str) -> Result<crate::store::Location, std::convert::Infallible> {
-    Ok(crate::store::Location::parse(text))
 }
 
 #[derive(Debug, Subcommand)]

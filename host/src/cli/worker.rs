@@ -45,7 +45,7 @@ pub(super) fn run(home: &Home, args: &WorkerArgs) -> Result<u8, CliError> {
         database: database.clone(),
         durability: args.durability,
         workspace,
-        slots: Some(args.slots as usize),
+        slots: args.slots,
         grace: args.grace,
         poll: args.poll,
         runtime: load::runtime(home)?,

@@ -123,10 +123,7 @@ impl Library {
     pub fn new(dir: &Path, runtime: Runtime, registry: Registry) -> std::io::Result<Self> {
         Ok(Self {
             dir: std::path::absolute(dir)?,
-            modules: Catalog::new(runtime.clone()).with_registry(registry.clone()),
-            runtime,
-            registry,
-            files: RwLock::default(),
+            ..Self::for_recorded_runs(runtime, registry)
         })
     }
 

@@ -36,7 +36,6 @@ use self::clock::Clock;
 use self::library::{Change, Library};
 use self::metrics::Metrics;
 use self::otlp::{OtlpMetrics, TraceExporter};
-use self::resume::ResumeRequest;
 use self::runner::Runner;
 use self::scheduler::Scheduler;
 use self::shared_store::SharedStore;
@@ -142,17 +141,11 @@ impl Service {
             .await
             .map_err(|error| ServeError::Http(std::io::Error::other(error)))?
             .map_err(workflows_error)?;
-        let (database, durability) = (config.database.clone(), config.durability);
-        let store = tokio::task::spawn_blocking(move || store::open(&database, durability))
-            .await
-            .map_err(|error| ServeError::Http(std::io::Error::other(error)))??;
+        let store = shared_store::open(&config.database, config.durability).await?;
         let has_tokens = !store.tokens()?.is_empty();
         let store = SharedStore::new(store);
         let traces = TraceExporter::configured(config.otlp.as_deref())?;
-        let (database, durability) = (config.database.clone(), config.durability);
-        let journals = tokio::task::spawn_blocking(move || store::open(&database, durability))
-            .await
-            .map_err(|error| ServeError::Http(std::io::Error::other(error)))??;
+        let journals = shared_store::open(&config.database, config.durability).await?;
         let counted = store.clone();
         let gauges: otlp::Gauges =
             Arc::new(move |status: RunStatus| counted.lock().count_runs(status).ok());
@@ -185,20 +178,16 @@ impl Service {
             metrics_to: runner.metrics().otlp().map(|m| m.endpoint().to_string()),
             ..Startup::default()
         };
-        let orphans = if runner.drives() {
-            runner.orphans().await.map_err(ServeError::Orphans)?
-        } else {
-            Vec::new()
-        };
-        for run in orphans {
-            let request = ResumeRequest {
-                run: &run,
-                from: None,
-                allow_changed: false,
-            };
-            match runner.resume(&library, request).await {
-                Ok(()) => startup.adopted.push(run),
-                Err(error) => startup.not_adopted.push((run, error.to_string())),
+        if runner.drives() {
+            let tried = runner
+                .adopt_orphans(&library, |_| false)
+                .await
+                .map_err(ServeError::Orphans)?;
+            for (run, adopted) in tried {
+                match adopted {
+                    Ok(()) => startup.adopted.push(run),
+                    Err(error) => startup.not_adopted.push((run, error.to_string())),
+                }
             }
         }
         let state = Arc::new(ApiState {

@@ -8,6 +8,17 @@ use crate::store::{self, Durability, RunStore, StoreError};
 #[derive(Debug, Clone)]
 pub struct SharedStore(Arc<Mutex<Box<dyn RunStore>>>);
 
+/// Open (creating and migrating) the store at `database`, off the executor.
+pub async fn open(
+    database: &store::Location,
+    durability: Durability,
+) -> Result<Box<dyn RunStore>, StoreError> {
+    let database = database.clone();
+    tokio::task::spawn_blocking(move || store::open(&database, durability))
+        .await
+        .map_err(|error| StoreError::Refused(format!("the store task failed: {error}")))?
+}
+
 impl SharedStore {
     pub fn new(store: Box<dyn RunStore>) -> Self {
         Self(Arc::new(Mutex::new(store)))

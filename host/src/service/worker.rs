@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use super::ServeError;
 use super::library::Library;
 use super::metrics::Metrics;
-use super::resume::{PrepareError, ResumeRequest};
+use super::resume::PrepareError;
 use super::runner::{Runner, RunnerError};
-use super::shared_store::SharedStore;
+use super::shared_store::{self, SharedStore};
 use crate::registry::Registry;
 use crate::sandbox::Runtime;
 use crate::store::{self, Durability, StoreError};
@@ -31,7 +31,7 @@ pub struct WorkerConfig {
     /// The root workspace-relative grants resolve against.
     pub workspace: PathBuf,
     /// `--slots`: the most runs this worker drives at once.
-    pub slots: Option<usize>,
+    pub slots: u32,
     /// How long running steps get to finish when the worker stops.
     pub grace: Duration,
     /// How often queued runs and runs whose driver went silent are looked
@@ -47,8 +47,8 @@ pub struct Worker {
     runner: Arc<Runner>,
     library: Arc<Library>,
     grace: Duration,
-    /// `--slots`, as the store shows it.
     slots: u32,
+
     /// Runs that could not be continued here, and when that was found.
     refused: HashMap<String, Instant>,
     poll: Duration,
@@ -59,13 +59,8 @@ pub struct Worker {
 impl Worker {
     /// Open the store (twice: the journal writes on a connection of its own).
     pub async fn start(config: WorkerConfig) -> Result<Self, ServeError> {
-        let open = |config: &WorkerConfig| {
-            let (database, durability) = (config.database.clone(), config.durability);
-            tokio::task::spawn_blocking(move || store::open(&database, durability))
-        };
-        let joined = |error| ServeError::Http(std::io::Error::other(error));
-        let store = open(&config).await.map_err(joined)??;
-        let journals = open(&config).await.map_err(joined)??;
+        let store = shared_store::open(&config.database, config.durability).await?;
+        let journals = shared_store::open(&config.database, config.durability).await?;
         let runner = Arc::new(
             Runner::new(
                 config.database,
@@ -73,7 +68,7 @@ impl Worker {
                 config.workspace,
                 SharedStore::new(store),
                 journals,
-                config.slots,
+                Some(config.slots as usize),
                 Metrics::new(None),
             )?
             .polling(config.poll),
@@ -101,9 +96,7 @@ impl Worker {
             runner,
             library: Arc::new(Library::for_recorded_runs(config.runtime, config.registry)),
             grace: config.grace,
-            slots: config
-                .slots
-                .map_or(u32::MAX, |slots| u32::try_from(slots).unwrap_or(u32::MAX)),
+            slots: config.slots,
             refused: HashMap::new(),
             poll: config.poll,
             woken,
@@ -162,24 +155,21 @@ impl Worker {
     /// over is not held back by `--slots` (its steps continue at once);
     /// queued runs wait for room.
     async fn adopt_orphans(&mut self) {
-        let orphans = match self.runner.orphans().await {
-            Ok(orphans) => orphans,
+        self.refused.retain(|_, at| at.elapsed() < RETRY_REFUSED);
+        let refused = &self.refused;
+        let tried = self
+            .runner
+            .adopt_orphans(&self.library, |run| refused.contains_key(run))
+            .await;
+        let tried = match tried {
+            Ok(tried) => tried,
             Err(error) => {
                 tracing::warn!("cannot look for runs to take over: {error}");
                 return;
             }
         };
-        self.refused.retain(|_, at| at.elapsed() < RETRY_REFUSED);
-        for run in orphans {
-            if self.refused.contains_key(&run) {
-                continue;
-            }
-            let request = ResumeRequest {
-                run: &run,
-                from: None,
-                allow_changed: false,
-            };
-            match self.runner.resume(&self.library, request).await {
+        for (run, adopted) in tried {
+            match adopted {
                 Ok(()) => tracing::info!("took over run {run}: its driver went silent"),
                 // Another process took it first.
                 Err(RunnerError::Resume(
