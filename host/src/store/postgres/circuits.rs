@@ -76,12 +76,13 @@ impl PostgresStore {
                         "INSERT INTO circuit_failures (key, at) VALUES ($1, $2)",
                         &[&rule.key, &now],
                     )?;
-                    let count: u32 = tx
-                        .row(
+                    let count: u32 = unsigned(
+                        tx.one(
                             "SELECT count(*) FROM circuit_failures WHERE key = $1 AND at >= $2",
                             &[&rule.key, &window_start],
                         )?
-                        .map_or(0, |row| unsigned(row.get(0)));
+                        .get(0),
+                    );
                     let open = state(tx, rule.key)?.is_some_and(|(opened, _, _)| opened.is_some());
                     if probe || (!open && count >= rule.failures) {
                         tx.execute(

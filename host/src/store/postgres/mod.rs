@@ -153,9 +153,7 @@ impl PostgresStore {
                 "CREATE TABLE IF NOT EXISTS wfhost_schema (version BIGINT NOT NULL);
                  INSERT INTO wfhost_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM wfhost_schema);",
             )?;
-            let version: i64 = tx
-                .row("SELECT version FROM wfhost_schema", &[])?
-                .map_or(0, |row| row.get(0));
+            let version: i64 = tx.one("SELECT version FROM wfhost_schema", &[])?.get(0);
             if version > latest {
                 return Err(StoreError::Refused(format!(
                     "{target} was written by a newer wfhost (schema {version}, this one knows {latest}); upgrade wfhost"
@@ -192,6 +190,20 @@ impl PostgresStore {
         params: Params<'_>,
     ) -> Result<Option<Row>, StoreError> {
         Ok(self.rows(action, sql, params)?.into_iter().next())
+    }
+
+    /// The one row `sql` gives for `params` (a count): an error otherwise.
+    fn one(
+        &self,
+        action: &'static str,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Row, StoreError> {
+        let client = self.client()?;
+        let mut prepared = self.prepared.borrow_mut();
+        prepare(&mut prepared, sql, |sql| block_on(client.prepare(sql)))
+            .and_then(|statement| block_on(client.query_one(&statement, params)))
+            .map_err(self.error(action))
     }
 
     /// Run `sql` for `params` on its own; how many rows it changed.
@@ -310,6 +322,13 @@ impl Tx<'_> {
         block_on(self.tx.query_opt(&statement, params))
     }
 
+    /// The one row `sql` gives (a count, an insert's `RETURNING`): an
+    /// error otherwise.
+    fn one(&mut self, sql: &'static str, params: Params<'_>) -> Result<Row, tokio_postgres::Error> {
+        let statement = self.statement(sql)?;
+        block_on(self.tx.query_one(&statement, params))
+    }
+
     fn execute(
         &mut self,
         sql: &'static str,
@@ -327,8 +346,7 @@ impl Tx<'_> {
     /// Tell the processes listening that work may be ready, when this
     /// transaction commits.
     fn notify_work(&mut self) -> Result<(), tokio_postgres::Error> {
-        self.execute("SELECT pg_notify('wfhost_work', '')", &[])
-            .map(drop)
+        self.execute("SELECT pg_notify($1, '')", &[&WORK]).map(drop)
     }
 
     /// Hold the transaction lock named `name` until the transaction ends:

@@ -44,12 +44,13 @@ impl Rows for Tx<'_> {
     }
 
     fn event(&mut self, row: &EventRow<'_>) -> Result<i64, tokio_postgres::Error> {
-        let inserted = self.row(
-            "INSERT INTO events (run_id, step, kind, body, at, payload) VALUES ($1, $2, $3, $4, $5, $6)
-             RETURNING seq",
-            &[&row.run_id, &row.step, &row.kind, &row.body, &row.at, &row.payload],
-        )?;
-        Ok(inserted.map_or(0, |r| r.get(0)))
+        Ok(self
+            .one(
+                "INSERT INTO events (run_id, step, kind, body, at, payload) VALUES ($1, $2, $3, $4, $5, $6)
+                 RETURNING seq",
+                &[&row.run_id, &row.step, &row.kind, &row.body, &row.at, &row.payload],
+            )?
+            .get(0))
     }
 
     fn step_started(

@@ -209,13 +209,14 @@ impl RunStore for PostgresStore {
     }
 
     fn count_runs(&self, status: RunStatus) -> Result<u64, StoreError> {
-        Ok(self
-            .row(
+        Ok(unsigned(
+            self.one(
                 "cannot count runs",
                 "SELECT count(*) FROM runs WHERE status = $1",
                 &[&status.as_str()],
             )?
-            .map_or(0, |row| unsigned(row.get(0))))
+            .get(0),
+        ))
     }
 
     fn children(&self, id: &str) -> Result<Vec<RunRecord>, StoreError> {
@@ -807,7 +808,7 @@ impl RunStore for PostgresStore {
                 .into());
             }
             let seq = tx
-                .row(
+                .one(
                     "INSERT INTO signals (run_id, name, payload, sent_by, sent_at, idempotency_key)
                      VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
                     &[
@@ -819,7 +820,7 @@ impl RunStore for PostgresStore {
                         &signal.idempotency_key,
                     ],
                 )?
-                .map_or(0, |row| row.get(0));
+                .get(0);
             Ok(SignalSent {
                 seq,
                 duplicate: false,
@@ -962,11 +963,11 @@ fn admission(tx: &mut Tx<'_>, run: &NewRun<'_>, lease: &Lease) -> Result<Admissi
         Some(slot) if !run.hold => {
             let held_by = holders(tx, slot.key)?;
             let queued: i64 = tx
-                .row(
+                .one(
                     "SELECT count(*) FROM runs WHERE concurrency_key = $1 AND status = 'queued'",
                     &[&slot.key],
                 )?
-                .map_or(0, |row| row.get(0));
+                .get(0);
             (held_by, unsigned(queued))
         }
         Some(slot) => (holders(tx, slot.key)?, 0),
