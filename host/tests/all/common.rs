@@ -7,14 +7,6 @@ use serde_json::Value;
 use wfhost::sandbox::{CallReport, Limits, Module, Runtime};
 
 /// The repository root.
-/// Attempts of run `?1` that started (a `step_started` with an input: an
-/// action's or a wait's) and whose end was never recorded.
-pub const UNENDED_ATTEMPTS: &str = "SELECT count(*) FROM events e
-    WHERE e.run_id = ?1 AND e.kind = 'step_started' AND e.payload IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = e.run_id AND a.step = e.step
-        AND a.visit = e.body ->> '$.visit' AND a.item = coalesce(e.body ->> '$.item', -1)
-        AND a.iteration = coalesce(e.body ->> '$.iteration', 0) AND a.attempt = e.body ->> '$.attempt')";
-
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -164,6 +156,15 @@ impl Backend {
         }
     }
 
+    /// Field `name` of the JSON text in `column`, as text, in this
+    /// backend's dialect.
+    pub fn json_field(self, column: &str, name: &str) -> String {
+        match self {
+            Self::Sqlite => format!("CAST(json_extract({column}, '$.{name}') AS TEXT)"),
+            Self::Postgres => format!("({column}::jsonb ->> '{name}')"),
+        }
+    }
+
     /// The backend `home` keeps its runs on.
     pub fn of(home: &Path) -> Self {
         if home.join(DB_MARKER).exists() {
@@ -227,17 +228,23 @@ pub fn stored_count(home: &Path, sql: &str, params: &[&str]) -> i64 {
         .unwrap_or(0)
 }
 
-/// Attempts of `run` that started and never ended, in the store of `home`.
+/// Attempts of `run` that started (a `step_started` with an input: an
+/// action's or a wait's) and whose end was never recorded, in the store of
+/// `home`.
 pub fn unended_attempts(home: &Path, run: &str) -> i64 {
-    let sql = match Backend::of(home) {
-        Backend::Sqlite => UNENDED_ATTEMPTS.to_string(),
-        Backend::Postgres => UNENDED_ATTEMPTS
-            .replace("e.body ->> '$.", "(e.body::jsonb ->> '")
-            .replace("visit'", "visit')::bigint")
-            .replace("item'", "item')::bigint")
-            .replace("iteration'", "iteration')::bigint")
-            .replace("attempt'", "attempt')::bigint"),
-    };
+    let backend = Backend::of(home);
+    let field = |name| backend.json_field("e.body", name);
+    let sql = format!(
+        "SELECT count(*) FROM events e
+         WHERE e.run_id = ?1 AND e.kind = 'step_started' AND e.payload IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = e.run_id AND a.step = e.step
+             AND a.visit = CAST({} AS BIGINT) AND a.item = CAST(coalesce({}, '-1') AS BIGINT)
+             AND a.iteration = CAST(coalesce({}, '0') AS BIGINT) AND a.attempt = CAST({} AS BIGINT))",
+        field("visit"),
+        field("item"),
+        field("iteration"),
+        field("attempt")
+    );
     stored_count(home, &sql, &[run])
 }
 

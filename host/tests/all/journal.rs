@@ -207,10 +207,7 @@ fn check_after_kill(home: &Path, run: &str, reference: &[(String, String, Value)
 /// No attempt's result is recorded twice, and the database is intact.
 fn assert_journal_intact(home: &Path, run: &str, context: &str) {
     let backend = Backend::of(home);
-    let field = |name: &str| match backend {
-        Backend::Sqlite => format!("json_extract(body, '$.{name}')"),
-        Backend::Postgres => format!("(body::jsonb ->> '{name}')"),
-    };
+    let field = |name| backend.json_field("body", name);
     let twice = stored_count(
         home,
         &format!(

@@ -70,23 +70,10 @@ fn wait_until_waiting(home: &Path, run: &str) {
     });
 }
 
-/// Attempts of `run` that started and whose end was never recorded (none
-/// once it ended).
-fn running_attempts(home: &Path, run: &str) -> i64 {
-    count(home, crate::common::UNENDED_ATTEMPTS, run)
-}
-
 /// Send the approval signal with `data` (which must be accepted).
 fn approve(home: &Path, run: &str, data: &str) {
     let sent = wfhost(home, &["signal", run, "approval", "--data", data]);
     assert_eq!(sent.code, 0, "{}", sent.render());
-}
-
-fn count(home: &Path, sql: &str, run: &str) -> i64 {
-    rusqlite::Connection::open(home.join("wfhost.db"))
-        .expect("the database")
-        .query_row(sql, [run], |row| row.get(0))
-        .expect("a count")
 }
 
 #[test]
@@ -107,7 +94,7 @@ fn a_signal_from_a_second_process_reaches_the_waiting_run() {
 
     // Ill-typed: refused with the type error, nothing recorded.
     let events = "SELECT count(*) FROM events WHERE run_id = ?1";
-    let before = count(&home, events, &run);
+    let before = crate::common::stored_count(&home, events, &[&run]);
     let wrong = wfhost(
         &home,
         &[
@@ -133,12 +120,12 @@ fn a_signal_from_a_second_process_reaches_the_waiting_run() {
         "{}",
         unknown.render()
     );
-    assert_eq!(count(&home, events, &run), before);
+    assert_eq!(crate::common::stored_count(&home, events, &[&run]), before);
     assert_eq!(
-        count(
+        crate::common::stored_count(
             &home,
             "SELECT count(*) FROM signals WHERE run_id = ?1",
-            &run
+            &[&run]
         ),
         0
     );
@@ -232,7 +219,7 @@ fn a_wait_times_out_at_its_first_deadline_after_a_crash_and_resume() {
     let ended = run_status(&home, &run);
     assert_eq!(step_of(&ended, "approve")["status"], "failed");
     assert_eq!(step_of(&ended, "timed-out")["output"], "wait-timeout");
-    assert_eq!(running_attempts(&home, &run), 0);
+    assert_eq!(crate::common::unended_attempts(&home, &run), 0);
 }
 
 #[test]
@@ -267,7 +254,7 @@ fn cancelling_a_waiting_run_records_the_wait_cancelled() {
     let ended = run_status(&home, &run);
     assert_eq!(ended["status"], "cancelled");
     assert_eq!(step_of(&ended, "approve")["status"], "cancelled");
-    assert_eq!(running_attempts(&home, &run), 0);
+    assert_eq!(crate::common::unended_attempts(&home, &run), 0);
 }
 
 #[test]
